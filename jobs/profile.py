@@ -1,0 +1,64 @@
+"""spark-submit jobs/profile.py --input DIR --output OUT: the balance of a folder of faces."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named like the standard library's `profile`, which pyspark imports (via cProfile):
+# take this folder off the import path so that import finds the standard module, not this job.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import time  # noqa: E402
+
+from sparkface.config import ConfigError, load_ingest, load_labels  # noqa: E402
+from sparkface.ingest import InputError  # noqa: E402
+from sparkface.logs import configure_logging  # noqa: E402
+from sparkface.profiling import run_profile  # noqa: E402
+from sparkface.session import build_session  # noqa: E402
+
+log = logging.getLogger("sparkface")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="profile", description=__doc__)
+    parser.add_argument("--input", required=True, help="folder of images (searched recursively)")
+    parser.add_argument("--output", required=True, help="folder for summary.json, tables, charts")
+    parser.add_argument("--labels-config", default=None, help="default: conf/labels.yaml")
+    parser.add_argument("--ingest-config", default=None, help="default: conf/ingest.yaml")
+    parser.add_argument("--decode-check", action="store_true", help="decode every image too")
+    parser.add_argument("--spark-log-level", default="WARN")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    configure_logging()
+    try:
+        labels = load_labels(args.labels_config)
+        ingest = load_ingest(args.ingest_config)
+    except ConfigError as error:
+        log.error("bad configuration: %s", error)
+        return 2
+    start = time.perf_counter()
+    spark = build_session("sparkface-profile", ingest, log_level=args.spark_log_level)
+    try:
+        _, timings = run_profile(spark, args.input, args.output, labels, ingest, args.decode_check)
+    except InputError as error:
+        log.error("%s", error)
+        return 2
+    except OSError as error:
+        log.error("cannot write the output to %s: %s", args.output, error)
+        return 3
+    finally:
+        spark.stop()
+    log.info("done in %.1f s (%s)", time.perf_counter() - start,
+             ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

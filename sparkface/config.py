@@ -1,0 +1,172 @@
+"""Configuration: YAML files in conf/ loaded into frozen, validated dataclasses.
+
+Every loader rejects unknown keys and impossible values with a ConfigError that names the key,
+so a typo stops a job before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used; the message names the key."""
+
+
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    return data
+
+
+def build_dataclass(cls: type[T], data: dict[str, Any], source: str) -> T:
+    """Build `cls` from a mapping, naming any unknown or missing key in the error."""
+    fields = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys: {sorted(fields)}")
+    missing = [
+        name
+        for name, field in fields.items()
+        if name not in data
+        and field.default is dataclasses.MISSING
+        and field.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{source}: missing key(s) {missing}")
+    values = {}
+    for name, value in data.items():
+        if isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        if isinstance(value, dict) and name in fields:
+            value = dict(value)
+        values[name] = value
+    try:
+        return cls(**values)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from error
+    except TypeError as error:
+        raise ConfigError(f"{source}: {error}") from error
+
+
+# ---------------------------------------------------------------------------------------------
+# Age groups
+
+_BIN = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)|(\+))\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class AgeGroups:
+    """Ordinal age bins such as ("7-12", ..., "65+"); bounds are inclusive."""
+
+    names: tuple[str, ...]
+    lower_bounds: tuple[int, ...]
+    upper_bounds: tuple[int | None, ...]
+
+    @property
+    def below_first(self) -> str:
+        return f"<{self.lower_bounds[0]}"
+
+    @property
+    def min_age(self) -> int:
+        return self.lower_bounds[0]
+
+    def index_of(self, age: int) -> int:
+        """The ordinal index of an age, -1 when it is below the first bin."""
+        for index in range(len(self.names) - 1, -1, -1):
+            if age >= self.lower_bounds[index]:
+                return index
+        return -1
+
+
+def parse_age_groups(names: list[str] | tuple[str, ...], key: str = "age_groups") -> AgeGroups:
+    """Parse and check bins: contiguous, ascending, only the last may be open."""
+    if not names:
+        raise ConfigError(f"{key}: needs at least one bin, got none")
+    lowers: list[int] = []
+    uppers: list[int | None] = []
+    for position, name in enumerate(names):
+        match = _BIN.match(str(name))
+        if not match:
+            raise ConfigError(f"{key}[{position}]: {name!r} is not 'A-B' or 'A+'")
+        lower = int(match.group(1))
+        upper = None if match.group(3) else int(match.group(2))
+        if upper is not None and upper < lower:
+            raise ConfigError(f"{key}[{position}]: {name!r} ends before it starts")
+        if upper is None and position != len(names) - 1:
+            raise ConfigError(f"{key}[{position}]: only the last bin may be open ({name!r})")
+        if lowers and lower != (uppers[-1] or 0) + 1:
+            raise ConfigError(
+                f"{key}[{position}]: {name!r} must start at {(uppers[-1] or 0) + 1} "
+                "(bins are contiguous and ascending)"
+            )
+        lowers.append(lower)
+        uppers.append(upper)
+    canonical = tuple(
+        f"{lo}+" if up is None else f"{lo}-{up}" for lo, up in zip(lowers, uppers, strict=True)
+    )
+    return AgeGroups(canonical, tuple(lowers), tuple(uppers))
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelConfig:
+    age_groups: tuple[str, ...] = ("7-12", "13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
+    max_age: int = 116
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_age, int) or self.max_age <= 0:
+            raise ConfigError(f"max_age: must be a positive integer, got {self.max_age!r}")
+        parse_age_groups(self.age_groups)
+
+    @property
+    def groups(self) -> AgeGroups:
+        return parse_age_groups(self.age_groups)
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    extensions: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+    max_partition_bytes: int = 64 * 1024 * 1024
+    open_cost_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if not self.extensions:
+            raise ConfigError("extensions: needs at least one extension")
+        for extension in self.extensions:
+            if not re.fullmatch(r"\.[A-Za-z0-9]+", str(extension)):
+                raise ConfigError(f"extensions: {extension!r} is not like '.jpg'")
+        for key in ("max_partition_bytes", "open_cost_bytes"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{key}: must be a positive number of bytes, got {value!r}")
+
+
+def load_labels(path: str | Path | None = None) -> LabelConfig:
+    path = path or CONF_DIR / "labels.yaml"
+    return build_dataclass(LabelConfig, _read_yaml(path), str(path))
+
+
+def load_ingest(path: str | Path | None = None) -> IngestConfig:
+    path = path or CONF_DIR / "ingest.yaml"
+    return build_dataclass(IngestConfig, _read_yaml(path), str(path))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, for loaders of other modules."""
+    return _read_yaml(path)

@@ -1,0 +1,110 @@
+"""Decoding and resizing face images: the one function shared by training and scoring.
+
+`decode_face` turns file bytes into a (size, size, 3) uint8 RGB array, or raises ImageError with a
+reason a user can act on. Training and serving both call it, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+# Pillow refuses huge images itself past 2x this; we check our own, smaller limit before decoding.
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageError(ValueError):
+    """A file that cannot be turned into a face image; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSpec:
+    """How files become model inputs. Part of the model's descriptor: scoring uses the same."""
+
+    size: int = 64
+    max_pixels: int = 40_000_000
+    max_file_bytes: int = 50 * 1024 * 1024
+    draft: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedFace:
+    pixels: np.ndarray  # (size, size, 3) uint8 RGB
+    width: int  # of the original image, after EXIF orientation
+    height: int
+
+
+def _describe_unknown(data: bytes) -> str:
+    head = data[:64].lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
+        return "not an image: the file holds HTML/XML text"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in data[:256]):
+        return "not an image: the file holds plain text"
+    return "not an image: unrecognised format"
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB: 16/32-bit greys are scaled, alpha is composited on white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = values.max() if values.size else 0.0
+        scale = 255.0 / top if top > 255 else 1.0
+        image = Image.fromarray(np.clip(values * scale, 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        return background
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def decode_face(data: bytes | None, spec: ImageSpec) -> DecodedFace:
+    """Decode bytes to a (size, size, 3) uint8 RGB face: EXIF orientation applied, centre-cropped to
+    a square, resized. Raises ImageError naming what was wrong."""
+    if data is None or len(data) == 0:
+        raise ImageError("empty file")
+    if len(data) > spec.max_file_bytes:
+        raise ImageError(f"file too large: {len(data)} bytes, limit {spec.max_file_bytes}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > spec.max_pixels:
+                raise ImageError(
+                    f"image too large: {width}x{height} pixels, limit {spec.max_pixels} "
+                    "(possible decompression bomb)"
+                )
+            if spec.draft and image.format == "JPEG":
+                # DCT scaling: decode at the largest power-of-two reduction still >= the
+                # target, then resize; several times faster on large JPEGs.
+                image.draft("RGB", (spec.size, spec.size))
+            image.load()
+            orientation = image.getexif().get(0x0112, 1)
+            image = ImageOps.exif_transpose(image)
+            if orientation in (5, 6, 7, 8):
+                width, height = height, width
+            image = _to_rgb(image)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(_describe_unknown(data)) from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"image too large: {error}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"truncated or corrupt image: {error}") from None
+    side = min(image.size)
+    left = (image.size[0] - side) // 2
+    top = (image.size[1] - side) // 2
+    if image.size[0] != image.size[1]:
+        image = image.crop((left, top, left + side, top + side))
+    if image.size != (spec.size, spec.size):
+        image = image.resize((spec.size, spec.size), Image.Resampling.BILINEAR, reducing_gap=None)
+    pixels = np.asarray(image, dtype=np.uint8)
+    return DecodedFace(pixels, width, height)
