@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
-# This file is named like the standard library's `profile`, which pyspark imports (via cProfile):
-# take this folder off the import path so that import finds the standard module, not this job.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
+# jobs/profile.py shares its name with the standard library's `profile`, which pyspark imports:
+# keep this folder off the import path so that every job finds the standard module.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import time  # noqa: E402
+import argparse
+import logging
+import time
 
-from sparkface.config import ConfigError, load_ingest, load_labels  # noqa: E402
-from sparkface.ingest import InputError  # noqa: E402
-from sparkface.logs import configure_logging  # noqa: E402
-from sparkface.profiling import run_profile  # noqa: E402
-from sparkface.session import build_session  # noqa: E402
+from sparkface.config import ConfigError, load_ingest, load_labels
+from sparkface.ingest import InputError
+from sparkface.logs import configure_logging
+from sparkface.profiling import run_profile
+from sparkface.session import build_session
 
 log = logging.getLogger("sparkface")
 
@@ -55,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     finally:
         spark.stop()
-    log.info("done in %.1f s (%s)", time.perf_counter() - start,
-             ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    log.info(
+        "done in %.1f s (%s)",
+        time.perf_counter() - start,
+        ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
+    )
     return 0
 
 

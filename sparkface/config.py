@@ -126,7 +126,16 @@ def parse_age_groups(names: list[str] | tuple[str, ...], key: str = "age_groups"
 
 @dataclasses.dataclass(frozen=True)
 class LabelConfig:
-    age_groups: tuple[str, ...] = ("7-12", "13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
+    age_groups: tuple[str, ...] = (
+        "7-12",
+        "13-17",
+        "18-24",
+        "25-34",
+        "35-44",
+        "45-54",
+        "55-64",
+        "65+",
+    )
     max_age: int = 116
 
     def __post_init__(self) -> None:
@@ -170,3 +179,126 @@ def load_ingest(path: str | Path | None = None) -> IngestConfig:
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, for loaders of other modules."""
     return _read_yaml(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def _check_fraction(key: str, value: object) -> None:
+    if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(f"{key}: must be a fraction between 0 and 1, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    filters: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    convs_per_block: int = 1
+    activation: str = "leaky_relu"
+    dense_units: tuple[int, ...] = (256, 128)
+    dropout: float = 0.4
+    augment: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.filters or any(not isinstance(f, int) or f <= 0 for f in self.filters):
+            raise ConfigError(f"model.filters: needs positive integers, got {self.filters!r}")
+        if not isinstance(self.convs_per_block, int) or self.convs_per_block < 1:
+            raise ConfigError(f"model.convs_per_block: must be >= 1, got {self.convs_per_block!r}")
+        if self.activation not in ("relu", "leaky_relu"):
+            raise ConfigError(f"model.activation: 'relu' or 'leaky_relu', got {self.activation!r}")
+        if any(not isinstance(u, int) or u <= 0 for u in self.dense_units):
+            raise ConfigError(
+                f"model.dense_units: needs positive integers, got {self.dense_units!r}"
+            )
+        _check_fraction("model.dropout", self.dropout)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    batch_size: int = 64
+    epochs: int = 40
+    learning_rate: float = 0.002
+    weight_decay: float = 0.0001
+    patience: int = 6
+    shuffle_buffer: int = 4096
+    class_weights: bool = True
+    loss_weights: dict = dataclasses.field(
+        default_factory=lambda: {"age_group": 1.0, "gender": 1.0, "race": 1.0, "age": 1.0}
+    )
+    flip_test_time: bool = True
+    steps_per_epoch: int | None = None  # None: one pass over the training split
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "epochs", "patience", "shuffle_buffer"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"training.{key}: must be a positive integer, got {value!r}")
+        for key in ("learning_rate", "weight_decay"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"training.{key}: must be a number >= 0, got {value!r}")
+        unknown = set(self.loss_weights) - {"age_group", "gender", "race", "age"}
+        if unknown:
+            raise ConfigError(f"training.loss_weights: unknown head(s) {sorted(unknown)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    image_size: int = 64
+    min_age: int = 7
+    sample_fractions: dict = dataclasses.field(default_factory=lambda: {"race": {"white": 0.5}})
+    split: dict = dataclasses.field(default_factory=lambda: {"validation": 0.1, "test": 0.1})
+    shards: int = 8
+    seed: int = 1337
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+
+    def __post_init__(self) -> None:
+        from sparkface.labels import GENDERS, RACES
+
+        if not isinstance(self.image_size, int) or not 16 <= self.image_size <= 512:
+            raise ConfigError(f"image_size: must be 16-512 pixels, got {self.image_size!r}")
+        if not isinstance(self.min_age, int) or self.min_age < 0:
+            raise ConfigError(f"min_age: must be an age in years, got {self.min_age!r}")
+        classes = {"race": RACES, "gender": GENDERS}
+        for column, fractions in self.sample_fractions.items():
+            if column not in classes:
+                raise ConfigError(
+                    f"sample_fractions: unknown column {column!r}; use race or gender"
+                )
+            for name, value in dict(fractions).items():
+                if name not in classes[column]:
+                    raise ConfigError(
+                        f"sample_fractions.{column}: unknown class {name!r}; "
+                        f"known: {list(classes[column])}"
+                    )
+                _check_fraction(f"sample_fractions.{column}.{name}", value)
+        unknown = set(self.split) - {"validation", "test"}
+        if unknown:
+            raise ConfigError(f"split: unknown key(s) {sorted(unknown)}; use validation, test")
+        for key, value in self.split.items():
+            _check_fraction(f"split.{key}", value)
+        if sum(self.split.values()) >= 1.0:
+            raise ConfigError("split: validation + test must leave faces for training")
+        if not isinstance(self.shards, int) or self.shards < 1:
+            raise ConfigError(f"shards: must be a positive integer, got {self.shards!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def train_config_from_dict(data: dict[str, Any], source: str = "train config") -> TrainConfig:
+    data = dict(data)
+    if isinstance(data.get("model"), dict):
+        data["model"] = build_dataclass(ModelConfig, data["model"], f"{source}: model")
+    if isinstance(data.get("training"), dict):
+        data["training"] = build_dataclass(TrainingConfig, data["training"], f"{source}: training")
+    for key in ("sample_fractions", "split"):
+        if key in data and not isinstance(data[key], dict):
+            raise ConfigError(f"{source}: {key}: expected a mapping, got {data[key]!r}")
+    return build_dataclass(TrainConfig, data, source)
+
+
+def load_train(path: str | Path | None = None) -> TrainConfig:
+    path = path or CONF_DIR / "train.yaml"
+    return train_config_from_dict(_read_yaml(path), str(path))

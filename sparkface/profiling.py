@@ -58,7 +58,10 @@ def run_profile(
         result = profile(parse_labels(files, labels.max_age), labels.groups)
     log.info(
         "%d image files: %d labelled, %d unlabelled; %d other files ignored",
-        result.files, result.labelled, result.unlabelled, result.ignored_files,
+        result.files,
+        result.labelled,
+        result.unlabelled,
+        result.ignored_files,
     )
     if result.files == 0:
         log.warning("no image files under %s (extensions %s)", input_dir, list(ingest.extensions))
@@ -74,4 +77,3 @@ def run_profile(
     files.unpersist()
     log.info("profile written to %s", output_dir)
     return result, timings
-

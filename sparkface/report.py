@@ -112,8 +112,12 @@ def write_report(result: Profile, out: Path, input_dir: str, charts: list[str]) 
     ]
     lines += [f"![{name}]({name})" for name in charts]
     if result.unlabelled:
-        lines += ["", "## Unlabelled files", "", _markdown_table(result.unlabelled_examples.head(50)[
-            ["file_name", "label_error"]])]
+        lines += [
+            "",
+            "## Unlabelled files",
+            "",
+            _markdown_table(result.unlabelled_examples.head(50)[["file_name", "label_error"]]),
+        ]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

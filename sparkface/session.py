@@ -48,6 +48,10 @@ def build_session(
             conf.set(key, value)
     spark = SparkSession.builder.config(conf=conf).getOrCreate()
     spark.sparkContext.setLogLevel(log_level)
-    log.info("Spark %s session %s on %s", spark.version, spark.sparkContext.applicationId,
-             spark.sparkContext.master)
+    log.info(
+        "Spark %s session %s on %s",
+        spark.version,
+        spark.sparkContext.applicationId,
+        spark.sparkContext.master,
+    )
     return spark

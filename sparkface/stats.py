@@ -76,8 +76,10 @@ class Profile:
 
         def records(frame: pd.DataFrame) -> list[dict]:
             return [
-                {k: (int(v) if isinstance(v, (int,)) or hasattr(v, "item") else v)
-                 for k, v in row.items()}
+                {
+                    k: (int(v) if isinstance(v, (int,)) or hasattr(v, "item") else v)
+                    for k, v in row.items()
+                }
                 for row in frame.to_dict(orient="records")
             ]
 
@@ -111,12 +113,15 @@ class Profile:
 
 def profile(files: DataFrame, groups: AgeGroups) -> Profile:
     """Count files, labels and classes. `files` comes from `list_files` + `parse_labels`."""
-    require_columns(files, ["path", "file_name", "is_image", "age", "gender", "race",
-                            "label_error"], "profile")
+    require_columns(
+        files, ["path", "file_name", "is_image", "age", "gender", "race", "label_error"], "profile"
+    )
     images = files.where("is_image")
-    totals = files.groupBy(
-        F.col("is_image"), F.col("label_error").isNull().alias("labelled")
-    ).count().collect()
+    totals = (
+        files.groupBy(F.col("is_image"), F.col("label_error").isNull().alias("labelled"))
+        .count()
+        .collect()
+    )
     count = {(row["is_image"], row["labelled"]): row["count"] for row in totals}
     image_files = count.get((True, True), 0) + count.get((True, False), 0)
     ignored = count.get((False, True), 0) + count.get((False, False), 0)

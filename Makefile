@@ -1,0 +1,47 @@
+# Two commands do all the set-up on a fresh machine (Python 3.11+, Java 17+):
+#   make run    - create .venv if absent, then score INPUT with the shipped model into OUTPUT
+#   make test   - create .venv if absent, then run every test
+VENV ?= .venv
+PYTHON ?= python3
+INPUT ?= ../shared/data/utkface
+OUTPUT ?= out/predictions
+
+BIN := $(abspath $(VENV))/bin
+# Spark's Python workers use the venv's interpreter; Spark's own log starts at WARN.
+export PYSPARK_PYTHON := $(BIN)/python
+export PYSPARK_DRIVER_PYTHON := $(BIN)/python
+export SPARK_CONF_DIR := $(abspath conf/spark)
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: run profile train test test-fast lint check-java
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "sparkface needs Python 3.11 or newer ($(PYTHON) is older)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+check-java:
+	@java -version >/dev/null 2>&1 || { echo "Spark needs Java 17 or newer on PATH"; exit 1; }
+
+run: $(VENV)/.installed check-java
+	$(BIN)/spark-submit jobs/score.py --input $(INPUT) --output $(OUTPUT)
+
+profile: $(VENV)/.installed check-java
+	$(BIN)/spark-submit jobs/profile.py --input $(INPUT) --output out/profile
+
+train: $(VENV)/.installed check-java
+	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train \
+		--config conf/models/sparkface-cnn.yaml
+
+test: $(VENV)/.installed check-java
+	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.installed check-java
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -1,0 +1,76 @@
+"""spark-submit jobs/score.py --input DIR --output OUT: age group, gender and race for every image."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# jobs/profile.py shares its name with the standard library's `profile`, which pyspark imports:
+# keep this folder off the import path so that every job finds the standard module.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import logging
+import uuid
+
+from sparkface.config import ConfigError, load_ingest
+from sparkface.inference import default_model_dir
+from sparkface.ingest import InputError
+from sparkface.logs import configure_logging
+from sparkface.outputs import parse_formats
+from sparkface.scoring import load_bundle, run_scoring
+from sparkface.session import build_session
+
+log = logging.getLogger("sparkface")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="score", description=__doc__)
+    parser.add_argument("--input", required=True, help="folder of images (searched recursively)")
+    parser.add_argument("--output", required=True, help="folder for parquet/, json/, summary.json")
+    parser.add_argument(
+        "--model",
+        default=str(default_model_dir()),
+        help="model folder with model.keras and model.json (default: shipped)",
+    )
+    parser.add_argument("--format", default="parquet,json", help="parquet, json or both")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per model call")
+    parser.add_argument("--ingest-config", default=None, help="default: conf/ingest.yaml")
+    parser.add_argument("--spark-log-level", default="WARN")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    configure_logging()
+    try:
+        ingest = load_ingest(args.ingest_config)
+        formats = parse_formats(args.format)
+        bundle = load_bundle(args.model)
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        log.error("%s", error)
+        return 2
+    # Arrow batches no larger than a model batch: a worker never holds thousands of images' bytes.
+    extra = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(args.batch_size)}
+    spark = build_session("sparkface-score", ingest, extra, log_level=args.spark_log_level)
+    try:
+        run_scoring(
+            spark,
+            args.input,
+            args.output,
+            bundle,
+            ingest,
+            formats,
+            args.batch_size,
+            run_id=uuid.uuid4().hex,
+        )
+    except InputError as error:
+        log.error("%s", error)
+        return 2
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""spark-submit jobs/train.py --input DIR --output OUT: prepare, train, evaluate, package."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# jobs/profile.py shares its name with the standard library's `profile`, which pyspark imports:
+# keep this folder off the import path so that every job finds the standard module.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import logging
+
+from sparkface.config import ConfigError, load_ingest, load_labels, load_train
+from sparkface.experiment import run_training
+from sparkface.ingest import InputError
+from sparkface.logs import configure_logging
+from sparkface.session import build_session
+
+log = logging.getLogger("sparkface")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="train", description=__doc__)
+    parser.add_argument("--input", required=True, help="folder of labelled faces")
+    parser.add_argument("--output", required=True, help="folder for shards, model and metrics")
+    parser.add_argument("--config", default=None, help="default: conf/train.yaml")
+    parser.add_argument("--labels-config", default=None, help="default: conf/labels.yaml")
+    parser.add_argument("--ingest-config", default=None, help="default: conf/ingest.yaml")
+    parser.add_argument(
+        "--reuse-shards",
+        action="store_true",
+        help="use the shards an earlier run left in OUT if its data settings match",
+    )
+    parser.add_argument("--spark-log-level", default="WARN")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    configure_logging()
+    try:
+        config = load_train(args.config)
+        labels = load_labels(args.labels_config)
+        ingest = load_ingest(args.ingest_config)
+    except ConfigError as error:
+        log.error("bad configuration: %s", error)
+        return 2
+    spark = build_session("sparkface-train", ingest, log_level=args.spark_log_level)
+    try:
+        run_training(
+            spark, args.input, args.output, config, labels, ingest, reuse_shards=args.reuse_shards
+        )
+    except InputError as error:
+        log.error("%s", error)
+        return 2
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""The face-attribute CNN, in backend-neutral Keras 3.
+
+The model takes uint8 RGB faces as `decode_face` makes them and rescales them itself, so
+training and scoring share every step of preprocessing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sparkface.config import ModelConfig
+
+if TYPE_CHECKING:
+    import keras
+
+HEADS = ("age_group", "gender", "race", "age")
+AGE_SCALE = 100.0  # the age head predicts years / AGE_SCALE
+
+
+def _activation(name: str):
+    from keras import layers
+
+    return layers.LeakyReLU(negative_slope=0.1) if name == "leaky_relu" else layers.ReLU()
+
+
+def augmentation(seed: int = 0) -> keras.Sequential:
+    """Random flips, shifts, zoom, rotation, brightness and contrast; active only in training."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomTranslation(0.06, 0.06, fill_mode="nearest", seed=seed + 1),
+            layers.RandomZoom((-0.1, 0.1), fill_mode="nearest", seed=seed + 2),
+            layers.RandomRotation(0.03, fill_mode="nearest", seed=seed + 3),
+            layers.RandomBrightness(0.15, value_range=(0.0, 1.0), seed=seed + 4),
+            layers.RandomContrast(0.2, value_range=(0.0, 1.0), seed=seed + 5),
+        ],
+        name="augmentation",
+    )
+
+
+def make_model(
+    config: ModelConfig,
+    image_size: int,
+    n_age_groups: int,
+    n_genders: int = 2,
+    n_races: int = 5,
+    seed: int = 0,
+) -> keras.Model:
+    """Conv -> BatchNorm -> activation -> MaxPool cycles, two dense layers with dropout, and four
+    heads: age group, gender, race (softmax) and age in years (regression)."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="face")
+    x = layers.Rescaling(1.0 / 255.0, name="normalise")(inputs)
+    if config.augment:
+        x = augmentation(seed)(x)
+    for block, filters in enumerate(config.filters):
+        for conv in range(config.convs_per_block):
+            x = layers.Conv2D(
+                filters, 3, padding="same", use_bias=False, name=f"conv{block}_{conv}"
+            )(x)
+            x = layers.BatchNormalization(name=f"bn{block}_{conv}")(x)
+            x = _activation(config.activation)(x)
+        if x.shape[1] > 1:
+            x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+    x = layers.GlobalAveragePooling2D(name="pool_features")(x)
+    for index, units in enumerate(config.dense_units):
+        x = layers.Dense(units, name=f"dense{index}")(x)
+        x = _activation(config.activation)(x)
+        x = layers.Dropout(config.dropout, seed=seed + 10 + index, name=f"dropout{index}")(x)
+    outputs = {
+        "age_group": layers.Dense(
+            n_age_groups, activation="softmax", dtype="float32", name="age_group"
+        )(x),
+        "gender": layers.Dense(n_genders, activation="softmax", dtype="float32", name="gender")(x),
+        "race": layers.Dense(n_races, activation="softmax", dtype="float32", name="race")(x),
+        "age": layers.Dense(1, dtype="float32", name="age")(x),
+    }
+    return keras.Model(inputs, outputs, name="sparkface_cnn")
+
+
+def compile_model(
+    model: keras.Model,
+    learning_rate: float,
+    weight_decay: float,
+    loss_weights: dict[str, float],
+    steps: int | None = None,
+) -> None:
+    """AdamW with cosine decay over `steps` (constant when None); cross-entropy for the class
+    heads, mean absolute error (in years / AGE_SCALE) for age."""
+    import keras
+
+    schedule = (
+        keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.02)
+        if steps
+        else learning_rate
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
+        loss={
+            "age_group": "sparse_categorical_crossentropy",
+            "gender": "sparse_categorical_crossentropy",
+            "race": "sparse_categorical_crossentropy",
+            "age": "mean_absolute_error",
+        },
+        loss_weights={head: float(loss_weights.get(head, 1.0)) for head in HEADS},
+        metrics={
+            "age_group": ["accuracy"],
+            "gender": ["accuracy"],
+            "race": ["accuracy"],
+            "age": ["mean_absolute_error"],
+        },
+    )

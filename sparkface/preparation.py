@@ -1,0 +1,195 @@
+"""Training data in Spark: decode and resize on the executors, filter, rebalance, split, write shards.
+
+Every step is a DataFrame -> DataFrame function; `prepare` chains them and counts what each drops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
+
+from sparkface.config import AgeGroups, TrainConfig
+from sparkface.images import ImageError, ImageSpec, decode_face
+from sparkface.ingest import require_columns
+from sparkface.labels import GENDERS, RACES, age_group_index
+
+log = logging.getLogger("sparkface")
+
+SPLITS = ("train", "validation", "test")
+SHARD_COLUMNS = (
+    "path",
+    "file_name",
+    "age",
+    "age_group_index",
+    "gender_index",
+    "race_index",
+    "gender",
+    "race",
+    "pixels",
+)
+
+
+def unit_hash(key: Column, salt: str) -> Column:
+    """A number in [0, 1) from a hash of `key`: the same for the same key on every run."""
+    return F.pmod(F.xxhash64(key, F.lit(salt)), F.lit(1_000_000)) / F.lit(1_000_000.0)
+
+
+def assign_split(df: DataFrame, validation: float, test: float) -> DataFrame:
+    """`split` by a hash of the file name, so reruns and added data never move a face."""
+    position = unit_hash(F.col("file_name"), "split")
+    return df.withColumn(
+        "split",
+        F.when(position < test, "test")
+        .when(position < test + validation, "validation")
+        .otherwise("train"),
+    )
+
+
+def keep_trainable(df: DataFrame, min_age: int) -> DataFrame:
+    """Only labelled faces of at least `min_age`."""
+    return df.where(F.col("label_error").isNull() & (F.col("age") >= min_age))
+
+
+def sampled_in(fractions: dict[str, dict[str, float]]) -> Column:
+    """True for rows kept by the per-class fractions: a training row is kept with its class's
+    fraction (classes not listed keep all), chosen by a hash of the file name so the same faces
+    are kept on every run. Validation and test rows are always kept."""
+    keep = F.lit(1.0)
+    for column, per_class in fractions.items():
+        for name, fraction in per_class.items():
+            keep = F.when(F.col(column) == name, keep * F.lit(float(fraction))).otherwise(keep)
+    return (F.col("split") != "train") | (unit_hash(F.col("file_name"), "sample") < keep)
+
+
+def rebalance(df: DataFrame, fractions: dict[str, dict[str, float]]) -> DataFrame:
+    """Rebalance the training split by per-class sampling fractions (see `sampled_in`)."""
+    return df.where(sampled_in(fractions))
+
+
+def with_class_indices(df: DataFrame, groups: AgeGroups) -> DataFrame:
+    """Integer targets for the model: age group, gender and race indices."""
+    gender_names = F.array(*[F.lit(n) for n in GENDERS])
+    race_names = F.array(*[F.lit(n) for n in RACES])
+    return df.select(
+        "*",
+        age_group_index(F.col("age"), groups).alias("age_group_index"),
+        (F.array_position(gender_names, F.col("gender")) - 1).cast("int").alias("gender_index"),
+        (F.array_position(race_names, F.col("race")) - 1).cast("int").alias("race_index"),
+    )
+
+
+def decode_images(df: DataFrame, spec: ImageSpec) -> DataFrame:
+    """Replace `content` by `pixels` (size*size*3 uint8 bytes), decoded on the executors; a file
+    that fails keeps its row with `decode_error` set. Other columns pass through."""
+    require_columns(df, ["content"], "decode_images")
+    schema = StructType(
+        [field for field in df.schema.fields if field.name != "content"]
+        + [
+            StructField("width", IntegerType()),
+            StructField("height", IntegerType()),
+            StructField("pixels", BinaryType()),
+            StructField("decode_error", StringType()),
+        ]
+    )
+
+    def decode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            pixels, widths, heights, errors = [], [], [], []
+            for content in batch["content"]:
+                try:
+                    face = decode_face(content, spec)
+                    pixels.append(face.pixels.tobytes())
+                    widths.append(face.width)
+                    heights.append(face.height)
+                    errors.append(None)
+                except ImageError as error:
+                    pixels.append(None)
+                    widths.append(None)
+                    heights.append(None)
+                    errors.append(str(error))
+            yield batch.drop(columns=["content"]).assign(
+                width=pd.array(widths, dtype="Int32"),
+                height=pd.array(heights, dtype="Int32"),
+                pixels=pixels,
+                decode_error=errors,
+            )
+
+    return df.mapInPandas(decode, schema)
+
+
+def prepare(
+    images: DataFrame, config: TrainConfig, groups: AgeGroups, output_dir: str
+) -> dict[str, object]:
+    """Write training shards to `output_dir`/shards/split=*/ and return the counts of each step.
+
+    `images` comes from `read_images` + `parse_labels`.
+    """
+    spec = ImageSpec(size=config.image_size)
+    if config.min_age < groups.min_age:
+        log.warning(
+            "min_age %d is below the first age group (%s): those faces are dropped too",
+            config.min_age,
+            groups.names[0],
+        )
+    trainable = keep_trainable(images, max(config.min_age, groups.min_age))
+    split = assign_split(
+        trainable, config.split.get("validation", 0.1), config.split.get("test", 0.1)
+    )
+    sampled = rebalance(split, config.sample_fractions)
+    columns = ["path", "file_name", "file_size", "age", "gender", "race", "split", "content"]
+    decoded = decode_images(sampled.select(*columns), spec).cache()
+    good = with_class_indices(decoded.where(F.col("decode_error").isNull()), groups)
+    shards = Path(output_dir) / "shards"
+    for name in SPLITS:
+        # Shard by a hash of the name and order rows by a seeded hash: a shuffled, stable layout.
+        bucket = F.pmod(F.xxhash64(F.col("file_name")), F.lit(config.shards))
+        (
+            good.where(F.col("split") == name)
+            .select(*SHARD_COLUMNS)
+            .repartition(config.shards, bucket)
+            .sortWithinPartitions(F.xxhash64(F.col("file_name"), F.lit(config.seed)))
+            .write.mode("overwrite")
+            .option("compression", "snappy")
+            .option("parquet.block.size", 8 * 1024 * 1024)
+            .parquet(str(shards / f"split={name}"))
+        )
+    counts = _step_counts(images, config, groups)
+    per_split = {row["split"]: row["count"] for row in good.groupBy("split").count().collect()}
+    counts["unreadable"] = decoded.where(F.col("decode_error").isNotNull()).count()
+    counts["unreadable_files"] = (
+        decoded.where(F.col("decode_error").isNotNull())
+        .select("file_name", "decode_error")
+        .limit(1000)
+        .toPandas()
+        .to_dict(orient="records")
+    )
+    counts["rows"] = {name: int(per_split.get(name, 0)) for name in SPLITS}
+    counts["image_size"] = config.image_size
+    decoded.unpersist()
+    (Path(output_dir) / "preparation.json").write_text(json.dumps(counts, indent=2) + "\n")
+    return counts
+
+
+def _step_counts(images: DataFrame, config: TrainConfig, groups: AgeGroups) -> dict[str, object]:
+    """How many files each step drops, in one pass over the names (no image bytes are read)."""
+    names = assign_split(
+        images.select("file_name", "label_error", "age", "race", "gender"),
+        config.split.get("validation", 0.1),
+        config.split.get("test", 0.1),
+    )
+    labelled = F.col("label_error").isNull()
+    trainable = labelled & (F.col("age") >= max(config.min_age, groups.min_age))
+    row = names.agg(
+        F.count("*").alias("files"),
+        F.count_if(~labelled).alias("unlabelled"),
+        F.count_if(labelled & ~trainable).alias("under_min_age"),
+        F.count_if(trainable & ~sampled_in(config.sample_fractions)).alias("sampled_out"),
+    ).first()
+    return row.asDict()

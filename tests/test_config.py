@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from sparkface.config import (
+    ConfigError,
+    load_ingest,
+    load_labels,
+    load_train,
+    parse_age_groups,
+)
+
+
+def test_shipped_defaults_load():
+    assert load_labels().groups.names[0] == "7-12"
+    assert ".jpg" in load_ingest().extensions
+    assert load_train().sample_fractions == {"race": {"white": 0.5}}
+
+
+@pytest.mark.parametrize(
+    ("bins", "message"),
+    [
+        ([], "at least one bin"),
+        (["7-12", "14-20"], "must start at 13"),
+        (["7-12", "13+", "20-30"], "only the last bin may be open"),
+        (["12-7"], "ends before it starts"),
+        (["teen"], "'teen' is not"),
+    ],
+)
+def test_bad_age_bins_are_named(bins, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_age_groups(bins)
+
+
+def test_custom_bins_index_ages():
+    groups = parse_age_groups(["10-19", "20 - 39", "40+"])
+    assert groups.names == ("10-19", "20-39", "40+")
+    assert [groups.index_of(a) for a in (3, 10, 39, 40, 99)] == [-1, 0, 1, 2, 2]
+    assert groups.below_first == "<10"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("image_sise: 64\n", r"unknown key\(s\) \['image_sise'\]"),
+        ("sample_fractions: {race: {white: 1.5}}\n", "sample_fractions.race.white"),
+        ("sample_fractions: {race: {purple: 0.5}}\n", "unknown class 'purple'"),
+        ("split: {validation: 0.6, test: 0.5}\n", "must leave faces for training"),
+        ("model: {activation: tanh}\n", "model.activation"),
+        ("training: {batch_size: 0}\n", "training.batch_size"),
+        ("training: {epoch: 3}\n", r"training: unknown key\(s\) \['epoch'\]"),
+    ],
+)
+def test_bad_training_config_stops_with_the_key(tmp_path, text, message):
+    path = tmp_path / "train.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_train(path)
+
+
+def test_labels_config_rejects_empty_bins(tmp_path):
+    path = tmp_path / "labels.yaml"
+    path.write_text("age_groups: []\n")
+    with pytest.raises(ConfigError, match="at least one bin"):
+        load_labels(path)
