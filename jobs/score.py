@@ -1,4 +1,4 @@
-"""spark-submit jobs/score.py --input DIR --output OUT: age group, gender and race for every image."""
+"""spark-submit jobs/score.py --input DIR --output OUT: age group, gender, race of every image."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training data in Spark: decode and resize on the executors, filter, rebalance, split, write shards.
+"""Training data in Spark: decode and resize on executors, filter, rebalance, split, write shards.
 
 Every step is a DataFrame -> DataFrame function; `prepare` chains them and counts what each drops.
 """

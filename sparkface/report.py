@@ -30,7 +30,7 @@ def _save(figure, path: Path) -> None:
 
 
 def write_charts(result: Profile, out: Path) -> list[str]:
-    """Bar charts of race x gender and age groups, and age histograms overall, by gender, by race."""
+    """Bars of race x gender and of age groups; age histograms overall, by gender, by race."""
     plt = _pyplot()
     written = []
 

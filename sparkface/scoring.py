@@ -9,6 +9,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,8 @@ SCORED_ARROW = pa.schema(
     ]
 )
 SCORED_SCHEMA = (
-    "path string, file_name string, file_size long, modified_at timestamp, width int, height int, status string, error string, age_group string, "
+    "path string, file_name string, file_size long, modified_at timestamp, width int, "
+    "height int, status string, error string, age_group string, "
     "age_group_probability double, age_years double, gender string, gender_probability double, "
     "race string, race_probability double, probabilities struct<age_group: map<string, double>, "
     "gender: map<string, double>, race: map<string, double>>"
@@ -265,14 +267,14 @@ def run_scoring(
     """Score every image under `input_dir` into `output_dir`/{parquet,json}; return the summary."""
     import json
     import time
-    from datetime import datetime, timezone
+    from datetime import datetime
     from pathlib import Path
 
     from sparkface.outputs import summarise, write_predictions
     from sparkface.progress import log_progress
 
     started = time.perf_counter()
-    scored_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     images = images_to_score(spark, input_dir, ingest, bundle.image_spec)
     scored = score_images(images, bundle, batch_size=batch_size, run_id=run_id, scored_at=scored_at)
     log.info(
