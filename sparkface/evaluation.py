@@ -189,3 +189,67 @@ def write_evaluation(
         lines.append("")
     lines += [f"![{name}]({name})" for name in charts]
     (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def evaluate_folder(
+    spark, input_dir: str, output_dir: str, bundle, ingest, labels_config, batch_size: int = 128
+) -> dict[str, Any]:
+    """Score a labelled folder with the scoring job's own code and write its metrics.
+
+    The labelled faces of at least the first age group's age are evaluated; the rest are counted.
+    """
+    from pyspark.sql import functions as F
+
+    from sparkface.ingest import read_images
+    from sparkface.labels import parse_labels
+    from sparkface.scoring import score_images
+
+    groups = labels_config.groups
+    if list(groups.names) != list(bundle.classes["age_group"]):
+        raise ValueError(
+            f"the model's age groups {bundle.classes['age_group']} differ from the "
+            f"labels config's {list(groups.names)}"
+        )
+    images = parse_labels(read_images(spark, input_dir, ingest), labels_config.max_age)
+    usable = images.where(F.col("label_error").isNull() & (F.col("age") >= groups.min_age))
+    scored = score_images(usable, bundle, batch_size=batch_size)
+    truth = usable.select(
+        "path", "age", F.col("gender").alias("true_gender"), F.col("race").alias("true_race")
+    )
+    rows = (
+        scored.where(F.col("status") == "ok")
+        .join(truth, "path")
+        .select(
+            "age",
+            "true_gender",
+            "true_race",
+            "age_years",
+            *[F.col("probabilities")[head].alias(head) for head in CLASS_HEADS],
+        )
+        .toPandas()
+    )
+    classes = bundle.classes
+    predictions = {
+        head: np.array([[row[name] for name in classes[head]] for row in rows[head]]).reshape(
+            len(rows), len(classes[head])
+        )
+        for head in CLASS_HEADS
+    }
+    predictions["age"] = rows["age_years"].to_numpy(dtype=float)
+    truth_arrays = {
+        "age_group": np.array([groups.index_of(int(a)) for a in rows["age"]], dtype=int),
+        "gender": np.array([classes["gender"].index(g) for g in rows["true_gender"]], dtype=int),
+        "race": np.array([classes["race"].index(r) for r in rows["true_race"]], dtype=int),
+        "age": rows["age"].to_numpy(dtype=int),
+    }
+    metrics = compute_metrics(predictions, truth_arrays, groups.names)
+    metrics["files"] = images.count()
+    metrics["not_evaluated"] = metrics["files"] - metrics["faces"]
+    metrics["model_version"] = bundle.descriptor.get("version")
+    write_evaluation(
+        metrics,
+        groups.names,
+        output_dir,
+        f"Evaluation of {bundle.descriptor.get('name', 'model')} on {input_dir}",
+    )
+    return metrics

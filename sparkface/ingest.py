@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -43,13 +45,49 @@ def _binary_files(spark: SparkSession, input_dir: str) -> DataFrame:
         .option("ignoreMissingFiles", "true")
         .load(input_dir)
     )
-    return files.select(
+    # Spark's file sources skip zero-length files; list them ourselves so they are not lost.
+    empty = spark.createDataFrame(empty_files(spark, input_dir), files.schema)
+    return files.unionByName(empty).select(
         F.col("path"),
         file_name(F.col("path")).alias("file_name"),
         F.col("length").alias("file_size"),
         F.col("modificationTime").alias("modified_at"),
         F.col("content"),
     )
+
+
+def _hidden(name: str) -> bool:
+    # Spark's file index leaves out names starting with "_" or "."; do the same.
+    return name.startswith(("_", "."))
+
+
+def empty_files(spark: SparkSession, input_dir: str) -> list[tuple]:
+    """(path, modificationTime, 0, b"") for every zero-length file under `input_dir`, with paths
+    spelled as binaryFile spells them."""
+    found = []
+    if "://" not in input_dir:
+        stack = [os.path.abspath(input_dir)]
+        while stack:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if _hidden(entry.name):
+                        continue
+                    if entry.is_dir(follow_symlinks=True):
+                        stack.append(entry.path)
+                    elif entry.is_file() and entry.stat().st_size == 0:
+                        modified = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+                        found.append((f"file:{entry.path}", modified, 0, b""))
+        return found
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(input_dir)
+    system = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    listing = system.listFiles(path, True)
+    while listing.hasNext():
+        status = listing.next()
+        if status.getLen() == 0 and not _hidden(status.getPath().getName()):
+            modified = datetime.fromtimestamp(status.getModificationTime() / 1000, UTC)
+            found.append((status.getPath().toString(), modified, 0, b""))
+    return found
 
 
 def list_files(spark: SparkSession, input_dir: str, ingest: IngestConfig) -> DataFrame:

@@ -71,3 +71,77 @@ def utk_names(count: int, seed: int = 0) -> list[str]:
         f"2017011{index % 10}{index:09d}.jpg.chip.jpg"
         for index in range(count)
     ]
+
+
+def _png_with_size(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height: what a decompression bomb looks like before
+    it is decoded."""
+    import struct
+    import zlib
+
+    data = face_jpeg(1, (8, 8), fmt="PNG")
+    ihdr = data.index(b"IHDR")
+    fields = struct.pack(">II", width, height) + data[ihdr + 12 : ihdr + 17]
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + fields) & 0xFFFFFFFF)
+    return data[: ihdr + 4] + fields + crc + data[ihdr + 21 :]
+
+
+def _exif_rotated_jpeg() -> bytes:
+    image = Image.open(io.BytesIO(face_jpeg(3, (60, 30))))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees when shown
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def _sixteen_bit_png() -> bytes:
+    values = (np.arange(40 * 40, dtype=np.uint16).reshape(40, 40) * 40).astype(np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(values).save(buffer, format="PNG")  # uint16 -> mode I;16
+    return buffer.getvalue()
+
+
+def bad_and_odd_files() -> dict[str, tuple[bytes, str | None]]:
+    """File name -> (bytes, expected error fragment or None when it must score)."""
+    good = face_jpeg(7, (64, 64))
+    return {
+        "empty.jpg": (b"", "empty file"),
+        "truncated.jpg": (good[: len(good) // 2], "truncated or corrupt"),
+        "random.jpg": (np.random.default_rng(1).bytes(3000), "unrecognised format"),
+        "error_page.jpg": (b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", "HTML"),
+        "notes.png": (b"just some text, not pixels\n" * 10, "plain text"),
+        "bomb.png": (_png_with_size(30000, 30000), "image too large"),
+        "rgba.png": (face_jpeg(8, (50, 50), mode="RGBA", fmt="PNG"), None),
+        "sixteen_bit.png": (_sixteen_bit_png(), None),
+        "cmyk.jpg": (face_jpeg(9, (50, 50), mode="CMYK"), None),
+        "palette.gif": (face_jpeg(10, (50, 50), mode="P", fmt="GIF"), None),
+        "photo.webp": (face_jpeg(11, (50, 50), fmt="WEBP"), None),
+        "photo.bmp": (face_jpeg(12, (50, 50), fmt="BMP"), None),
+        "rotated.jpg": (_exif_rotated_jpeg(), None),
+        "one_pixel.png": (face_jpeg(13, (1, 1), fmt="PNG"), None),
+        "very_wide.png": (face_jpeg(14, (2000, 3), fmt="PNG"), None),
+        "grey.jpg": (face_jpeg(15, (40, 40), mode="L"), None),
+        "good.jpg": (good, None),
+    }
+
+
+def tiny_model_package(directory: Path, image_size: int = 32) -> Path:
+    """A small, untrained (but real) Keras model saved as a sparkface package."""
+    from sparkface.config import ModelConfig, parse_age_groups
+    from sparkface.inference import save_package
+    from sparkface.labels import GENDERS, RACES
+    from sparkface.model import make_model
+
+    groups = parse_age_groups(["7-12", "13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"])
+    config = ModelConfig(filters=(8, 16), dense_units=(16,), dropout=0.1, augment=False)
+    model = make_model(config, image_size, len(groups.names), seed=3)
+    descriptor = {
+        "name": "tiny-test-model",
+        "version": "test-1",
+        "input_size": [image_size, image_size, 3],
+        "flip_test_time": True,
+        "classes": {"age_group": list(groups.names), "gender": list(GENDERS), "race": list(RACES)},
+        "age_bins": list(groups.names),
+    }
+    return save_package(model, descriptor, directory)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sparkface.images import ImageError, ImageSpec, decode_face
+from tests.conftest import bad_and_odd_files, face_jpeg
+
+SPEC = ImageSpec(size=32)
+CASES = bad_and_odd_files()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_odd_file_decodes_or_names_its_fault(name):
+    data, expected_error = CASES[name]
+    if expected_error is None:
+        face = decode_face(data, SPEC)
+        assert face.pixels.shape == (32, 32, 3)
+        assert face.pixels.dtype == np.uint8
+    else:
+        with pytest.raises(ImageError, match=expected_error):
+            decode_face(data, SPEC)
+
+
+def test_exif_orientation_is_applied():
+    data, _ = CASES["rotated.jpg"]
+    face = decode_face(data, SPEC)
+    assert (face.width, face.height) == (30, 60)  # stored 60x30, shown rotated
+
+
+def test_transparent_pixels_become_white():
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    face = decode_face(buffer.getvalue(), SPEC)
+    assert face.pixels.min() == 255
+
+
+def test_sixteen_bit_grey_keeps_its_range():
+    face = decode_face(CASES["sixteen_bit.png"][0], SPEC)
+    assert face.pixels.max() > 200 and face.pixels.min() < 50
+
+
+def test_file_size_limit():
+    with pytest.raises(ImageError, match="file too large"):
+        decode_face(face_jpeg(1), ImageSpec(size=32, max_file_bytes=100))
+
+
+def test_pixel_limit_is_checked_before_decoding():
+    with pytest.raises(ImageError, match="image too large: 48x48"):
+        decode_face(face_jpeg(1), ImageSpec(size=32, max_pixels=100))
+
+
+def test_decoding_is_deterministic_and_draft_changes_little():
+    data = face_jpeg(5, (200, 200))
+    first = decode_face(data, ImageSpec(size=64)).pixels
+    again = decode_face(data, ImageSpec(size=64)).pixels
+    full = decode_face(data, ImageSpec(size=64, draft=False)).pixels
+    assert np.array_equal(first, again)
+    assert np.abs(first.astype(int) - full.astype(int)).mean() < 6

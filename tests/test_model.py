@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import numpy as np
+
+from sparkface.config import ModelConfig
+from sparkface.inference import load_model_file, predict, save_package
+from sparkface.model import compile_model, make_model
+
+
+def small_config(**overrides) -> ModelConfig:
+    values = {"filters": (8, 16, 16), "dense_units": (16, 8), "dropout": 0.1} | overrides
+    return ModelConfig(**values)
+
+
+def test_heads_have_the_configured_shapes():
+    model = make_model(small_config(), 32, n_age_groups=6)
+    outputs = model(np.zeros((3, 32, 32, 3), dtype=np.uint8), training=False)
+    assert tuple(outputs["age_group"].shape) == (3, 6)
+    assert tuple(outputs["gender"].shape) == (3, 2)
+    assert tuple(outputs["race"].shape) == (3, 5)
+    assert tuple(outputs["age"].shape) == (3, 1)
+
+
+def test_architecture_follows_the_config():
+    model = make_model(small_config(activation="relu", augment=False, convs_per_block=2), 32, 8)
+    names = [layer.name for layer in model.layers]
+    assert sum(name.startswith("conv") for name in names) == 6
+    assert sum(name.startswith("bn") for name in names) == 6
+    assert "augmentation" not in names
+    assert not any("leaky" in layer.__class__.__name__.lower() for layer in model.layers)
+    leaky = make_model(small_config(), 32, 8)
+    assert any(layer.__class__.__name__ == "LeakyReLU" for layer in leaky.layers)
+    assert "augmentation" in [layer.name for layer in leaky.layers]
+
+
+def test_augmentation_only_acts_in_training():
+    model = make_model(small_config(), 32, 8)
+    faces = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
+    first = model(faces, training=False)["race"]
+    again = model(faces, training=False)["race"]
+    np.testing.assert_allclose(np.asarray(first), np.asarray(again), atol=1e-6)
+
+
+def test_a_few_training_steps_lower_the_loss_and_survive_saving(tmp_path):
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 255, (64, 32, 32, 3), dtype=np.uint8)
+    targets = {
+        "age_group": rng.integers(0, 8, 64),
+        "gender": (faces.mean(axis=(1, 2, 3)) > 127).astype(int),
+        "race": rng.integers(0, 5, 64),
+        "age": rng.random((64, 1)),
+    }
+    model = make_model(small_config(augment=False), 32, 8)
+    compile_model(model, 0.01, 0.0, {})
+    history = model.fit(faces, targets, batch_size=16, epochs=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    save_package(model, {"version": "t"}, tmp_path)
+    loaded = load_model_file(tmp_path / "model.keras")
+    np.testing.assert_allclose(
+        predict(model, faces[:5])["race"], predict(loaded, faces[:5])["race"], atol=1e-6
+    )
+    assert predict(loaded, faces[:5])["age"].min() >= 0

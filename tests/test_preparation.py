@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import functions as F
+
+from sparkface.config import IngestConfig, LabelConfig, TrainConfig, train_config_from_dict
+from sparkface.ingest import read_images
+from sparkface.labels import parse_labels
+from sparkface.preparation import assign_split, prepare, rebalance
+from sparkface.training import ParquetFaces, pixels_to_array, shard_files
+from tests.conftest import utk_names, write_faces
+
+
+def names_frame(spark, names):
+    return spark.createDataFrame([(n,) for n in names], "file_name string")
+
+
+def test_split_depends_only_on_the_file_name(spark):
+    names = [f"{i}_0_0_2017{i:013d}.jpg" for i in range(2000)]
+    first = {
+        r.file_name: r.split for r in assign_split(names_frame(spark, names), 0.1, 0.1).collect()
+    }
+    # More data, in another order: no face changes split.
+    more = names[::-1] + [f"new_{i}.jpg" for i in range(500)]
+    second = {
+        r.file_name: r.split for r in assign_split(names_frame(spark, more), 0.1, 0.1).collect()
+    }
+    assert all(second[name] == split for name, split in first.items())
+    shares = {
+        s: list(first.values()).count(s) / len(first) for s in ("train", "validation", "test")
+    }
+    assert shares["train"] == pytest.approx(0.8, abs=0.03)
+    assert shares["test"] == pytest.approx(0.1, abs=0.02)
+
+
+def test_rebalance_samples_training_rows_of_a_class_only(spark):
+    rows = [(f"face_{i}.jpg", "white" if i % 2 else "black", "train") for i in range(4000)]
+    rows += [(f"val_{i}.jpg", "white", "validation") for i in range(200)]
+    df = spark.createDataFrame(rows, "file_name string, race string, split string")
+    kept = rebalance(df, {"race": {"white": 0.5}})
+    counts = {
+        (r.race, r.split): r["count"] for r in kept.groupBy("race", "split").count().collect()
+    }
+    assert counts[("black", "train")] == 2000
+    assert counts[("white", "train")] == pytest.approx(1000, abs=80)
+    assert counts[("white", "validation")] == 200
+    again = rebalance(df, {"race": {"white": 0.5}})
+    assert sorted(r.file_name for r in kept.collect()) == sorted(
+        r.file_name for r in again.collect()
+    )
+
+
+@pytest.fixture(scope="module")
+def prepared(spark, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faces")
+    names = utk_names(120, seed=4)
+    names += ["3_0_0_20170101000000001.jpg", "4_1_1_20170101000000002.jpg"]  # under 7
+    names += ["39_1_20170116174525125.jpg.chip.jpg"]  # unlabelled
+    write_faces(folder, names, size=(70, 90))
+    (folder / "50_0_1_20170101000000003.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    config = train_config_from_dict(
+        {"image_size": 24, "shards": 2, "sample_fractions": {"race": {"white": 0.5}}}
+    )
+    out = tmp_path_factory.mktemp("prepared")
+    images = parse_labels(read_images(spark, str(folder), IngestConfig()))
+    counts = prepare(images, config, LabelConfig().groups, str(out))
+    return names, counts, out, config
+
+
+def test_preparation_counts_what_each_step_drops(prepared):
+    names, counts, _, _ = prepared
+    under_seven = sum(1 for n in names if int(n.split("_")[0]) < 7)
+    assert counts["files"] == len(names) + 1
+    assert counts["unlabelled"] == 1
+    assert counts["under_min_age"] == under_seven
+    assert counts["unreadable"] == 1
+    assert "truncated" in counts["unreadable_files"][0]["decode_error"]
+    trainable = len(names) - 1 - under_seven + 1  # less the unlabelled, plus the unreadable
+    assert sum(counts["rows"].values()) == trainable - counts["sampled_out"] - 1
+
+
+def test_shards_hold_resized_pixels_and_indices(prepared):
+    _, counts, out, config = prepared
+    files = shard_files(out / "shards", "train")
+    assert len(files) <= config.shards
+    table = pq.read_table(files)
+    assert table.num_rows == counts["rows"]["train"]
+    pixels = pixels_to_array(table.column("pixels"), 24)
+    assert pixels.shape == (table.num_rows, 24, 24, 3)
+    assert set(table.column("gender_index").to_pylist()) <= {0, 1}
+    assert min(table.column("age").to_pylist()) >= 7
+    assert set(table.column("age_group_index").to_pylist()) <= set(range(8))
+
+
+def test_stream_yields_every_row_once_per_pass(prepared):
+    _, counts, out, _ = prepared
+    stream = ParquetFaces(shard_files(out / "shards", "train"), 24, 16, shuffle_buffer=32, seed=3)
+    seen = [targets["age"].ravel() for _, targets in stream]
+    assert len(seen) == len(stream)
+    assert sum(len(batch) for batch in seen) == counts["rows"]["train"]
+    plain = ParquetFaces(shard_files(out / "shards", "train"), 24, 16)
+    assert sorted(np.concatenate(seen)) == sorted(
+        np.concatenate([t["age"].ravel() for _, t in plain])
+    )
+
+
+def test_stream_memory_is_bounded_by_the_buffer(prepared, monkeypatch):
+    import sparkface.training as training
+
+    _, _, out, _ = prepared
+    held = []
+    original = training._concat
+
+    def watch(parts, rng):
+        merged = original(parts, rng)
+        held.append(len(merged["age"]))
+        return merged
+
+    monkeypatch.setattr(training, "_concat", watch)
+    stream = ParquetFaces(
+        shard_files(out / "shards", "train"), 24, 4, shuffle_buffer=8, read_batch=8, repeat=True
+    )
+    iterator = iter(stream)
+    for _ in range(len(stream) * 2):  # two passes through a repeating stream
+        next(iterator)
+    assert stream.rows > 30
+    assert max(held) <= 8 + 4 + 8  # buffer + one batch + one read, never the whole split
+
+
+def test_default_config_is_the_studys_sampling():
+    assert TrainConfig().sample_fractions == {"race": {"white": 0.5}}
+
+
+def test_split_is_recorded_nowhere_but_the_folder(prepared, spark):
+    _, counts, out, _ = prepared
+    rows = spark.read.parquet(str(out / "shards"))
+    by_split = {r.split: r["count"] for r in rows.groupBy("split").count().collect()}
+    assert by_split == {k: v for k, v in counts["rows"].items() if v}
+    assert rows.where(F.col("age") < 7).count() == 0

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import types as T
+
+from sparkface.config import IngestConfig
+from sparkface.images import decode_face
+from sparkface.inference import load_model_file, predict
+from sparkface.scoring import OUTPUT_COLUMNS, load_bundle, run_scoring
+from tests.conftest import bad_and_odd_files, tiny_model_package, utk_names, write_faces
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_package(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def scored(spark, model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("in")
+    cases = bad_and_odd_files()
+    for name, (data, _) in cases.items():
+        (folder / "odd" / name).parent.mkdir(exist_ok=True)
+        (folder / "odd" / name).write_bytes(data)
+    write_faces(folder / "faces", utk_names(40), size=(80, 80))
+    (folder / "README.txt").write_text("not an image: filtered by extension, no row")
+    out = tmp_path_factory.mktemp("out") / "predictions"
+    summary = run_scoring(
+        spark,
+        str(folder),
+        str(out),
+        load_bundle(str(model_dir)),
+        IngestConfig(),
+        batch_size=8,
+        run_id="test-run",
+    )
+    rows = spark.read.parquet(str(out / "parquet"))
+    return folder, out, summary, rows, cases
+
+
+def test_every_image_file_gives_exactly_one_row(scored):
+    folder, _, summary, rows, cases = scored
+    expected = len(cases) + 40
+    assert rows.count() == expected
+    assert rows.select("path").distinct().count() == expected
+    assert summary["files"] == expected
+    assert summary["errors"] == sum(1 for _, error in cases.values() if error)
+
+
+def test_errors_name_their_cause(scored):
+    _, _, _, rows, cases = scored
+    found = {r.file_name: (r.status, r.error) for r in rows.where("path like '%/odd/%'").collect()}
+    for name, (_, expected_error) in cases.items():
+        status, error = found[name]
+        if expected_error is None:
+            assert (status, error) == ("ok", None), name
+        else:
+            assert status == "error" and expected_error in error, (name, error)
+
+
+def test_schema_is_the_documented_one(scored):
+    _, _, _, rows, _ = scored
+    assert tuple(rows.columns) == OUTPUT_COLUMNS
+    types = {f.name: f.dataType for f in rows.schema.fields}
+    assert types["file_size"] == T.LongType()
+    assert types["modified_at"] == T.TimestampType()
+    assert types["age_years"] == T.DoubleType()
+    assert types["probabilities"]["race"].dataType == T.MapType(T.StringType(), T.DoubleType())
+    ok = rows.where("status = 'ok'").first()
+    assert ok.gender in ("male", "female")
+    assert ok.race in ("white", "black", "asian", "indian", "others")
+    assert set(ok.probabilities["age_group"]) == {
+        "7-12",
+        "13-17",
+        "18-24",
+        "25-34",
+        "35-44",
+        "45-54",
+        "55-64",
+        "65+",
+    }
+    assert abs(sum(ok.probabilities["race"].values()) - 1.0) < 1e-5
+    assert ok.race_probability == max(ok.probabilities["race"].values())
+    assert ok.run_id == "test-run" and ok.model_version == "test-1"
+
+
+def test_job_agrees_with_the_model_called_directly(scored, model_dir):
+    folder, _, _, rows, _ = scored
+    bundle = load_bundle(str(model_dir))
+    model = load_model_file(model_dir / "model.keras")
+    faces = rows.where("path like '%/faces/%'").orderBy("path").collect()
+    pixels = np.stack(
+        [
+            decode_face((folder / "faces" / r.file_name).read_bytes(), bundle.image_spec).pixels
+            for r in faces
+        ]
+    )
+    direct = predict(model, pixels, flip=True)
+    for index, row in enumerate(faces):
+        for head in ("age_group", "gender", "race"):
+            names = bundle.classes[head]
+            assert row[head] == names[int(direct[head][index].argmax())]
+            got = np.array([row.probabilities[head][n] for n in names])
+            np.testing.assert_allclose(got, direct[head][index], atol=1e-5)
+        assert abs(row.age_years - direct["age"][index]) < 0.01
+
+
+def test_output_reads_back_in_pandas_duckdb_and_json(scored):
+    import duckdb
+
+    _, out, summary, _, _ = scored
+    frame = pd.read_parquet(out / "parquet")
+    assert list(frame.columns) == list(OUTPUT_COLUMNS)
+    counts = duckdb.sql(
+        f"select status, count(*) from read_parquet('{out}/parquet/*.parquet') group by status"
+    ).fetchall()
+    assert dict(counts) == {"ok": summary["scored"], "error": summary["errors"]}
+    lines = [
+        json.loads(line)
+        for path in (out / "json").glob("part-*.json")
+        for line in path.read_text().splitlines()
+    ]
+    assert len(lines) == summary["files"]
+    assert set(lines[0]) == set(OUTPUT_COLUMNS)
+
+
+def test_rerun_replaces_rather_than_duplicates(spark, scored, model_dir):
+    folder, out, summary, _, _ = scored
+    again = run_scoring(
+        spark,
+        str(folder),
+        str(out),
+        load_bundle(str(model_dir)),
+        IngestConfig(),
+        formats=("parquet",),
+        batch_size=8,
+        run_id="second",
+    )
+    assert again["files"] == summary["files"]
+    assert spark.read.parquet(str(out / "parquet")).where("run_id = 'test-run'").count() == 0
