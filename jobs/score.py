@@ -1,4 +1,8 @@
-"""spark-submit jobs/score.py --input DIR --output OUT: age group, gender, race of every image."""
+"""Age group, gender and race of every image.
+
+spark-submit jobs/score.py --input DIR --output OUT [--model MODEL] [--format parquet,json]
+spark-submit jobs/score.py --campaign NAME --run-date YYYY-MM-DD [--full]
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
+import dataclasses
 import logging
 import uuid
 
+from sparkface.campaigns import CampaignError, CampaignLocked, load_campaign, run_campaign
 from sparkface.config import ConfigError, load_ingest
 from sparkface.inference import default_model_dir
 from sparkface.ingest import InputError
@@ -37,16 +43,49 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128, help="images per model call")
     parser.add_argument("--ingest-config", default=None, help="default: conf/ingest.yaml")
     parser.add_argument("--spark-log-level", default="WARN")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.campaign and not args.run_date:
+        parser.error("--campaign needs --run-date YYYY-MM-DD")
+    if not args.campaign and not (args.input and args.output):
+        parser.error("give --input and --output, or --campaign and --run-date")
+    return args
+
+
+def run_campaign_job(args: argparse.Namespace) -> int:
+    try:
+        campaign = load_campaign(args.campaign, args.campaigns_dir)
+        if args.model:
+            campaign = dataclasses.replace(campaign, model=args.model)
+        ingest = load_ingest(args.ingest_config)
+    except ConfigError as error:
+        log.error("bad campaign: %s", error)
+        return 2
+    extra = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(campaign.batch_size)}
+    spark = build_session(
+        f"sparkface-{campaign.name}", ingest, extra, log_level=args.spark_log_level
+    )
+    try:
+        run_campaign(spark, campaign, args.run_date, full=args.full, ingest=ingest)
+    except CampaignLocked as error:
+        log.error("%s", error)
+        return 75  # EX_TEMPFAIL: try again later
+    except CampaignError as error:
+        log.error("%s", error)
+        return 1
+    finally:
+        spark.stop()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging()
+    if args.campaign:
+        return run_campaign_job(args)
     try:
         ingest = load_ingest(args.ingest_config)
         formats = parse_formats(args.format)
-        bundle = load_bundle(args.model)
+        bundle = load_bundle(args.model or str(default_model_dir()))
     except (ConfigError, ValueError, FileNotFoundError) as error:
         log.error("%s", error)
         return 2

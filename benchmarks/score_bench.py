@@ -1,0 +1,311 @@
+"""Scoring speed, side by side in one run, on the same images and model:
+
+1. the job (`run_scoring`, local mode, all cores);
+2. the ceiling: one Python process decoding the same bytes, already in memory, with the same model;
+3. Spark's `pyspark.ml.functions.predict_batch_udf` with the same model and preprocessing;
+4. the notebook way: open each file, `model.predict` one image at a time (on a subset).
+
+    python benchmarks/score_bench.py --input ../shared/data/utkface --images 4000
+    python benchmarks/score_bench.py --input ../shared/data/utkface --scale 20000,200000
+
+`--scale` instead runs `spark-submit jobs/score.py` on folders of N hard-linked copies of the
+input's faces (under new names) and prints time per image and the peak memory (RSS) of the driver
+JVM, the Python driver and the largest Python worker, sampled from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from sparkface.config import IngestConfig  # noqa: E402
+from sparkface.images import decode_face  # noqa: E402
+from sparkface.inference import default_model_dir, load_model_file, predict  # noqa: E402
+from sparkface.scoring import load_bundle, run_scoring  # noqa: E402
+
+
+def sample_folder(source: Path, count: int, target: Path) -> Path:
+    """`count` hard links to the source's images under new names (cycling through them)."""
+    names = sorted(p.name for p in source.iterdir() if p.is_file())
+    target.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        name = names[index % len(names)]
+        link = target / f"{index // 10000:03d}" / f"copy{index:07d}_{name}"
+        link.parent.mkdir(exist_ok=True)
+        if not link.exists():
+            os.link(source / name, link)
+    return target
+
+
+def session(cores: str = "local[*]"):
+    from sparkface.session import build_session
+
+    return build_session(
+        "score-bench",
+        IngestConfig(),
+        {
+            "spark.master": cores,
+            "spark.ui.enabled": "false",
+            "spark.sql.execution.arrow.maxRecordsPerBatch": "128",
+        },
+        log_level="ERROR",
+    )
+
+
+def bench_job(spark, folder: Path, bundle, out: Path) -> float:
+    start = time.perf_counter()
+    summary = run_scoring(
+        spark,
+        str(folder),
+        str(out),
+        bundle,
+        IngestConfig(),
+        formats=("parquet",),
+        batch_size=128,
+        run_id="bench",
+    )
+    return summary["files"] / (time.perf_counter() - start)
+
+
+def bench_ceiling(files: list[Path], bundle, model) -> float:
+    contents = [path.read_bytes() for path in files]  # in memory before the clock starts
+    spec = bundle.image_spec
+    flip = bundle.descriptor.get("flip_test_time", True)
+    start = time.perf_counter()
+    for begin in range(0, len(contents), 128):
+        faces = np.stack([decode_face(c, spec).pixels for c in contents[begin : begin + 128]])
+        predict(model, faces, flip=flip)
+    return len(contents) / (time.perf_counter() - start)
+
+
+def bench_predict_batch_udf(spark, folder: Path, bundle, out: Path) -> float:
+    """Decode in a pandas UDF to an array column, then predict_batch_udf with the same model."""
+    import pandas as pd
+    from pyspark.ml.functions import predict_batch_udf
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, FloatType, StructField, StructType
+
+    from sparkface.ingest import read_images
+
+    spec = bundle.image_spec
+    size = spec.size
+    broadcast = spark.sparkContext.broadcast(bundle)
+    flip = bundle.descriptor.get("flip_test_time", True)
+
+    @F.pandas_udf(ArrayType(FloatType()))
+    def decode(contents: pd.Series) -> pd.Series:
+        return pd.Series(
+            [decode_face(c, spec).pixels.reshape(-1).astype(np.float32) for c in contents]
+        )
+
+    def make_predict_fn():
+        from sparkface.scoring import cached_model
+
+        model = cached_model(broadcast.value)
+
+        def predict_fn(faces: np.ndarray) -> dict[str, np.ndarray]:
+            result = predict(model, faces.astype(np.uint8), flip=flip)
+            return {
+                head: result[head].astype(np.float32) for head in ("age_group", "gender", "race")
+            }
+
+        return predict_fn
+
+    return_type = StructType(
+        [StructField(h, ArrayType(FloatType())) for h in ("age_group", "gender", "race")]
+    )
+    classify = predict_batch_udf(
+        make_predict_fn,
+        return_type=return_type,
+        batch_size=128,
+        input_tensor_shapes=[[size, size, 3]],
+    )
+    images = read_images(spark, str(folder), IngestConfig())
+    start = time.perf_counter()
+    count = (
+        images.select("path", decode("content").alias("face"))
+        .select("path", classify("face").alias("prediction"))
+        .write.mode("overwrite")
+        .parquet(str(out))
+    )
+    del count
+    rows = spark.read.parquet(str(out)).count()
+    return rows / (time.perf_counter() - start)
+
+
+def bench_notebook(files: list[Path], bundle, model) -> float:
+    from PIL import Image
+
+    size = bundle.image_spec.size
+    start = time.perf_counter()
+    for path in files:
+        image = Image.open(path).convert("RGB").resize((size, size))
+        model.predict(np.asarray(image, dtype=np.uint8)[None], verbose=0)
+    return len(files) / (time.perf_counter() - start)
+
+
+class PeakMemory:
+    """Peak RSS of a process tree, by role, sampled from /proc."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root = root_pid
+        self.peaks = {"driver JVM": 0, "Python driver": 0, "Python worker (max)": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _children(self) -> dict[int, list[int]]:
+        tree: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    parent = int(
+                        Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]
+                    )
+                except (OSError, IndexError, ValueError):
+                    continue
+                tree.setdefault(parent, []).append(int(entry))
+        return tree
+
+    def _sample(self) -> None:
+        tree = self._children()
+        stack = [self.root]
+        while stack:
+            pid = stack.pop()
+            stack.extend(tree.get(pid, []))
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf(
+                    "SC_PAGE_SIZE"
+                )
+            except (OSError, IndexError, ValueError):
+                continue
+            if "java" in command.split(" ")[0]:
+                role = "driver JVM"
+            elif "pyspark.daemon" in command or "pyspark.worker" in command:
+                role = "Python worker (max)"
+            elif "jobs/score.py" in command:
+                role = "Python driver"
+            else:
+                continue
+            self.peaks[role] = max(self.peaks[role], rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def bench_scale(source: Path, counts: list[int], model_dir: str, work: Path) -> None:
+    print(
+        f"{'images':>8} {'seconds':>8} {'ms/image':>9} {'driver JVM MB':>14} "
+        f"{'Python driver MB':>17} {'worker MB':>10}"
+    )
+    for count in counts:
+        folder = sample_folder(source, count, work / f"in{count}")
+        env = {
+            **os.environ,
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "SPARK_CONF_DIR": str(ROOT / "conf" / "spark"),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+        }
+        command = [
+            str(Path(sys.executable).parent / "spark-submit"),
+            "--conf",
+            "spark.ui.enabled=false",
+            str(ROOT / "jobs" / "score.py"),
+            "--input",
+            str(folder),
+            "--output",
+            str(work / f"out{count}"),
+            "--model",
+            model_dir,
+            "--format",
+            "parquet",
+        ]
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        with PeakMemory(process.pid) as memory:
+            _, errors = process.communicate()
+        seconds = time.perf_counter() - start
+        if process.returncode:
+            raise SystemExit(f"scoring {count} images failed:\n{errors[-3000:]}")
+        mb = {k: v / 2**20 for k, v in memory.peaks.items()}
+        print(
+            f"{count:>8} {seconds:>8.1f} {1000 * seconds / count:>9.2f} "
+            f"{mb['driver JVM']:>14.0f} {mb['Python driver']:>17.0f} "
+            f"{mb['Python worker (max)']:>10.0f}",
+            flush=True,
+        )
+        shutil.rmtree(work / f"out{count}", ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--input", default=str(ROOT.parent / "shared" / "data" / "utkface"))
+    parser.add_argument("--model", default=str(default_model_dir()))
+    parser.add_argument("--images", type=int, default=4000)
+    parser.add_argument("--notebook-images", type=int, default=300)
+    parser.add_argument("--scale", default=None, help="e.g. 20000,200000")
+    parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
+    args = parser.parse_args()
+    work = Path(args.work or tempfile.mkdtemp(prefix="score-bench-"))
+    if args.scale:
+        bench_scale(Path(args.input), [int(n) for n in args.scale.split(",")], args.model, work)
+        return
+    folder = sample_folder(Path(args.input), args.images, work / "in")
+    files = sorted(folder.rglob("*.jpg"))
+    bundle = load_bundle(args.model)
+    model = load_model_file(Path(args.model) / "model.keras")
+    spark = session()
+    bench_job(spark, folder, bundle, work / "warmup")  # JVM, workers and model warm
+    results = {
+        "job (run_scoring, local[*])": bench_job(spark, folder, bundle, work / "job"),
+        "ceiling (one process, bytes in memory)": bench_ceiling(files, bundle, model),
+        "predict_batch_udf": bench_predict_batch_udf(spark, folder, bundle, work / "pbu"),
+        "notebook loop (model.predict per file)": bench_notebook(
+            files[: args.notebook_images], bundle, model
+        ),
+    }
+    spark.stop()
+    print(
+        f"{len(files)} images ({args.notebook_images} for the notebook loop), model "
+        f"{bundle.descriptor.get('version')}, {os.cpu_count()} cores"
+    )
+    for name, rate in results.items():
+        print(f"{name:>42}: {rate:8.1f} images/s")
+    job = results["job (run_scoring, local[*])"]
+    print(
+        f"job / ceiling: {job / results['ceiling (one process, bytes in memory)']:.2f} "
+        f"(target >= 0.8)"
+    )
+    print(f"job / predict_batch_udf: {job / results['predict_batch_udf']:.2f} (target >= 1.3)")
+    print(f"job / notebook loop: {job / results['notebook loop (model.predict per file)']:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+"""Nightly campaign runs: incremental, idempotent, atomically published, logged.
+
+Layout under a campaign's output folder OUT:
+
+    OUT/predictions/campaign=NAME/run_date=YYYY-MM-DD/part-*.parquet   published rows
+        (with _SUCCESS and _manifest.json)
+    OUT/predictions_json/campaign=NAME/run_date=YYYY-MM-DD/part-*.json the same rows, JSON lines
+    OUT/runs/*.parquet                                                  one row per run
+    OUT/_staging/, OUT/_locks/                                          never read as data
+
+A run scores into _staging and only then renames its folders into place, so readers see the
+previous state or the new one, never half of a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from sparkface.config import CONF_DIR, ConfigError, IngestConfig, build_dataclass, load_yaml
+from sparkface.inference import default_model_dir
+from sparkface.outputs import FORMATS, summarise
+from sparkface.scoring import ModelBundle, images_to_score, load_bundle, score_images
+
+log = logging.getLogger("sparkface")
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+class CampaignError(RuntimeError):
+    """A run that cannot go ahead; the message says why."""
+
+
+class CampaignLocked(CampaignError):
+    """Another run of the same campaign holds the lock."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Campaign:
+    """A campaign file, conf/campaigns/NAME.yaml."""
+
+    name: str
+    inputs: tuple[str, ...]
+    output: str
+    model: str = ""
+    formats: tuple[str, ...] = ("parquet", "json")
+    batch_size: int = 128
+    extensions: tuple[str, ...] = ()
+    file_name_pattern: str = ""
+    modified_after: str = ""
+    lock_stale_after_hours: float = 12.0
+
+    def __post_init__(self) -> None:
+        if not NAME.match(self.name):
+            raise ConfigError(f"name: {self.name!r} must be letters, digits, '-' or '_'")
+        if not self.inputs or not all(isinstance(i, str) and i for i in self.inputs):
+            raise ConfigError("inputs: needs at least one input folder")
+        if not isinstance(self.output, str) or not self.output:
+            raise ConfigError("output: needs an output folder")
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise ConfigError(f"formats: unknown {unknown}; choose from {list(FORMATS)}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"batch_size: must be a positive integer, got {self.batch_size!r}")
+        if self.file_name_pattern:
+            try:
+                re.compile(self.file_name_pattern)
+            except re.error as error:
+                raise ConfigError(f"file_name_pattern: not a regular expression: {error}") from None
+        if self.modified_after:
+            try:
+                datetime.fromisoformat(str(self.modified_after))
+            except ValueError:
+                raise ConfigError(
+                    f"modified_after: {self.modified_after!r} is not an ISO date or time"
+                ) from None
+
+    @property
+    def model_dir(self) -> str:
+        return self.model or str(default_model_dir())
+
+    def ingest(self, base: IngestConfig) -> IngestConfig:
+        if not self.extensions:
+            return base
+        return dataclasses.replace(base, extensions=tuple(self.extensions))
+
+
+def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
+    """Read conf/campaigns/NAME.yaml; relative paths in it are taken from the project root."""
+    folder = Path(folder) if folder else CONF_DIR / "campaigns"
+    path = folder / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        raise ConfigError(f"no campaign {name!r}: {path} does not exist (known: {known})")
+    data = load_yaml(path)
+    if "name" in data and data["name"] != name:
+        raise ConfigError(f"{path}: name: {data['name']!r} differs from the file name {name!r}")
+    data["name"] = name
+    if isinstance(data.get("inputs"), str):
+        data["inputs"] = [data["inputs"]]
+    root = CONF_DIR.parent
+    for key in ("output", "model"):
+        if isinstance(data.get(key), str) and data[key] and "://" not in data[key]:
+            data[key] = str((root / data[key]).resolve())
+    if isinstance(data.get("inputs"), list):
+        data["inputs"] = [
+            str((root / item).resolve()) if isinstance(item, str) and "://" not in item else item
+            for item in data["inputs"]
+        ]
+    return build_dataclass(Campaign, data, str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# The lock
+
+
+class CampaignLock:
+    """An exclusive lock file per campaign. A lock whose process is gone (same host) or that is
+    older than `stale_after_hours` is taken over, so a crashed run never blocks for ever."""
+
+    def __init__(self, root: Path, campaign: str, run_id: str, stale_after_hours: float) -> None:
+        self.path = root / "_locks" / f"campaign={campaign}.lock"
+        self.run_id = run_id
+        self.stale_after = stale_after_hours * 3600
+
+    def _stale(self, holder: dict[str, Any]) -> str | None:
+        age = time.time() - float(holder.get("started", 0))
+        if age > self.stale_after:
+            return f"it is {age / 3600:.1f} h old"
+        if holder.get("host") == socket.gethostname():
+            try:
+                os.kill(int(holder.get("pid", -1)), 0)
+            except ProcessLookupError:
+                return f"its process {holder.get('pid')} is gone"
+            except PermissionError:
+                return None
+        return None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = json.dumps(
+            {
+                "run_id": self.run_id,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": time.time(),
+            }
+        )
+        for _ in range(2):
+            try:
+                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    holder = json.loads(self.path.read_text() or "{}")
+                except (OSError, json.JSONDecodeError):
+                    holder = {}
+                reason = self._stale(holder)
+                if reason is None:
+                    raise CampaignLocked(
+                        f"another run of this campaign is in progress (run {holder.get('run_id')},"
+                        f" pid {holder.get('pid')} on {holder.get('host')}); lock: {self.path}"
+                    ) from None
+                log.warning("taking over a stale lock (%s): %s", reason, self.path)
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(record)
+            return
+        raise CampaignLocked(f"could not take the lock {self.path}")
+
+    def release(self) -> None:
+        try:
+            holder = json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return
+        if holder.get("run_id") == self.run_id:
+            self.path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths
+
+
+def partition_dir(root: Path, tree: str, campaign: str, run_date: str) -> Path:
+    return root / tree / f"campaign={campaign}" / f"run_date={run_date}"
+
+
+def published_dates(root: Path, campaign: str) -> list[str]:
+    """Dates with a complete (published, _SUCCESS) partition, oldest first."""
+    folder = root / "predictions" / f"campaign={campaign}"
+    if not folder.is_dir():
+        return []
+    return sorted(
+        entry.name.split("=", 1)[1]
+        for entry in folder.iterdir()
+        if entry.name.startswith("run_date=") and (entry / "_SUCCESS").is_file()
+    )
+
+
+def already_scored(spark: SparkSession, root: Path, campaign: str, before: str) -> DataFrame | None:
+    """(path, modified_at) of files scored by successful runs of dates before `before`."""
+    dates = [d for d in published_dates(root, campaign) if d < before]
+    if not dates:
+        return None
+    paths = [str(partition_dir(root, "predictions", campaign, d)) for d in dates]
+    return spark.read.parquet(*paths).select("path", "modified_at").distinct()
+
+
+# ---------------------------------------------------------------------------------------------
+# A run
+
+
+def select_files(images: DataFrame, campaign: Campaign) -> DataFrame:
+    """The campaign's filters on file name and modification time."""
+    if campaign.file_name_pattern:
+        images = images.where(F.col("file_name").rlike(campaign.file_name_pattern))
+    if campaign.modified_after:
+        images = images.where(F.col("modified_at") > F.to_timestamp(F.lit(campaign.modified_after)))
+    return images
+
+
+def _publish(staging: Path, root: Path, campaign: str, run_date: str, formats: tuple[str, ...]):
+    """Swap the staged folders into place: rename the old partition away, the new one in."""
+    for fmt, tree in (("parquet", "predictions"), ("json", "predictions_json")):
+        target = partition_dir(root, tree, campaign, run_date)
+        source = staging / fmt
+        if fmt not in formats and fmt != "parquet":
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = staging / f"replaced-{fmt}"
+        if target.exists():
+            os.rename(target, old)
+        os.rename(source, target)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _record_run(root: Path, row: dict[str, Any]) -> None:
+    """Append one row to OUT/runs/ (a small Parquet file per run, written then renamed)."""
+    folder = root / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    schema = pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("campaign", pa.string()),
+            ("run_date", pa.string()),
+            ("status", pa.string()),
+            ("reason", pa.string()),
+            ("full", pa.bool_()),
+            ("started_at", pa.timestamp("us", tz="UTC")),
+            ("finished_at", pa.timestamp("us", tz="UTC")),
+            ("duration_seconds", pa.float64()),
+            ("files_seen", pa.int64()),
+            ("scored", pa.int64()),
+            ("errors", pa.int64()),
+            ("skipped_already_scored", pa.int64()),
+            ("model_version", pa.string()),
+            ("model_sha256", pa.string()),
+            ("spark_application_id", pa.string()),
+            ("output", pa.string()),
+        ]
+    )
+    table = pa.Table.from_pylist([{name: row.get(name) for name in schema.names}], schema=schema)
+    name = f"run-{row['started_at']:%Y%m%dT%H%M%S}-{row['run_id']}.parquet"
+    temporary = folder / f".{name}.tmp"
+    pq.write_table(table, temporary)
+    os.rename(temporary, folder / name)
+
+
+def run_campaign(
+    spark: SparkSession,
+    campaign: Campaign,
+    run_date: str,
+    *,
+    full: bool = False,
+    ingest: IngestConfig | None = None,
+    bundle: ModelBundle | None = None,
+    before_publish: Callable[[Path], None] | None = None,
+) -> dict[str, Any]:
+    """One night's run of `campaign`: score what is new (or everything with `full`), publish the
+    date's partition atomically, and record the run. Raises CampaignError when it fails."""
+    try:
+        date.fromisoformat(run_date)
+    except ValueError:
+        raise CampaignError(f"--run-date {run_date!r} is not a date YYYY-MM-DD") from None
+    root = Path(campaign.output)
+    run_id = uuid.uuid4().hex
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    record: dict[str, Any] = {
+        "run_id": run_id,
+        "campaign": campaign.name,
+        "run_date": run_date,
+        "full": full,
+        "started_at": started_at,
+        "output": str(root),
+        "spark_application_id": spark.sparkContext.applicationId,
+    }
+    lock = CampaignLock(root, campaign.name, run_id, campaign.lock_stale_after_hours)
+    lock.acquire()  # a refused start is not a run: nothing is recorded
+    staging = root / "_staging" / f"campaign={campaign.name}" / f"run_date={run_date}" / run_id
+    try:
+        missing = [p for p in campaign.inputs if "://" not in p and not Path(p).is_dir()]
+        if missing:
+            raise CampaignError(f"input folder(s) missing: {missing}")
+        bundle = bundle or load_bundle(campaign.model_dir)
+        record.update(
+            model_version=str(bundle.descriptor.get("version")), model_sha256=bundle.sha256
+        )
+        ingest = campaign.ingest(ingest or IngestConfig())
+        images = None
+        for folder in campaign.inputs:
+            found = images_to_score(spark, folder, ingest, bundle.image_spec)
+            images = found if images is None else images.unionByName(found)
+        images = select_files(images, campaign)
+        seen = images.count()
+        earlier = None if full else already_scored(spark, root, campaign.name, run_date)
+        if earlier is not None:
+            images = images.join(earlier, ["path", "modified_at"], "left_anti")
+        scored = score_images(
+            images,
+            bundle,
+            batch_size=campaign.batch_size,
+            run_id=run_id,
+            scored_at=started_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+        scored.write.mode("overwrite").option("compression", "snappy").parquet(
+            str(staging / "parquet")
+        )
+        written = spark.read.parquet(str(staging / "parquet"))
+        if "json" in campaign.formats:
+            written.write.mode("overwrite").option("ignoreNullFields", "false").json(
+                str(staging / "json")
+            )
+        summary = summarise(written)
+        record.update(
+            files_seen=seen,
+            scored=summary["scored"],
+            errors=summary["errors"],
+            skipped_already_scored=seen - summary["files"],
+        )
+        record["duration_seconds"] = round(time.perf_counter() - started, 2)
+        manifest = {
+            key: (value.isoformat() if isinstance(value, datetime) else value)
+            for key, value in record.items()
+        } | {"errors_by_reason": summary["errors_by_reason"], "formats": list(campaign.formats)}
+        (staging / "parquet" / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if before_publish:
+            before_publish(staging)
+        _publish(staging, root, campaign.name, run_date, campaign.formats)
+        record.update(status="succeeded", finished_at=datetime.now(UTC))
+        log.info(
+            "campaign %s %s: %d files seen, %d skipped as already scored, %d scored, "
+            "%d errors; published %s",
+            campaign.name,
+            run_date,
+            seen,
+            record["skipped_already_scored"],
+            record["scored"],
+            record["errors"],
+            partition_dir(root, "predictions", campaign.name, run_date),
+        )
+        return record
+    except Exception as error:
+        record.update(
+            status="failed",
+            reason=f"{type(error).__name__}: {error}"[:2000],
+            finished_at=datetime.now(UTC),
+            duration_seconds=round(time.perf_counter() - started, 2),
+        )
+        raise CampaignError(f"campaign {campaign.name} {run_date} failed: {error}") from error
+    finally:
+        _record_run(root, record)
+        shutil.rmtree(staging, ignore_errors=True)
+        lock.release()

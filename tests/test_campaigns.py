@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import duckdb
+import pandas as pd
+import pytest
+
+from sparkface.campaigns import (
+    Campaign,
+    CampaignError,
+    CampaignLock,
+    CampaignLocked,
+    load_campaign,
+    run_campaign,
+)
+from sparkface.config import ConfigError
+from sparkface.scoring import OUTPUT_COLUMNS, load_bundle
+from tests.conftest import tiny_model_package, utk_names, write_faces
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return load_bundle(str(tiny_model_package(tmp_path_factory.mktemp("model"))))
+
+
+@pytest.fixture
+def setup(tmp_path, bundle):
+    inbox = tmp_path / "inbox"
+    write_faces(inbox, utk_names(30, seed=1)[:20])
+    campaign = Campaign(
+        name="lobby", inputs=(str(inbox),), output=str(tmp_path / "out"), batch_size=8
+    )
+    return inbox, campaign, tmp_path / "out"
+
+
+def published(out, campaign="lobby") -> pd.DataFrame:
+    frame = pd.read_parquet(out / "predictions")
+    return frame[frame["campaign"] == campaign]
+
+
+def runs(out) -> pd.DataFrame:
+    return pd.read_parquet(out / "runs").sort_values("started_at")
+
+
+def test_two_nights_score_each_file_exactly_once(spark, setup, bundle):
+    inbox, campaign, out = setup
+    first = run_campaign(spark, campaign, "2026-11-27", bundle=bundle)
+    write_faces(inbox / "new", utk_names(30, seed=1)[20:])
+    second = run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
+    assert (first["scored"], second["scored"]) == (20, 10)
+    assert second["skipped_already_scored"] == 20
+    rows = published(out)
+    assert len(rows) == 30 and rows["path"].is_unique
+    assert rows.groupby(rows["run_date"].astype(str)).size().to_dict() == {
+        "2026-11-27": 20,
+        "2026-11-28": 10,
+    }
+    for day in ("2026-11-27", "2026-11-28"):
+        partition = out / "predictions" / "campaign=lobby" / f"run_date={day}"
+        assert (partition / "_SUCCESS").is_file()
+        manifest = json.loads((partition / "_manifest.json").read_text())
+        assert manifest["campaign"] == "lobby" and manifest["run_date"] == day
+        assert manifest["model_sha256"] == bundle.sha256
+        assert {
+            "files_seen",
+            "scored",
+            "errors",
+            "skipped_already_scored",
+            "duration_seconds",
+            "spark_application_id",
+            "run_id",
+            "model_version",
+        } <= set(manifest)
+        assert list(
+            (out / "predictions_json" / "campaign=lobby" / f"run_date={day}").glob("part-*.json")
+        )
+    assert list(runs(out)["status"]) == ["succeeded", "succeeded"]
+
+
+def test_rerun_of_a_night_replaces_it_with_the_same_rows(spark, setup, bundle):
+    inbox, campaign, out = setup
+    run_campaign(spark, campaign, "2026-11-27", bundle=bundle)
+    write_faces(inbox / "new", utk_names(30, seed=1)[20:])
+    run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
+    before = published(out).sort_values("path").reset_index(drop=True)
+    run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
+    after = published(out).sort_values("path").reset_index(drop=True)
+    assert len(after) == 30
+    columns = ["path", "run_date", "status", "age_group", "gender", "race", "age_years"]
+    pd.testing.assert_frame_equal(before[columns], after[columns])
+    untouched = after["run_date"].astype(str) == "2026-11-27"
+    assert (after.loc[untouched, "run_id"] == before.loc[untouched, "run_id"]).all()
+
+
+def test_changed_file_is_scored_again_and_full_rescores_all(spark, setup, bundle):
+    inbox, campaign, out = setup
+    run_campaign(spark, campaign, "2026-11-27", bundle=bundle)
+    changed = sorted(inbox.glob("*.jpg"))[0]
+    later = time.time() + 60
+    os.utime(changed, (later, later))
+    second = run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
+    assert second["scored"] == 1
+    third = run_campaign(spark, campaign, "2026-11-29", full=True, bundle=bundle)
+    assert third["scored"] == 20 and third["skipped_already_scored"] == 0
+
+
+def test_a_run_that_fails_midway_changes_nothing_published(spark, setup, bundle):
+    inbox, campaign, out = setup
+    run_campaign(spark, campaign, "2026-11-27", bundle=bundle)
+    before = published(out).sort_values("path").reset_index(drop=True)
+    write_faces(inbox / "new", utk_names(30, seed=1)[20:])
+
+    def crash(staging):
+        assert list((staging / "parquet").glob("part-*.parquet"))  # rows were written...
+        raise RuntimeError("executor lost (injected)")  # ...but never published
+
+    with pytest.raises(CampaignError, match="injected"):
+        run_campaign(spark, campaign, "2026-11-28", bundle=bundle, before_publish=crash)
+    pd.testing.assert_frame_equal(published(out).sort_values("path").reset_index(drop=True), before)
+    assert not (out / "predictions" / "campaign=lobby" / "run_date=2026-11-28").exists()
+    assert not any((out / "_staging").rglob("*.parquet"))
+    log = runs(out)
+    assert list(log["status"]) == ["succeeded", "failed"]
+    assert "injected" in log["reason"].iloc[-1]
+    again = run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
+    assert again["scored"] == 10 and len(published(out)) == 30
+
+
+def test_missing_input_is_a_failed_run_with_its_reason(spark, tmp_path, bundle):
+    campaign = Campaign(
+        name="gone", inputs=(str(tmp_path / "nowhere"),), output=str(tmp_path / "out")
+    )
+    with pytest.raises(CampaignError, match="input folder"):
+        run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
+    log = runs(tmp_path / "out")
+    assert list(log["status"]) == ["failed"]
+    assert "missing" in log["reason"].iloc[0]
+    assert not (tmp_path / "out" / "predictions").exists()
+
+
+def test_a_second_run_at_once_is_refused_and_a_dead_lock_is_taken_over(spark, setup, bundle):
+    _, campaign, out = setup
+    holder = CampaignLock(out, "lobby", "first-run", 12)
+    holder.acquire()
+    with pytest.raises(CampaignLocked, match="in progress"):
+        run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
+    holder.release()
+    holder.path.write_text(
+        json.dumps(
+            {
+                "run_id": "crashed",
+                "pid": 999_999_999,
+                "host": os.uname().nodename,
+                "started": time.time(),
+            }
+        )
+    )
+    assert run_campaign(spark, campaign, "2026-11-28", bundle=bundle)["status"] == "succeeded"
+    assert not holder.path.exists()
+
+
+def test_duckdb_reads_the_documented_columns(spark, setup, bundle):
+    _, campaign, out = setup
+    run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
+    relation = duckdb.sql(
+        f"select * from read_parquet('{out}/predictions/**/*.parquet', hive_partitioning=true)"
+    )
+    assert set(OUTPUT_COLUMNS) | {"campaign", "run_date"} == set(relation.columns)
+    rows = duckdb.sql(
+        f"select campaign, cast(run_date as varchar), count(*) from read_parquet("
+        f"'{out}/predictions/**/*.parquet', hive_partitioning=true) group by all"
+    ).fetchall()
+    assert rows == [("lobby", "2026-11-28", 20)]
+    spark_rows = spark.read.parquet(str(out / "predictions"))
+    assert {"campaign", "run_date"} <= set(spark_rows.columns)
+
+
+def test_campaign_files_are_validated(tmp_path):
+    (tmp_path / "a.yaml").write_text("inputs: [x]\noutput: y\nmodle: z\n")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['modle'\]"):
+        load_campaign("a", tmp_path)
+    (tmp_path / "b.yaml").write_text("inputs: [x]\n")
+    with pytest.raises(ConfigError, match=r"missing key\(s\) \['output'\]"):
+        load_campaign("b", tmp_path)
+    with pytest.raises(ConfigError, match="no campaign 'c'"):
+        load_campaign("c", tmp_path)
+    assert load_campaign("utkface-nightly").formats == ("parquet", "json")

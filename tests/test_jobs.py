@@ -1,0 +1,149 @@
+"""The jobs end to end, as a user runs them: spark-submit in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT, tiny_model_package, utk_names, write_faces
+
+pytestmark = pytest.mark.slow
+
+SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
+
+
+def submit(job: str, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_CONF_DIR": str(ROOT / "conf" / "spark"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    command = [
+        str(SPARK_SUBMIT),
+        "--master",
+        "local[2]",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(ROOT / "jobs" / job),
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faces")
+    write_faces(folder, utk_names(160, seed=9), size=(64, 64))
+    write_faces(folder, ["39_1_20170116174525125.jpg.chip.jpg", "notes/readme.txt"])
+    (folder / "broken.jpg").write_bytes(b"")
+    return folder
+
+
+def test_profile_job(faces, tmp_path):
+    result = submit("profile.py", "--input", str(faces), "--output", str(tmp_path / "p"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert summary["files"] == 162
+    assert summary["ignored_files"] == 1
+    assert summary["labelled"] == 160
+    assert summary["unlabelled"]["count"] == 2
+    assert "profile written to" in result.stderr
+    assert "INFO SparkContext" not in result.stderr  # Spark's log stays at WARN
+
+
+def test_profile_job_on_a_missing_folder_says_so(tmp_path):
+    result = submit("profile.py", "--input", str(tmp_path / "nope"), "--output", str(tmp_path))
+    assert result.returncode == 2
+    assert "input folder does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        "image_size: 32\nshards: 2\n"
+        "model: {filters: [8, 16, 16], dense_units: [16, 8], dropout: 0.1}\n"
+        "training: {batch_size: 16, epochs: 2, patience: 2, shuffle_buffer: 64}\n"
+    )
+    trained = submit(
+        "train.py", "--input", str(faces), "--output", str(tmp_path / "t"), "--config", str(config)
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    model = tmp_path / "t" / "model"
+    descriptor = json.loads((model / "model.json").read_text())
+    assert descriptor["input_size"] == [32, 32, 3]
+    assert descriptor["classes"]["race"] == ["white", "black", "asian", "indian", "others"]
+    assert "rows=" in descriptor["training_data"]["fingerprint"]
+    metrics = json.loads((tmp_path / "t" / "evaluation" / "metrics.json").read_text())
+    assert 0.0 <= metrics["gender_accuracy"] <= 1.0
+    assert (tmp_path / "t" / "config.yaml").is_file()
+
+    evaluated = submit(
+        "evaluate.py", "--model", str(model), "--input", str(faces), "--output", str(tmp_path / "e")
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["faces"] == sum(1 for n in utk_names(160, seed=9) if int(n.split("_")[0]) >= 7)
+    assert len(metrics["by_race_gender"]) >= 8
+    assert (tmp_path / "e" / "confusion_race.png").is_file()
+
+    scored = submit(
+        "score.py", "--input", str(faces), "--output", str(tmp_path / "s"), "--model", str(model)
+    )
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    rows = pd.read_parquet(tmp_path / "s" / "parquet")
+    assert len(rows) == 162
+    assert (rows["status"] == "error").sum() == 1
+    assert rows.loc[rows["status"] == "error", "error"].iloc[0] == "empty file"
+
+
+def test_bad_config_stops_before_any_work(faces, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("sample_fractions: {race: {white: 2}}\n")
+    result = submit(
+        "train.py", "--input", str(faces), "--output", str(tmp_path / "t"), "--config", str(config)
+    )
+    assert result.returncode == 2
+    assert "sample_fractions.race.white" in result.stderr
+    assert not (tmp_path / "t").exists()
+
+
+def test_score_job_with_a_missing_model(faces, tmp_path):
+    result = submit(
+        "score.py",
+        "--input",
+        str(faces),
+        "--output",
+        str(tmp_path / "s"),
+        "--model",
+        str(tmp_path / "no-model"),
+    )
+    assert result.returncode == 2
+    assert "no model descriptor" in result.stderr
+
+
+def test_score_job_uses_a_model_package(faces, tmp_path):
+    model = tiny_model_package(tmp_path / "m")
+    result = submit(
+        "score.py",
+        "--input",
+        str(faces),
+        "--output",
+        str(tmp_path / "s"),
+        "--model",
+        str(model),
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["files"] == 162 and summary["scored"] == 161
+    assert list((tmp_path / "s" / "json").glob("part-*.json"))
