@@ -32,12 +32,16 @@ log = logging.getLogger("sparkface")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="score", description=__doc__)
-    parser.add_argument("--input", required=True, help="folder of images (searched recursively)")
-    parser.add_argument("--output", required=True, help="folder for parquet/, json/, summary.json")
+    parser.add_argument("--input", help="folder of images (searched recursively)")
+    parser.add_argument("--output", help="folder for parquet/, json/, summary.json")
+    parser.add_argument("--campaign", help="run conf/campaigns/NAME.yaml instead of --input")
+    parser.add_argument("--run-date", help="the campaign night, YYYY-MM-DD")
+    parser.add_argument("--full", action="store_true", help="campaign: rescore every file")
+    parser.add_argument("--campaigns-dir", default=None, help="default: conf/campaigns")
     parser.add_argument(
         "--model",
-        default=str(default_model_dir()),
-        help="model folder with model.keras and model.json (default: shipped)",
+        default=None,
+        help="model folder with model.keras and model.json (default: the shipped model)",
     )
     parser.add_argument("--format", default="parquet,json", help="parquet, json or both")
     parser.add_argument("--batch-size", type=int, default=128, help="images per model call")

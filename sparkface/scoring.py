@@ -170,11 +170,25 @@ def score_batch(
     return columns
 
 
+def _maybe_inject_failure() -> None:
+    """Fault injection for tests: with SPARKFACE_FAIL_FIRST_ATTEMPT=1 in the executors'
+    environment (`--conf spark.executorEnv.SPARKFACE_FAIL_FIRST_ATTEMPT=1`), the first attempt of
+    partition 0 fails, so a test can show that Spark retries it without duplicating rows."""
+    if os.environ.get("SPARKFACE_FAIL_FIRST_ATTEMPT") != "1":
+        return
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    if context is not None and context.partitionId() == 0 and context.attemptNumber() == 0:
+        raise RuntimeError("injected failure of the first attempt of partition 0")
+
+
 def score_partitions(bundle_broadcast, batch_size: int, flip: bool, cores: int):
     """The function `mapInArrow` runs: Arrow batches of (path, file_size, content) in, scored
     Arrow batches out, `batch_size` images at a time."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        _maybe_inject_failure()
         bundle = bundle_broadcast.value
         model = cached_model(bundle, cores)
         for batch in batches:
