@@ -19,6 +19,7 @@ SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 
 
 def submit(job: str, *args: str) -> subprocess.CompletedProcess:
+    """Run a job; its whole log is in `.stdout`."""
     env = {
         **os.environ,
         "PYSPARK_PYTHON": sys.executable,
@@ -49,21 +50,21 @@ def faces(tmp_path_factory):
 
 def test_profile_job(faces, tmp_path):
     result = submit("profile.py", "--input", str(faces), "--output", str(tmp_path / "p"))
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:]
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert summary["files"] == 162
     assert summary["ignored_files"] == 1
     assert summary["labelled"] == 160
     assert summary["unlabelled"]["count"] == 2
-    assert "profile written to" in result.stderr
-    assert "INFO SparkContext" not in result.stderr  # Spark's log stays at WARN
+    assert "profile written to" in result.stdout
+    assert "INFO SparkContext" not in result.stdout  # Spark's log stays at WARN
 
 
 def test_profile_job_on_a_missing_folder_says_so(tmp_path):
     result = submit("profile.py", "--input", str(tmp_path / "nope"), "--output", str(tmp_path))
     assert result.returncode == 2
-    assert "input folder does not exist" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "input folder does not exist" in result.stdout
+    assert "Traceback" not in result.stdout
 
 
 def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
@@ -76,7 +77,7 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
     trained = submit(
         "train.py", "--input", str(faces), "--output", str(tmp_path / "t"), "--config", str(config)
     )
-    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert trained.returncode == 0, trained.stdout[-3000:]
     model = tmp_path / "t" / "model"
     descriptor = json.loads((model / "model.json").read_text())
     assert descriptor["input_size"] == [32, 32, 3]
@@ -89,7 +90,7 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
     evaluated = submit(
         "evaluate.py", "--model", str(model), "--input", str(faces), "--output", str(tmp_path / "e")
     )
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert evaluated.returncode == 0, evaluated.stdout[-3000:]
     metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert metrics["faces"] == sum(1 for n in utk_names(160, seed=9) if int(n.split("_")[0]) >= 7)
     assert len(metrics["by_race_gender"]) >= 8
@@ -98,7 +99,7 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
     scored = submit(
         "score.py", "--input", str(faces), "--output", str(tmp_path / "s"), "--model", str(model)
     )
-    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert scored.returncode == 0, scored.stdout[-3000:]
     rows = pd.read_parquet(tmp_path / "s" / "parquet")
     assert len(rows) == 162
     assert (rows["status"] == "error").sum() == 1
@@ -112,7 +113,7 @@ def test_bad_config_stops_before_any_work(faces, tmp_path):
         "train.py", "--input", str(faces), "--output", str(tmp_path / "t"), "--config", str(config)
     )
     assert result.returncode == 2
-    assert "sample_fractions.race.white" in result.stderr
+    assert "sample_fractions.race.white" in result.stdout
     assert not (tmp_path / "t").exists()
 
 
@@ -127,7 +128,7 @@ def test_score_job_with_a_missing_model(faces, tmp_path):
         str(tmp_path / "no-model"),
     )
     assert result.returncode == 2
-    assert "no model descriptor" in result.stderr
+    assert "no model descriptor" in result.stdout
 
 
 def test_score_job_uses_a_model_package(faces, tmp_path):
@@ -143,7 +144,7 @@ def test_score_job_uses_a_model_package(faces, tmp_path):
         "--format",
         "json",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:]
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["files"] == 162 and summary["scored"] == 161
     assert list((tmp_path / "s" / "json").glob("part-*.json"))
