@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from sparkface.inference import predict
 from sparkface.labels import GENDERS, RACES
@@ -33,80 +34,128 @@ def predict_stream(model, stream: ParquetFaces, flip: bool) -> tuple[dict, dict]
     return merged_predictions, merged_labels
 
 
-def expected_calibration_error(
-    probabilities: np.ndarray, labels: np.ndarray, bins: int = 15
-) -> float:
-    """The gap between confidence and accuracy, averaged over equal-width confidence bins."""
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    total = 0.0
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
-        inside = (confidence > low) & (confidence <= high)
-        if inside.any():
-            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(total)
+CALIBRATION_BINS = 15
+TALLY_KEYS = ["race", "gender", "head", "true", "predicted", "bin"]
 
 
-def per_class(predicted: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> dict:
+def confidence_bin(confidence: np.ndarray) -> np.ndarray:
+    """Equal-width confidence bins (low, high], numbered 0..CALIBRATION_BINS-1."""
+    return np.clip(np.ceil(confidence * CALIBRATION_BINS) - 1, 0, CALIBRATION_BINS - 1).astype(int)
+
+
+def tally_arrays(predictions: dict, labels: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Counts from arrays, in the form `metrics_from_tally` reads (see `tally_spark`)."""
+    parts = []
+    for head in CLASS_HEADS:
+        confidence = predictions[head].max(axis=1)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "race": labels["race"],
+                    "gender": labels["gender"],
+                    "head": head,
+                    "true": labels[head],
+                    "predicted": predictions[head].argmax(axis=1),
+                    "bin": confidence_bin(confidence),
+                    "confidence": confidence,
+                }
+            )
+        )
+    faces = pd.concat(parts)
+    tally = faces.groupby(TALLY_KEYS, as_index=False).agg(
+        count=("confidence", "size"), confidence_sum=("confidence", "sum")
+    )
+    ages = pd.DataFrame(
+        {
+            "race": labels["race"],
+            "gender": labels["gender"],
+            "error": np.abs(predictions["age"] - labels["age"]),
+        }
+    )
+    age_tally = ages.groupby(["race", "gender"], as_index=False).agg(
+        count=("error", "size"), error_sum=("error", "sum")
+    )
+    return tally, age_tally
+
+
+def per_class(matrix: np.ndarray, names: tuple[str, ...]) -> dict:
     result = {}
     for index, name in enumerate(names):
-        predicted_here = predicted == index
-        actual_here = labels == index
-        hits = int((predicted_here & actual_here).sum())
+        hits = int(matrix[index, index])
+        predicted, actual = int(matrix[:, index].sum()), int(matrix[index, :].sum())
         result[name] = {
-            "precision": round(hits / predicted_here.sum(), 4) if predicted_here.any() else None,
-            "recall": round(hits / actual_here.sum(), 4) if actual_here.any() else None,
-            "support": int(actual_here.sum()),
+            "precision": round(hits / predicted, 4) if predicted else None,
+            "recall": round(hits / actual, 4) if actual else None,
+            "support": actual,
         }
     return result
 
 
-def confusion(predicted: np.ndarray, labels: np.ndarray, size: int) -> np.ndarray:
-    matrix = np.zeros((size, size), dtype=np.int64)
-    np.add.at(matrix, (labels, predicted), 1)
-    return matrix
+def metrics_from_tally(
+    tally: pd.DataFrame, age_tally: pd.DataFrame, age_groups: tuple[str, ...]
+) -> dict[str, Any]:
+    """Every figure of metrics.json from counts: per head, (true, predicted, confidence bin)
+    counts by race x gender, and the age error sums by race x gender."""
+    names = {"age_group": age_groups, "gender": GENDERS, "race": RACES}
+    metrics: dict[str, Any] = {"faces": int(age_tally["count"].sum())}
+    matrices = {}
+    for head in CLASS_HEADS:
+        rows = tally[tally["head"] == head]
+        matrix = np.zeros((len(names[head]),) * 2, dtype=np.int64)
+        np.add.at(
+            matrix,
+            (rows["true"].to_numpy(int), rows["predicted"].to_numpy(int)),
+            rows["count"].to_numpy(np.int64),
+        )
+        matrices[head] = matrix
+        total = max(int(matrix.sum()), 1)
+        metrics[f"{head}_accuracy"] = round(float(np.trace(matrix)) / total, 4)
+    distance = np.abs(np.subtract.outer(np.arange(len(age_groups)), np.arange(len(age_groups))))
+    metrics["age_group_within_one"] = round(
+        float(matrices["age_group"][distance <= 1].sum()) / max(matrices["age_group"].sum(), 1), 4
+    )
+    metrics["age_mae_years"] = round(
+        float(age_tally["error_sum"].sum()) / max(metrics["faces"], 1), 3
+    )
+    calibration = {}
+    for head in CLASS_HEADS:
+        rows = tally[tally["head"] == head].assign(
+            correct=lambda f: (f["true"] == f["predicted"]) * f["count"]
+        )
+        bins = rows.groupby("bin")[["count", "correct", "confidence_sum"]].sum()
+        calibration[head] = round(
+            float((bins["correct"] - bins["confidence_sum"]).abs().sum())
+            / max(int(bins["count"].sum()), 1),
+            4,
+        )
+    metrics["calibration_error"] = calibration
+    metrics["per_class"] = {head: per_class(matrices[head], names[head]) for head in CLASS_HEADS}
+    metrics["confusion"] = {head: matrices[head].tolist() for head in CLASS_HEADS}
+    groups = []
+    correct = tally.assign(correct=(tally["true"] == tally["predicted"]) * tally["count"])
+    for race_index, race in enumerate(RACES):
+        for gender_index, gender in enumerate(GENDERS):
+            ages = age_tally[
+                (age_tally["race"] == race_index) & (age_tally["gender"] == gender_index)
+            ]
+            faces = int(ages["count"].sum())
+            if not faces:
+                continue
+            row: dict[str, Any] = {"race": race, "gender": gender, "faces": faces}
+            inside = correct[(correct["race"] == race_index) & (correct["gender"] == gender_index)]
+            for head in CLASS_HEADS:
+                row[f"{head}_accuracy"] = round(
+                    float(inside.loc[inside["head"] == head, "correct"].sum()) / faces, 4
+                )
+            row["age_mae_years"] = round(float(ages["error_sum"].sum()) / faces, 2)
+            groups.append(row)
+    metrics["by_race_gender"] = groups
+    return metrics
 
 
 def compute_metrics(predictions: dict, labels: dict, age_groups: tuple[str, ...]) -> dict[str, Any]:
     """Every figure of metrics.json from arrays of predictions and labels."""
-    names = {"age_group": age_groups, "gender": GENDERS, "race": RACES}
-    predicted = {head: predictions[head].argmax(axis=1) for head in CLASS_HEADS}
-    metrics: dict[str, Any] = {"faces": int(len(labels["age"]))}
-    for head in CLASS_HEADS:
-        metrics[f"{head}_accuracy"] = round(float((predicted[head] == labels[head]).mean()), 4)
-    metrics["age_group_within_one"] = round(
-        float((np.abs(predicted["age_group"] - labels["age_group"]) <= 1).mean()), 4
-    )
-    metrics["age_mae_years"] = round(float(np.abs(predictions["age"] - labels["age"]).mean()), 3)
-    metrics["calibration_error"] = {
-        head: round(expected_calibration_error(predictions[head], labels[head]), 4)
-        for head in CLASS_HEADS
-    }
-    metrics["per_class"] = {
-        head: per_class(predicted[head], labels[head], names[head]) for head in CLASS_HEADS
-    }
-    metrics["confusion"] = {
-        head: confusion(predicted[head], labels[head], len(names[head])).tolist()
-        for head in CLASS_HEADS
-    }
-    groups = []
-    for race_index, race in enumerate(RACES):
-        for gender_index, gender in enumerate(GENDERS):
-            inside = (labels["race"] == race_index) & (labels["gender"] == gender_index)
-            if not inside.any():
-                continue
-            row = {"race": race, "gender": gender, "faces": int(inside.sum())}
-            for head in CLASS_HEADS:
-                row[f"{head}_accuracy"] = round(
-                    float((predicted[head][inside] == labels[head][inside]).mean()), 4
-                )
-            row["age_mae_years"] = round(
-                float(np.abs(predictions["age"][inside] - labels["age"][inside]).mean()), 2
-            )
-            groups.append(row)
-    metrics["by_race_gender"] = groups
-    return metrics
+    return metrics_from_tally(*tally_arrays(predictions, labels), age_groups)
 
 
 def write_confusion_charts(metrics: dict, age_groups: tuple[str, ...], out: Path) -> list[str]:
@@ -213,36 +262,7 @@ def evaluate_folder(
     images = parse_labels(read_images(spark, input_dir, ingest), labels_config.max_age)
     usable = images.where(F.col("label_error").isNull() & (F.col("age") >= groups.min_age))
     scored = score_images(usable, bundle, batch_size=batch_size)
-    truth = usable.select(
-        "path", "age", F.col("gender").alias("true_gender"), F.col("race").alias("true_race")
-    )
-    rows = (
-        scored.where(F.col("status") == "ok")
-        .join(truth, "path")
-        .select(
-            "age",
-            "true_gender",
-            "true_race",
-            "age_years",
-            *[F.col("probabilities")[head].alias(head) for head in CLASS_HEADS],
-        )
-        .toPandas()
-    )
-    classes = bundle.classes
-    predictions = {
-        head: np.array([[row[name] for name in classes[head]] for row in rows[head]]).reshape(
-            len(rows), len(classes[head])
-        )
-        for head in CLASS_HEADS
-    }
-    predictions["age"] = rows["age_years"].to_numpy(dtype=float)
-    truth_arrays = {
-        "age_group": np.array([groups.index_of(int(a)) for a in rows["age"]], dtype=int),
-        "gender": np.array([classes["gender"].index(g) for g in rows["true_gender"]], dtype=int),
-        "race": np.array([classes["race"].index(r) for r in rows["true_race"]], dtype=int),
-        "age": rows["age"].to_numpy(dtype=int),
-    }
-    metrics = compute_metrics(predictions, truth_arrays, groups.names)
+    metrics = metrics_from_tally(*tally_spark(scored, usable, bundle.classes, groups), groups.names)
     metrics["files"] = images.count()
     metrics["not_evaluated"] = metrics["files"] - metrics["faces"]
     metrics["model_version"] = bundle.descriptor.get("version")
@@ -253,3 +273,59 @@ def evaluate_folder(
         f"Evaluation of {bundle.descriptor.get('name', 'model')} on {input_dir}",
     )
     return metrics
+
+
+def tally_spark(
+    scored, usable, classes: dict[str, list[str]], groups
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The counts of `tally_arrays`, aggregated in Spark: only counts reach the driver."""
+    from pyspark.sql import functions as F
+
+    from sparkface.labels import age_group_index
+
+    def index_of(column, names):
+        return (F.array_position(F.array(*[F.lit(n) for n in names]), column) - 1).cast("int")
+
+    truth = usable.select(
+        "path",
+        F.col("age").alias("true_age"),
+        age_group_index(F.col("age"), groups).alias("true_age_group"),
+        index_of(F.col("race"), classes["race"]).alias("true_race"),
+        index_of(F.col("gender"), classes["gender"]).alias("true_gender"),
+    )
+    faces = scored.where(F.col("status") == "ok").join(truth, "path").cache()
+    parts = []
+    for head in CLASS_HEADS:
+        confidence = F.col(f"{head}_probability")
+        parts.append(
+            faces.select(
+                F.col("true_race").alias("race"),
+                F.col("true_gender").alias("gender"),
+                F.lit(head).alias("head"),
+                F.col(f"true_{head}").alias("true"),
+                index_of(F.col(head), classes[head]).alias("predicted"),
+                F.least(
+                    F.greatest(F.ceil(confidence * CALIBRATION_BINS) - 1, F.lit(0)),
+                    F.lit(CALIBRATION_BINS - 1),
+                )
+                .cast("int")
+                .alias("bin"),
+                confidence.alias("confidence"),
+            )
+        )
+    stacked = parts[0].unionByName(parts[1]).unionByName(parts[2])
+    tally = (
+        stacked.groupBy(*TALLY_KEYS)
+        .agg(F.count("*").alias("count"), F.sum("confidence").alias("confidence_sum"))
+        .toPandas()
+    )
+    age_tally = (
+        faces.groupBy(F.col("true_race").alias("race"), F.col("true_gender").alias("gender"))
+        .agg(
+            F.count("*").alias("count"),
+            F.sum(F.abs(F.col("age_years") - F.col("true_age"))).alias("error_sum"),
+        )
+        .toPandas()
+    )
+    faces.unpersist()
+    return tally, age_tally

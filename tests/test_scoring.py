@@ -142,3 +142,46 @@ def test_rerun_replaces_rather_than_duplicates(spark, scored, model_dir):
     )
     assert again["files"] == summary["files"]
     assert spark.read.parquet(str(out / "parquet")).where("run_id = 'test-run'").count() == 0
+
+
+def test_evaluation_in_spark_matches_the_metrics_of_direct_predictions(
+    spark, scored, model_dir, tmp_path
+):
+    from sparkface.config import LabelConfig
+    from sparkface.evaluation import compute_metrics, evaluate_folder
+
+    folder, _, _, _, _ = scored
+    bundle = load_bundle(str(model_dir))
+    labels = LabelConfig()
+    metrics = evaluate_folder(
+        spark, str(folder / "faces"), str(tmp_path), bundle, IngestConfig(), labels, batch_size=8
+    )
+    model = load_model_file(model_dir / "model.keras")
+    files = sorted((folder / "faces").iterdir())
+    kept = [f for f in files if int(f.name.split("_")[0]) >= 7]
+    direct = predict(
+        model,
+        np.stack([decode_face(f.read_bytes(), bundle.image_spec).pixels for f in kept]),
+        flip=True,
+    )
+    fields = [f.name.split("_") for f in kept]
+    truth = {
+        "age": np.array([int(f[0]) for f in fields]),
+        "gender": np.array([int(f[1]) for f in fields]),
+        "race": np.array([int(f[2]) for f in fields]),
+    }
+    truth["age_group"] = np.array([labels.groups.index_of(a) for a in truth["age"]])
+    direct["age"] = np.round(direct["age"], 2)
+    expected = compute_metrics(direct, truth, labels.groups.names)
+    assert metrics["faces"] == expected["faces"] == len(kept)
+    for key in (
+        "age_group_accuracy",
+        "gender_accuracy",
+        "race_accuracy",
+        "age_group_within_one",
+        "confusion",
+        "by_race_gender",
+    ):
+        assert metrics[key] == expected[key], key
+    assert metrics["age_mae_years"] == pytest.approx(expected["age_mae_years"], abs=0.01)
+    assert (tmp_path / "metrics.json").is_file()
