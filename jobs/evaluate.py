@@ -13,6 +13,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse
 import logging
 
+from sparkface.cli import add_common_arguments, arrow_batch
 from sparkface.config import ConfigError, load_ingest, load_labels
 from sparkface.evaluation import evaluate_folder
 from sparkface.inference import default_model_dir
@@ -30,9 +31,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--input", required=True, help="folder of faces with UTKFace-style names")
     parser.add_argument("--output", required=True, help="folder for metrics.json and charts")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--labels-config", default=None, help="default: conf/labels.yaml")
-    parser.add_argument("--ingest-config", default=None, help="default: conf/ingest.yaml")
-    parser.add_argument("--spark-log-level", default="WARN")
+    add_common_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError) as error:
         log.error("%s", error)
         return 2
-    extra = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(args.batch_size)}
+    extra = arrow_batch(args.batch_size)
     spark = build_session("sparkface-evaluate", ingest, extra, log_level=args.spark_log_level)
     try:
         metrics = evaluate_folder(

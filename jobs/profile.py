@@ -13,6 +13,7 @@ import argparse
 import logging
 import time
 
+from sparkface.cli import add_common_arguments
 from sparkface.config import ConfigError, load_ingest, load_labels
 from sparkface.ingest import InputError
 from sparkface.logs import configure_logging
@@ -26,10 +27,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="profile", description=__doc__)
     parser.add_argument("--input", required=True, help="folder of images (searched recursively)")
     parser.add_argument("--output", required=True, help="folder for summary.json, tables, charts")
-    parser.add_argument("--labels-config", default=None, help="default: conf/labels.yaml")
-    parser.add_argument("--ingest-config", default=None, help="default: conf/ingest.yaml")
     parser.add_argument("--decode-check", action="store_true", help="decode every image too")
-    parser.add_argument("--spark-log-level", default="WARN")
+    add_common_arguments(parser)
     return parser.parse_args(argv)
 
 

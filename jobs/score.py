@@ -19,6 +19,7 @@ import logging
 import uuid
 
 from sparkface.campaigns import CampaignError, CampaignLocked, load_campaign, run_campaign
+from sparkface.cli import add_common_arguments, arrow_batch
 from sparkface.config import ConfigError, load_ingest
 from sparkface.inference import default_model_dir
 from sparkface.ingest import InputError
@@ -45,8 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--format", default="parquet,json", help="parquet, json or both")
     parser.add_argument("--batch-size", type=int, default=128, help="images per model call")
-    parser.add_argument("--ingest-config", default=None, help="default: conf/ingest.yaml")
-    parser.add_argument("--spark-log-level", default="WARN")
+    add_common_arguments(parser, labels=False)
     args = parser.parse_args(argv)
     if args.campaign and not args.run_date:
         parser.error("--campaign needs --run-date YYYY-MM-DD")
@@ -64,7 +64,7 @@ def run_campaign_job(args: argparse.Namespace) -> int:
     except ConfigError as error:
         log.error("bad campaign: %s", error)
         return 2
-    extra = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(campaign.batch_size)}
+    extra = arrow_batch(campaign.batch_size)
     spark = build_session(
         f"sparkface-{campaign.name}", ingest, extra, log_level=args.spark_log_level
     )
@@ -93,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as error:
         log.error("%s", error)
         return 2
-    # Arrow batches no larger than a model batch: a worker never holds thousands of images' bytes.
-    extra = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(args.batch_size)}
+    extra = arrow_batch(args.batch_size)
     spark = build_session("sparkface-score", ingest, extra, log_level=args.spark_log_level)
     try:
         run_scoring(

@@ -12,6 +12,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse
 import logging
 
+from sparkface.cli import add_common_arguments
 from sparkface.config import ConfigError, load_ingest, load_labels, load_train
 from sparkface.experiment import run_training
 from sparkface.ingest import InputError
@@ -26,14 +27,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--input", required=True, help="folder of labelled faces")
     parser.add_argument("--output", required=True, help="folder for shards, model and metrics")
     parser.add_argument("--config", default=None, help="default: conf/train.yaml")
-    parser.add_argument("--labels-config", default=None, help="default: conf/labels.yaml")
-    parser.add_argument("--ingest-config", default=None, help="default: conf/ingest.yaml")
     parser.add_argument(
         "--reuse-shards",
         action="store_true",
         help="use the shards an earlier run left in OUT if its data settings match",
     )
-    parser.add_argument("--spark-log-level", default="WARN")
+    add_common_arguments(parser)
     return parser.parse_args(argv)
 
 
