@@ -95,11 +95,29 @@ _MODELS_LOCK = threading.Lock()
 
 
 def _set_threads(cores: int) -> None:
-    """Limit the framework to the cores this task has, before it starts its thread pools."""
+    """Limit the framework to the cores this task has (spark.task.cpus): Spark runs one task per
+    core, and each framework thread pool would otherwise claim every core of the machine."""
     for variable in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
         os.environ[variable] = str(cores)
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count=1 "
+                          f"--xla_cpu_multi_thread_eigen={'true' if cores > 1 else 'false'}")
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(cores)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        elif backend == "torch":
+            import torch
+
+            torch.set_num_threads(cores)
+    except RuntimeError:  # the runtime was already initialised in this process: keep its pools
+        log.debug("thread pools already set for %s", backend)
 
 
 def cached_model(bundle: ModelBundle, cores: int = 1):
