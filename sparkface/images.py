@@ -97,8 +97,11 @@ def decode_face(data: bytes | None, spec: ImageSpec) -> DecodedFace:
         raise ImageError(_describe_unknown(data)) from None
     except Image.DecompressionBombError as error:
         raise ImageError(f"image too large: {error}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise ImageError(f"truncated or corrupt image: {error}") from None
+    except MemoryError:
+        raise ImageError("image too large: out of memory while decoding") from None
+    except Exception as error:  # noqa: BLE001 - any decoder failure is this file's fault, not the job's
+        detail = str(error) or type(error).__name__
+        raise ImageError(f"truncated or corrupt image: {detail}") from None
     side = min(image.size)
     left = (image.size[0] - side) // 2
     top = (image.size[1] - side) // 2

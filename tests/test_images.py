@@ -62,3 +62,23 @@ def test_decoding_is_deterministic_and_draft_changes_little():
     full = decode_face(data, ImageSpec(size=64, draft=False)).pixels
     assert np.array_equal(first, again)
     assert np.abs(first.astype(int) - full.astype(int)).mean() < 6
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP"])
+def test_damaged_files_never_raise_anything_but_image_error(fmt):
+    """Flip, cut and splice bytes of valid files: decode or ImageError, nothing else."""
+    rng = np.random.default_rng(42)
+    original = bytearray(face_jpeg(2, (40, 40), fmt=fmt))
+    outcomes = set()
+    for _ in range(150):
+        damaged = bytearray(original)
+        for position in rng.integers(0, len(damaged), rng.integers(1, 12)):
+            damaged[position] = rng.integers(0, 256)
+        if rng.random() < 0.3:
+            damaged = damaged[: rng.integers(1, len(damaged))]
+        try:
+            decode_face(bytes(damaged), SPEC)
+            outcomes.add("decoded")
+        except ImageError:
+            outcomes.add("error")
+    assert "error" in outcomes  # the damage was real; and no other exception escaped
