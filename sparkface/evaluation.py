@@ -112,7 +112,9 @@ def metrics_from_tally(
         metrics[f"{head}_accuracy"] = round(float(np.trace(matrix)) / total, 4)
     distance = np.abs(np.subtract.outer(np.arange(len(age_groups)), np.arange(len(age_groups))))
     metrics["age_group_within_one"] = round(
-        float(matrices["age_group"][distance <= 1].sum()) / max(matrices["age_group"].sum(), 1), 4
+        float(matrices["age_group"][distance <= 1].sum())
+        / max(int(matrices["age_group"].sum()), 1),
+        4,
     )
     metrics["age_mae_years"] = round(
         float(age_tally["error_sum"].sum()) / max(metrics["faces"], 1), 3
