@@ -25,9 +25,14 @@ def default_model_dir() -> Path:
 
 def save_package(model, descriptor: dict[str, Any], directory: str | Path) -> Path:
     """Save the model and its JSON descriptor (with the model file's SHA-256) in `directory`."""
+    import keras
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model.save(directory / MODEL_FILE)
+    # An uncompiled copy: the optimizer's state (twice the weights) is no use for scoring.
+    export = keras.models.clone_model(model)
+    export.set_weights(model.get_weights())
+    export.save(directory / MODEL_FILE)
     descriptor = {**descriptor, "model_sha256": file_sha256(directory / MODEL_FILE)}
     (directory / DESCRIPTOR_FILE).write_text(json.dumps(descriptor, indent=2) + "\n")
     return directory

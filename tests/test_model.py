@@ -60,3 +60,19 @@ def test_a_few_training_steps_lower_the_loss_and_survive_saving(tmp_path):
         predict(model, faces[:5])["race"], predict(loaded, faces[:5])["race"], atol=1e-6
     )
     assert predict(loaded, faces[:5])["age"].min() >= 0
+
+
+def test_the_shipped_model_matches_its_descriptor():
+    import json
+
+    from sparkface.inference import default_model_dir, file_sha256
+
+    folder = default_model_dir()
+    descriptor = json.loads((folder / "model.json").read_text())
+    assert descriptor["model_sha256"] == file_sha256(folder / "model.keras")
+    assert (folder / "model.keras").stat().st_size < 20 * 1024 * 1024
+    model = load_model_file(folder / "model.keras")
+    size = descriptor["input_size"][0]
+    outputs = predict(model, np.zeros((2, size, size, 3), dtype=np.uint8))
+    assert outputs["age_group"].shape == (2, len(descriptor["classes"]["age_group"]))
+    assert descriptor["classes"]["race"] == ["white", "black", "asian", "indian", "others"]
