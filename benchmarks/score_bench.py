@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from sparkface.config import IngestConfig  # noqa: E402
 from sparkface.images import decode_face  # noqa: E402
@@ -93,7 +94,6 @@ def bench_ceiling(files: list[Path], bundle, model) -> float:
 
 def bench_predict_batch_udf(spark, folder: Path, bundle, out: Path) -> float:
     """Decode in a pandas UDF to an array column, then predict_batch_udf with the same model."""
-    import pandas as pd
     from pyspark.ml.functions import predict_batch_udf
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, FloatType, StructField, StructType
