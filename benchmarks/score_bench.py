@@ -282,7 +282,8 @@ def main() -> None:
     bundle = load_bundle(args.model)
     model = load_model_file(Path(args.model) / "model.keras")
     spark = session()
-    bench_job(spark, folder, bundle, work / "warmup")  # JVM, workers and model warm
+    warm = sample_folder(Path(args.input), 512, work / "warm")
+    bench_job(spark, warm, bundle, work / "warmup")  # JVM, Python workers and model cache warm
     results = {
         "job (run_scoring, local[*])": bench_job(spark, folder, bundle, work / "job"),
         "ceiling (one process, bytes in memory)": bench_ceiling(files, bundle, model),

@@ -32,7 +32,7 @@ def file_name(path: Column) -> Column:
     return F.regexp_extract(path, r"([^/]+)$", 1)
 
 
-def _binary_files(spark: SparkSession, input_dir: str) -> DataFrame:
+def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> DataFrame:
     if "://" not in input_dir:
         local = Path(input_dir)
         if not local.exists():
@@ -45,9 +45,13 @@ def _binary_files(spark: SparkSession, input_dir: str) -> DataFrame:
         .option("ignoreMissingFiles", "true")
         .load(input_dir)
     )
-    # Spark's file sources skip zero-length files; list them ourselves so they are not lost.
-    empty = spark.createDataFrame(empty_files(spark, input_dir), files.schema)
-    return files.unionByName(empty).select(
+    if max_bytes is not None:
+        # Pushed down into the scan: a larger file's bytes are never read into memory.
+        files = files.where(F.col("length") <= max_bytes)
+    # Spark's file sources skip zero-length files, and files over max_bytes are left out above:
+    # list both ourselves so they are not lost (a larger file keeps null content).
+    unread = spark.createDataFrame(unread_files(spark, input_dir, max_bytes), files.schema)
+    return files.unionByName(unread).select(
         F.col("path"),
         file_name(F.col("path")).alias("file_name"),
         F.col("length").alias("file_size"),
@@ -61,9 +65,18 @@ def _hidden(name: str) -> bool:
     return name.startswith(("_", "."))
 
 
-def empty_files(spark: SparkSession, input_dir: str) -> list[tuple]:
-    """(path, modificationTime, 0, b"") for every zero-length file under `input_dir`, with paths
-    spelled as binaryFile spells them."""
+def unread_files(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> list[tuple]:
+    """(path, modificationTime, length, content) of the files the binaryFile scan leaves out:
+    empty ones (content b"") and, with `max_bytes`, larger ones (content None); paths spelled as
+    binaryFile spells them."""
+
+    def row(path: str, size: int, modified_seconds: float) -> tuple | None:
+        if size == 0:
+            return (path, datetime.fromtimestamp(modified_seconds, UTC), 0, b"")
+        if max_bytes is not None and size > max_bytes:
+            return (path, datetime.fromtimestamp(modified_seconds, UTC), size, None)
+        return None
+
     found = []
     if "://" not in input_dir:
         stack = [os.path.abspath(input_dir)]
@@ -74,9 +87,12 @@ def empty_files(spark: SparkSession, input_dir: str) -> list[tuple]:
                         continue
                     if entry.is_dir(follow_symlinks=True):
                         stack.append(entry.path)
-                    elif entry.is_file() and entry.stat().st_size == 0:
-                        modified = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
-                        found.append((f"file:{entry.path}", modified, 0, b""))
+                    elif entry.is_file():
+                        stat = entry.stat()
+                        if (
+                            found_row := row(f"file:{entry.path}", stat.st_size, stat.st_mtime)
+                        ) is not None:
+                            found.append(found_row)
         return found
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(input_dir)
@@ -84,9 +100,13 @@ def empty_files(spark: SparkSession, input_dir: str) -> list[tuple]:
     listing = system.listFiles(path, True)
     while listing.hasNext():
         status = listing.next()
-        if status.getLen() == 0 and not _hidden(status.getPath().getName()):
-            modified = datetime.fromtimestamp(status.getModificationTime() / 1000, UTC)
-            found.append((status.getPath().toString(), modified, 0, b""))
+        if _hidden(status.getPath().getName()):
+            continue
+        found_row = row(
+            status.getPath().toString(), status.getLen(), status.getModificationTime() / 1000
+        )
+        if found_row is not None:
+            found.append(found_row)
     return found
 
 
@@ -99,10 +119,13 @@ def list_files(spark: SparkSession, input_dir: str, ingest: IngestConfig) -> Dat
     return files.withColumn("is_image", F.col("path").rlike(extension_pattern(ingest.extensions)))
 
 
-def read_images(spark: SparkSession, input_dir: str, ingest: IngestConfig) -> DataFrame:
+def read_images(
+    spark: SparkSession, input_dir: str, ingest: IngestConfig, max_bytes: int | None = None
+) -> DataFrame:
     """Image files under `input_dir` with their bytes: path, file_name, file_size, modified_at,
-    content. Files whose names are not images are left out (`list_files` counts them)."""
-    files = _binary_files(spark, input_dir)
+    content. Files whose names are not images are left out (`list_files` counts them). Files over
+    `max_bytes` keep their row with null content, so a huge file is never read into memory."""
+    files = _binary_files(spark, input_dir, max_bytes)
     return files.where(F.col("path").rlike(extension_pattern(ingest.extensions)))
 
 

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from sparkface.config import IngestConfig
 from sparkface.images import ImageError, ImageSpec, decode_face
-from sparkface.ingest import list_files, read_images, require_columns
+from sparkface.ingest import read_images, require_columns
 
 log = logging.getLogger("sparkface")
 
@@ -101,8 +101,11 @@ def _set_threads(cores: int) -> None:
         os.environ[variable] = str(cores)
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count=1 "
-                          f"--xla_cpu_multi_thread_eigen={'true' if cores > 1 else 'false'}")
+    os.environ.setdefault(
+        "XLA_FLAGS",
+        f"--xla_force_host_platform_device_count=1 "
+        f"--xla_cpu_multi_thread_eigen={'true' if cores > 1 else 'false'}",
+    )
     import keras
 
     backend = keras.backend.backend()
@@ -233,14 +236,7 @@ def images_to_score(
 ) -> DataFrame:
     """Every image file under `input_dir`: bytes for those within the size limit, none (and an
     error later) for larger ones, so a huge file is never read into a worker's memory."""
-    small = read_images(spark, input_dir, ingest).where(F.col("file_size") <= spec.max_file_bytes)
-    large = (
-        list_files(spark, input_dir, ingest)
-        .where(F.col("is_image") & (F.col("file_size") > spec.max_file_bytes))
-        .drop("is_image")
-        .withColumn("content", F.lit(None).cast("binary"))
-    )
-    return small.unionByName(large)
+    return read_images(spark, input_dir, ingest, max_bytes=spec.max_file_bytes)
 
 
 def score_images(

@@ -27,6 +27,10 @@ def scored(spark, model_dir, tmp_path_factory):
         (folder / "odd" / name).parent.mkdir(exist_ok=True)
         (folder / "odd" / name).write_bytes(data)
     write_faces(folder / "faces", utk_names(40), size=(80, 80))
+    # Over the 50 MB limit: listed, never read, reported.
+    with open(folder / "odd" / "huge.jpg", "wb") as handle:
+        handle.truncate(51 * 1024 * 1024)
+    cases = {**cases, "huge.jpg": (b"", "file too large: 53477376 bytes")}
     (folder / "README.txt").write_text("not an image: filtered by extension, no row")
     out = tmp_path_factory.mktemp("out") / "predictions"
     summary = run_scoring(
