@@ -42,17 +42,14 @@ def write_predictions(
 
 
 def summarise(written: DataFrame) -> dict[str, int]:
-    """Files, scored and errors (with counts per reason) from the written rows."""
-    by_status = {row["status"]: row["count"] for row in written.groupBy("status").count().collect()}
-    reasons = (
-        written.where(F.col("status") == "error")
-        .groupBy(F.regexp_replace("error", r":.*$", "").alias("reason"))
-        .count()
-        .collect()
-    )
+    """Files, scored and errors (with counts per reason) from the written rows, in one pass."""
+    reason = F.when(F.col("status") == "error", F.regexp_replace("error", r":.*$", ""))
+    counts = written.groupBy("status", reason.alias("reason")).count().collect()
+    errors = {row["reason"]: int(row["count"]) for row in counts if row["status"] == "error"}
+    scored = sum(int(row["count"]) for row in counts if row["status"] == "ok")
     return {
-        "files": int(sum(by_status.values())),
-        "scored": int(by_status.get("ok", 0)),
-        "errors": int(by_status.get("error", 0)),
-        "errors_by_reason": {row["reason"]: int(row["count"]) for row in reasons},
+        "files": scored + sum(errors.values()),
+        "scored": scored,
+        "errors": sum(errors.values()),
+        "errors_by_reason": errors,
     }

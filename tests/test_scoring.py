@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import types as T
 
-from sparkface.config import IngestConfig
+from sparkface.config import IngestConfig, LabelConfig
 from sparkface.images import decode_face
 from sparkface.inference import load_model_file, predict
 from sparkface.scoring import OUTPUT_COLUMNS, load_bundle, run_scoring
@@ -77,16 +77,7 @@ def test_schema_is_the_documented_one(scored):
     ok = rows.where("status = 'ok'").first()
     assert ok.gender in ("male", "female")
     assert ok.race in ("white", "black", "asian", "indian", "others")
-    assert set(ok.probabilities["age_group"]) == {
-        "7-12",
-        "13-17",
-        "18-24",
-        "25-34",
-        "35-44",
-        "45-54",
-        "55-64",
-        "65+",
-    }
+    assert set(ok.probabilities["age_group"]) == set(LabelConfig().age_groups)
     assert abs(sum(ok.probabilities["race"].values()) - 1.0) < 1e-5
     assert ok.race_probability == max(ok.probabilities["race"].values())
     assert ok.run_id == "test-run" and ok.model_version == "test-1"
