@@ -13,14 +13,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse
 import logging
 
-from sparkface.cli import add_common_arguments, arrow_batch
+from sparkface.cli import add_common_arguments, arrow_batch, run_in_session
 from sparkface.config import ConfigError, load_ingest, load_labels
 from sparkface.evaluation import evaluate_folder
 from sparkface.inference import default_model_dir
 from sparkface.ingest import InputError
 from sparkface.logs import configure_logging
 from sparkface.scoring import load_bundle
-from sparkface.session import build_session
 
 log = logging.getLogger("sparkface")
 
@@ -45,17 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError) as error:
         log.error("%s", error)
         return 2
-    extra = arrow_batch(args.batch_size)
-    spark = build_session("sparkface-evaluate", ingest, extra, log_level=args.spark_log_level)
-    try:
-        metrics = evaluate_folder(
+    code, metrics = run_in_session(
+        "sparkface-evaluate",
+        ingest,
+        lambda spark: evaluate_folder(
             spark, args.input, args.output, bundle, ingest, labels, args.batch_size
-        )
-    except (InputError, ValueError) as error:
-        log.error("%s", error)
-        return 2
-    finally:
-        spark.stop()
+        ),
+        {InputError: (2, "{error}"), ValueError: (2, "{error}")},
+        log_level=args.spark_log_level,
+        extra=arrow_batch(args.batch_size),
+    )
+    if code:
+        return code
     log.info(
         "evaluated %d faces: gender %.1f%%, race %.1f%%, age group %.1f%% (within one "
         "%.1f%%), age MAE %.2f years; written to %s",

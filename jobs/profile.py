@@ -13,12 +13,11 @@ import argparse
 import logging
 import time
 
-from sparkface.cli import add_common_arguments
+from sparkface.cli import add_common_arguments, run_in_session
 from sparkface.config import ConfigError, load_ingest, load_labels
 from sparkface.ingest import InputError
 from sparkface.logs import configure_logging
 from sparkface.profiling import run_profile
-from sparkface.session import build_session
 
 log = logging.getLogger("sparkface")
 
@@ -42,17 +41,21 @@ def main(argv: list[str] | None = None) -> int:
         log.error("bad configuration: %s", error)
         return 2
     start = time.perf_counter()
-    spark = build_session("sparkface-profile", ingest, log_level=args.spark_log_level)
-    try:
-        _, timings = run_profile(spark, args.input, args.output, labels, ingest, args.decode_check)
-    except InputError as error:
-        log.error("%s", error)
-        return 2
-    except OSError as error:
-        log.error("cannot write the output to %s: %s", args.output, error)
-        return 3
-    finally:
-        spark.stop()
+    code, result = run_in_session(
+        "sparkface-profile",
+        ingest,
+        lambda spark: run_profile(
+            spark, args.input, args.output, labels, ingest, args.decode_check
+        ),
+        {
+            InputError: (2, "{error}"),
+            OSError: (3, f"cannot write the output to {args.output}: {{error}}"),
+        },
+        log_level=args.spark_log_level,
+    )
+    if code:
+        return code
+    _, timings = result
     log.info(
         "done in %.1f s (%s)",
         time.perf_counter() - start,

@@ -19,14 +19,13 @@ import logging
 import uuid
 
 from sparkface.campaigns import CampaignError, CampaignLocked, load_campaign, run_campaign
-from sparkface.cli import add_common_arguments, arrow_batch
+from sparkface.cli import add_common_arguments, arrow_batch, run_in_session
 from sparkface.config import ConfigError, load_ingest
 from sparkface.inference import default_model_dir
 from sparkface.ingest import InputError
 from sparkface.logs import configure_logging
 from sparkface.outputs import parse_formats
 from sparkface.scoring import load_bundle, run_scoring
-from sparkface.session import build_session
 
 log = logging.getLogger("sparkface")
 
@@ -64,21 +63,16 @@ def run_campaign_job(args: argparse.Namespace) -> int:
     except ConfigError as error:
         log.error("bad campaign: %s", error)
         return 2
-    extra = arrow_batch(campaign.batch_size)
-    spark = build_session(
-        f"sparkface-{campaign.name}", ingest, extra, log_level=args.spark_log_level
+    code, _ = run_in_session(
+        f"sparkface-{campaign.name}",
+        ingest,
+        lambda spark: run_campaign(spark, campaign, args.run_date, full=args.full, ingest=ingest),
+        # 75 (EX_TEMPFAIL) for a refused start: the scheduler should try again later.
+        {CampaignLocked: (75, "{error}"), CampaignError: (1, "{error}")},
+        log_level=args.spark_log_level,
+        extra=arrow_batch(campaign.batch_size),
     )
-    try:
-        run_campaign(spark, campaign, args.run_date, full=args.full, ingest=ingest)
-    except CampaignLocked as error:
-        log.error("%s", error)
-        return 75  # EX_TEMPFAIL: try again later
-    except CampaignError as error:
-        log.error("%s", error)
-        return 1
-    finally:
-        spark.stop()
-    return 0
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,10 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as error:
         log.error("%s", error)
         return 2
-    extra = arrow_batch(args.batch_size)
-    spark = build_session("sparkface-score", ingest, extra, log_level=args.spark_log_level)
-    try:
-        run_scoring(
+    code, _ = run_in_session(
+        "sparkface-score",
+        ingest,
+        lambda spark: run_scoring(
             spark,
             args.input,
             args.output,
@@ -105,13 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             formats,
             args.batch_size,
             run_id=uuid.uuid4().hex,
-        )
-    except InputError as error:
-        log.error("%s", error)
-        return 2
-    finally:
-        spark.stop()
-    return 0
+        ),
+        {InputError: (2, "{error}")},
+        log_level=args.spark_log_level,
+        extra=arrow_batch(args.batch_size),
+    )
+    return code
 
 
 if __name__ == "__main__":

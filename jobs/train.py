@@ -12,12 +12,11 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse
 import logging
 
-from sparkface.cli import add_common_arguments
+from sparkface.cli import add_common_arguments, run_in_session
 from sparkface.config import ConfigError, load_ingest, load_labels, load_train
 from sparkface.experiment import run_training
 from sparkface.ingest import InputError
 from sparkface.logs import configure_logging
-from sparkface.session import build_session
 
 log = logging.getLogger("sparkface")
 
@@ -46,17 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         log.error("bad configuration: %s", error)
         return 2
-    spark = build_session("sparkface-train", ingest, log_level=args.spark_log_level)
-    try:
-        run_training(
+    code, _ = run_in_session(
+        "sparkface-train",
+        ingest,
+        lambda spark: run_training(
             spark, args.input, args.output, config, labels, ingest, reuse_shards=args.reuse_shards
-        )
-    except InputError as error:
-        log.error("%s", error)
-        return 2
-    finally:
-        spark.stop()
-    return 0
+        ),
+        {InputError: (2, "{error}")},
+        log_level=args.spark_log_level,
+    )
+    return code
 
 
 if __name__ == "__main__":
