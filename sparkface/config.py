@@ -227,6 +227,7 @@ class TrainingConfig:
     )
     flip_test_time: bool = True
     steps_per_epoch: int | None = None  # None: one pass over the training split
+    xla: bool = False  # compile the training step with XLA on the CPU too (accelerators: always)
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "epochs", "patience", "shuffle_buffer"):

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sparkface.augment import augment_batch
 from sparkface.config import AgeGroups, TrainConfig
 from sparkface.labels import GENDERS, RACES
 from sparkface.model import AGE_SCALE, HEADS, compile_model, make_model
@@ -55,7 +56,8 @@ class ParquetFaces:
 
     Memory is bounded by the shuffle buffer plus one Arrow batch, whatever the shards' size.
     With `repeat`, it loops forever (one pass = `len(self)` batches), reshuffling the file order
-    and, through the buffer, the rows each pass.
+    and, through the buffer, the rows each pass. With `augment`, each batch is a random
+    variation of its faces (`sparkface.augment`).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class ParquetFaces:
         seed: int = 0,
         class_weights: dict[str, np.ndarray] | None = None,
         read_batch: int = 512,
+        augment: bool = False,
     ) -> None:
         self.files = list(files)
         self.image_size = image_size
@@ -78,6 +81,7 @@ class ParquetFaces:
         self.seed = seed
         self.class_weights = class_weights
         self.read_batch = read_batch
+        self.augment = augment
         self.rows = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
 
     def __len__(self) -> int:
@@ -95,16 +99,19 @@ class ParquetFaces:
                     chunk[name] = batch.column(name).to_numpy(zero_copy_only=False)
                 yield chunk
 
-    def _emit(self, chunk: dict[str, np.ndarray]):
+    def _emit(self, chunk: dict[str, np.ndarray], augment_rng: np.random.Generator):
+        pixels = augment_batch(chunk["pixels"], augment_rng) if self.augment else chunk["pixels"]
         targets = {head: chunk[column].astype("int32") for head, column in TARGETS.items()}
         targets["age"] = (chunk["age"].astype("float32") / AGE_SCALE).reshape(-1, 1)
         if not self.class_weights:
-            return chunk["pixels"], targets
+            return pixels, targets
         weights = {head: self.class_weights[head][targets[head]] for head in TARGETS}
         weights["age"] = np.ones(len(chunk["age"]), dtype="float32")
-        return chunk["pixels"], targets, weights
+        return pixels, targets, weights
 
-    def _one_pass(self, rng: np.random.Generator) -> Iterator[tuple]:
+    def _one_pass(
+        self, rng: np.random.Generator, augment_rng: np.random.Generator
+    ) -> Iterator[tuple]:
         buffer: list[dict[str, np.ndarray]] = []
         buffered = 0
         for chunk in self._chunks(rng):
@@ -115,17 +122,19 @@ class ParquetFaces:
             merged = _concat(buffer, rng if self.shuffle_buffer else None)
             emit = (buffered - self.shuffle_buffer) // self.batch_size * self.batch_size
             for start in range(0, emit, self.batch_size):
-                yield self._emit(_slice(merged, start, start + self.batch_size))
+                yield self._emit(_slice(merged, start, start + self.batch_size), augment_rng)
             buffer, buffered = [_slice(merged, emit, buffered)], buffered - emit
         if buffered:
             merged = _concat(buffer, rng if self.shuffle_buffer else None)
             for start in range(0, buffered, self.batch_size):
-                yield self._emit(_slice(merged, start, start + self.batch_size))
+                yield self._emit(_slice(merged, start, start + self.batch_size), augment_rng)
 
     def __iter__(self) -> Iterator[tuple]:
         rng = np.random.default_rng(self.seed)
+        # A generator of its own, so that turning augmentation on never changes the row order.
+        augment_rng = np.random.default_rng([self.seed, 1])
         while True:
-            yield from self._one_pass(rng)
+            yield from self._one_pass(rng, augment_rng)
             if not self.repeat:
                 return
 
@@ -218,6 +227,7 @@ def train(
         repeat=True,
         seed=config.seed,
         class_weights=weights,
+        augment=config.model.augment,
     )
     validation_stream = ParquetFaces(
         shard_files(shards_dir, "validation"),
@@ -233,6 +243,7 @@ def train(
         settings.weight_decay,
         settings.loss_weights,
         steps=steps * settings.epochs,
+        xla=settings.xla,
     )
     checkpoint = output_dir / "best.keras"
     callbacks = [

@@ -139,3 +139,15 @@ def test_split_is_recorded_nowhere_but_the_folder(prepared, spark):
     by_split = {r.split: r["count"] for r in rows.groupBy("split").count().collect()}
     assert by_split == {k: v for k, v in counts["rows"].items() if v}
     assert rows.where(F.col("age") < 7).count() == 0
+
+
+def test_an_augmented_stream_varies_the_faces_but_not_the_labels(prepared):
+    _, _, out, _ = prepared
+    files = shard_files(out / "shards", "train")
+    plain = list(ParquetFaces(files, 24, 16, shuffle_buffer=32, seed=3))
+    varied = list(ParquetFaces(files, 24, 16, shuffle_buffer=32, seed=3, augment=True))
+    assert len(plain) == len(varied)
+    for (faces, targets), (new_faces, new_targets) in zip(plain, varied):
+        np.testing.assert_array_equal(targets["age"], new_targets["age"])
+        assert new_faces.shape == faces.shape and new_faces.dtype == np.uint8
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(plain, varied))

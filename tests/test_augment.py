@@ -1,0 +1,62 @@
+"""Training-time augmentation: random, reproducible, shape-preserving, and geometrically right."""
+
+import numpy as np
+import pytest
+
+import sparkface.augment as augment
+from sparkface.augment import augment_batch
+
+
+def faces(n=8, side=24, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+
+
+def test_a_batch_keeps_its_shape_and_type_and_the_input_is_untouched():
+    batch = faces()
+    before = batch.copy()
+    out = augment_batch(batch, np.random.default_rng(1))
+    assert out.shape == batch.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(batch, before)
+    assert not np.array_equal(out, batch)
+
+
+def test_the_same_seed_gives_the_same_batch():
+    batch = faces()
+    first = augment_batch(batch, np.random.default_rng(7))
+    again = augment_batch(batch, np.random.default_rng(7))
+    other = augment_batch(batch, np.random.default_rng(8))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_edges_are_extended_not_filled_with_black():
+    grey = np.full((16, 32, 32, 3), 128, dtype=np.uint8)
+    out = augment_batch(grey, np.random.default_rng(2))
+    # A flat face stays flat under any warp; only its brightness moves, and by at most 15%.
+    assert (out.reshape(16, -1).min(axis=1) == out.reshape(16, -1).max(axis=1)).all()
+    assert np.abs(out.astype(int) - 128).max() <= 0.15 * 255 + 1
+
+
+class _Fixed:
+    """An rng whose draws are all zero, and whose flip coin says `flip`."""
+
+    def __init__(self, flip):
+        self.flip = flip
+
+    def uniform(self, low, high, size=None):
+        return np.zeros(size) if size is not None else 0.0
+
+    def random(self):
+        return 0.0 if self.flip else 1.0
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_with_no_shift_zoom_or_rotation_the_warp_is_the_identity_or_the_mirror(flip):
+    face = faces(1, 20)[0]
+    out = augment._warp(face, _Fixed(flip))
+    np.testing.assert_array_equal(out, face[:, ::-1] if flip else face)
+
+
+def test_an_empty_batch_stays_empty():
+    empty = np.zeros((0, 24, 24, 3), dtype=np.uint8)
+    assert augment_batch(empty, np.random.default_rng(0)).shape == empty.shape
