@@ -147,7 +147,7 @@ def test_an_augmented_stream_varies_the_faces_but_not_the_labels(prepared):
     plain = list(ParquetFaces(files, 24, 16, shuffle_buffer=32, seed=3))
     varied = list(ParquetFaces(files, 24, 16, shuffle_buffer=32, seed=3, augment=True))
     assert len(plain) == len(varied)
-    for (faces, targets), (new_faces, new_targets) in zip(plain, varied):
+    for (faces, targets), (new_faces, new_targets) in zip(plain, varied, strict=True):
         np.testing.assert_array_equal(targets["age"], new_targets["age"])
         assert new_faces.shape == faces.shape and new_faces.dtype == np.uint8
-    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(plain, varied))
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(plain, varied, strict=True))

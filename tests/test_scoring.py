@@ -177,10 +177,10 @@ def test_evaluation_in_spark_matches_the_metrics_of_direct_predictions(
         "confusion",
     ):
         assert metrics[key] == expected[key], key
-    # Ages are summed in a different order in Spark, so the rounded MAEs may differ in the last digit.
+    # Spark sums the ages in another order: the rounded MAEs may differ in the last digit.
     assert metrics["age_mae_years"] == pytest.approx(expected["age_mae_years"], abs=0.01)
     assert len(metrics["by_race_gender"]) == len(expected["by_race_gender"])
-    for got, want in zip(metrics["by_race_gender"], expected["by_race_gender"]):
+    for got, want in zip(metrics["by_race_gender"], expected["by_race_gender"], strict=True):
         assert got["age_mae_years"] == pytest.approx(want["age_mae_years"], abs=0.011)
         assert {k: v for k, v in got.items() if k != "age_mae_years"} == {
             k: v for k, v in want.items() if k != "age_mae_years"
