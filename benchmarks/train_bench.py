@@ -3,7 +3,9 @@
     python benchmarks/train_bench.py --shards OUT/shards [--config conf/train.yaml] [--steps 60]
 
 Prints images per second for both, measured alternately in one run, and the pipeline's cost.
-Shards come from `jobs/train.py` (OUT/shards).
+Shards come from `jobs/train.py` (OUT/shards). The pipeline is everything between the shards and
+the training step: reading, shuffling, class weights and, when the config asks for it, the
+augmentation; the in-memory reference gets batches that went through all of it beforehand.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def main() -> None:
         repeat=True,
         seed=1,
         class_weights=weights,
+        augment=config.model.augment,
     )
     iterator = iter(stream)
     start = time.perf_counter()
@@ -58,7 +61,13 @@ def main() -> None:
     w = {k: np.concatenate([b[2][k] for b in batches]) for k in batches[0][2]}
 
     model = make_model(config.model, config.image_size, len(groups.names))
-    compile_model(model, settings.learning_rate, settings.weight_decay, settings.loss_weights)
+    compile_model(
+        model,
+        settings.learning_rate,
+        settings.weight_decay,
+        settings.loss_weights,
+        xla=settings.xla,
+    )
     model.fit(
         x[:256],
         {k: v[:256] for k, v in y.items()},
@@ -79,7 +88,8 @@ def main() -> None:
         results["arrays in memory"].append(images / (time.perf_counter() - start))
     print(
         f"model: {model.count_params():,} parameters, image size {config.image_size}, "
-        f"batch {settings.batch_size}, {args.steps} steps x {args.rounds} rounds"
+        f"batch {settings.batch_size}, {args.steps} steps x {args.rounds} rounds, "
+        f"augmentation {'on' if config.model.augment else 'off'}, XLA {settings.xla}"
     )
     for name, values in results.items():
         print(f"{name:>18}: {np.median(values):7.1f} images/s (median; {np.round(values, 1)})")
