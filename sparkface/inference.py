@@ -29,9 +29,9 @@ def save_package(model, descriptor: dict[str, Any], directory: str | Path) -> Pa
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    # An uncompiled copy: the optimizer's state (twice the weights) is no use for scoring.
-    export = keras.models.clone_model(model)
-    export.set_weights(model.get_weights())
+    # An uncompiled model over the same layers: the optimizer's state (twice the weights) is no
+    # use for scoring. (keras.models.clone_model keeps the compilation, and with it the state.)
+    export = keras.Model(model.input, model.output, name=model.name)
     export.save(directory / MODEL_FILE)
     descriptor = {**descriptor, "model_sha256": file_sha256(directory / MODEL_FILE)}
     (directory / DESCRIPTOR_FILE).write_text(json.dumps(descriptor, indent=2) + "\n")

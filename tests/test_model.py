@@ -60,6 +60,15 @@ def test_a_few_training_steps_lower_the_loss_and_survive_saving(tmp_path):
         predict(model, faces[:5])["race"], predict(loaded, faces[:5])["race"], atol=1e-6
     )
     assert predict(loaded, faces[:5])["age"].min() >= 0
+    # The package holds the weights only: no optimizer state (which would triple its size).
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(tmp_path / "model.keras") as archive:
+        archive.extract("model.weights.h5", tmp_path)
+    with h5py.File(tmp_path / "model.weights.h5", "r") as weights:
+        assert "optimizer" not in weights
 
 
 def test_the_shipped_model_matches_its_descriptor():
