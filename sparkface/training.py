@@ -144,6 +144,30 @@ class ParquetFaces:
         return {name: table.column(name).to_numpy() for name in LABEL_COLUMNS}
 
 
+def prefetch(batches: Iterator[tuple], size: int = 4) -> Iterator[tuple]:
+    """Produce the next `size` batches in a background thread while the caller trains: reading,
+    shuffling and augmenting (NumPy and Pillow release the GIL) overlap the training step."""
+    import queue
+    import threading
+
+    ready: queue.Queue = queue.Queue(maxsize=size)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                ready.put(batch)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
+            ready.put(error)
+        ready.put(done)
+
+    threading.Thread(target=produce, name="sparkface-prefetch", daemon=True).start()
+    while (item := ready.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
 def _concat(parts: list[dict[str, np.ndarray]], rng: np.random.Generator | None):
     merged = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     if rng is not None:
@@ -261,7 +285,7 @@ def train(
     )
     started = time.perf_counter()
     history = model.fit(
-        iter(train_stream),
+        prefetch(iter(train_stream)),
         steps_per_epoch=steps,
         epochs=settings.epochs,
         validation_data=iter(validation_stream),

@@ -151,3 +151,18 @@ def test_an_augmented_stream_varies_the_faces_but_not_the_labels(prepared):
         np.testing.assert_array_equal(targets["age"], new_targets["age"])
         assert new_faces.shape == faces.shape and new_faces.dtype == np.uint8
     assert not all(np.array_equal(a[0], b[0]) for a, b in zip(plain, varied, strict=True))
+
+
+def test_prefetch_yields_every_batch_in_order_and_reraises_the_producers_error():
+    from sparkface.training import prefetch
+
+    assert list(prefetch(iter(range(100)), size=3)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise OSError("shard unreadable")
+
+    stream = prefetch(broken())
+    assert next(stream) == 1
+    with pytest.raises(OSError, match="shard unreadable"):
+        next(stream)
