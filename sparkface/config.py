@@ -228,6 +228,8 @@ class TrainingConfig:
     flip_test_time: bool = True
     steps_per_epoch: int | None = None  # None: one pass over the training split
     xla: bool = False  # compile the training step with XLA on the CPU too (accelerators: always)
+    warmup_epochs: int = 0  # learning rate rising linearly from 0 before the cosine decay
+    initial_model: str | None = None  # a model package whose weights training starts from
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "epochs", "patience", "shuffle_buffer"):
@@ -241,6 +243,15 @@ class TrainingConfig:
         unknown = set(self.loss_weights) - {"age_group", "gender", "race", "age"}
         if unknown:
             raise ConfigError(f"training.loss_weights: unknown head(s) {sorted(unknown)}")
+        if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs < self.epochs:
+            raise ConfigError(
+                f"training.warmup_epochs: must be 0 to epochs - 1, got {self.warmup_epochs!r}"
+            )
+        package = self.initial_model
+        if package is not None and not (Path(package) / "model.keras").is_file():
+            raise ConfigError(
+                f"training.initial_model: no model package (model.keras) in {package!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

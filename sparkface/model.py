@@ -71,9 +71,11 @@ def compile_model(
     loss_weights: dict[str, float],
     steps: int | None = None,
     xla: bool = False,
+    warmup_steps: int = 0,
 ) -> None:
-    """AdamW with cosine decay over `steps` (constant when None); cross-entropy for the class
-    heads, mean absolute error (in years / AGE_SCALE) for age.
+    """AdamW with cosine decay over `steps` (constant when None), the first `warmup_steps` of them
+    rising linearly from 0; cross-entropy for the class heads, mean absolute error (in years /
+    AGE_SCALE) for age.
 
     With `xla`, the training step is compiled with XLA on the CPU too (Keras's "auto" turns it on
     only for accelerators; at 48x48 XLA made this model's CPU training about 2-3x faster). The
@@ -82,11 +84,18 @@ def compile_model(
 
     jit_compile = True if xla and keras.backend.backend() != "torch" else "auto"
 
-    schedule = (
-        keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.02)
-        if steps
-        else learning_rate
-    )
+    if steps and warmup_steps:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0,
+            decay_steps=steps - warmup_steps,
+            alpha=0.02,
+            warmup_target=learning_rate,
+            warmup_steps=warmup_steps,
+        )
+    elif steps:
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.02)
+    else:
+        schedule = learning_rate
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
         loss={

@@ -217,6 +217,31 @@ def accelerator() -> str | None:
     return None
 
 
+def load_initial_weights(model, package: str | Path) -> str:
+    """Copy the weights of a saved model package into `model`, layer by layer by name, and return
+    the package's version. The network is convolutional up to a global pooling, so a package
+    trained at another input size fits as long as the layers are the same; any layer that is
+    missing or has other shapes is an error naming it."""
+    from sparkface.inference import MODEL_FILE, load_model_file, read_descriptor
+
+    source = load_model_file(Path(package) / MODEL_FILE)
+    saved = {layer.name: layer for layer in source.layers}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in saved:
+            raise ValueError(f"initial model {package}: has no layer {layer.name!r}")
+        weights = saved[layer.name].get_weights()
+        expected = [tuple(w.shape) for w in layer.get_weights()]
+        if [tuple(w.shape) for w in weights] != expected:
+            raise ValueError(
+                f"initial model {package}: layer {layer.name!r} has weights of shapes "
+                f"{[tuple(w.shape) for w in weights]}, this model {expected}"
+            )
+        layer.set_weights(weights)
+    return str(read_descriptor(package).get("version", "unversioned"))
+
+
 def train(
     shards_dir: str | Path,
     config: TrainConfig,
@@ -261,6 +286,10 @@ def train(
     )
     steps = settings.steps_per_epoch or len(train_stream)
     model = make_model(config.model, config.image_size, sizes["age_group"], seed=config.seed)
+    initial = None
+    if settings.initial_model:
+        initial = load_initial_weights(model, settings.initial_model)
+        log.info("starting from the weights of %s (%s)", settings.initial_model, initial)
     compile_model(
         model,
         settings.learning_rate,
@@ -268,6 +297,7 @@ def train(
         settings.loss_weights,
         steps=steps * settings.epochs,
         xla=settings.xla,
+        warmup_steps=steps * settings.warmup_epochs,
     )
     checkpoint = output_dir / "best.keras"
     callbacks = [
@@ -298,6 +328,7 @@ def train(
     best_epoch = int(np.argmin(history.history["val_loss"])) + 1
     run = {
         "device": device or "cpu",
+        "initial_model": initial,
         "backend": keras.backend.backend(),
         "train_rows": train_stream.rows,
         "validation_rows": validation_stream.rows,

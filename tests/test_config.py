@@ -49,6 +49,8 @@ def test_custom_bins_index_ages():
         ("model: {activation: tanh}\n", "model.activation"),
         ("training: {batch_size: 0}\n", "training.batch_size"),
         ("training: {epoch: 3}\n", r"training: unknown key\(s\) \['epoch'\]"),
+        ("training: {epochs: 4, warmup_epochs: 4}\n", "training.warmup_epochs"),
+        ("training: {initial_model: no/such/package}\n", "training.initial_model: no model"),
     ],
 )
 def test_bad_training_config_stops_with_the_key(tmp_path, text, message):

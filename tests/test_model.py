@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sparkface.config import ModelConfig
 from sparkface.inference import load_model_file, predict, save_package
@@ -85,3 +86,35 @@ def test_the_shipped_model_matches_its_descriptor():
     outputs = predict(model, np.zeros((2, size, size, 3), dtype=np.uint8))
     assert outputs["age_group"].shape == (2, len(descriptor["classes"]["age_group"]))
     assert descriptor["classes"]["race"] == ["white", "black", "asian", "indian", "others"]
+
+
+def test_training_can_start_from_a_package_made_at_another_input_size(tmp_path):
+    from sparkface.training import load_initial_weights
+
+    source = make_model(small_config(), 32, 8, seed=1)
+    save_package(source, {"version": "stage-one"}, tmp_path / "stage1")
+    target = make_model(small_config(), 48, 8, seed=2)
+    assert load_initial_weights(target, tmp_path / "stage1") == "stage-one"
+    for layer in target.layers:
+        if layer.weights:
+            for mine, theirs in zip(
+                layer.get_weights(), source.get_layer(layer.name).get_weights(), strict=True
+            ):
+                np.testing.assert_array_equal(mine, theirs)
+    other = make_model(small_config(dense_units=(32, 8)), 48, 8)
+    with pytest.raises(ValueError, match="layer 'dense0' has weights of shapes"):
+        load_initial_weights(other, tmp_path / "stage1")
+
+
+def test_warmup_raises_the_learning_rate_from_zero_before_the_cosine_decay():
+    model = make_model(small_config(), 32, 8)
+    compile_model(model, 0.01, 0.0, {}, steps=100, warmup_steps=10)
+    import keras
+
+    schedule = keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
+    rates = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
+    assert rates[0] == 0.0
+    assert rates[1] == pytest.approx(0.005)
+    assert rates[2] == pytest.approx(0.01)
+    assert 0.0002 < rates[3] < 0.01
+    assert rates[4] == pytest.approx(0.0002)
