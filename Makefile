@@ -33,10 +33,7 @@ run: $(VENV)/.installed check-java
 profile: $(VENV)/.installed check-java
 	$(BIN)/spark-submit jobs/profile.py --input $(INPUT) --output out/profile
 
-# The shipped model in two stages: 48x48 from scratch, then fine-tuned at 64x64 from it.
 train: $(VENV)/.installed check-java
-	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train-48 \
-		--config conf/models/sparkface-cnn-48.yaml
 	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train \
 		--config conf/models/sparkface-cnn.yaml
 
