@@ -18,22 +18,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+# The same columns as the test-split table of compare_models.py (this folder is on sys.path when
+# a script in it runs).
+from compare_models import COLUMNS
+
 from sparkface.config import load_labels
 from sparkface.evaluation import compute_metrics, predict_stream
 from sparkface.inference import MODEL_FILE, load_model_file, read_descriptor
 from sparkface.training import ParquetFaces, shard_files
 
-FIGURES = [
-    ("gender", "gender_accuracy", "{:.1%}"),
-    ("race", "race_accuracy", "{:.1%}"),
-    ("age group", "age_group_accuracy", "{:.1%}"),
-    ("within one", "age_group_within_one", "{:.1%}"),
-    ("age MAE", "age_mae_years", "{:.2f}"),
-]
-
 
 def row(name: str, metrics: dict) -> str:
-    cells = [pattern.format(metrics[key]) for _, key, pattern in FIGURES]
+    cells = [pattern.format(metrics[key]) for _, key, pattern in COLUMNS]
     return f"| {name} | {metrics['faces']} | " + " | ".join(cells) + " |"
 
 
@@ -43,8 +39,8 @@ def main() -> None:
     parser.add_argument("models", nargs="+", metavar="MODEL=SHARDS")
     args = parser.parse_args()
     names = load_labels().groups.names
-    print("| model | faces | " + " | ".join(f[0] for f in FIGURES) + " |")
-    print("|---" * (len(FIGURES) + 2) + "|")
+    print("| model | faces | " + " | ".join(f[0] for f in COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 2) + "|")
     all_predictions, truth = [], None
     for argument in args.models:
         model_dir, _, shards = argument.partition("=")

@@ -247,10 +247,12 @@ class TrainingConfig:
             raise ConfigError(
                 f"training.warmup_epochs: must be 0 to epochs - 1, got {self.warmup_epochs!r}"
             )
+        from sparkface.inference import MODEL_FILE
+
         package = self.initial_model
-        if package is not None and not (Path(package) / "model.keras").is_file():
+        if package is not None and not (Path(package) / MODEL_FILE).is_file():
             raise ConfigError(
-                f"training.initial_model: no model package (model.keras) in {package!r}"
+                f"training.initial_model: no model package ({MODEL_FILE}) in {package!r}"
             )
 
 

@@ -78,8 +78,9 @@ def compile_model(
     AGE_SCALE) for age.
 
     With `xla`, the training step is compiled with XLA on the CPU too (Keras's "auto" turns it on
-    only for accelerators; at 48x48 XLA made this model's CPU training about 2-3x faster). The
-    torch backend keeps its own default, since jit there means torch.compile."""
+    only for accelerators; benchmarks/step_speed.py: at 48x48 it made conf/train.yaml's network
+    1.8x faster on this CPU, at 64x64 2x slower). The torch backend keeps its own default, since
+    jit there means torch.compile."""
     import keras
 
     jit_compile = True if xla and keras.backend.backend() != "torch" else "auto"

@@ -232,11 +232,12 @@ def load_initial_weights(model, package: str | Path) -> str:
         if layer.name not in saved:
             raise ValueError(f"initial model {package}: has no layer {layer.name!r}")
         weights = saved[layer.name].get_weights()
-        expected = [tuple(w.shape) for w in layer.get_weights()]
-        if [tuple(w.shape) for w in weights] != expected:
+        shapes = [tuple(w.shape) for w in weights]
+        expected = [tuple(w.shape) for w in layer.weights]
+        if shapes != expected:
             raise ValueError(
                 f"initial model {package}: layer {layer.name!r} has weights of shapes "
-                f"{[tuple(w.shape) for w in weights]}, this model {expected}"
+                f"{shapes}, this model {expected}"
             )
         layer.set_weights(weights)
     return str(read_descriptor(package).get("version", "unversioned"))
