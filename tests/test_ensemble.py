@@ -1,0 +1,172 @@
+"""Averaging trained model packages into one (sparkface.ensemble, jobs/ensemble.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sparkface.config import ModelConfig
+from sparkface.ensemble import average_models
+from sparkface.inference import load_model_file, save_package
+from sparkface.labels import GENDERS, RACES
+from sparkface.model import make_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jobs"))
+import ensemble as ensemble_job  # noqa: E402
+
+GROUPS = ["7-12", "13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
+# Six cycles at 32x32: five poolings bring the last cycle's input to 1x1.
+CONFIG = ModelConfig(filters=(4, 4, 4, 4, 4, 8), dense_units=(8,), dropout=0.1, augment=False)
+FACES = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+
+
+def outputs(model) -> dict[str, np.ndarray]:
+    """The model's raw outputs (`predict` clips negative ages, which an untrained model makes)."""
+    return {head: np.asarray(value) for head, value in model.predict_on_batch(FACES).items()}
+
+
+def member(seed: int):
+    model = make_model(CONFIG, 32, len(GROUPS), seed=seed)
+    # Non-trivial batch-norm statistics, so that a wrong copy would show in the outputs.
+    for layer in model.layers:
+        if layer.name.startswith("bn"):
+            gamma, beta, mean, variance = layer.get_weights()
+            rng = np.random.default_rng(seed)
+            layer.set_weights([gamma, beta + rng.normal(0, 0.1, beta.shape), mean, variance * 2.0])
+    return model
+
+
+def test_a_convolution_that_sees_one_pixel_keeps_only_its_centre_tap():
+    model = member(1)
+    single = average_models([model])
+    assert tuple(model.get_layer("conv5_0").kernel.shape) == (3, 3, 4, 8)
+    assert tuple(single.get_layer("m0_conv5_0").kernel.shape) == (1, 1, 4, 8)
+    # Convolutions on larger maps are copied whole.
+    assert tuple(single.get_layer("m0_conv4_0").kernel.shape) == (3, 3, 4, 4)
+    assert single.count_params() < model.count_params()
+    expected, got = outputs(model), outputs(single)
+    for head in expected:
+        np.testing.assert_allclose(got[head], expected[head], atol=1e-5)
+
+
+def test_the_average_predicts_the_mean_of_its_members():
+    first, second = member(1), member(2)
+    both = average_models([first, second])
+    one, two, mean = outputs(first), outputs(second), outputs(both)
+    assert not np.allclose(one["race"], two["race"])
+    for head in mean:
+        np.testing.assert_allclose(mean[head], (one[head] + two[head]) / 2.0, atol=1e-5)
+
+
+def descriptor(version: str, fingerprint: str = "rows=30;xxhash64-sum=1", size: int = 32):
+    return {
+        "name": "sparkface-cnn",
+        "version": version,
+        "input_size": [size, size, 3],
+        "input_dtype": "uint8",
+        "preprocessing": "decode_face",
+        "flip_test_time": True,
+        "classes": {"age_group": GROUPS, "gender": list(GENDERS), "race": list(RACES)},
+        "age_bins": GROUPS,
+        "training_data": {"fingerprint": fingerprint, "train": 0, "validation": 10, "test": 14},
+        "metrics": {"race_accuracy": 0.5},
+        "training": {"epochs_run": 1},
+        "config": {"seed": 1},
+    }
+
+
+def write_split(shards: Path, split: str, rows: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    folder = shards / f"split={split}"
+    folder.mkdir(parents=True)
+    ages = rng.integers(7, 80, rows)
+    table = pa.table(
+        {
+            "pixels": pa.array(
+                [rng.integers(0, 256, 32 * 32 * 3, dtype=np.uint8).tobytes() for _ in range(rows)],
+                pa.binary(),
+            ),
+            "age_group_index": rng.integers(0, len(GROUPS), rows),
+            "gender_index": rng.integers(0, 2, rows),
+            "race_index": rng.integers(0, 5, rows),
+            "age": ages,
+        }
+    )
+    pq.write_table(table, folder / "part-0.parquet")
+
+
+@pytest.fixture
+def members_and_shards(tmp_path):
+    for index in (1, 2):
+        save_package(member(index), descriptor(f"m{index}"), tmp_path / f"m{index}")
+    write_split(tmp_path / "shards", "validation", 10, seed=5)
+    write_split(tmp_path / "shards", "test", 14, seed=6)
+    return tmp_path
+
+
+def test_the_job_writes_one_package_evaluated_on_both_splits(members_and_shards):
+    root = members_and_shards
+    code = ensemble_job.main(
+        [
+            "--members", str(root / "m1"), str(root / "m2"),
+            "--shards", str(root / "shards"), "--output", str(root / "ens"),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    written = json.loads((root / "ens" / "model.json").read_text())
+    assert written["metrics"]["faces"] == 14
+    assert written["validation_metrics"]["faces"] == 10
+    assert [m["version"] for m in written["ensemble"]["members"]] == ["m1", "m2"]
+    assert written["input_size"] == [32, 32, 3]
+    assert written["classes"]["race"] == list(RACES)
+    assert written["version"] not in ("m1", "m2")
+    saved = json.loads((root / "ens" / "test-evaluation" / "metrics.json").read_text())
+    assert saved["race_accuracy"] == written["metrics"]["race_accuracy"]
+    model = load_model_file(root / "ens" / "model.keras")
+    mean = outputs(model)
+    one = outputs(load_model_file(root / "m1" / "model.keras"))
+    two = outputs(load_model_file(root / "m2" / "model.keras"))
+    for head in mean:
+        np.testing.assert_allclose(mean[head], (one[head] + two[head]) / 2.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("other", "message"),
+    [
+        (descriptor("m2", size=48), "input_size differs"),
+        (descriptor("m2", fingerprint="rows=31;xxhash64-sum=9"), "trained on other data"),
+    ],
+)
+def test_members_that_do_not_fit_together_stop_the_job(members_and_shards, capsys, other, message):
+    root = members_and_shards
+    (root / "m2" / "model.json").write_text(json.dumps(other))
+    code = ensemble_job.main(
+        [
+            "--members", str(root / "m1"), str(root / "m2"),
+            "--shards", str(root / "shards"), "--output", str(root / "ens"),
+        ]
+    )  # fmt: skip
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (root / "ens" / "model.keras").exists()
+
+
+def test_shards_of_other_data_stop_the_job(members_and_shards, capsys):
+    root = members_and_shards
+    write_split(root / "other", "validation", 10, seed=5)
+    write_split(root / "other", "test", 3, seed=6)
+    code = ensemble_job.main(
+        [
+            "--members", str(root / "m1"), str(root / "m2"),
+            "--shards", str(root / "other"), "--output", str(root / "ens"),
+        ]
+    )  # fmt: skip
+    assert code == 2
+    assert "the test split has 3 faces, the members were trained with 14" in capsys.readouterr().err
+    assert not (root / "ens" / "model.keras").exists()
