@@ -33,9 +33,20 @@ run: $(VENV)/.installed check-java
 profile: $(VENV)/.installed check-java
 	$(BIN)/spark-submit jobs/profile.py --input $(INPUT) --output out/profile
 
+# The shipped model: two networks trained on the same shards (the first run's, copied), then
+# averaged into one package in out/ensemble (models/README.md).
+MEMBERS := seed2
 train: $(VENV)/.installed check-java
 	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train \
 		--config conf/models/sparkface-cnn.yaml
+	for member in $(MEMBERS); do \
+		rm -rf out/train-$$member/shards && mkdir -p out/train-$$member && \
+		cp -r out/train/shards out/train/preparation.json out/train/config.yaml out/train-$$member/ && \
+		$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train-$$member \
+			--config conf/models/sparkface-cnn-$$member.yaml --reuse-shards || exit 1; \
+	done
+	$(BIN)/python jobs/ensemble.py --shards out/train/shards --output out/ensemble \
+		--members out/train/model $(MEMBERS:%=out/train-%/model)
 
 test: $(VENV)/.installed check-java
 	$(BIN)/python -m pytest

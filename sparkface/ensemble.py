@@ -13,6 +13,7 @@ the same while the member's weights shrink by more than half.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,8 @@ def build_ensemble(
     members: list[str], shards_dir: str | Path, output_dir: str | Path, name: str = "sparkface-cnn"
 ) -> dict[str, Any]:
     """Average the model packages `members` into one package in `output_dir`, evaluated on the
-    validation and test splits of `shards_dir` (the shards the members were trained on)."""
+    validation and test splits of `shards_dir` (the shards the members were trained on). Member
+    i's training history, when its run left one, is copied to `members/m{i}-history.csv`."""
     descriptors = [read_descriptor(member) for member in members]
     _check_members(descriptors, members)
     first = descriptors[0]
@@ -171,4 +173,10 @@ def build_ensemble(
         },
     }
     save_package(model, descriptor, output)
+    for index, member in enumerate(members):
+        # A training run leaves its per-epoch history beside its package (OUT/training/).
+        history = Path(member).parent / "training" / "history.csv"
+        if history.is_file():
+            (output / "members").mkdir(exist_ok=True)
+            shutil.copyfile(history, output / "members" / f"m{index}-history.csv")
     return descriptor

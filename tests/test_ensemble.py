@@ -105,6 +105,10 @@ def write_split(shards: Path, split: str, rows: int, seed: int) -> None:
 def members_and_shards(tmp_path):
     for index in (1, 2):
         save_package(member(index), descriptor(f"m{index}"), tmp_path / f"m{index}")
+    # As a training run leaves it: OUT/model beside OUT/training/history.csv.
+    save_package(member(3), descriptor("m3"), tmp_path / "run3" / "model")
+    (tmp_path / "run3" / "training").mkdir()
+    (tmp_path / "run3" / "training" / "history.csv").write_text("epoch,loss\n0,1.5\n")
     write_split(tmp_path / "shards", "validation", 10, seed=5)
     write_split(tmp_path / "shards", "test", 14, seed=6)
     return tmp_path
@@ -114,7 +118,7 @@ def test_the_job_writes_one_package_evaluated_on_both_splits(members_and_shards)
     root = members_and_shards
     code = ensemble_job.main(
         [
-            "--members", str(root / "m1"), str(root / "m2"),
+            "--members", str(root / "m1"), str(root / "m2"), str(root / "run3" / "model"),
             "--shards", str(root / "shards"), "--output", str(root / "ens"),
         ]
     )  # fmt: skip
@@ -122,7 +126,8 @@ def test_the_job_writes_one_package_evaluated_on_both_splits(members_and_shards)
     written = json.loads((root / "ens" / "model.json").read_text())
     assert written["metrics"]["faces"] == 14
     assert written["validation_metrics"]["faces"] == 10
-    assert [m["version"] for m in written["ensemble"]["members"]] == ["m1", "m2"]
+    assert [m["version"] for m in written["ensemble"]["members"]] == ["m1", "m2", "m3"]
+    assert [p.name for p in (root / "ens" / "members").iterdir()] == ["m2-history.csv"]
     assert written["input_size"] == [32, 32, 3]
     assert written["classes"]["race"] == list(RACES)
     assert written["version"] not in ("m1", "m2")
@@ -132,8 +137,9 @@ def test_the_job_writes_one_package_evaluated_on_both_splits(members_and_shards)
     mean = outputs(model)
     one = outputs(load_model_file(root / "m1" / "model.keras"))
     two = outputs(load_model_file(root / "m2" / "model.keras"))
+    three = outputs(load_model_file(root / "run3" / "model" / "model.keras"))
     for head in mean:
-        np.testing.assert_allclose(mean[head], (one[head] + two[head]) / 2.0, atol=1e-6)
+        np.testing.assert_allclose(mean[head], (one[head] + two[head] + three[head]) / 3, atol=1e-6)
 
 
 @pytest.mark.parametrize(
