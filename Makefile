@@ -33,9 +33,9 @@ run: $(VENV)/.installed check-java
 profile: $(VENV)/.installed check-java
 	$(BIN)/spark-submit jobs/profile.py --input $(INPUT) --output out/profile
 
-# The shipped model: two networks trained on the same shards (the first run's, copied), then
+# The shipped model: three networks trained on the same shards (the first run's, copied), then
 # averaged into one package in out/ensemble (models/README.md).
-MEMBERS := seed2
+MEMBERS := seed2 seed3
 train: $(VENV)/.installed check-java
 	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train \
 		--config conf/models/sparkface-cnn.yaml
