@@ -14,13 +14,17 @@ the same while the member's weights shrink by more than half.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-import sparkface
-from sparkface.evaluation import compute_metrics, predict_stream, write_evaluation
-from sparkface.inference import MODEL_FILE, load_model_file, read_descriptor, save_package
+from sparkface.evaluation import evaluate_split, headline, write_evaluation
+from sparkface.inference import (
+    MODEL_FILE,
+    load_model_file,
+    new_version,
+    read_descriptor,
+    save_package,
+)
 from sparkface.model import HEADS
 from sparkface.training import ParquetFaces, shard_files
 
@@ -101,12 +105,6 @@ def _check_members(descriptors: list[dict[str, Any]], paths: list[str]) -> None:
             )
 
 
-def _split_metrics(model, shards: Path, split: str, size: int, flip: bool, groups) -> dict:
-    stream = ParquetFaces(shard_files(shards, split), size, 256)
-    predictions, truth = predict_stream(model, stream, flip)
-    return compute_metrics(predictions, truth, groups)
-
-
 def build_ensemble(
     members: list[str], shards_dir: str | Path, output_dir: str | Path, name: str = "sparkface-cnn"
 ) -> dict[str, Any]:
@@ -129,8 +127,8 @@ def build_ensemble(
             )
     model = average_models([load_model_file(Path(member) / MODEL_FILE) for member in members])
     flip = bool(first.get("flip_test_time", True))
-    validation = _split_metrics(model, shards, "validation", size, flip, groups)
-    metrics = _split_metrics(model, shards, "test", size, flip, groups)
+    validation = evaluate_split(model, shards, "validation", size, flip, groups)
+    metrics = evaluate_split(model, shards, "test", size, flip, groups)
     output = Path(output_dir)
     write_evaluation(
         metrics,
@@ -140,13 +138,10 @@ def build_ensemble(
         f"average of {len(members)} models",
     )
 
-    def headline(values: dict) -> dict:
-        return {k: v for k, v in values.items() if k not in ("confusion", "per_class")}
-
     descriptor = {
-        **{key: first[key] for key in ("name", *SHARED_KEYS, "age_bins", "training_data")},
+        **{key: first[key] for key in (*SHARED_KEYS, "age_bins", "training_data")},
         "name": name,
-        "version": f"{sparkface.__version__}+{time.strftime('%Y%m%d%H%M%S', time.gmtime())}",
+        "version": new_version(),
         "metrics": headline(metrics),
         "validation_metrics": headline(validation),
         "ensemble": {

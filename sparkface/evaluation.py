@@ -12,7 +12,7 @@ import pandas as pd
 
 from sparkface.inference import predict
 from sparkface.labels import GENDERS, RACES
-from sparkface.training import ParquetFaces
+from sparkface.training import ParquetFaces, shard_files
 
 log = logging.getLogger("sparkface")
 
@@ -32,6 +32,20 @@ def predict_stream(model, stream: ParquetFaces, flip: bool) -> tuple[dict, dict]
     merged_labels = {k: np.concatenate(v) for k, v in labels.items()}
     merged_labels["age"] = np.rint(merged_labels["age"] * 100.0).astype(int)
     return merged_predictions, merged_labels
+
+
+def evaluate_split(
+    model, shards_dir, split: str, image_size: int, flip: bool, age_groups: tuple[str, ...]
+) -> dict[str, Any]:
+    """Metrics of `model` on one split of training shards."""
+    stream = ParquetFaces(shard_files(shards_dir, split), image_size, 256)
+    predictions, truth = predict_stream(model, stream, flip)
+    return compute_metrics(predictions, truth, age_groups)
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics a model descriptor keeps: all but the confusion matrices and per-class rows."""
+    return {k: v for k, v in metrics.items() if k not in ("confusion", "per_class")}
 
 
 CALIBRATION_BINS = 15

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,14 @@ import yaml
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-import sparkface
 from sparkface.config import IngestConfig, LabelConfig, TrainConfig
-from sparkface.evaluation import compute_metrics, predict_stream, write_evaluation
-from sparkface.inference import save_package
+from sparkface.evaluation import evaluate_split, headline, write_evaluation
+from sparkface.inference import new_version, save_package
 from sparkface.ingest import read_images
 from sparkface.labels import GENDERS, RACES, parse_labels
 from sparkface.logs import timed
 from sparkface.preparation import prepare
-from sparkface.training import ParquetFaces, shard_files, train
+from sparkface.training import train
 
 log = logging.getLogger("sparkface")
 
@@ -84,9 +82,9 @@ def run_training(
     with timed("training", timings):
         model, run = train(shards, config, groups, out / "training")
     with timed("test evaluation", timings):
-        test = ParquetFaces(shard_files(shards, "test"), config.image_size, 256)
-        predictions, truth = predict_stream(model, test, config.training.flip_test_time)
-        metrics = compute_metrics(predictions, truth, groups.names)
+        metrics = evaluate_split(
+            model, shards, "test", config.image_size, config.training.flip_test_time, groups.names
+        )
         write_evaluation(
             metrics,
             groups.names,
@@ -95,7 +93,7 @@ def run_training(
         )
     descriptor = {
         "name": model_name,
-        "version": f"{sparkface.__version__}+{time.strftime('%Y%m%d%H%M%S', time.gmtime())}",
+        "version": new_version(),
         "input_size": [config.image_size, config.image_size, 3],
         "input_dtype": "uint8",
         "preprocessing": PREPROCESSING,
@@ -103,7 +101,7 @@ def run_training(
         "classes": {"age_group": list(groups.names), "gender": list(GENDERS), "race": list(RACES)},
         "age_bins": list(groups.names),
         "training_data": {"input": input_dir, "fingerprint": fingerprint, **counts["rows"]},
-        "metrics": {k: v for k, v in metrics.items() if k not in ("confusion", "per_class")},
+        "metrics": headline(metrics),
         "training": {k: v for k, v in run.items() if k != "history"},
         "config": config.to_dict(),
     }

@@ -38,6 +38,15 @@ def save_package(model, descriptor: dict[str, Any], directory: str | Path) -> Pa
     return directory
 
 
+def new_version() -> str:
+    """A model package version: the library's version and the UTC time it was made."""
+    import time
+
+    import sparkface
+
+    return f"{sparkface.__version__}+{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+
+
 def read_descriptor(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / DESCRIPTOR_FILE
     if not path.is_file():
