@@ -26,6 +26,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--shards", required=True, help="the members' training shards (OUT/shards)")
     parser.add_argument("--output", required=True, help="folder for the averaged model package")
     parser.add_argument("--name", default="sparkface-cnn", help="model name in the descriptor")
+    parser.add_argument(
+        "--undo-class-weights",
+        nargs="+",
+        default=[],
+        metavar="HEAD",
+        help="class heads (age_group, gender, race) whose training class weights are taken back "
+        "out of every member's probabilities: more faces right, rare classes recalled less",
+    )
     return parser.parse_args(argv)
 
 
@@ -33,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging()
     try:
-        descriptor = build_ensemble(args.members, args.shards, args.output, args.name)
+        descriptor = build_ensemble(
+            args.members, args.shards, args.output, args.name, tuple(args.undo_class_weights)
+        )
     except (FileNotFoundError, ValueError) as error:
         log.error("%s", error)
         return 2

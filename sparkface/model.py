@@ -64,6 +64,23 @@ def make_model(
     return keras.Model(inputs, outputs, name="sparkface_cnn")
 
 
+def undo_class_weights(model: keras.Model, head: str, weights) -> None:
+    """Take the class weights a softmax head was trained with back out of its predictions, in place.
+
+    A head trained with class weights w learns p(c|x) in proportion to w_c times the data's own
+    p(c|x). Adding -log(w_c) to the bias of its final layer (a Dense with softmax) divides each
+    probability by w_c and renormalises, giving back the probabilities of the data's own class
+    frequencies: the rule that gets the most faces right, at the cost of rare classes' recall."""
+    import numpy as np
+
+    layer = model.get_layer(head)
+    kernel, bias = layer.get_weights()
+    weights = np.asarray(weights, dtype="float64")
+    if weights.shape != bias.shape or (weights <= 0).any():
+        raise ValueError(f"{head}: need {bias.shape[0]} positive class weights, got {weights}")
+    layer.set_weights([kernel, (bias - np.log(weights)).astype(bias.dtype)])
+
+
 def compile_model(
     model: keras.Model,
     learning_rate: float,

@@ -15,7 +15,7 @@ from sparkface.config import ModelConfig
 from sparkface.ensemble import average_models
 from sparkface.inference import load_model_file, save_package
 from sparkface.labels import GENDERS, RACES
-from sparkface.model import make_model
+from sparkface.model import make_model, undo_class_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jobs"))
 import ensemble as ensemble_job  # noqa: E402
@@ -64,6 +64,21 @@ def test_the_average_predicts_the_mean_of_its_members():
         np.testing.assert_allclose(mean[head], (one[head] + two[head]) / 2.0, atol=1e-5)
 
 
+def test_undoing_class_weights_divides_a_heads_probabilities_by_them():
+    model = member(1)
+    before = outputs(model)
+    weights = np.array([2.0, 0.5, 1.0, 1.0, 4.0, 1.0, 0.25, 1.0])
+    undo_class_weights(model, "age_group", weights)
+    after = outputs(model)
+    expected = before["age_group"] / weights
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(after["age_group"], expected, atol=1e-5)
+    for head in ("gender", "race", "age"):
+        np.testing.assert_array_equal(after[head], before[head])
+    with pytest.raises(ValueError, match="need 8 positive class weights"):
+        undo_class_weights(model, "age_group", weights[:5])
+
+
 def descriptor(version: str, fingerprint: str = "rows=30;xxhash64-sum=1", size: int = 32):
     return {
         "name": "sparkface-cnn",
@@ -81,7 +96,7 @@ def descriptor(version: str, fingerprint: str = "rows=30;xxhash64-sum=1", size: 
     }
 
 
-def write_split(shards: Path, split: str, rows: int, seed: int) -> None:
+def write_split(shards: Path, split: str, rows: int, seed: int, groups=None) -> None:
     rng = np.random.default_rng(seed)
     folder = shards / f"split={split}"
     folder.mkdir(parents=True)
@@ -92,7 +107,7 @@ def write_split(shards: Path, split: str, rows: int, seed: int) -> None:
                 [rng.integers(0, 256, 32 * 32 * 3, dtype=np.uint8).tobytes() for _ in range(rows)],
                 pa.binary(),
             ),
-            "age_group_index": rng.integers(0, len(GROUPS), rows),
+            "age_group_index": rng.integers(0, len(GROUPS), rows) if groups is None else groups,
             "gender_index": rng.integers(0, 2, rows),
             "race_index": rng.integers(0, 5, rows),
             "age": ages,
@@ -175,4 +190,66 @@ def test_shards_of_other_data_stop_the_job(members_and_shards, capsys):
     )  # fmt: skip
     assert code == 2
     assert "the test split has 3 faces, the members were trained with 14" in capsys.readouterr().err
+    assert not (root / "ens" / "model.keras").exists()
+
+
+def run_undoing(root: Path, *heads: str) -> int:
+    return ensemble_job.main(
+        [
+            "--members", str(root / "m1"), str(root / "m2"),
+            "--shards", str(root / "shards"), "--output", str(root / "ens"),
+            "--undo-class-weights", *heads,
+        ]
+    )  # fmt: skip
+
+
+def trained_with_class_weights(root: Path, groups: np.ndarray) -> None:
+    """Members as runs with class weights leave them, with the train split they were trained on."""
+    write_split(root / "shards", "train", len(groups), seed=7, groups=groups)
+    for name in ("m1", "m2"):
+        path = root / name / "model.json"
+        written = json.loads(path.read_text())
+        written["config"] = {"training": {"class_weights": True}}
+        written["training_data"]["train"] = len(groups)
+        path.write_text(json.dumps(written))
+
+
+def test_the_job_takes_the_training_class_weights_out_of_each_member(members_and_shards):
+    root = members_and_shards
+    # 16, 4, 4, 1, 1, 1, 1, 4 faces per age group: weights in proportion to 1 / sqrt(count).
+    counts = np.array([16, 4, 4, 1, 1, 1, 1, 4])
+    trained_with_class_weights(root, np.repeat(np.arange(len(GROUPS)), counts))
+    raw = 1.0 / np.sqrt(counts)
+    weights = raw / ((raw * counts).sum() / counts.sum())
+    assert run_undoing(root, "age_group") == 0
+    written = json.loads((root / "ens" / "model.json").read_text())
+    undone = written["ensemble"]["class_weights_undone"]
+    assert list(undone) == ["age_group"]
+    np.testing.assert_allclose(undone["age_group"], weights, rtol=1e-5)
+    members = [outputs(load_model_file(root / name / "model.keras")) for name in ("m1", "m2")]
+    corrected = [m["age_group"] / weights for m in members]
+    expected = np.mean([c / c.sum(axis=1, keepdims=True) for c in corrected], axis=0)
+    got = outputs(load_model_file(root / "ens" / "model.keras"))
+    np.testing.assert_allclose(got["age_group"], expected, atol=1e-5)
+    race = (members[0]["race"] + members[1]["race"]) / 2
+    np.testing.assert_allclose(got["race"], race, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("heads", "with_weights", "message"),
+    [
+        (("age_group",), False, "trained without class weights, there are none to undo"),
+        (("age",), True, "--undo-class-weights age: not a class head"),
+    ],
+)
+def test_class_weights_that_cannot_be_undone_stop_the_job(
+    members_and_shards, capsys, heads, with_weights, message
+):
+    root = members_and_shards
+    if with_weights:
+        trained_with_class_weights(root, np.arange(len(GROUPS)))
+    else:
+        write_split(root / "shards", "train", 0, seed=7)
+    assert run_undoing(root, *heads) == 2
+    assert message in capsys.readouterr().err
     assert not (root / "ens" / "model.keras").exists()
