@@ -57,7 +57,9 @@ def confidence_bin(confidence: np.ndarray) -> np.ndarray:
     return np.clip(np.ceil(confidence * CALIBRATION_BINS) - 1, 0, CALIBRATION_BINS - 1).astype(int)
 
 
-def tally_arrays(predictions: dict, labels: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def tally_arrays(
+    predictions: dict, labels: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
     """Counts from arrays, in the form `metrics_from_tally` reads (see `tally_spark`)."""
     parts = []
     for head in CLASS_HEADS:
@@ -89,7 +91,8 @@ def tally_arrays(predictions: dict, labels: dict) -> tuple[pd.DataFrame, pd.Data
     age_tally = ages.groupby(["race", "gender"], as_index=False).agg(
         count=("error", "size"), error_sum=("error", "sum")
     )
-    return tally, age_tally
+    probability_sums = {head: predictions[head].sum(axis=0) for head in CLASS_HEADS}
+    return tally, age_tally, probability_sums
 
 
 def per_class(matrix: np.ndarray, names: tuple[str, ...]) -> dict:
@@ -105,11 +108,38 @@ def per_class(matrix: np.ndarray, names: tuple[str, ...]) -> dict:
     return result
 
 
+def shares(matrix: np.ndarray, probability_sum: np.ndarray, names: tuple[str, ...]) -> dict:
+    """Each class's share of the faces, true and estimated two ways: by counting each face's most
+    probable class, and as the mean of the class's probability. `distance`: half the sum of the
+    absolute differences from the true shares (0: exact, 1: disjoint)."""
+    total = max(int(matrix.sum()), 1)
+    true, counted = matrix.sum(axis=1) / total, matrix.sum(axis=0) / total
+    mean = np.asarray(probability_sum, dtype="float64") / total
+    return {
+        "classes": {
+            name: {
+                "true": round(float(true[i]), 4),
+                "counted": round(float(counted[i]), 4),
+                "mean_probability": round(float(mean[i]), 4),
+            }
+            for i, name in enumerate(names)
+        },
+        "distance": {
+            "counted": round(float(np.abs(counted - true).sum() / 2), 4),
+            "mean_probability": round(float(np.abs(mean - true).sum() / 2), 4),
+        },
+    }
+
+
 def metrics_from_tally(
-    tally: pd.DataFrame, age_tally: pd.DataFrame, age_groups: tuple[str, ...]
+    tally: pd.DataFrame,
+    age_tally: pd.DataFrame,
+    probability_sums: dict[str, np.ndarray],
+    age_groups: tuple[str, ...],
 ) -> dict[str, Any]:
     """Every figure of metrics.json from counts: per head, (true, predicted, confidence bin)
-    counts by race x gender, and the age error sums by race x gender."""
+    counts by race x gender, the sum of each class's probability over the faces, and the age
+    error sums by race x gender."""
     names = {"age_group": age_groups, "gender": GENDERS, "race": RACES}
     metrics: dict[str, Any] = {"faces": int(age_tally["count"].sum())}
     matrices = {}
@@ -146,6 +176,9 @@ def metrics_from_tally(
         )
     metrics["calibration_error"] = calibration
     metrics["per_class"] = {head: per_class(matrices[head], names[head]) for head in CLASS_HEADS}
+    metrics["shares"] = {
+        head: shares(matrices[head], probability_sums[head], names[head]) for head in CLASS_HEADS
+    }
     metrics["confusion"] = {head: matrices[head].tolist() for head in CLASS_HEADS}
     groups = []
     correct = tally.assign(correct=(tally["true"] == tally["predicted"]) * tally["count"])
@@ -252,6 +285,28 @@ def write_evaluation(
         for name, row in metrics["per_class"][head].items():
             lines.append(f"| {name} | {row['precision']} | {row['recall']} | {row['support']} |")
         lines.append("")
+    lines += [
+        "## Shares of the faces",
+        "",
+        "Estimated by counting each face's most probable class, or as the mean of the class's",
+        "probability; distance: half the sum of the absolute differences from the true shares.",
+        "",
+    ]
+    for head in CLASS_HEADS:
+        distance = metrics["shares"][head]["distance"]
+        lines += [
+            f"### {head} (distance: counted {distance['counted']:.3f}, "
+            f"mean probability {distance['mean_probability']:.3f})",
+            "",
+            "| class | true | counted | mean probability |",
+            "|---|---|---|---|",
+        ]
+        for name, row in metrics["shares"][head]["classes"].items():
+            lines.append(
+                f"| {name} | {row['true']:.1%} | {row['counted']:.1%} | "
+                f"{row['mean_probability']:.1%} |"
+            )
+        lines.append("")
     lines += [f"![{name}]({name})" for name in charts]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
@@ -293,7 +348,7 @@ def evaluate_folder(
 
 def tally_spark(
     scored, usable, classes: dict[str, list[str]], groups
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
     """The counts of `tally_arrays`, aggregated in Spark: only counts reach the driver."""
     from pyspark.sql import functions as F
 
@@ -343,5 +398,17 @@ def tally_spark(
         )
         .toPandas()
     )
+    sums = faces.agg(
+        *[
+            F.sum(F.col("probabilities").getField(head).getItem(name))
+            for head in CLASS_HEADS
+            for name in classes[head]
+        ]
+    ).first()
     faces.unpersist()
-    return tally, age_tally
+    probability_sums, start = {}, 0
+    for head in CLASS_HEADS:
+        stop = start + len(classes[head])
+        probability_sums[head] = np.array([v or 0.0 for v in sums[start:stop]], dtype="float64")
+        start = stop
+    return tally, age_tally, probability_sums

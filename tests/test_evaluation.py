@@ -60,3 +60,15 @@ def test_results_by_race_and_gender(metrics):
     assert white_men["faces"] == 2
     assert white_men["race_accuracy"] == 0.5
     assert white_men["age_mae_years"] == 6.0
+
+
+def test_shares_counted_and_from_the_mean_probability(metrics):
+    gender = metrics["shares"]["gender"]
+    # Two men and two women; three faces called male at 0.8, one female at 0.8.
+    assert gender["classes"]["male"] == {"true": 0.5, "counted": 0.75, "mean_probability": 0.65}
+    assert gender["distance"] == {"counted": 0.25, "mean_probability": 0.15}
+    age_group = metrics["shares"]["age_group"]
+    assert age_group["classes"]["25-34"]["true"] == 0.5
+    assert age_group["classes"]["25-34"]["counted"] == 0.0
+    # Counted: 7-12 and 65+ right, a quarter each in 13-17 and 35-44 instead of half in 25-34.
+    assert age_group["distance"]["counted"] == 0.5

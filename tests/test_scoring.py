@@ -185,4 +185,16 @@ def test_evaluation_in_spark_matches_the_metrics_of_direct_predictions(
         assert {k: v for k, v in got.items() if k != "age_mae_years"} == {
             k: v for k, v in want.items() if k != "age_mae_years"
         }
+    for head, want in expected["shares"].items():
+        got = metrics["shares"][head]
+        assert got["distance"]["counted"] == want["distance"]["counted"], head
+        # Spark sums in another order: the rounded means may differ in the last digit.
+        assert got["distance"]["mean_probability"] == pytest.approx(
+            want["distance"]["mean_probability"], abs=2e-4
+        )
+        for name, row in want["classes"].items():
+            assert got["classes"][name]["true"] == row["true"], (head, name)
+            assert got["classes"][name]["mean_probability"] == pytest.approx(
+                row["mean_probability"], abs=2e-4
+            )
     assert (tmp_path / "metrics.json").is_file()
