@@ -34,7 +34,8 @@ profile: $(VENV)/.installed check-java
 	$(BIN)/spark-submit jobs/profile.py --input $(INPUT) --output out/profile
 
 # The shipped model: three networks trained on the same shards (the first run's, copied), then
-# averaged into one package in out/ensemble (models/README.md).
+# averaged into one package in out/ensemble, the class weights taken out of the age-group head
+# (models/README.md).
 MEMBERS := seed2 seed3
 train: $(VENV)/.installed check-java
 	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train \
@@ -46,6 +47,7 @@ train: $(VENV)/.installed check-java
 			--config conf/models/sparkface-cnn-$$member.yaml --reuse-shards || exit 1; \
 	done
 	$(BIN)/python jobs/ensemble.py --shards out/train/shards --output out/ensemble \
+		--undo-class-weights age_group \
 		--members out/train/model $(MEMBERS:%=out/train-%/model)
 
 test: $(VENV)/.installed check-java
