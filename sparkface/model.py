@@ -67,10 +67,11 @@ def make_model(
 def undo_class_weights(model: keras.Model, head: str, weights) -> None:
     """Take the class weights a softmax head was trained with back out of its predictions, in place.
 
-    A head trained with class weights w learns p(c|x) in proportion to w_c times the data's own
-    p(c|x). Adding -log(w_c) to the bias of its final layer (a Dense with softmax) divides each
-    probability by w_c and renormalises, giving back the probabilities of the data's own class
-    frequencies: the rule that gets the most faces right, at the cost of rare classes' recall."""
+    A head trained with class weights w learns, at best, p(c|x) in proportion to w_c times the
+    data's own p(c|x). Adding -log(w_c) to the bias of its final layer (a Dense with softmax)
+    divides each probability by w_c and renormalises, giving back the probabilities of the data's
+    own class frequencies: the rule that gets the most faces right, at the cost of rare classes'
+    recall."""
     import numpy as np
 
     layer = model.get_layer(head)
