@@ -30,9 +30,8 @@ from sparkface.inference import (
     read_descriptor,
     save_package,
 )
-from sparkface.labels import GENDERS, RACES
 from sparkface.model import HEADS, undo_class_weights
-from sparkface.training import ParquetFaces, class_weights, shard_files
+from sparkface.training import ParquetFaces, shard_files, train_class_weights
 
 # Descriptor keys every member must agree on: they define what the model takes and predicts.
 SHARED_KEYS = ("input_size", "input_dtype", "preprocessing", "flip_test_time", "classes")
@@ -115,7 +114,7 @@ def _training_class_weights(
     heads: tuple[str, ...], descriptors: list[dict[str, Any]], paths: list[str], shards: Path
 ) -> dict[str, list[float]]:
     """The class weights the members were trained with, for `heads`: recomputed from the shards'
-    train split exactly as training computes them (`sparkface.training.class_weights`)."""
+    train split exactly as training computes them."""
     for head in heads:
         if head not in ("age_group", "gender", "race"):
             raise ValueError(f"--undo-class-weights {head}: not a class head")
@@ -123,13 +122,9 @@ def _training_class_weights(
         if not descriptor.get("config", {}).get("training", {}).get("class_weights"):
             raise ValueError(f"{path}: trained without class weights, there are none to undo")
     first = descriptors[0]
-    sizes = {
-        "age_group": len(first["classes"]["age_group"]),
-        "gender": len(GENDERS),
-        "race": len(RACES),
-    }
-    probe = ParquetFaces(shard_files(shards, "train"), int(first["input_size"][0]), 256)
-    weights = class_weights(probe.labels(), sizes)
+    weights = train_class_weights(
+        shards, int(first["input_size"][0]), len(first["classes"]["age_group"])
+    )
     return {head: [round(float(w), 6) for w in weights[head]] for head in heads}
 
 

@@ -390,25 +390,30 @@ def tally_spark(
         .agg(F.count("*").alias("count"), F.sum("confidence").alias("confidence_sum"))
         .toPandas()
     )
+    # Per race x gender, in the same pass: the faces, their age errors and each class's
+    # probability (summed over the groups below).
+    sums = {
+        (head, name): f"p_{head}_{index}"
+        for head in CLASS_HEADS
+        for index, name in enumerate(classes[head])
+    }
     age_tally = (
         faces.groupBy(F.col("true_race").alias("race"), F.col("true_gender").alias("gender"))
         .agg(
             F.count("*").alias("count"),
             F.sum(F.abs(F.col("age_years") - F.col("true_age"))).alias("error_sum"),
+            *[
+                F.sum(F.col("probabilities").getField(head).getItem(name)).alias(column)
+                for (head, name), column in sums.items()
+            ],
         )
         .toPandas()
     )
-    sums = faces.agg(
-        *[
-            F.sum(F.col("probabilities").getField(head).getItem(name))
-            for head in CLASS_HEADS
-            for name in classes[head]
-        ]
-    ).first()
     faces.unpersist()
-    probability_sums, start = {}, 0
-    for head in CLASS_HEADS:
-        stop = start + len(classes[head])
-        probability_sums[head] = np.array([v or 0.0 for v in sums[start:stop]], dtype="float64")
-        start = stop
-    return tally, age_tally, probability_sums
+    probability_sums = {
+        head: np.array(
+            [age_tally[sums[head, name]].fillna(0.0).sum() for name in classes[head]], "float64"
+        )
+        for head in CLASS_HEADS
+    }
+    return tally, age_tally.drop(columns=list(sums.values())), probability_sums

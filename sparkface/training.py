@@ -192,6 +192,15 @@ def class_weights(labels: dict[str, np.ndarray], sizes: dict[str, int]) -> dict[
     return weights
 
 
+def train_class_weights(
+    shards_dir: str | Path, image_size: int, n_age_groups: int
+) -> dict[str, np.ndarray]:
+    """The class weights of the shards' train split per head, as training uses them."""
+    sizes = {"age_group": n_age_groups, "gender": len(GENDERS), "race": len(RACES)}
+    probe = ParquetFaces(shard_files(shards_dir, "train"), image_size, 256)
+    return class_weights(probe.labels(), sizes)
+
+
 def accelerator() -> str | None:
     """The name of a visible GPU for the active Keras backend, or None for the CPU."""
     import keras
@@ -266,8 +275,7 @@ def train(
     train_files = shard_files(shards_dir, "train")
     weights = None
     if settings.class_weights:
-        probe = ParquetFaces(train_files, config.image_size, settings.batch_size)
-        weights = class_weights(probe.labels(), sizes)
+        weights = train_class_weights(shards_dir, config.image_size, sizes["age_group"])
         log.info("class weights: %s", {k: np.round(v, 2).tolist() for k, v in weights.items()})
     train_stream = ParquetFaces(
         train_files,
@@ -344,4 +352,11 @@ def train(
     return model, run
 
 
-__all__ = ["HEADS", "ParquetFaces", "class_weights", "shard_files", "train"]
+__all__ = [
+    "HEADS",
+    "ParquetFaces",
+    "class_weights",
+    "shard_files",
+    "train",
+    "train_class_weights",
+]
