@@ -31,7 +31,7 @@ run: $(VENV)/.installed check-java
 	$(BIN)/spark-submit jobs/score.py --input $(INPUT) --output $(OUTPUT)
 
 profile: $(VENV)/.installed check-java
-	$(BIN)/spark-submit jobs/profile.py --input $(INPUT) --output out/profile
+	$(BIN)/spark-submit jobs/profile_faces.py --input $(INPUT) --output out/profile
 
 # The shipped model: three networks trained on the same shards (the first run's, copied), then
 # averaged into one package in out/ensemble, the class weights taken out of the age-group head

@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from sparkface.config import IngestConfig  # noqa: E402
-from sparkface.images import decode_face  # noqa: E402
-from sparkface.inference import default_model_dir, load_model_file, predict  # noqa: E402
-from sparkface.scoring import load_bundle, run_scoring  # noqa: E402
+from sparkface.core.config import IngestConfig  # noqa: E402
+from sparkface.core.images import decode_face  # noqa: E402
+from sparkface.core.package import default_model_dir, load_bundle, load_model_file, predict  # noqa: E402
+from sparkface.score.run import run_scoring  # noqa: E402
 
 
 def sample_folder(source: Path, count: int, target: Path) -> Path:
@@ -52,7 +52,7 @@ def sample_folder(source: Path, count: int, target: Path) -> Path:
 
 
 def session(cores: str = "local[*]"):
-    from sparkface.session import build_session
+    from sparkface.spark.session import build_session
 
     return build_session(
         "score-bench",
@@ -98,7 +98,7 @@ def bench_predict_batch_udf(spark, folder: Path, bundle, out: Path) -> float:
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, FloatType, StructField, StructType
 
-    from sparkface.ingest import read_images
+    from sparkface.spark.ingest import read_images
 
     spec = bundle.image_spec
     size = spec.size
@@ -112,7 +112,7 @@ def bench_predict_batch_udf(spark, folder: Path, bundle, out: Path) -> float:
         )
 
     def make_predict_fn():
-        from sparkface.scoring import cached_model
+        from sparkface.score.transform import cached_model
 
         model = cached_model(broadcast.value)
 

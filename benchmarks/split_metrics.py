@@ -21,11 +21,11 @@ import numpy as np
 # The same columns as the test-split table of compare_models.py (this folder is on sys.path when
 # a script in it runs).
 from compare_models import COLUMNS
-
-from sparkface.config import load_labels
 from sparkface.evaluation import compute_metrics, predict_stream
 from sparkface.inference import MODEL_FILE, load_model_file, read_descriptor
-from sparkface.training import ParquetFaces, shard_files
+
+from sparkface.core.config import load_labels
+from sparkface.train.shards import ParquetFaces, shard_files
 
 
 def row(name: str, metrics: dict) -> str:

@@ -16,8 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from sparkface.config import load_labels, load_train
-from sparkface.model import compile_model, make_model
+from sparkface.core.config import load_labels, load_train
+from sparkface.train.model import compile_model, make_model
 
 
 def images_per_second(config, size: int, xla: bool, batches: int) -> float:

@@ -18,10 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from sparkface.config import load_labels, load_train  # noqa: E402
-from sparkface.labels import GENDERS, RACES  # noqa: E402
-from sparkface.model import compile_model, make_model  # noqa: E402
-from sparkface.training import ParquetFaces, class_weights, prefetch, shard_files  # noqa: E402
+from sparkface.core.config import load_labels, load_train  # noqa: E402
+from sparkface.core.contract import GENDERS, RACES  # noqa: E402
+from sparkface.train.model import compile_model, make_model  # noqa: E402
+from sparkface.train.shards import ParquetFaces, class_weights, prefetch, shard_files  # noqa: E402
 
 
 def main() -> None:

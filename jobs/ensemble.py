@@ -4,18 +4,13 @@ shards they were trained on (the shipped model is made this way; see models/READ
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# jobs/profile.py shares its name with the standard library's `profile`, which pyspark imports:
-# keep this folder off the import path so that every job finds the standard module.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import logging
+import sys
 
-from sparkface.ensemble import build_ensemble
-from sparkface.logs import configure_logging
+from sparkface.evaluate.ensemble import build_ensemble
+from sparkface.evaluate.metrics import describe
+from sparkface.spark.runner import run_main
 
 log = logging.getLogger("sparkface")
 
@@ -37,31 +32,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def average_members(args: argparse.Namespace) -> None:
+    descriptor = build_ensemble(
+        args.members, args.shards, args.output, args.name, tuple(args.undo_class_weights)
+    )
+    for split, metrics in (("validation", "validation_metrics"), ("test", "metrics")):
+        log.info("%s split: %s", split, describe(descriptor[metrics]))
+    log.info("model package written to %s (version %s)", args.output, descriptor["version"])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    configure_logging()
-    try:
-        descriptor = build_ensemble(
-            args.members, args.shards, args.output, args.name, tuple(args.undo_class_weights)
-        )
-    except (FileNotFoundError, ValueError) as error:
-        log.error("%s", error)
-        return 2
-    for split, metrics in (("validation", "validation_metrics"), ("test", "metrics")):
-        values = descriptor[metrics]
-        log.info(
-            "%s split, %d faces: gender %.1f%%, race %.1f%%, age group %.1f%% (within one %.1f%%), "
-            "age MAE %.2f years",
-            split,
-            values["faces"],
-            100 * values["gender_accuracy"],
-            100 * values["race_accuracy"],
-            100 * values["age_group_accuracy"],
-            100 * values["age_group_within_one"],
-            values["age_mae_years"],
-        )
-    log.info("model package written to %s (version %s)", args.output, descriptor["version"])
-    return 0
+    return run_main("ensemble", lambda: average_members(args))
 
 
 if __name__ == "__main__":

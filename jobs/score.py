@@ -6,28 +6,17 @@ spark-submit jobs/score.py --campaign NAME --run-date YYYY-MM-DD [--full]
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# jobs/profile.py shares its name with the standard library's `profile`, which pyspark imports:
-# keep this folder off the import path so that every job finds the standard module.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import dataclasses
-import logging
+import sys
 import uuid
 
-from sparkface.campaigns import CampaignError, CampaignLocked, load_campaign, run_campaign
-from sparkface.cli import add_common_arguments, arrow_batch, run_in_session
-from sparkface.config import ConfigError, load_ingest
-from sparkface.inference import default_model_dir
-from sparkface.ingest import InputError
-from sparkface.logs import configure_logging
-from sparkface.outputs import parse_formats
-from sparkface.scoring import load_bundle, run_scoring
-
-log = logging.getLogger("sparkface")
+from sparkface.core.config import load_ingest
+from sparkface.core.package import default_model_dir, load_bundle
+from sparkface.score.campaigns import load_campaign, run_campaign
+from sparkface.score.run import run_scoring
+from sparkface.spark.outputs import parse_formats
+from sparkface.spark.runner import add_common_arguments, arrow_batch, in_session, run_main
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -54,40 +43,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def run_campaign_job(args: argparse.Namespace) -> int:
-    try:
-        campaign = load_campaign(args.campaign, args.campaigns_dir)
-        if args.model:
-            campaign = dataclasses.replace(campaign, model=args.model)
-        ingest = load_ingest(args.ingest_config)
-    except ConfigError as error:
-        log.error("bad campaign: %s", error)
-        return 2
-    code, _ = run_in_session(
+def score_campaign(args: argparse.Namespace) -> None:
+    campaign = load_campaign(args.campaign, args.campaigns_dir)
+    if args.model:
+        campaign = dataclasses.replace(campaign, model=args.model)
+    ingest = load_ingest(args.ingest_config)
+    in_session(
         f"sparkface-{campaign.name}",
         ingest,
         lambda spark: run_campaign(spark, campaign, args.run_date, full=args.full, ingest=ingest),
-        # 75 (EX_TEMPFAIL) for a refused start: the scheduler should try again later.
-        {CampaignLocked: (75, "{error}"), CampaignError: (1, "{error}")},
         log_level=args.spark_log_level,
         extra=arrow_batch(campaign.batch_size),
     )
-    return code
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    configure_logging()
-    if args.campaign:
-        return run_campaign_job(args)
-    try:
-        ingest = load_ingest(args.ingest_config)
-        formats = parse_formats(args.format)
-        bundle = load_bundle(args.model or str(default_model_dir()))
-    except (ConfigError, ValueError, FileNotFoundError) as error:
-        log.error("%s", error)
-        return 2
-    code, _ = run_in_session(
+def score_folder(args: argparse.Namespace) -> None:
+    ingest = load_ingest(args.ingest_config)
+    formats = parse_formats(args.format)
+    bundle = load_bundle(args.model or str(default_model_dir()))
+    in_session(
         "sparkface-score",
         ingest,
         lambda spark: run_scoring(
@@ -100,11 +74,14 @@ def main(argv: list[str] | None = None) -> int:
             args.batch_size,
             run_id=uuid.uuid4().hex,
         ),
-        {InputError: (2, "{error}")},
         log_level=args.spark_log_level,
         extra=arrow_batch(args.batch_size),
     )
-    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return run_main("score", lambda: score_campaign(args) if args.campaign else score_folder(args))
 
 
 if __name__ == "__main__":

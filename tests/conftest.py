@@ -128,10 +128,10 @@ def bad_and_odd_files() -> dict[str, tuple[bytes, str | None]]:
 
 def tiny_model_package(directory: Path, image_size: int = 32) -> Path:
     """A small, untrained (but real) Keras model saved as a sparkface package."""
-    from sparkface.config import ModelConfig, parse_age_groups
-    from sparkface.inference import save_package
-    from sparkface.labels import GENDERS, RACES
-    from sparkface.model import make_model
+    from sparkface.core.config import ModelConfig, parse_age_groups
+    from sparkface.core.contract import GENDERS, RACES
+    from sparkface.core.package import save_package
+    from sparkface.train.model import make_model
 
     groups = parse_age_groups(["7-12", "13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"])
     config = ModelConfig(filters=(8, 16), dense_units=(16,), dropout=0.1, augment=False)

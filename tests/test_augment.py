@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import sparkface.augment as augment
-from sparkface.augment import augment_batch
+import sparkface.train.augment as augment
+from sparkface.train.augment import augment_batch
 
 
 def faces(n=8, side=24, seed=0):

@@ -8,7 +8,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from sparkface.campaigns import (
+from sparkface.core.config import ConfigError
+from sparkface.core.package import load_bundle
+from sparkface.score.campaigns import (
     Campaign,
     CampaignError,
     CampaignLock,
@@ -16,8 +18,7 @@ from sparkface.campaigns import (
     load_campaign,
     run_campaign,
 )
-from sparkface.config import ConfigError
-from sparkface.scoring import OUTPUT_COLUMNS, load_bundle
+from sparkface.score.transform import OUTPUT_COLUMNS
 from tests.conftest import tiny_model_package, utk_names, write_faces
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparkface.config import (
+from sparkface.core.config import (
     ConfigError,
     load_ingest,
     load_labels,

@@ -1,4 +1,4 @@
-"""Averaging trained model packages into one (sparkface.ensemble, jobs/ensemble.py)."""
+"""Averaging trained model packages into one (sparkface.evaluate.ensemble, jobs/ensemble.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sparkface.config import ModelConfig
-from sparkface.ensemble import average_models
-from sparkface.inference import load_model_file, save_package
-from sparkface.labels import GENDERS, RACES
-from sparkface.model import make_model, undo_class_weights
+from sparkface.core.config import ModelConfig
+from sparkface.core.contract import GENDERS, RACES
+from sparkface.core.package import load_model_file, save_package
+from sparkface.evaluate.ensemble import average_models
+from sparkface.train.model import make_model, undo_class_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jobs"))
 import ensemble as ensemble_job  # noqa: E402

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sparkface.evaluation import compute_metrics
+from sparkface.evaluate.metrics import compute_metrics
 
 GROUPS = ("7-12", "13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 

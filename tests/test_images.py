@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sparkface.images import ImageError, ImageSpec, decode_face
+from sparkface.core.images import ImageError, ImageSpec, decode_face
 from tests.conftest import bad_and_odd_files, face_jpeg
 
 SPEC = ImageSpec(size=32)

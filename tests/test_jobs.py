@@ -49,7 +49,7 @@ def faces(tmp_path_factory):
 
 
 def test_profile_job(faces, tmp_path):
-    result = submit("profile.py", "--input", str(faces), "--output", str(tmp_path / "p"))
+    result = submit("profile_faces.py", "--input", str(faces), "--output", str(tmp_path / "p"))
     assert result.returncode == 0, result.stdout[-3000:]
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert summary["files"] == 162
@@ -61,7 +61,9 @@ def test_profile_job(faces, tmp_path):
 
 
 def test_profile_job_on_a_missing_folder_says_so(tmp_path):
-    result = submit("profile.py", "--input", str(tmp_path / "nope"), "--output", str(tmp_path))
+    result = submit(
+        "profile_faces.py", "--input", str(tmp_path / "nope"), "--output", str(tmp_path)
+    )
     assert result.returncode == 2
     assert "input folder does not exist" in result.stdout
     assert "Traceback" not in result.stdout

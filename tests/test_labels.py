@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from sparkface.config import parse_age_groups
-from sparkface.labels import age_group, parse_labels
+from sparkface.core.config import parse_age_groups
+from sparkface.core.labels import age_group, parse_labels
 
 GROUPS = parse_age_groups(["7-12", "13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"])
 

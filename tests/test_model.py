@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sparkface.config import ModelConfig
-from sparkface.inference import load_model_file, predict, save_package
-from sparkface.model import compile_model, make_model
+from sparkface.core.config import ModelConfig
+from sparkface.core.package import load_model_file, predict, save_package
+from sparkface.train.model import compile_model, make_model
 
 
 def small_config(**overrides) -> ModelConfig:
@@ -75,7 +75,7 @@ def test_a_few_training_steps_lower_the_loss_and_survive_saving(tmp_path):
 def test_the_shipped_model_matches_its_descriptor():
     import json
 
-    from sparkface.inference import default_model_dir, file_sha256
+    from sparkface.core.package import default_model_dir, file_sha256
 
     folder = default_model_dir()
     descriptor = json.loads((folder / "model.json").read_text())
@@ -89,7 +89,7 @@ def test_the_shipped_model_matches_its_descriptor():
 
 
 def test_training_can_start_from_a_package_made_at_another_input_size(tmp_path):
-    from sparkface.training import load_initial_weights
+    from sparkface.train.fit import load_initial_weights
 
     source = make_model(small_config(), 32, 8, seed=1)
     save_package(source, {"version": "stage-one"}, tmp_path / "stage1")

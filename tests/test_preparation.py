@@ -5,11 +5,11 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from sparkface.config import IngestConfig, LabelConfig, TrainConfig, train_config_from_dict
-from sparkface.ingest import read_images
-from sparkface.labels import parse_labels
-from sparkface.preparation import assign_split, prepare, rebalance
-from sparkface.training import ParquetFaces, pixels_to_array, shard_files
+from sparkface.core.config import IngestConfig, LabelConfig, TrainConfig, train_config_from_dict
+from sparkface.core.labels import parse_labels
+from sparkface.spark.ingest import read_images
+from sparkface.train.preparation import assign_split, prepare, rebalance
+from sparkface.train.shards import ParquetFaces, pixels_to_array, shard_files
 from tests.conftest import utk_names, write_faces
 
 
@@ -107,7 +107,7 @@ def test_stream_yields_every_row_once_per_pass(prepared):
 
 
 def test_stream_memory_is_bounded_by_the_buffer(prepared, monkeypatch):
-    import sparkface.training as training
+    import sparkface.train.shards as training
 
     _, _, out, _ = prepared
     held = []
@@ -154,7 +154,7 @@ def test_an_augmented_stream_varies_the_faces_but_not_the_labels(prepared):
 
 
 def test_prefetch_yields_every_batch_in_order_and_reraises_the_producers_error():
-    from sparkface.training import prefetch
+    from sparkface.train.shards import prefetch
 
     assert list(prefetch(iter(range(100)), size=3)) == list(range(100))
 

@@ -5,9 +5,9 @@ import json
 import pandas as pd
 import pytest
 
-from sparkface.config import IngestConfig, LabelConfig
-from sparkface.ingest import InputError, list_files
-from sparkface.profiling import run_profile
+from sparkface.core.config import IngestConfig, LabelConfig
+from sparkface.profile.run import run_profile
+from sparkface.spark.ingest import InputError, list_files
 from tests.conftest import write_faces
 
 NAMES = [

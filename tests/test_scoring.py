@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from pyspark.sql import types as T
 
-from sparkface.config import IngestConfig, LabelConfig
-from sparkface.images import decode_face
-from sparkface.inference import load_model_file, predict
-from sparkface.scoring import OUTPUT_COLUMNS, load_bundle, run_scoring
+from sparkface.core.config import IngestConfig, LabelConfig
+from sparkface.core.images import decode_face
+from sparkface.core.package import load_bundle, load_model_file, predict
+from sparkface.score.run import run_scoring
+from sparkface.score.transform import OUTPUT_COLUMNS
 from tests.conftest import bad_and_odd_files, tiny_model_package, utk_names, write_faces
 
 
@@ -142,8 +143,9 @@ def test_rerun_replaces_rather_than_duplicates(spark, scored, model_dir):
 def test_evaluation_in_spark_matches_the_metrics_of_direct_predictions(
     spark, scored, model_dir, tmp_path
 ):
-    from sparkface.config import LabelConfig
-    from sparkface.evaluation import compute_metrics, evaluate_folder
+    from sparkface.core.config import LabelConfig
+    from sparkface.evaluate.metrics import compute_metrics
+    from sparkface.evaluate.tally import evaluate_folder
 
     folder, _, _, _, _ = scored
     bundle = load_bundle(str(model_dir))

@@ -1,11 +1,11 @@
-"""Training on the driver: a bounded-memory stream from the Parquet shards into Keras 3."""
+"""The shard stream: bounded-memory batches of faces and targets read from the Parquet shards
+that preparation writes, for training and for evaluating on a split."""
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import time
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,22 +13,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sparkface.augment import augment_batch
-from sparkface.config import AgeGroups, TrainConfig
-from sparkface.labels import GENDERS, RACES
-from sparkface.model import AGE_SCALE, HEADS, compile_model, make_model
+from sparkface.core.contract import AGE_SCALE, CLASS_HEADS, GENDERS, RACES
+from sparkface.core.errors import InputError
+from sparkface.train.augment import augment_batch
 
-log = logging.getLogger("sparkface")
-
-LABEL_COLUMNS = ("age_group_index", "gender_index", "race_index", "age")
-TARGETS = {"age_group": "age_group_index", "gender": "gender_index", "race": "race_index"}
+# Which shard column each class head learns from, and all the shards' label columns.
+TARGETS = {head: f"{head}_index" for head in CLASS_HEADS}
+LABEL_COLUMNS = (*TARGETS.values(), "age")
 
 
 def shard_files(shards_dir: str | Path, split: str) -> list[Path]:
     """The Parquet files of one split, in a stable order."""
     files = sorted((Path(shards_dir) / f"split={split}").glob("*.parquet"))
     if not files:
-        raise FileNotFoundError(f"no Parquet shards for split {split!r} under {shards_dir}")
+        raise InputError(f"no Parquet shards for split {split!r} under {shards_dir}")
     return files
 
 
@@ -57,7 +55,7 @@ class ParquetFaces:
     Memory is bounded by the shuffle buffer plus one Arrow batch, whatever the shards' size.
     With `repeat`, it loops forever (one pass = `len(self)` batches), reshuffling the file order
     and, through the buffer, the rows each pass. With `augment`, each batch is a random
-    variation of its faces (`sparkface.augment`).
+    variation of its faces (`sparkface.train.augment`).
     """
 
     def __init__(
@@ -147,9 +145,6 @@ class ParquetFaces:
 def prefetch(batches: Iterator[tuple], size: int = 4) -> Iterator[tuple]:
     """Produce the next `size` batches in a background thread while the caller trains: reading,
     shuffling and augmenting (NumPy and Pillow release the GIL) overlap the training step."""
-    import queue
-    import threading
-
     ready: queue.Queue = queue.Queue(maxsize=size)
     done = object()
 
@@ -199,164 +194,3 @@ def train_class_weights(
     sizes = {"age_group": n_age_groups, "gender": len(GENDERS), "race": len(RACES)}
     probe = ParquetFaces(shard_files(shards_dir, "train"), image_size, 256)
     return class_weights(probe.labels(), sizes)
-
-
-def accelerator() -> str | None:
-    """The name of a visible GPU for the active Keras backend, or None for the CPU."""
-    import keras
-
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-            return gpus[0].name if gpus else None
-        if backend == "jax":
-            import jax
-
-            devices = [d for d in jax.devices() if d.platform == "gpu"]
-            return str(devices[0]) if devices else None
-        if backend == "torch":
-            import torch
-
-            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except Exception:  # noqa: BLE001 - a broken driver means: train on the CPU
-        return None
-    return None
-
-
-def load_initial_weights(model, package: str | Path) -> str:
-    """Copy the weights of a saved model package into `model`, layer by layer by name, and return
-    the package's version. The network is convolutional up to a global pooling, so a package
-    trained at another input size fits as long as the layers are the same; any layer that is
-    missing or has other shapes is an error naming it."""
-    from sparkface.inference import MODEL_FILE, load_model_file, read_descriptor
-
-    source = load_model_file(Path(package) / MODEL_FILE)
-    saved = {layer.name: layer for layer in source.layers}
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        if layer.name not in saved:
-            raise ValueError(f"initial model {package}: has no layer {layer.name!r}")
-        weights = saved[layer.name].get_weights()
-        shapes = [tuple(w.shape) for w in weights]
-        expected = [tuple(w.shape) for w in layer.weights]
-        if shapes != expected:
-            raise ValueError(
-                f"initial model {package}: layer {layer.name!r} has weights of shapes "
-                f"{shapes}, this model {expected}"
-            )
-        layer.set_weights(weights)
-    return str(read_descriptor(package).get("version", "unversioned"))
-
-
-def train(
-    shards_dir: str | Path,
-    config: TrainConfig,
-    groups: AgeGroups,
-    output_dir: str | Path,
-    verbose: int = 2,
-):
-    """Train on the shards' train split with early stopping on the validation split; keep the best
-    checkpoint. Returns the trained model and a summary of the run."""
-    import keras
-
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
-    device = accelerator()
-    if device:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    log.info("training on %s with the %s backend", device or "the CPU", keras.backend.backend())
-    settings = config.training
-    sizes = {"age_group": len(groups.names), "gender": len(GENDERS), "race": len(RACES)}
-    train_files = shard_files(shards_dir, "train")
-    weights = None
-    if settings.class_weights:
-        weights = train_class_weights(shards_dir, config.image_size, sizes["age_group"])
-        log.info("class weights: %s", {k: np.round(v, 2).tolist() for k, v in weights.items()})
-    train_stream = ParquetFaces(
-        train_files,
-        config.image_size,
-        settings.batch_size,
-        shuffle_buffer=settings.shuffle_buffer,
-        repeat=True,
-        seed=config.seed,
-        class_weights=weights,
-        augment=config.model.augment,
-    )
-    validation_stream = ParquetFaces(
-        shard_files(shards_dir, "validation"),
-        config.image_size,
-        settings.batch_size,
-        repeat=True,
-    )
-    steps = settings.steps_per_epoch or len(train_stream)
-    model = make_model(config.model, config.image_size, sizes["age_group"], seed=config.seed)
-    initial = None
-    if settings.initial_model:
-        initial = load_initial_weights(model, settings.initial_model)
-        log.info("starting from the weights of %s (%s)", settings.initial_model, initial)
-    compile_model(
-        model,
-        settings.learning_rate,
-        settings.weight_decay,
-        settings.loss_weights,
-        steps=steps * settings.epochs,
-        xla=settings.xla,
-        warmup_steps=steps * settings.warmup_epochs,
-    )
-    checkpoint = output_dir / "best.keras"
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=settings.patience, restore_best_weights=True
-        ),
-        keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
-    ]
-    log.info(
-        "%d training rows (%d steps an epoch), %d validation rows",
-        train_stream.rows,
-        steps,
-        validation_stream.rows,
-    )
-    started = time.perf_counter()
-    history = model.fit(
-        prefetch(iter(train_stream)),
-        steps_per_epoch=steps,
-        epochs=settings.epochs,
-        validation_data=iter(validation_stream),
-        validation_steps=len(validation_stream),
-        callbacks=callbacks,
-        verbose=verbose,
-    )
-    seconds = time.perf_counter() - started
-    epochs_run = len(history.history["loss"])
-    best_epoch = int(np.argmin(history.history["val_loss"])) + 1
-    run = {
-        "device": device or "cpu",
-        "initial_model": initial,
-        "backend": keras.backend.backend(),
-        "train_rows": train_stream.rows,
-        "validation_rows": validation_stream.rows,
-        "epochs_run": epochs_run,
-        "best_epoch": best_epoch,
-        "training_seconds": round(seconds, 1),
-        "seconds_per_epoch": round(seconds / max(epochs_run, 1), 1),
-        "images_per_second": round(steps * settings.batch_size * epochs_run / seconds, 1),
-        "history": {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()},
-    }
-    (output_dir / "training.json").write_text(json.dumps(run, indent=2) + "\n")
-    return model, run
-
-
-__all__ = [
-    "HEADS",
-    "ParquetFaces",
-    "class_weights",
-    "shard_files",
-    "train",
-    "train_class_weights",
-]

@@ -15,10 +15,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
-from sparkface.config import AgeGroups, TrainConfig
-from sparkface.images import ImageError, ImageSpec, decode_face
-from sparkface.ingest import require_columns
-from sparkface.labels import GENDERS, RACES, age_group_index
+from sparkface.core.config import AgeGroups, TrainConfig
+from sparkface.core.contract import GENDERS, RACES
+from sparkface.core.images import ImageSpec, decode_each
+from sparkface.core.labels import age_group_index
+from sparkface.spark.ingest import require_columns
 
 log = logging.getLogger("sparkface")
 
@@ -102,18 +103,11 @@ def decode_images(df: DataFrame, spec: ImageSpec) -> DataFrame:
     def decode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             pixels, widths, heights, errors = [], [], [], []
-            for content in batch["content"]:
-                try:
-                    face = decode_face(content, spec)
-                    pixels.append(face.pixels.tobytes())
-                    widths.append(face.width)
-                    heights.append(face.height)
-                    errors.append(None)
-                except ImageError as error:
-                    pixels.append(None)
-                    widths.append(None)
-                    heights.append(None)
-                    errors.append(str(error))
+            for face, error in decode_each(batch["content"], spec):
+                pixels.append(face.pixels.tobytes() if face is not None else None)
+                widths.append(face.width if face is not None else None)
+                heights.append(face.height if face is not None else None)
+                errors.append(error)
             yield batch.drop(columns=["content"]).assign(
                 width=pd.array(widths, dtype="Int32"),
                 height=pd.array(heights, dtype="Int32"),

@@ -22,16 +22,19 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sparkface.evaluation import evaluate_split, headline, write_evaluation
-from sparkface.inference import (
-    MODEL_FILE,
-    load_model_file,
-    new_version,
-    read_descriptor,
-    save_package,
-)
-from sparkface.model import HEADS, undo_class_weights
-from sparkface.training import ParquetFaces, shard_files, train_class_weights
+from sparkface.core.contract import CLASS_HEADS, HEADS, MODEL_FILE
+from sparkface.core.errors import UserError
+from sparkface.core.package import load_model_file, new_version, read_descriptor, save_package
+from sparkface.evaluate.metrics import headline
+from sparkface.evaluate.report import write_evaluation
+from sparkface.evaluate.split import evaluate_split
+from sparkface.train.model import undo_class_weights
+from sparkface.train.shards import ParquetFaces, shard_files, train_class_weights
+
+
+class EnsembleError(UserError):
+    """Members, shards or options that do not fit together; the message says which."""
+
 
 # Descriptor keys every member must agree on: they define what the model takes and predicts.
 SHARED_KEYS = ("input_size", "input_dtype", "preprocessing", "flip_test_time", "classes")
@@ -101,10 +104,10 @@ def _check_members(descriptors: list[dict[str, Any]], paths: list[str]) -> None:
     for path, descriptor in zip(paths[1:], descriptors[1:], strict=True):
         for key in SHARED_KEYS:
             if descriptor.get(key) != first.get(key):
-                raise ValueError(f"{path}: {key} differs from {paths[0]}'s")
+                raise EnsembleError(f"{path}: {key} differs from {paths[0]}'s")
         fingerprint = descriptor.get("training_data", {}).get("fingerprint")
         if fingerprint != first.get("training_data", {}).get("fingerprint"):
-            raise ValueError(
+            raise EnsembleError(
                 f"{path}: trained on other data than {paths[0]} (training data fingerprint "
                 "differs), so its test split is not theirs"
             )
@@ -116,11 +119,11 @@ def _training_class_weights(
     """The class weights the members were trained with, for `heads`: recomputed from the shards'
     train split exactly as training computes them."""
     for head in heads:
-        if head not in ("age_group", "gender", "race"):
-            raise ValueError(f"--undo-class-weights {head}: not a class head")
+        if head not in CLASS_HEADS:
+            raise EnsembleError(f"--undo-class-weights {head}: not a class head")
     for path, descriptor in zip(paths, descriptors, strict=True):
         if not descriptor.get("config", {}).get("training", {}).get("class_weights"):
-            raise ValueError(f"{path}: trained without class weights, there are none to undo")
+            raise EnsembleError(f"{path}: trained without class weights, there are none to undo")
     first = descriptors[0]
     weights = train_class_weights(
         shards, int(first["input_size"][0]), len(first["classes"]["age_group"])
@@ -142,39 +145,18 @@ def build_ensemble(
     `members/m{i}-history.csv`."""
     descriptors = [read_descriptor(member) for member in members]
     _check_members(descriptors, members)
-    first = descriptors[0]
     shards = Path(shards_dir)
-    size = int(first["input_size"][0])
-    groups = tuple(first["classes"]["age_group"])
-    expected = first["training_data"]
     # Undone class weights come from the train split: it too must be the members'.
-    for split in ("train", "validation", "test") if undo else ("validation", "test"):
-        rows = ParquetFaces(shard_files(shards, split), size, 256).rows
-        if split in expected and rows != expected[split]:
-            raise ValueError(
-                f"{shards}: the {split} split has {rows} faces, the members were trained with "
-                f"{expected[split]}: not their shards"
-            )
+    _check_shards(shards, descriptors[0], ("train", "validation", "test") if undo else ())
     undone = _training_class_weights(undo, descriptors, members, shards) if undo else {}
     loaded = [load_model_file(Path(member) / MODEL_FILE) for member in members]
     for member_model in loaded:
         for head, weights in undone.items():
             undo_class_weights(member_model, head, weights)
     model = average_models(loaded)
-    flip = bool(first.get("flip_test_time", True))
-    validation = evaluate_split(model, shards, "validation", size, flip, groups)
-    metrics = evaluate_split(model, shards, "test", size, flip, groups)
-    output = Path(output_dir)
-    write_evaluation(
-        metrics,
-        groups,
-        output / "test-evaluation",
-        f"Test split of {expected.get('input')} ({metrics['faces']} faces), "
-        f"average of {len(members)} models",
-    )
-
+    validation, metrics = _evaluate(model, shards, descriptors[0], Path(output_dir), len(members))
     descriptor = {
-        **{key: first[key] for key in (*SHARED_KEYS, "age_bins", "training_data")},
+        **{key: descriptors[0][key] for key in (*SHARED_KEYS, "training_data")},
         "name": name,
         "version": new_version(),
         "metrics": headline(metrics),
@@ -184,31 +166,70 @@ def build_ensemble(
             # Per head: the training class weights taken out of every member's probabilities.
             "class_weights_undone": undone,
             "members": [
-                {
-                    "path": str(member),
-                    "version": descriptor.get("version"),
-                    "test_metrics": {
-                        k: descriptor.get("metrics", {}).get(k)
-                        for k in (
-                            "gender_accuracy",
-                            "race_accuracy",
-                            "age_group_accuracy",
-                            "age_group_within_one",
-                            "age_mae_years",
-                        )
-                    },
-                    "training": descriptor.get("training"),
-                    "config": descriptor.get("config"),
-                }
+                _member_entry(member, descriptor)
                 for member, descriptor in zip(members, descriptors, strict=True)
             ],
         },
     }
-    save_package(model, descriptor, output)
+    save_package(model, descriptor, output_dir)
+    _copy_histories(members, Path(output_dir))
+    return descriptor
+
+
+def _check_shards(shards: Path, first: dict[str, Any], splits: tuple[str, ...]) -> None:
+    """The shards' splits (validation and test, and `splits`) hold the members' row counts."""
+    expected = first["training_data"]
+    size = int(first["input_size"][0])
+    for split in dict.fromkeys((*splits, "validation", "test")):
+        rows = ParquetFaces(shard_files(shards, split), size, 256).rows
+        if split in expected and rows != expected[split]:
+            raise EnsembleError(
+                f"{shards}: the {split} split has {rows} faces, the members were trained with "
+                f"{expected[split]}: not their shards"
+            )
+
+
+def _evaluate(
+    model, shards: Path, first: dict[str, Any], output: Path, members: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The averaged model's validation and test metrics; the test report in the package."""
+    size = int(first["input_size"][0])
+    groups = tuple(first["classes"]["age_group"])
+    flip = bool(first.get("flip_test_time", True))
+    validation = evaluate_split(model, shards, "validation", size, flip, groups)
+    metrics = evaluate_split(model, shards, "test", size, flip, groups)
+    write_evaluation(
+        metrics,
+        groups,
+        output / "test-evaluation",
+        f"Test split of {first['training_data'].get('input')} ({metrics['faces']} faces), "
+        f"average of {members} models",
+    )
+    return validation, metrics
+
+
+def _member_entry(path: str, descriptor: dict[str, Any]) -> dict[str, Any]:
+    """What the ensemble's descriptor keeps of a member."""
+    keys = (
+        "gender_accuracy",
+        "race_accuracy",
+        "age_group_accuracy",
+        "age_group_within_one",
+        "age_mae_years",
+    )
+    return {
+        "path": str(path),
+        "version": descriptor.get("version"),
+        "test_metrics": {k: descriptor.get("metrics", {}).get(k) for k in keys},
+        "training": descriptor.get("training"),
+        "config": descriptor.get("config"),
+    }
+
+
+def _copy_histories(members: list[str], output: Path) -> None:
     for index, member in enumerate(members):
         # A training run leaves its per-epoch history beside its package (OUT/training/).
         history = Path(member).parent / "training" / "history.csv"
         if history.is_file():
             (output / "members").mkdir(exist_ok=True)
             shutil.copyfile(history, output / "members" / f"m{index}-history.csv")
-    return descriptor

@@ -7,6 +7,8 @@ import logging
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sparkface.core.config import ConfigError
+
 log = logging.getLogger("sparkface")
 
 FORMATS = ("parquet", "json")
@@ -17,7 +19,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
     formats = tuple(part.strip().lower() for part in text.split(",") if part.strip())
     unknown = [name for name in formats if name not in FORMATS]
     if unknown or not formats:
-        raise ValueError(f"--format: unknown {unknown or text!r}; choose from {list(FORMATS)}")
+        raise ConfigError(f"--format: unknown {unknown or text!r}; choose from {list(FORMATS)}")
     return formats
 
 

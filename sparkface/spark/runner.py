@@ -1,4 +1,5 @@
-"""What the jobs' command lines share."""
+"""What the jobs share: common arguments, the session around a job's work, and the one place
+where exceptions become exit codes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import TypeVar
 
 from pyspark.sql import SparkSession
 
-from sparkface.config import IngestConfig
-from sparkface.session import build_session
+from sparkface.core.config import IngestConfig
+from sparkface.core.errors import EXIT_FAILED, UserError
+from sparkface.spark.logs import configure_logging
+from sparkface.spark.session import build_session
 
 log = logging.getLogger("sparkface")
 T = TypeVar("T")
@@ -33,24 +36,32 @@ def arrow_batch(batch_size: int) -> dict[str, str]:
     return {"spark.sql.execution.arrow.maxRecordsPerBatch": str(batch_size)}
 
 
-def run_in_session(
+def run_main(name: str, body: Callable[[], object]) -> int:
+    """Run a job's body and turn its outcome into an exit code: 0 when it returns; a UserError's
+    own code with its one-line message; any other exception is a bug, logged with its traceback
+    (exit 1)."""
+    configure_logging()
+    try:
+        body()
+    except UserError as error:
+        log.error("%s", error)
+        return error.exit_code
+    except Exception:
+        log.exception("%s failed with an unexpected error", name)
+        return EXIT_FAILED
+    return 0
+
+
+def in_session(
     app_name: str,
     ingest: IngestConfig,
     work: Callable[[SparkSession], T],
-    failures: dict[type[Exception], tuple[int, str]],
     log_level: str = "WARN",
     extra: dict[str, str] | None = None,
-) -> tuple[int, T | None]:
-    """Build the session, run `work`, always stop the session. An exception listed in `failures`
-    is logged with its message template ("{error}" is replaced) and gives its exit code."""
+) -> T:
+    """Build the session, run `work` in it, always stop the session."""
     spark = build_session(app_name, ingest, extra, log_level=log_level)
     try:
-        return 0, work(spark)
-    except tuple(failures) as error:
-        for kind, (code, template) in failures.items():
-            if isinstance(error, kind):
-                log.error(template.format(error=error))
-                return code, None
-        raise
+        return work(spark)
     finally:
         spark.stop()

@@ -10,15 +10,12 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkface.config import IngestConfig
+from sparkface.core.config import IngestConfig
+from sparkface.core.errors import InputError
 
 log = logging.getLogger("sparkface")
 
 FILE_COLUMNS = ("path", "file_name", "file_size", "modified_at")
-
-
-class InputError(ValueError):
-    """The input location cannot be read at all (missing, not a folder)."""
 
 
 def extension_pattern(extensions: tuple[str, ...]) -> str:

@@ -12,9 +12,10 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sparkface.config import AgeGroups
-from sparkface.ingest import require_columns
-from sparkface.labels import GENDERS, RACES, age_group_index
+from sparkface.core.config import AgeGroups
+from sparkface.core.contract import GENDERS, RACES
+from sparkface.core.labels import age_group_index
+from sparkface.spark.ingest import require_columns
 
 UNLABELLED_IN_JSON = 1000
 

@@ -9,7 +9,7 @@ import sys
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from sparkface.config import IngestConfig
+from sparkface.core.config import IngestConfig
 
 log = logging.getLogger("sparkface")
 

@@ -3,29 +3,39 @@ worker, and runs in batches inside `mapInArrow`. Every input file gives exactly 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import tempfile
 import threading
 from collections.abc import Iterator
-from datetime import UTC
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
-from sparkface.config import IngestConfig
-from sparkface.images import ImageError, ImageSpec, decode_face
-from sparkface.ingest import read_images, require_columns
+from sparkface.core.contract import CLASS_HEADS, MODEL_FILE
+from sparkface.core.images import decode_each
+from sparkface.core.package import ModelBundle, load_model_file, predict
+from sparkface.spark.ingest import require_columns
 
 log = logging.getLogger("sparkface")
 
-CLASS_HEADS = ("age_group", "gender", "race")
+
+# The output schema, defined once: the file's columns (passed through from the input), what
+# scoring adds on the executors, and what the run adds. Spark's schema and the column order
+# derive from it.
+FILE_FIELDS = pa.schema(
+    [
+        ("path", pa.string()),
+        ("file_name", pa.string()),
+        ("file_size", pa.int64()),
+        ("modified_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 PROBABILITIES = pa.struct([(head, pa.map_(pa.string(), pa.float64())) for head in CLASS_HEADS])
-PASSED_THROUGH = ("path", "file_name", "file_size", "modified_at")
 SCORED_ARROW = pa.schema(
     [
         ("width", pa.int32()),
@@ -42,51 +52,17 @@ SCORED_ARROW = pa.schema(
         ("probabilities", PROBABILITIES),
     ]
 )
-SCORED_SCHEMA = (
-    "path string, file_name string, file_size long, modified_at timestamp, width int, "
-    "height int, status string, error string, age_group string, "
-    "age_group_probability double, age_years double, gender string, gender_probability double, "
-    "race string, race_probability double, probabilities struct<age_group: map<string, double>, "
-    "gender: map<string, double>, race: map<string, double>>"
+RUN_FIELDS = pa.schema(
+    [
+        ("model_version", pa.string()),
+        ("run_id", pa.string()),
+        ("scored_at", pa.timestamp("us", tz="UTC")),
+    ]
 )
-OUTPUT_COLUMNS = (
-    "path",
-    "file_name",
-    "file_size",
-    "modified_at",
-    "width",
-    "height",
-    "status",
-    "error",
-    "age_group",
-    "age_group_probability",
-    "age_years",
-    "gender",
-    "gender_probability",
-    "race",
-    "race_probability",
-    "probabilities",
-    "model_version",
-    "run_id",
-    "scored_at",
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelBundle:
-    """What executors need to score: the model file's bytes and its descriptor."""
-
-    model_bytes: bytes
-    sha256: str
-    descriptor: dict[str, Any]
-
-    @property
-    def image_spec(self) -> ImageSpec:
-        return ImageSpec(size=int(self.descriptor["input_size"][0]))
-
-    @property
-    def classes(self) -> dict[str, list[str]]:
-        return self.descriptor["classes"]
+PASSED_THROUGH = tuple(FILE_FIELDS.names)
+SCORED_SCHEMA = from_arrow_schema(pa.unify_schemas([FILE_FIELDS, SCORED_ARROW]))
+OUTPUT_SCHEMA = from_arrow_schema(pa.unify_schemas([FILE_FIELDS, SCORED_ARROW, RUN_FIELDS]))
+OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names)
 
 
 # One model per Python worker, kept across tasks (Spark reuses workers between tasks).
@@ -128,10 +104,8 @@ def cached_model(bundle: ModelBundle, cores: int = 1):
     with _MODELS_LOCK:
         if bundle.sha256 not in _MODELS:
             _set_threads(cores)
-            from sparkface.inference import load_model_file
-
             with tempfile.TemporaryDirectory() as folder:
-                path = os.path.join(folder, "model.keras")
+                path = os.path.join(folder, MODEL_FILE)
                 with open(path, "wb") as handle:
                     handle.write(bundle.model_bytes)
                 _MODELS[bundle.sha256] = load_model_file(path)
@@ -150,22 +124,14 @@ def score_batch(
     sizes: list[int] | None = None,
 ) -> dict[str, list]:
     """Decode and score one batch; a file that fails gets status 'error' and the reason."""
-    from sparkface.inference import predict
-
-    spec = bundle.image_spec
     count = len(contents)
     columns: dict[str, list] = {name: [None] * count for name in SCORED_ARROW.names}
     faces, positions = [], []
-    for position, content in enumerate(contents):
-        try:
-            if sizes is not None and sizes[position] > spec.max_file_bytes:
-                raise ImageError(
-                    f"file too large: {sizes[position]} bytes, limit {spec.max_file_bytes}"
-                )
-            face = decode_face(content, spec)
-        except ImageError as error:
+    decoded = decode_each(contents, bundle.image_spec, sizes)
+    for position, (face, error) in enumerate(decoded):
+        if face is None:
             columns["status"][position] = "error"
-            columns["error"][position] = str(error)
+            columns["error"][position] = error
             continue
         columns["width"][position] = face.width
         columns["height"][position] = face.height
@@ -231,14 +197,6 @@ def score_partitions(bundle_broadcast, batch_size: int, flip: bool, cores: int):
     return run
 
 
-def images_to_score(
-    spark: SparkSession, input_dir: str, ingest: IngestConfig, spec: ImageSpec
-) -> DataFrame:
-    """Every image file under `input_dir`: bytes for those within the size limit, none (and an
-    error later) for larger ones, so a huge file is never read into a worker's memory."""
-    return read_images(spark, input_dir, ingest, max_bytes=spec.max_file_bytes)
-
-
 def score_images(
     images: DataFrame,
     bundle: ModelBundle,
@@ -249,9 +207,7 @@ def score_images(
     scored_at: str | None = None,
 ) -> DataFrame:
     """One scored row per image row: predictions, or status 'error' with the reason."""
-    require_columns(
-        images, ["path", "file_name", "file_size", "modified_at", "content"], "score_images"
-    )
+    require_columns(images, [*PASSED_THROUGH, "content"], "score_images")
     spark = images.sparkSession
     flip = bundle.descriptor.get("flip_test_time", True) if flip is None else flip
     cores = int(spark.conf.get("spark.task.cpus", "1"))
@@ -266,73 +222,3 @@ def score_images(
         .withColumn("scored_at", timestamp)
         .select(*OUTPUT_COLUMNS)
     )
-
-
-def load_bundle(model_dir: str) -> ModelBundle:
-    """Read a model package (model.keras + model.json) into bytes the executors can receive."""
-    from pathlib import Path
-
-    from sparkface.inference import MODEL_FILE, file_sha256, read_descriptor
-
-    directory = Path(model_dir)
-    descriptor = read_descriptor(directory)
-    model_path = directory / MODEL_FILE
-    if not model_path.is_file():
-        raise FileNotFoundError(f"no {MODEL_FILE} in {directory}")
-    return ModelBundle(model_path.read_bytes(), file_sha256(model_path), descriptor)
-
-
-def run_scoring(
-    spark: SparkSession,
-    input_dir: str,
-    output_dir: str,
-    bundle: ModelBundle,
-    ingest: IngestConfig,
-    formats: tuple[str, ...] = ("parquet", "json"),
-    batch_size: int = 128,
-    run_id: str = "",
-) -> dict[str, Any]:
-    """Score every image under `input_dir` into `output_dir`/{parquet,json}; return the summary."""
-    import json
-    import time
-    from datetime import datetime
-    from pathlib import Path
-
-    from sparkface.outputs import summarise, write_predictions
-    from sparkface.progress import log_progress
-
-    started = time.perf_counter()
-    scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    images = images_to_score(spark, input_dir, ingest, bundle.image_spec)
-    scored = score_images(images, bundle, batch_size=batch_size, run_id=run_id, scored_at=scored_at)
-    log.info(
-        "scoring %s with model %s (batch %d)",
-        input_dir,
-        bundle.descriptor.get("version"),
-        batch_size,
-    )
-    with log_progress(spark.sparkContext):
-        written = write_predictions(scored, output_dir, formats)
-        summary = summarise(written)
-    seconds = time.perf_counter() - started
-    summary.update(
-        {
-            "input": input_dir,
-            "output": output_dir,
-            "model_version": bundle.descriptor.get("version"),
-            "run_id": run_id,
-            "seconds": round(seconds, 2),
-            "images_per_second": round(summary["files"] / seconds, 1) if seconds else None,
-        }
-    )
-    if "://" not in output_dir:
-        Path(output_dir, "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    log.info(
-        "%d files: %d scored, %d errors %s; %.1f images/s",
-        summary["files"],
-        summary["scored"],
-        summary["errors"],
-        summary["errors_by_reason"],
-        summary["images_per_second"] or 0,
-    )
-    return summary

@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -33,22 +32,25 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkface.config import CONF_DIR, ConfigError, IngestConfig, build_dataclass, load_yaml
-from sparkface.inference import default_model_dir
-from sparkface.outputs import FORMATS, summarise
-from sparkface.scoring import ModelBundle, images_to_score, load_bundle, score_images
+from sparkface.core.config import CONF_DIR, ConfigError, IngestConfig, build_dataclass, load_yaml
+from sparkface.core.errors import EXIT_FAILED, PackageError, UserError
+from sparkface.core.package import ModelBundle, default_model_dir, load_bundle
+from sparkface.score.lock import CampaignLock, CampaignLocked
+from sparkface.score.run import images_to_score
+from sparkface.score.transform import score_images
+from sparkface.spark.outputs import FORMATS, summarise, write_predictions
 
 log = logging.getLogger("sparkface")
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
-
-class CampaignError(RuntimeError):
-    """A run that cannot go ahead; the message says why."""
+__all__ = ["Campaign", "CampaignError", "CampaignLocked", "load_campaign", "run_campaign"]
 
 
-class CampaignLocked(CampaignError):
-    """Another run of the same campaign holds the lock."""
+class CampaignError(UserError):
+    """A run that cannot go ahead or did not finish; the message says why."""
+
+    exit_code = EXIT_FAILED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,73 +129,6 @@ def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
 
 
 # ---------------------------------------------------------------------------------------------
-# The lock
-
-
-class CampaignLock:
-    """An exclusive lock file per campaign. A lock whose process is gone (same host) or that is
-    older than `stale_after_hours` is taken over, so a crashed run never blocks for ever."""
-
-    def __init__(self, root: Path, campaign: str, run_id: str, stale_after_hours: float) -> None:
-        self.path = root / "_locks" / f"campaign={campaign}.lock"
-        self.run_id = run_id
-        self.stale_after = stale_after_hours * 3600
-
-    def _stale(self, holder: dict[str, Any]) -> str | None:
-        age = time.time() - float(holder.get("started", 0))
-        if age > self.stale_after:
-            return f"it is {age / 3600:.1f} h old"
-        if holder.get("host") == socket.gethostname():
-            try:
-                os.kill(int(holder.get("pid", -1)), 0)
-            except ProcessLookupError:
-                return f"its process {holder.get('pid')} is gone"
-            except PermissionError:
-                return None
-        return None
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = json.dumps(
-            {
-                "run_id": self.run_id,
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "started": time.time(),
-            }
-        )
-        for _ in range(2):
-            try:
-                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    holder = json.loads(self.path.read_text() or "{}")
-                except (OSError, json.JSONDecodeError):
-                    holder = {}
-                reason = self._stale(holder)
-                if reason is None:
-                    raise CampaignLocked(
-                        f"another run of this campaign is in progress (run {holder.get('run_id')},"
-                        f" pid {holder.get('pid')} on {holder.get('host')}); lock: {self.path}"
-                    ) from None
-                log.warning("taking over a stale lock (%s): %s", reason, self.path)
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(record)
-            return
-        raise CampaignLocked(f"could not take the lock {self.path}")
-
-    def release(self) -> None:
-        try:
-            holder = json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return
-        if holder.get("run_id") == self.run_id:
-            self.path.unlink(missing_ok=True)
-
-
-# ---------------------------------------------------------------------------------------------
 # Paths
 
 
@@ -235,7 +170,7 @@ def select_files(images: DataFrame, campaign: Campaign) -> DataFrame:
     return images
 
 
-def _publish(staging: Path, root: Path, campaign: str, run_date: str, formats: tuple[str, ...]):
+def publish(staging: Path, root: Path, campaign: str, run_date: str, formats: tuple[str, ...]):
     """Swap the staged folders into place: rename the old partition away, the new one in."""
     for fmt, tree in (("parquet", "predictions"), ("json", "predictions_json")):
         target = partition_dir(root, tree, campaign, run_date)
@@ -250,7 +185,7 @@ def _publish(staging: Path, root: Path, campaign: str, run_date: str, formats: t
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _record_run(root: Path, row: dict[str, Any]) -> None:
+def record_run(root: Path, row: dict[str, Any]) -> None:
     """Append one row to OUT/runs/ (a small Parquet file per run, written then renamed)."""
     folder = root / "runs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -292,89 +227,40 @@ def run_campaign(
     bundle: ModelBundle | None = None,
     before_publish: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
-    """One night's run of `campaign`: score what is new (or everything with `full`), publish the
-    date's partition atomically, and record the run. Raises CampaignError when it fails."""
-    try:
-        date.fromisoformat(run_date)
-    except ValueError:
-        raise CampaignError(f"--run-date {run_date!r} is not a date YYYY-MM-DD") from None
+    """One night's run of `campaign`: select the files, score what is new (or everything with
+    `full`) into staging, publish the date's partition atomically, and record the run, failed or
+    not. A failure is re-raised as it came, after it is recorded."""
+    check_run_date(run_date)
     root = Path(campaign.output)
-    run_id = uuid.uuid4().hex
-    started_at = datetime.now(UTC)
-    started = time.perf_counter()
-    record: dict[str, Any] = {
-        "run_id": run_id,
-        "campaign": campaign.name,
-        "run_date": run_date,
-        "full": full,
-        "started_at": started_at,
-        "output": str(root),
-        "spark_application_id": spark.sparkContext.applicationId,
-    }
-    lock = CampaignLock(root, campaign.name, run_id, campaign.lock_stale_after_hours)
+    record = new_record(spark, campaign, run_date, full)
+    lock = CampaignLock(root, campaign.name, record["run_id"], campaign.lock_stale_after_hours)
     lock.acquire()  # a refused start is not a run: nothing is recorded
-    staging = root / "_staging" / f"campaign={campaign.name}" / f"run_date={run_date}" / run_id
+    staging = root / "_staging" / f"campaign={campaign.name}" / f"run_date={run_date}"
+    staging = staging / record["run_id"]
+    started = time.perf_counter()
     try:
-        missing = [p for p in campaign.inputs if "://" not in p and not Path(p).is_dir()]
-        if missing:
-            raise CampaignError(f"input folder(s) missing: {missing}")
-        bundle = bundle or load_bundle(campaign.model_dir)
+        bundle = bundle or campaign_model(campaign)
         record.update(
             model_version=str(bundle.descriptor.get("version")), model_sha256=bundle.sha256
         )
-        ingest = campaign.ingest(ingest or IngestConfig())
-        images = None
-        for folder in campaign.inputs:
-            found = images_to_score(spark, folder, ingest, bundle.image_spec)
-            images = found if images is None else images.unionByName(found)
-        images = select_files(images, campaign)
+        images = select_images(spark, campaign, campaign.ingest(ingest or IngestConfig()), bundle)
         seen = images.count()
-        earlier = None if full else already_scored(spark, root, campaign.name, run_date)
-        if earlier is not None:
-            images = images.join(earlier, ["path", "modified_at"], "left_anti")
-        scored = score_images(
-            images,
-            bundle,
-            batch_size=campaign.batch_size,
-            run_id=run_id,
-            scored_at=started_at.strftime("%Y-%m-%d %H:%M:%S"),
-        )
-        scored.write.mode("overwrite").option("compression", "snappy").parquet(
-            str(staging / "parquet")
-        )
-        written = spark.read.parquet(str(staging / "parquet"))
-        if "json" in campaign.formats:
-            written.write.mode("overwrite").option("ignoreNullFields", "false").json(
-                str(staging / "json")
-            )
-        summary = summarise(written)
+        if not full:
+            images = unscored(spark, images, root, campaign.name, run_date)
+        summary = stage(images, bundle, campaign, record, staging)
         record.update(
             files_seen=seen,
             scored=summary["scored"],
             errors=summary["errors"],
             skipped_already_scored=seen - summary["files"],
+            duration_seconds=round(time.perf_counter() - started, 2),
         )
-        record["duration_seconds"] = round(time.perf_counter() - started, 2)
-        manifest = {
-            key: (value.isoformat() if isinstance(value, datetime) else value)
-            for key, value in record.items()
-        } | {"errors_by_reason": summary["errors_by_reason"], "formats": list(campaign.formats)}
-        (staging / "parquet" / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        write_manifest(staging, record, summary, campaign.formats)
         if before_publish:
             before_publish(staging)
-        _publish(staging, root, campaign.name, run_date, campaign.formats)
+        publish(staging, root, campaign.name, run_date, campaign.formats)
         record.update(status="succeeded", finished_at=datetime.now(UTC))
-        log.info(
-            "campaign %s %s: %d files seen, %d skipped as already scored, %d scored, "
-            "%d errors; published %s",
-            campaign.name,
-            run_date,
-            seen,
-            record["skipped_already_scored"],
-            record["scored"],
-            record["errors"],
-            partition_dir(root, "predictions", campaign.name, run_date),
-        )
+        log_published(record, partition_dir(root, "predictions", campaign.name, run_date))
         return record
     except Exception as error:
         record.update(
@@ -383,8 +269,103 @@ def run_campaign(
             finished_at=datetime.now(UTC),
             duration_seconds=round(time.perf_counter() - started, 2),
         )
+        if isinstance(error, UserError):
+            raise
         raise CampaignError(f"campaign {campaign.name} {run_date} failed: {error}") from error
     finally:
-        _record_run(root, record)
+        record_run(root, record)
         shutil.rmtree(staging, ignore_errors=True)
         lock.release()
+
+
+def check_run_date(run_date: str) -> None:
+    try:
+        date.fromisoformat(run_date)
+    except ValueError:
+        raise CampaignError(f"--run-date {run_date!r} is not a date YYYY-MM-DD") from None
+
+
+def new_record(
+    spark: SparkSession, campaign: Campaign, run_date: str, full: bool
+) -> dict[str, Any]:
+    """The run's row of OUT/runs, as far as it is known when the run starts."""
+    return {
+        "run_id": uuid.uuid4().hex,
+        "campaign": campaign.name,
+        "run_date": run_date,
+        "full": full,
+        "started_at": datetime.now(UTC),
+        "output": str(Path(campaign.output)),
+        "spark_application_id": spark.sparkContext.applicationId,
+    }
+
+
+def campaign_model(campaign: Campaign) -> ModelBundle:
+    try:
+        return load_bundle(campaign.model_dir)
+    except PackageError as error:
+        raise CampaignError(f"campaign {campaign.name}: model: {error}") from error
+
+
+def select_images(
+    spark: SparkSession, campaign: Campaign, ingest: IngestConfig, bundle: ModelBundle
+) -> DataFrame:
+    """Every image under the campaign's inputs that passes its filters."""
+    missing = [p for p in campaign.inputs if "://" not in p and not Path(p).is_dir()]
+    if missing:
+        raise CampaignError(f"campaign {campaign.name}: input folder(s) missing: {missing}")
+    images = None
+    for folder in campaign.inputs:
+        found = images_to_score(spark, folder, ingest, bundle.image_spec)
+        images = found if images is None else images.unionByName(found)
+    return select_files(images, campaign)
+
+
+def unscored(
+    spark: SparkSession, images: DataFrame, root: Path, campaign: str, run_date: str
+) -> DataFrame:
+    """`images` less those that successful runs of earlier dates scored (same path and time)."""
+    earlier = already_scored(spark, root, campaign, run_date)
+    return images if earlier is None else images.join(earlier, ["path", "modified_at"], "left_anti")
+
+
+def stage(
+    images: DataFrame,
+    bundle: ModelBundle,
+    campaign: Campaign,
+    record: dict[str, Any],
+    staging: Path,
+) -> dict[str, Any]:
+    """Score `images` into the staging folder with the one-off run's writer; its summary."""
+    scored = score_images(
+        images,
+        bundle,
+        batch_size=campaign.batch_size,
+        run_id=record["run_id"],
+        scored_at=record["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+    )
+    return summarise(write_predictions(scored, str(staging), campaign.formats))
+
+
+def write_manifest(
+    staging: Path, record: dict[str, Any], summary: dict[str, Any], formats: tuple[str, ...]
+) -> None:
+    manifest = {
+        key: (value.isoformat() if isinstance(value, datetime) else value)
+        for key, value in record.items()
+    } | {"errors_by_reason": summary["errors_by_reason"], "formats": list(formats)}
+    (staging / "parquet" / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def log_published(record: dict[str, Any], partition: Path) -> None:
+    log.info(
+        "campaign %s %s: %d files seen, %d skipped as already scored, %d scored, "
+        "%d errors; published %s",
+        record["campaign"],
+        record["run_date"],
+        record["files_seen"],
+        record["skipped_already_scored"],
+        record["scored"],
+        record["errors"],
+        partition,
+    )

@@ -9,13 +9,14 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
-from sparkface.config import IngestConfig, LabelConfig
-from sparkface.images import ImageError, ImageSpec, decode_face
-from sparkface.ingest import list_files, read_images
-from sparkface.labels import parse_labels
-from sparkface.logs import timed
-from sparkface.report import write_profile
-from sparkface.stats import UNLABELLED_IN_JSON, Profile, profile
+from sparkface.core.config import IngestConfig, LabelConfig
+from sparkface.core.errors import OutputError
+from sparkface.core.images import ImageSpec, decode_each
+from sparkface.core.labels import parse_labels
+from sparkface.profile.report import write_profile
+from sparkface.profile.stats import UNLABELLED_IN_JSON, Profile, profile
+from sparkface.spark.ingest import list_files, read_images
+from sparkface.spark.logs import timed
 
 log = logging.getLogger("sparkface")
 
@@ -27,13 +28,7 @@ def decode_errors(images: DataFrame, spec: ImageSpec) -> DataFrame:
 
     def check(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            errors = []
-            for content in batch["content"]:
-                try:
-                    decode_face(content, spec)
-                    errors.append(None)
-                except ImageError as error:
-                    errors.append(str(error))
+            errors = [error for _, error in decode_each(batch["content"], spec)]
             result = batch[["path", "file_name"]].assign(error=errors)
             yield result[result["error"].notna()]
 
@@ -73,7 +68,10 @@ def run_profile(
             result.unreadable_examples = errors.limit(UNLABELLED_IN_JSON).toPandas()
         log.info("%d files could not be decoded", result.unreadable)
     with timed("writing", timings):
-        write_profile(result, Path(output_dir), input_dir)
+        try:
+            write_profile(result, Path(output_dir), input_dir)
+        except OSError as error:
+            raise OutputError(f"cannot write the output to {output_dir}: {error}") from error
     files.unpersist()
     log.info("profile written to %s", output_dir)
     return result, timings

@@ -2,20 +2,20 @@
 
 The model takes uint8 RGB faces as `decode_face` makes them and rescales them itself, so
 training and scoring share every step of preprocessing. Augmentation is not in the model: the
-training stream applies it (`sparkface.augment`), which keeps the graph XLA-friendly.
+training stream applies it (`sparkface.train.augment`), which keeps the graph XLA-friendly.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sparkface.config import ModelConfig
+import numpy as np
+
+from sparkface.core.config import ModelConfig
+from sparkface.core.contract import CLASS_HEADS, HEADS
 
 if TYPE_CHECKING:
     import keras
-
-HEADS = ("age_group", "gender", "race", "age")
-AGE_SCALE = 100.0  # the age head predicts years / AGE_SCALE
 
 
 def _activation(name: str):
@@ -72,8 +72,6 @@ def undo_class_weights(model: keras.Model, head: str, weights) -> None:
     divides each probability by w_c and renormalises, giving back the probabilities of the data's
     own class frequencies: the rule that gets the most faces right, at the cost of rare classes'
     recall."""
-    import numpy as np
-
     layer = model.get_layer(head)
     kernel, bias = layer.get_weights()
     weights = np.asarray(weights, dtype="float64")
@@ -118,16 +116,12 @@ def compile_model(
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
         loss={
-            "age_group": "sparse_categorical_crossentropy",
-            "gender": "sparse_categorical_crossentropy",
-            "race": "sparse_categorical_crossentropy",
+            **dict.fromkeys(CLASS_HEADS, "sparse_categorical_crossentropy"),
             "age": "mean_absolute_error",
         },
         loss_weights={head: float(loss_weights.get(head, 1.0)) for head in HEADS},
         metrics={
-            "age_group": ["accuracy"],
-            "gender": ["accuracy"],
-            "race": ["accuracy"],
+            **{head: ["accuracy"] for head in CLASS_HEADS},
             "age": ["mean_absolute_error"],
         },
         jit_compile=jit_compile,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import warnings
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -111,3 +112,20 @@ def decode_face(data: bytes | None, spec: ImageSpec) -> DecodedFace:
         image = image.resize((spec.size, spec.size), Image.Resampling.BILINEAR, reducing_gap=None)
     pixels = np.asarray(image, dtype=np.uint8)
     return DecodedFace(pixels, width, height)
+
+
+def decode_each(
+    contents: Iterable[bytes | None], spec: ImageSpec, sizes: Iterable[int] | None = None
+) -> Iterator[tuple[DecodedFace | None, str | None]]:
+    """(face, None) for each file that decodes, (None, reason) for each that does not: the one
+    loop that preparation, profiling and scoring share. With `sizes` (the files' sizes in bytes),
+    a file over the limit is refused by its size, whether or not its bytes were read."""
+    sizes = iter(sizes) if sizes is not None else None
+    for content in contents:
+        size = next(sizes) if sizes is not None else None
+        try:
+            if size is not None and size > spec.max_file_bytes:
+                raise ImageError(f"file too large: {size} bytes, limit {spec.max_file_bytes}")
+            yield decode_face(content, spec), None
+        except ImageError as error:
+            yield None, str(error)

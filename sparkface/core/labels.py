@@ -8,11 +8,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sparkface.config import AgeGroups
-
-GENDERS: tuple[str, ...] = ("male", "female")
-RACES: tuple[str, ...] = ("white", "black", "asian", "indian", "others")
-MAX_AGE = 116
+from sparkface.core.config import AgeGroups
+from sparkface.core.contract import GENDERS, MAX_AGE, RACES
 
 LABEL_COLUMNS = ("age", "gender", "race", "captured_at", "label_error")
 

@@ -13,12 +13,15 @@ from typing import Any, TypeVar
 
 import yaml
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+from sparkface.core.contract import DEFAULT_AGE_GROUPS, GENDERS, HEADS, MODEL_FILE, RACES
+from sparkface.core.errors import UserError
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration file or value that cannot be used; the message names the key."""
 
 
@@ -126,16 +129,7 @@ def parse_age_groups(names: list[str] | tuple[str, ...], key: str = "age_groups"
 
 @dataclasses.dataclass(frozen=True)
 class LabelConfig:
-    age_groups: tuple[str, ...] = (
-        "7-12",
-        "13-17",
-        "18-24",
-        "25-34",
-        "35-44",
-        "45-54",
-        "55-64",
-        "65+",
-    )
+    age_groups: tuple[str, ...] = DEFAULT_AGE_GROUPS
     max_age: int = 116
 
     def __post_init__(self) -> None:
@@ -222,9 +216,7 @@ class TrainingConfig:
     patience: int = 6
     shuffle_buffer: int = 4096
     class_weights: bool = True
-    loss_weights: dict = dataclasses.field(
-        default_factory=lambda: {"age_group": 1.0, "gender": 1.0, "race": 1.0, "age": 1.0}
-    )
+    loss_weights: dict = dataclasses.field(default_factory=lambda: dict.fromkeys(HEADS, 1.0))
     flip_test_time: bool = True
     steps_per_epoch: int | None = None  # None: one pass over the training split
     xla: bool = False  # compile the training step with XLA on the CPU too (accelerators: always)
@@ -240,15 +232,13 @@ class TrainingConfig:
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or value < 0:
                 raise ConfigError(f"training.{key}: must be a number >= 0, got {value!r}")
-        unknown = set(self.loss_weights) - {"age_group", "gender", "race", "age"}
+        unknown = set(self.loss_weights) - set(HEADS)
         if unknown:
             raise ConfigError(f"training.loss_weights: unknown head(s) {sorted(unknown)}")
         if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs < self.epochs:
             raise ConfigError(
                 f"training.warmup_epochs: must be 0 to epochs - 1, got {self.warmup_epochs!r}"
             )
-        from sparkface.inference import MODEL_FILE
-
         package = self.initial_model
         if package is not None and not (Path(package) / MODEL_FILE).is_file():
             raise ConfigError(
@@ -268,8 +258,6 @@ class TrainConfig:
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
 
     def __post_init__(self) -> None:
-        from sparkface.labels import GENDERS, RACES
-
         if not isinstance(self.image_size, int) or not 16 <= self.image_size <= 512:
             raise ConfigError(f"image_size: must be 16-512 pixels, got {self.image_size!r}")
         if not isinstance(self.min_age, int) or self.min_age < 0:
@@ -313,6 +301,34 @@ def train_config_from_dict(data: dict[str, Any], source: str = "train config") -
     return build_dataclass(TrainConfig, data, source)
 
 
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` applied: mappings merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = _merged(merged[key], value)
+        merged[key] = value
+    return merged
+
+
+def read_extending(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML mapping whose optional `extends: OTHER.yaml` (relative to its own folder) names a
+    file it starts from: its own keys change the other's, nested mappings key by key. So two
+    recipes that differ by a seed differ by one line in one file."""
+    path = Path(path).resolve()
+    if path in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, path))
+        raise ConfigError(f"extends: a cycle of config files: {cycle}")
+    data = _read_yaml(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: extends: expected a file name, got {base!r}")
+    return _merged(read_extending(path.parent / base, (*chain, path)), data)
+
+
 def load_train(path: str | Path | None = None) -> TrainConfig:
+    """A training config; it may extend another (see `read_extending`)."""
     path = path or CONF_DIR / "train.yaml"
-    return train_config_from_dict(_read_yaml(path), str(path))
+    return train_config_from_dict(read_extending(path), str(path))

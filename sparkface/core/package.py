@@ -1,26 +1,27 @@
-"""Running the model: the shipped package on disk, and batched predictions from uint8 faces."""
+"""The model package: a folder with the Keras model (model.keras) and its JSON descriptor
+(model.json); saving it, reading it, carrying it to the executors as a bundle of bytes, and
+turning the model's outputs into probabilities and ages."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sparkface.model import AGE_SCALE
-
-log = logging.getLogger("sparkface")
-
-MODEL_FILE = "model.keras"
-DESCRIPTOR_FILE = "model.json"
+import sparkface
+from sparkface.core.contract import AGE_SCALE, DESCRIPTOR_FILE, MODEL_FILE
+from sparkface.core.errors import PackageError
+from sparkface.core.images import ImageSpec
 
 
 def default_model_dir() -> Path:
     """The model shipped in the repository's models/ folder."""
-    return Path(__file__).resolve().parent.parent / "models" / "sparkface-cnn"
+    return Path(__file__).resolve().parents[2] / "models" / "sparkface-cnn"
 
 
 def save_package(model, descriptor: dict[str, Any], directory: str | Path) -> Path:
@@ -40,17 +41,13 @@ def save_package(model, descriptor: dict[str, Any], directory: str | Path) -> Pa
 
 def new_version() -> str:
     """A model package version: the library's version and the UTC time it was made."""
-    import time
-
-    import sparkface
-
     return f"{sparkface.__version__}+{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
 
 
 def read_descriptor(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / DESCRIPTOR_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"no model descriptor {DESCRIPTOR_FILE} in {directory}")
+        raise PackageError(f"no model descriptor {DESCRIPTOR_FILE} in {directory}")
     return json.loads(path.read_text())
 
 
@@ -62,6 +59,33 @@ def load_model_file(path: str | Path):
     import keras
 
     return keras.saving.load_model(path, compile=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelBundle:
+    """What executors need to score: the model file's bytes and its descriptor."""
+
+    model_bytes: bytes
+    sha256: str
+    descriptor: dict[str, Any]
+
+    @property
+    def image_spec(self) -> ImageSpec:
+        return ImageSpec(size=int(self.descriptor["input_size"][0]))
+
+    @property
+    def classes(self) -> dict[str, list[str]]:
+        return self.descriptor["classes"]
+
+
+def load_bundle(model_dir: str | Path) -> ModelBundle:
+    """Read a model package (model.keras + model.json) into bytes the executors can receive."""
+    directory = Path(model_dir)
+    descriptor = read_descriptor(directory)
+    model_path = directory / MODEL_FILE
+    if not model_path.is_file():
+        raise PackageError(f"no {MODEL_FILE} in {directory}")
+    return ModelBundle(model_path.read_bytes(), file_sha256(model_path), descriptor)
 
 
 def predict(model, faces: np.ndarray, flip: bool = True) -> dict[str, np.ndarray]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sparkface.labels import GENDERS, RACES
-from sparkface.stats import Profile
+from sparkface.core.contract import GENDERS, RACES
+from sparkface.profile.stats import Profile
 
 log = logging.getLogger("sparkface")
 

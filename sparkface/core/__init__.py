@@ -1,0 +1,2 @@
+"""What every stage shares: the model's contract, configuration, images, labels and the model
+package format."""

@@ -1,0 +1,2 @@
+"""Evaluate: metrics from predictions or from counts, the Spark tally, reports, and ensembles of
+model packages."""

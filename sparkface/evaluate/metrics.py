@@ -1,0 +1,186 @@
+"""Metrics of a model on labelled faces: accuracy, calibration, shares, and results per race x
+gender, all computed from counts (from arrays here, or from Spark in `sparkface.evaluate.tally`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparkface.core.contract import CLASS_HEADS, GENDERS, RACES
+
+CALIBRATION_BINS = 15
+
+
+TALLY_KEYS = ["race", "gender", "head", "true", "predicted", "bin"]
+
+
+def confidence_bin(confidence: np.ndarray) -> np.ndarray:
+    """Equal-width confidence bins (low, high], numbered 0..CALIBRATION_BINS-1."""
+    return np.clip(np.ceil(confidence * CALIBRATION_BINS) - 1, 0, CALIBRATION_BINS - 1).astype(int)
+
+
+def tally_arrays(
+    predictions: dict, labels: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
+    """Counts from arrays, in the form `metrics_from_tally` reads (see `tally_spark`)."""
+    parts = []
+    for head in CLASS_HEADS:
+        confidence = predictions[head].max(axis=1)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "race": labels["race"],
+                    "gender": labels["gender"],
+                    "head": head,
+                    "true": labels[head],
+                    "predicted": predictions[head].argmax(axis=1),
+                    "bin": confidence_bin(confidence),
+                    "confidence": confidence,
+                }
+            )
+        )
+    faces = pd.concat(parts)
+    tally = faces.groupby(TALLY_KEYS, as_index=False).agg(
+        count=("confidence", "size"), confidence_sum=("confidence", "sum")
+    )
+    ages = pd.DataFrame(
+        {
+            "race": labels["race"],
+            "gender": labels["gender"],
+            "error": np.abs(predictions["age"] - labels["age"]),
+        }
+    )
+    age_tally = ages.groupby(["race", "gender"], as_index=False).agg(
+        count=("error", "size"), error_sum=("error", "sum")
+    )
+    probability_sums = {head: predictions[head].sum(axis=0) for head in CLASS_HEADS}
+    return tally, age_tally, probability_sums
+
+
+def per_class(matrix: np.ndarray, names: tuple[str, ...]) -> dict:
+    result = {}
+    for index, name in enumerate(names):
+        hits = int(matrix[index, index])
+        predicted, actual = int(matrix[:, index].sum()), int(matrix[index, :].sum())
+        result[name] = {
+            "precision": round(hits / predicted, 4) if predicted else None,
+            "recall": round(hits / actual, 4) if actual else None,
+            "support": actual,
+        }
+    return result
+
+
+def shares(matrix: np.ndarray, probability_sum: np.ndarray, names: tuple[str, ...]) -> dict:
+    """Each class's share of the faces, true and estimated two ways: by counting each face's most
+    probable class, and as the mean of the class's probability. `distance`: half the sum of the
+    absolute differences from the true shares (0: exact, 1: disjoint)."""
+    total = max(int(matrix.sum()), 1)
+    true, counted = matrix.sum(axis=1) / total, matrix.sum(axis=0) / total
+    mean = np.asarray(probability_sum, dtype="float64") / total
+    return {
+        "classes": {
+            name: {
+                "true": round(float(true[i]), 4),
+                "counted": round(float(counted[i]), 4),
+                "mean_probability": round(float(mean[i]), 4),
+            }
+            for i, name in enumerate(names)
+        },
+        "distance": {
+            "counted": round(float(np.abs(counted - true).sum() / 2), 4),
+            "mean_probability": round(float(np.abs(mean - true).sum() / 2), 4),
+        },
+    }
+
+
+def metrics_from_tally(
+    tally: pd.DataFrame,
+    age_tally: pd.DataFrame,
+    probability_sums: dict[str, np.ndarray],
+    age_groups: tuple[str, ...],
+) -> dict[str, Any]:
+    """Every figure of metrics.json from counts: per head, (true, predicted, confidence bin)
+    counts by race x gender, the sum of each class's probability over the faces, and the age
+    error sums by race x gender."""
+    names = {"age_group": age_groups, "gender": GENDERS, "race": RACES}
+    metrics: dict[str, Any] = {"faces": int(age_tally["count"].sum())}
+    matrices = {}
+    for head in CLASS_HEADS:
+        rows = tally[tally["head"] == head]
+        matrix = np.zeros((len(names[head]),) * 2, dtype=np.int64)
+        np.add.at(
+            matrix,
+            (rows["true"].to_numpy(int), rows["predicted"].to_numpy(int)),
+            rows["count"].to_numpy(np.int64),
+        )
+        matrices[head] = matrix
+        total = max(int(matrix.sum()), 1)
+        metrics[f"{head}_accuracy"] = round(float(np.trace(matrix)) / total, 4)
+    distance = np.abs(np.subtract.outer(np.arange(len(age_groups)), np.arange(len(age_groups))))
+    metrics["age_group_within_one"] = round(
+        float(matrices["age_group"][distance <= 1].sum())
+        / max(int(matrices["age_group"].sum()), 1),
+        4,
+    )
+    metrics["age_mae_years"] = round(
+        float(age_tally["error_sum"].sum()) / max(metrics["faces"], 1), 3
+    )
+    calibration = {}
+    for head in CLASS_HEADS:
+        rows = tally[tally["head"] == head].assign(
+            correct=lambda f: (f["true"] == f["predicted"]) * f["count"]
+        )
+        bins = rows.groupby("bin")[["count", "correct", "confidence_sum"]].sum()
+        calibration[head] = round(
+            float((bins["correct"] - bins["confidence_sum"]).abs().sum())
+            / max(int(bins["count"].sum()), 1),
+            4,
+        )
+    metrics["calibration_error"] = calibration
+    metrics["per_class"] = {head: per_class(matrices[head], names[head]) for head in CLASS_HEADS}
+    metrics["shares"] = {
+        head: shares(matrices[head], probability_sums[head], names[head]) for head in CLASS_HEADS
+    }
+    metrics["confusion"] = {head: matrices[head].tolist() for head in CLASS_HEADS}
+    groups = []
+    correct = tally.assign(correct=(tally["true"] == tally["predicted"]) * tally["count"])
+    for race_index, race in enumerate(RACES):
+        for gender_index, gender in enumerate(GENDERS):
+            ages = age_tally[
+                (age_tally["race"] == race_index) & (age_tally["gender"] == gender_index)
+            ]
+            faces = int(ages["count"].sum())
+            if not faces:
+                continue
+            row: dict[str, Any] = {"race": race, "gender": gender, "faces": faces}
+            inside = correct[(correct["race"] == race_index) & (correct["gender"] == gender_index)]
+            for head in CLASS_HEADS:
+                row[f"{head}_accuracy"] = round(
+                    float(inside.loc[inside["head"] == head, "correct"].sum()) / faces, 4
+                )
+            row["age_mae_years"] = round(float(ages["error_sum"].sum()) / faces, 2)
+            groups.append(row)
+    metrics["by_race_gender"] = groups
+    return metrics
+
+
+def compute_metrics(predictions: dict, labels: dict, age_groups: tuple[str, ...]) -> dict[str, Any]:
+    """Every figure of metrics.json from arrays of predictions and labels."""
+    return metrics_from_tally(*tally_arrays(predictions, labels), age_groups)
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics a model descriptor keeps: all but the confusion matrices and per-class rows."""
+    return {k: v for k, v in metrics.items() if k not in ("confusion", "per_class")}
+
+
+def describe(metrics: dict[str, Any]) -> str:
+    """The headline figures in one line, for the jobs' logs."""
+    return (
+        f"{metrics['faces']} faces: gender {metrics['gender_accuracy']:.1%}, "
+        f"race {metrics['race_accuracy']:.1%}, age group {metrics['age_group_accuracy']:.1%} "
+        f"(within one {metrics['age_group_within_one']:.1%}), "
+        f"age MAE {metrics['age_mae_years']:.2f} years"
+    )

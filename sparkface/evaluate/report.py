@@ -1,0 +1,114 @@
+"""An evaluation's files: metrics.json, confusion-matrix PNGs and report.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from sparkface.core.contract import CLASS_HEADS, GENDERS, RACES
+
+
+def write_confusion_charts(metrics: dict, age_groups: tuple[str, ...], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = {"age_group": age_groups, "gender": GENDERS, "race": RACES}
+    written = []
+    for head in CLASS_HEADS:
+        matrix = np.asarray(metrics["confusion"][head], dtype=float)
+        rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        figure, axes = plt.subplots(figsize=(1.0 + 0.7 * len(names[head]),) * 2)
+        axes.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+        for (i, j), value in np.ndenumerate(matrix):
+            axes.text(
+                j,
+                i,
+                int(value),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if rows[i, j] > 0.5 else "black",
+            )
+        axes.set_xticks(range(len(names[head])), names[head], rotation=45, ha="right")
+        axes.set_yticks(range(len(names[head])), names[head])
+        axes.set_xlabel("predicted")
+        axes.set_ylabel("true")
+        axes.set_title(f"{head}: accuracy {metrics[f'{head}_accuracy']:.1%}")
+        figure.tight_layout()
+        figure.savefig(out / f"confusion_{head}.png", dpi=110)
+        plt.close(figure)
+        written.append(f"confusion_{head}.png")
+    return written
+
+
+def write_evaluation(
+    metrics: dict, age_groups: tuple[str, ...], out: str | Path, title: str
+) -> None:
+    """metrics.json, confusion-matrix PNGs and report.md in `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    charts = write_confusion_charts(metrics, age_groups, out)
+    lines = [
+        f"# {title}",
+        "",
+        f"Faces: {metrics['faces']}",
+        "",
+        "| head | accuracy | calibration error |",
+        "|---|---|---|",
+    ]
+    for head in CLASS_HEADS:
+        lines.append(
+            f"| {head} | {metrics[f'{head}_accuracy']:.1%} | "
+            f"{metrics['calibration_error'][head]:.3f} |"
+        )
+    lines += [
+        "",
+        f"- age group within one group: {metrics['age_group_within_one']:.1%}",
+        f"- age mean absolute error: {metrics['age_mae_years']:.2f} years",
+        "",
+        "## By race x gender",
+        "",
+        "| race | gender | faces | age group | gender | race | age MAE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in metrics["by_race_gender"]:
+        lines.append(
+            f"| {row['race']} | {row['gender']} | {row['faces']} | {row['age_group_accuracy']:.1%}"
+            f" | {row['gender_accuracy']:.1%} | {row['race_accuracy']:.1%} | "
+            f"{row['age_mae_years']:.1f} |"
+        )
+    lines += ["", "## Per class", ""]
+    for head in CLASS_HEADS:
+        lines += [f"### {head}", "", "| class | precision | recall | faces |", "|---|---|---|---|"]
+        for name, row in metrics["per_class"][head].items():
+            lines.append(f"| {name} | {row['precision']} | {row['recall']} | {row['support']} |")
+        lines.append("")
+    lines += [
+        "## Shares of the faces",
+        "",
+        "Estimated by counting each face's most probable class, or as the mean of the class's",
+        "probability; distance: half the sum of the absolute differences from the true shares.",
+        "",
+    ]
+    for head in CLASS_HEADS:
+        distance = metrics["shares"][head]["distance"]
+        lines += [
+            f"### {head} (distance: counted {distance['counted']:.3f}, "
+            f"mean probability {distance['mean_probability']:.3f})",
+            "",
+            "| class | true | counted | mean probability |",
+            "|---|---|---|---|",
+        ]
+        for name, row in metrics["shares"][head]["classes"].items():
+            lines.append(
+                f"| {name} | {row['true']:.1%} | {row['counted']:.1%} | "
+                f"{row['mean_probability']:.1%} |"
+            )
+        lines.append("")
+    lines += [f"![{name}]({name})" for name in charts]
+    (out / "report.md").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,1 @@
+"""Profile: the balance of a folder of labelled faces (statistics, charts, report)."""

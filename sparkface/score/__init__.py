@@ -1,0 +1,2 @@
+"""Score: the scoring transform on the executors, the one-off run, nightly campaigns and their
+lock."""

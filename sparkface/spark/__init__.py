@@ -1,0 +1,2 @@
+"""Spark plumbing the stages share: the session, the job runner and its exit codes, progress and
+logs, reading image folders, writing predictions."""

@@ -1,0 +1,2 @@
+"""Train: preparation in Spark (shards), the shard stream, augmentation, the network, fitting and
+the whole training run."""

@@ -1,0 +1,196 @@
+"""Fitting the network on the driver: the stream of the train split into Keras 3, early stopping
+on the validation split, the best checkpoint kept."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sparkface.core.config import AgeGroups, TrainConfig
+from sparkface.core.contract import MODEL_FILE
+from sparkface.core.package import load_model_file, read_descriptor
+from sparkface.train.model import compile_model, make_model
+from sparkface.train.shards import ParquetFaces, prefetch, shard_files, train_class_weights
+
+log = logging.getLogger("sparkface")
+
+
+def accelerator() -> str | None:
+    """The name of a visible GPU for the active Keras backend, or None for the CPU."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            return gpus[0].name if gpus else None
+        if backend == "jax":
+            import jax
+
+            devices = [d for d in jax.devices() if d.platform == "gpu"]
+            return str(devices[0]) if devices else None
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:  # noqa: BLE001 - a broken driver means: train on the CPU
+        return None
+    return None
+
+
+def load_initial_weights(model, package: str | Path) -> str:
+    """Copy the weights of a saved model package into `model`, layer by layer by name, and return
+    the package's version. The network is convolutional up to a global pooling, so a package
+    trained at another input size fits as long as the layers are the same; any layer that is
+    missing or has other shapes is an error naming it."""
+    source = load_model_file(Path(package) / MODEL_FILE)
+    saved = {layer.name: layer for layer in source.layers}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in saved:
+            raise ValueError(f"initial model {package}: has no layer {layer.name!r}")
+        weights = saved[layer.name].get_weights()
+        shapes = [tuple(w.shape) for w in weights]
+        expected = [tuple(w.shape) for w in layer.weights]
+        if shapes != expected:
+            raise ValueError(
+                f"initial model {package}: layer {layer.name!r} has weights of shapes "
+                f"{shapes}, this model {expected}"
+            )
+        layer.set_weights(weights)
+    return str(read_descriptor(package).get("version", "unversioned"))
+
+
+def train(
+    shards_dir: str | Path,
+    config: TrainConfig,
+    groups: AgeGroups,
+    output_dir: str | Path,
+    verbose: int = 2,
+):
+    """Train on the shards' train split with early stopping on the validation split; keep the best
+    checkpoint. Returns the trained model and a summary of the run."""
+    import keras
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    device = accelerator()
+    if device:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    log.info("training on %s with the %s backend", device or "the CPU", keras.backend.backend())
+    train_stream, validation_stream = streams(shards_dir, config, len(groups.names))
+    steps = config.training.steps_per_epoch or len(train_stream)
+    model, initial = build_model(config, len(groups.names), steps)
+    log.info(
+        "%d training rows (%d steps an epoch), %d validation rows",
+        train_stream.rows,
+        steps,
+        validation_stream.rows,
+    )
+    started = time.perf_counter()
+    history = model.fit(
+        prefetch(iter(train_stream)),
+        steps_per_epoch=steps,
+        epochs=config.training.epochs,
+        validation_data=iter(validation_stream),
+        validation_steps=len(validation_stream),
+        callbacks=callbacks(output_dir, config.training.patience),
+        verbose=verbose,
+    )
+    run = {
+        "device": device or "cpu",
+        "initial_model": initial,
+        "backend": keras.backend.backend(),
+        "train_rows": train_stream.rows,
+        "validation_rows": validation_stream.rows,
+        **history_summary(history.history, time.perf_counter() - started, steps, config),
+    }
+    (output_dir / "training.json").write_text(json.dumps(run, indent=2) + "\n")
+    return model, run
+
+
+def streams(
+    shards_dir: str | Path, config: TrainConfig, n_age_groups: int
+) -> tuple[ParquetFaces, ParquetFaces]:
+    """The repeating, shuffled (augmented, class-weighted) train stream and the validation one."""
+    settings = config.training
+    weights = None
+    if settings.class_weights:
+        weights = train_class_weights(shards_dir, config.image_size, n_age_groups)
+        log.info("class weights: %s", {k: np.round(v, 2).tolist() for k, v in weights.items()})
+    train_stream = ParquetFaces(
+        shard_files(shards_dir, "train"),
+        config.image_size,
+        settings.batch_size,
+        shuffle_buffer=settings.shuffle_buffer,
+        repeat=True,
+        seed=config.seed,
+        class_weights=weights,
+        augment=config.model.augment,
+    )
+    validation_stream = ParquetFaces(
+        shard_files(shards_dir, "validation"),
+        config.image_size,
+        settings.batch_size,
+        repeat=True,
+    )
+    return train_stream, validation_stream
+
+
+def build_model(config: TrainConfig, n_age_groups: int, steps: int) -> tuple[object, str | None]:
+    """The compiled network, from the initial model's weights when the config names one; and
+    that model's version."""
+    settings = config.training
+    model = make_model(config.model, config.image_size, n_age_groups, seed=config.seed)
+    initial = None
+    if settings.initial_model:
+        initial = load_initial_weights(model, settings.initial_model)
+        log.info("starting from the weights of %s (%s)", settings.initial_model, initial)
+    compile_model(
+        model,
+        settings.learning_rate,
+        settings.weight_decay,
+        settings.loss_weights,
+        steps=steps * settings.epochs,
+        xla=settings.xla,
+        warmup_steps=steps * settings.warmup_epochs,
+    )
+    return model, initial
+
+
+def callbacks(output_dir: Path, patience: int) -> list:
+    """Keep the best checkpoint by validation loss, stop early, log every epoch to CSV."""
+    import keras
+
+    return [
+        keras.callbacks.ModelCheckpoint(
+            output_dir / "best.keras", monitor="val_loss", save_best_only=True
+        ),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        ),
+        keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
+    ]
+
+
+def history_summary(
+    history: dict[str, list[float]], seconds: float, steps: int, config: TrainConfig
+) -> dict[str, object]:
+    """Epochs run, the best one, speed, and the rounded per-epoch history."""
+    epochs_run = len(history["loss"])
+    return {
+        "epochs_run": epochs_run,
+        "best_epoch": int(np.argmin(history["val_loss"])) + 1,
+        "training_seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / max(epochs_run, 1), 1),
+        "images_per_second": round(steps * config.training.batch_size * epochs_run / seconds, 1),
+        "history": {k: [round(float(v), 5) for v in vals] for k, vals in history.items()},
+    }
