@@ -118,7 +118,8 @@ def test_a_run_that_fails_midway_changes_nothing_published(spark, setup, bundle)
         assert list((staging / "parquet").glob("part-*.parquet"))  # rows were written...
         raise RuntimeError("executor lost (injected)")  # ...but never published
 
-    with pytest.raises(CampaignError, match="injected"):
+    # Not a user's error: it reaches the job runner as it was, to be logged with its traceback.
+    with pytest.raises(RuntimeError, match="injected"):
         run_campaign(spark, campaign, "2026-11-28", bundle=bundle, before_publish=crash)
     pd.testing.assert_frame_equal(published(out).sort_values("path").reset_index(drop=True), before)
     assert not (out / "predictions" / "campaign=lobby" / "run_date=2026-11-28").exists()

@@ -269,9 +269,7 @@ def run_campaign(
             finished_at=datetime.now(UTC),
             duration_seconds=round(time.perf_counter() - started, 2),
         )
-        if isinstance(error, UserError):
-            raise
-        raise CampaignError(f"campaign {campaign.name} {run_date} failed: {error}") from error
+        raise
     finally:
         record_run(root, record)
         shutil.rmtree(staging, ignore_errors=True)
