@@ -1,0 +1,49 @@
+"""The one place where exceptions become exit codes (sparkface.spark.runner)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sparkface.core.config import ConfigError
+from sparkface.core.errors import InputError, OutputError
+from sparkface.score.campaigns import CampaignError
+from sparkface.score.lock import CampaignLocked
+from sparkface.spark.runner import run_main
+
+
+def fail_with(error: Exception):
+    def body() -> None:
+        raise error
+
+    return body
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigError("training.epochs: must be a positive integer"), 2),
+        (InputError("input folder does not exist: /nowhere"), 2),
+        (OutputError("cannot write the output to /read-only"), 3),
+        (CampaignError("campaign lobby: input folder(s) missing"), 1),
+        (CampaignLocked("another run of this campaign is in progress"), 75),
+    ],
+)
+def test_a_users_error_gives_its_exit_code_and_one_line(error, code, capsys):
+    assert run_main("job", fail_with(error)) == code
+    logged = capsys.readouterr().err
+    assert str(error) in logged
+    assert "Traceback" not in logged
+
+
+def test_a_bug_is_logged_with_its_traceback_and_exits_1(capsys):
+    def body() -> None:
+        {}["missing"]
+
+    assert run_main("score", body) == 1
+    logged = capsys.readouterr().err
+    assert "score failed with an unexpected error" in logged
+    assert "Traceback" in logged and "KeyError: 'missing'" in logged
+
+
+def test_a_body_that_returns_exits_0(capsys):
+    assert run_main("job", lambda: None) == 0
