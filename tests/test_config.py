@@ -65,3 +65,46 @@ def test_labels_config_rejects_empty_bins(tmp_path):
     path.write_text("age_groups: []\n")
     with pytest.raises(ConfigError, match="at least one bin"):
         load_labels(path)
+
+
+def test_a_recipe_extends_another_by_the_keys_it_changes(tmp_path):
+    from sparkface.core.config import load_train
+
+    (tmp_path / "base.yaml").write_text(
+        "image_size: 48\nseed: 1\nmodel: {dropout: 0.3, filters: [8, 16]}\n"
+        "training: {epochs: 5, patience: 2}\n"
+    )
+    (tmp_path / "child.yaml").write_text(
+        "extends: base.yaml\nseed: 2\nmodel: {dropout: 0.1}\ntraining: {epochs: 7}\n"
+    )
+    child = load_train(tmp_path / "child.yaml")
+    assert (child.image_size, child.seed) == (48, 2)
+    assert (child.model.dropout, child.model.filters) == (0.1, (8, 16))
+    assert (child.training.epochs, child.training.patience) == (7, 2)
+
+
+def test_the_ensembles_seeds_differ_from_the_first_member_only_where_they_say():
+    from sparkface.core.config import CONF_DIR, load_train
+
+    first = load_train(CONF_DIR / "models" / "sparkface-cnn.yaml").to_dict()
+    second = load_train(CONF_DIR / "models" / "sparkface-cnn-seed2.yaml").to_dict()
+    third = load_train(CONF_DIR / "models" / "sparkface-cnn-seed3.yaml").to_dict()
+    assert {**first, "seed": 2027} == second
+    assert {**first, "seed": 3031, "training": {**first["training"], "epochs": 30}} == third
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, "a cycle"),
+        ({"a.yaml": "extends: missing.yaml\n"}, "config file not found"),
+        ({"a.yaml": "extends: [b.yaml]\n"}, "expected a file name"),
+    ],
+)
+def test_bad_extends_are_named(tmp_path, files, message):
+    from sparkface.core.config import load_train
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_train(tmp_path / "a.yaml")
