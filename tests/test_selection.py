@@ -1,0 +1,89 @@
+"""Tables for choosing between models (sparkface.evaluate.selection, jobs/compare_models.py,
+jobs/split_metrics.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sparkface.core.errors import InputError
+from sparkface.core.package import load_model_file, save_package
+from sparkface.evaluate.ensemble import average_models
+from sparkface.evaluate.selection import runs_table, split_table
+from sparkface.evaluate.split import evaluate_split
+from tests.test_ensemble import GROUPS, descriptor, member, write_split
+
+METRICS = {
+    "faces": 1788,
+    "gender_accuracy": 0.9553,
+    "race_accuracy": 0.8302,
+    "age_group_accuracy": 0.5632,
+    "age_group_within_one": 0.9228,
+    "age_mae_years": 5.8123,
+}
+
+
+def test_runs_table_has_a_row_of_figures_per_run(tmp_path):
+    for name, epochs in (("a", 30), ("b", 36)):
+        folder = tmp_path / name
+        folder.mkdir()
+        summary = {
+            "metrics": METRICS,
+            "training": {"epochs_run": epochs, "seconds_per_epoch": 61.4},
+        }
+        (folder / "summary.json").write_text(json.dumps(summary))
+    table = runs_table({"first": tmp_path / "a", "second": tmp_path / "b"}).splitlines()
+    assert table[0].startswith("| model | test faces | gender | race | age group |")
+    assert table[2] == "| first | 1788 | 95.5% | 83.0% | 56.3% | 92.3% | 5.81 | 30 | 61 |"
+    assert table[3].startswith("| second | 1788 |") and table[3].endswith("| 36 | 61 |")
+    with pytest.raises(InputError, match="no training summary"):
+        runs_table({"gone": tmp_path / "missing"})
+
+
+@pytest.fixture
+def packages(tmp_path):
+    for index in (1, 2):
+        save_package(member(index), descriptor(f"m{index}"), tmp_path / f"m{index}")
+    write_split(tmp_path / "shards", "validation", 10, seed=5)
+    write_split(tmp_path / "other", "validation", 10, seed=6)
+    return tmp_path
+
+
+def row_figures(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip("|").split("|")][1:]
+
+
+def test_split_table_scores_each_package_and_their_average(packages):
+    shards = str(packages / "shards")
+    one = str(packages / "m1")
+    rows = split_table([(one, shards), (str(packages / "m2"), shards)], "validation", GROUPS)
+    rows = rows.splitlines()[2:]
+    assert len(rows) == 3 and rows[2].startswith("| average of the models | 10 |")
+    expected = evaluate_split(
+        load_model_file(packages / "m1" / "model.keras"), shards, "validation", 32, True, GROUPS
+    )
+    assert row_figures(rows[0])[0] == "10"
+    assert row_figures(rows[0])[1] == f"{expected['gender_accuracy']:.1%}"
+    assert row_figures(rows[0])[5] == f"{expected['age_mae_years']:.2f}"
+    both = average_models([load_model_file(packages / m / "model.keras") for m in ("m1", "m2")])
+    averaged = evaluate_split(both, shards, "validation", 32, True, GROUPS)
+    assert row_figures(rows[2])[1:] == [
+        f"{averaged['gender_accuracy']:.1%}",
+        f"{averaged['race_accuracy']:.1%}",
+        f"{averaged['age_group_accuracy']:.1%}",
+        f"{averaged['age_group_within_one']:.1%}",
+        f"{averaged['age_mae_years']:.2f}",
+    ]
+    # The average of a model with itself is that model.
+    twice = split_table([(one, shards), (one, shards)], "validation", GROUPS).splitlines()
+    assert row_figures(twice[2]) == row_figures(twice[4])
+
+
+def test_split_table_refuses_shards_of_other_faces(packages):
+    models = [
+        (str(packages / "m1"), str(packages / "shards")),
+        (str(packages / "m2"), str(packages / "other")),
+    ]
+    with pytest.raises(InputError, match="not the same faces"):
+        split_table(models, "validation", GROUPS)
