@@ -105,7 +105,34 @@ def metrics_from_tally(
     counts by race x gender, the sum of each class's probability over the faces, and the age
     error sums by race x gender."""
     names = {"age_group": age_groups, "gender": GENDERS, "race": RACES}
+    matrices = confusion_matrices(tally, names)
     metrics: dict[str, Any] = {"faces": int(age_tally["count"].sum())}
+    for head in CLASS_HEADS:
+        total = max(int(matrices[head].sum()), 1)
+        metrics[f"{head}_accuracy"] = round(float(np.trace(matrices[head])) / total, 4)
+    distance = np.abs(np.subtract.outer(np.arange(len(age_groups)), np.arange(len(age_groups))))
+    metrics["age_group_within_one"] = round(
+        float(matrices["age_group"][distance <= 1].sum())
+        / max(int(matrices["age_group"].sum()), 1),
+        4,
+    )
+    metrics["age_mae_years"] = round(
+        float(age_tally["error_sum"].sum()) / max(metrics["faces"], 1), 3
+    )
+    metrics["calibration_error"] = {head: calibration_error(tally, head) for head in CLASS_HEADS}
+    metrics["per_class"] = {head: per_class(matrices[head], names[head]) for head in CLASS_HEADS}
+    metrics["shares"] = {
+        head: shares(matrices[head], probability_sums[head], names[head]) for head in CLASS_HEADS
+    }
+    metrics["confusion"] = {head: matrices[head].tolist() for head in CLASS_HEADS}
+    metrics["by_race_gender"] = by_race_gender(tally, age_tally)
+    return metrics
+
+
+def confusion_matrices(
+    tally: pd.DataFrame, names: dict[str, tuple[str, ...]]
+) -> dict[str, np.ndarray]:
+    """Per head, faces by (true, predicted) class."""
     matrices = {}
     for head in CLASS_HEADS:
         rows = tally[tally["head"] == head]
@@ -116,34 +143,25 @@ def metrics_from_tally(
             rows["count"].to_numpy(np.int64),
         )
         matrices[head] = matrix
-        total = max(int(matrix.sum()), 1)
-        metrics[f"{head}_accuracy"] = round(float(np.trace(matrix)) / total, 4)
-    distance = np.abs(np.subtract.outer(np.arange(len(age_groups)), np.arange(len(age_groups))))
-    metrics["age_group_within_one"] = round(
-        float(matrices["age_group"][distance <= 1].sum())
-        / max(int(matrices["age_group"].sum()), 1),
+    return matrices
+
+
+def calibration_error(tally: pd.DataFrame, head: str) -> float:
+    """Expected calibration error: the faces-weighted gap between accuracy and confidence over
+    the confidence bins."""
+    rows = tally[tally["head"] == head].assign(
+        correct=lambda f: (f["true"] == f["predicted"]) * f["count"]
+    )
+    bins = rows.groupby("bin")[["count", "correct", "confidence_sum"]].sum()
+    return round(
+        float((bins["correct"] - bins["confidence_sum"]).abs().sum())
+        / max(int(bins["count"].sum()), 1),
         4,
     )
-    metrics["age_mae_years"] = round(
-        float(age_tally["error_sum"].sum()) / max(metrics["faces"], 1), 3
-    )
-    calibration = {}
-    for head in CLASS_HEADS:
-        rows = tally[tally["head"] == head].assign(
-            correct=lambda f: (f["true"] == f["predicted"]) * f["count"]
-        )
-        bins = rows.groupby("bin")[["count", "correct", "confidence_sum"]].sum()
-        calibration[head] = round(
-            float((bins["correct"] - bins["confidence_sum"]).abs().sum())
-            / max(int(bins["count"].sum()), 1),
-            4,
-        )
-    metrics["calibration_error"] = calibration
-    metrics["per_class"] = {head: per_class(matrices[head], names[head]) for head in CLASS_HEADS}
-    metrics["shares"] = {
-        head: shares(matrices[head], probability_sums[head], names[head]) for head in CLASS_HEADS
-    }
-    metrics["confusion"] = {head: matrices[head].tolist() for head in CLASS_HEADS}
+
+
+def by_race_gender(tally: pd.DataFrame, age_tally: pd.DataFrame) -> list[dict[str, Any]]:
+    """Every head's accuracy and the age error for each race x gender with faces."""
     groups = []
     correct = tally.assign(correct=(tally["true"] == tally["predicted"]) * tally["count"])
     for race_index, race in enumerate(RACES):
@@ -162,8 +180,7 @@ def metrics_from_tally(
                 )
             row["age_mae_years"] = round(float(ages["error_sum"].sum()) / faces, 2)
             groups.append(row)
-    metrics["by_race_gender"] = groups
-    return metrics
+    return groups
 
 
 def compute_metrics(predictions: dict, labels: dict, age_groups: tuple[str, ...]) -> dict[str, Any]:

@@ -54,6 +54,17 @@ def write_evaluation(
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     charts = write_confusion_charts(metrics, age_groups, out)
     lines = [
+        *_headline_section(metrics, title),
+        *_race_gender_section(metrics),
+        *_per_class_section(metrics),
+        *_shares_section(metrics),
+        *[f"![{name}]({name})" for name in charts],
+    ]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def _headline_section(metrics: dict, title: str) -> list[str]:
+    lines = [
         f"# {title}",
         "",
         f"Faces: {metrics['faces']}",
@@ -66,11 +77,17 @@ def write_evaluation(
             f"| {head} | {metrics[f'{head}_accuracy']:.1%} | "
             f"{metrics['calibration_error'][head]:.3f} |"
         )
-    lines += [
+    return [
+        *lines,
         "",
         f"- age group within one group: {metrics['age_group_within_one']:.1%}",
         f"- age mean absolute error: {metrics['age_mae_years']:.2f} years",
         "",
+    ]
+
+
+def _race_gender_section(metrics: dict) -> list[str]:
+    lines = [
         "## By race x gender",
         "",
         "| race | gender | faces | age group | gender | race | age MAE |",
@@ -82,13 +99,21 @@ def write_evaluation(
             f" | {row['gender_accuracy']:.1%} | {row['race_accuracy']:.1%} | "
             f"{row['age_mae_years']:.1f} |"
         )
-    lines += ["", "## Per class", ""]
+    return [*lines, ""]
+
+
+def _per_class_section(metrics: dict) -> list[str]:
+    lines = ["## Per class", ""]
     for head in CLASS_HEADS:
         lines += [f"### {head}", "", "| class | precision | recall | faces |", "|---|---|---|---|"]
         for name, row in metrics["per_class"][head].items():
             lines.append(f"| {name} | {row['precision']} | {row['recall']} | {row['support']} |")
         lines.append("")
-    lines += [
+    return lines
+
+
+def _shares_section(metrics: dict) -> list[str]:
+    lines = [
         "## Shares of the faces",
         "",
         "Estimated by counting each face's most probable class, or as the mean of the class's",
@@ -110,5 +135,4 @@ def write_evaluation(
                 f"{row['mean_probability']:.1%} |"
             )
         lines.append("")
-    lines += [f"![{name}]({name})" for name in charts]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    return lines
