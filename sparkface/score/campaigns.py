@@ -6,10 +6,10 @@ Layout under a campaign's output folder OUT:
         (with _SUCCESS and _manifest.json)
     OUT/predictions_json/campaign=NAME/run_date=YYYY-MM-DD/part-*.json the same rows, JSON lines
     OUT/runs/*.parquet                                                  one row per run
-    OUT/_staging/, OUT/_locks/                                          never read as data
+    OUT/_staging/, OUT/_publish/, OUT/_locks/                          never read as data
 
-A run scores into _staging and only then renames its folders into place, so readers see the
-previous state or the new one, never half of a run.
+A run scores into _staging and only then swaps its folders into place (`sparkface.score.publish`),
+so readers see the previous state or the new one, never half of a run.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from sparkface.core.config import CONF_DIR, ConfigError, IngestConfig, build_dat
 from sparkface.core.errors import EXIT_FAILED, PackageError, UserError
 from sparkface.core.package import ModelBundle, default_model_dir, load_bundle
 from sparkface.score.lock import CampaignLock, CampaignLocked
+from sparkface.score.publish import Fault, journal_path, partition_dir, publish, recover
 from sparkface.score.run import images_to_score
 from sparkface.score.transform import score_images
 from sparkface.spark.outputs import FORMATS, summarise, write_predictions
@@ -132,10 +133,6 @@ def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
 # Paths
 
 
-def partition_dir(root: Path, tree: str, campaign: str, run_date: str) -> Path:
-    return root / tree / f"campaign={campaign}" / f"run_date={run_date}"
-
-
 def published_dates(root: Path, campaign: str) -> list[str]:
     """Dates with a complete (published, _SUCCESS) partition, oldest first."""
     folder = root / "predictions" / f"campaign={campaign}"
@@ -168,21 +165,6 @@ def select_files(images: DataFrame, campaign: Campaign) -> DataFrame:
     if campaign.modified_after:
         images = images.where(F.col("modified_at") > F.to_timestamp(F.lit(campaign.modified_after)))
     return images
-
-
-def publish(staging: Path, root: Path, campaign: str, run_date: str, formats: tuple[str, ...]):
-    """Swap the staged folders into place: rename the old partition away, the new one in."""
-    for fmt, tree in (("parquet", "predictions"), ("json", "predictions_json")):
-        target = partition_dir(root, tree, campaign, run_date)
-        source = staging / fmt
-        if fmt not in formats and fmt != "parquet":
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        old = staging / f"replaced-{fmt}"
-        if target.exists():
-            os.rename(target, old)
-        os.rename(source, target)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def record_run(root: Path, row: dict[str, Any]) -> None:
@@ -226,10 +208,15 @@ def run_campaign(
     ingest: IngestConfig | None = None,
     bundle: ModelBundle | None = None,
     before_publish: Callable[[Path], None] | None = None,
+    fault: Fault | None = None,
 ) -> dict[str, Any]:
     """One night's run of `campaign`: select the files, score what is new (or everything with
     `full`) into staging, publish the date's partition atomically, and record the run, failed or
-    not. A failure is re-raised as it came, after it is recorded."""
+    not. A failure is re-raised as it came, after it is recorded. First of all, a publish that an
+    earlier, killed run left half done is completed (`sparkface.score.publish`).
+
+    For tests: `before_publish` is called with the staging folder, `fault` after each publishing
+    step."""
     check_run_date(run_date)
     root = Path(campaign.output)
     record = new_record(spark, campaign, run_date, full)
@@ -239,6 +226,7 @@ def run_campaign(
     staging = staging / record["run_id"]
     started = time.perf_counter()
     try:
+        record_recoveries(root, record, recover(root, campaign.name))
         bundle = bundle or campaign_model(campaign)
         record.update(
             model_version=str(bundle.descriptor.get("version")), model_sha256=bundle.sha256
@@ -258,7 +246,7 @@ def run_campaign(
         write_manifest(staging, record, summary, campaign.formats)
         if before_publish:
             before_publish(staging)
-        publish(staging, root, campaign.name, run_date, campaign.formats)
+        publish(staging, root, campaign.name, run_date, campaign.formats, record["run_id"], fault)
         record.update(status="succeeded", finished_at=datetime.now(UTC))
         log_published(record, partition_dir(root, "predictions", campaign.name, run_date))
         return record
@@ -272,7 +260,8 @@ def run_campaign(
         raise
     finally:
         record_run(root, record)
-        shutil.rmtree(staging, ignore_errors=True)
+        if not journal_path(root, campaign.name, run_date).exists():
+            shutil.rmtree(staging, ignore_errors=True)  # else the next run completes the publish
         lock.release()
 
 
@@ -353,6 +342,23 @@ def write_manifest(
         for key, value in record.items()
     } | {"errors_by_reason": summary["errors_by_reason"], "formats": list(formats)}
     (staging / "parquet" / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def record_recoveries(root: Path, record: dict[str, Any], completed: list[dict[str, str]]) -> None:
+    """A row in the run log for each interrupted run whose publish this run completed."""
+    for interrupted in completed:
+        now = datetime.now(UTC)
+        record_run(
+            root,
+            {
+                **record,
+                **interrupted,
+                "status": "recovered",
+                "reason": f"killed while publishing; run {record['run_id']} completed its publish",
+                "started_at": now,
+                "finished_at": now,
+            },
+        )
 
 
 def log_published(record: dict[str, Any], partition: Path) -> None:
