@@ -190,3 +190,47 @@ def test_campaign_files_are_validated(tmp_path):
     with pytest.raises(ConfigError, match="no campaign 'c'"):
         load_campaign("c", tmp_path)
     assert load_campaign("utkface-nightly").formats == ("parquet", "json")
+
+
+def test_a_fault_while_publishing_leaves_the_night_and_a_killed_publish_is_completed(
+    spark, setup, bundle, monkeypatch
+):
+    import sparkface.score.publish as publishing
+
+    inbox, campaign, out = setup
+    run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
+    before = published(out).sort_values("path").reset_index(drop=True)
+    old_json = sorted((out / "predictions_json").rglob("part-*.json"))
+
+    def fail(step):
+        if step == "parquet swapped":
+            raise OSError("disk full (injected)")
+
+    with pytest.raises(OSError, match="injected"):
+        run_campaign(spark, campaign, "2026-11-28", full=True, bundle=bundle, fault=fail)
+    pd.testing.assert_frame_equal(published(out).sort_values("path").reset_index(drop=True), before)
+    assert sorted((out / "predictions_json").rglob("part-*.json")) == old_json
+    assert list(runs(out)["status"]) == ["succeeded", "failed"]
+
+    # As if the process died after the Parquet swap: nothing undone, the journal left behind.
+    def die(swap, run_id):
+        raise RuntimeError("killed (injected)")
+
+    monkeypatch.setattr(publishing, "_swap_back", die)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_campaign(spark, campaign, "2026-11-28", full=True, bundle=bundle, fault=fail)
+    monkeypatch.undo()
+    killed = runs(out)["run_id"].iloc[-1]
+    assert published(out)["run_id"].unique().tolist() == [killed]  # Parquet: the new rows
+    assert sorted((out / "predictions_json").rglob("part-*.json")) == old_json  # JSON: the old
+
+    write_faces(inbox / "new", utk_names(30, seed=1)[20:])
+    run_campaign(spark, campaign, "2026-11-29", bundle=bundle)
+    log = runs(out)
+    recovered = log[log["status"] == "recovered"]
+    assert recovered[["run_id", "run_date"]].values.tolist() == [[killed, "2026-11-28"]]
+    night = out / "predictions_json" / "campaign=lobby" / "run_date=2026-11-28"
+    json_rows = pd.concat(pd.read_json(p, lines=True) for p in night.glob("part-*.json"))
+    assert set(json_rows["run_id"]) == {killed} and len(json_rows) == 20
+    assert not list((out / "_publish" / "campaign=lobby").glob("*.json"))
+    assert not [path for path in (out / "_staging").rglob("*") if path.is_file()]
