@@ -32,14 +32,31 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="model folder with model.keras and model.json (default: the shipped model)",
     )
-    parser.add_argument("--format", default="parquet,json", help="parquet, json or both")
-    parser.add_argument("--batch-size", type=int, default=128, help="images per model call")
+    parser.add_argument("--format", help="parquet, json or both (default: both)")
+    parser.add_argument("--batch-size", type=int, help="images per model call (default: 128)")
     add_common_arguments(parser, labels=False)
     args = parser.parse_args(argv)
-    if args.campaign and not args.run_date:
-        parser.error("--campaign needs --run-date YYYY-MM-DD")
-    if not args.campaign and not (args.input and args.output):
-        parser.error("give --input and --output, or --campaign and --run-date")
+    if args.campaign:
+        if not args.run_date:
+            parser.error("--campaign needs --run-date YYYY-MM-DD")
+        ignored = {"--input": args.input, "--output": args.output, "--format": args.format}
+        ignored["--batch-size"] = args.batch_size
+        if given := [name for name, value in ignored.items() if value is not None]:
+            parser.error(
+                f"{', '.join(given)}: not with --campaign (the campaign file sets inputs, "
+                "output, formats and batch_size)"
+            )
+    else:
+        if not (args.input and args.output):
+            parser.error("give --input and --output, or --campaign and --run-date")
+        only = {"--run-date": args.run_date, "--full": args.full or None}
+        only["--campaigns-dir"] = args.campaigns_dir
+        if given := [name for name, value in only.items() if value is not None]:
+            parser.error(f"{', '.join(given)}: only with --campaign")
+    args.format = "parquet,json" if args.format is None else args.format
+    args.batch_size = 128 if args.batch_size is None else args.batch_size
+    if args.batch_size < 1:
+        parser.error(f"--batch-size: must be a positive number of images, got {args.batch_size}")
     return args
 
 
