@@ -12,11 +12,11 @@ import warnings
 from collections.abc import Iterable, Iterator
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Pillow refuses huge images itself past 2x this; we check our own, smaller limit before decoding.
-Image.MAX_IMAGE_PIXELS = None
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+# No process-wide Pillow settings: `decode_face` checks its own pixel limit (ImageSpec.max_pixels)
+# from the header before decoding, and Pillow's own decompression-bomb guard stays on for every
+# other caller; a file past Pillow's guard gets the same "image too large" error.
 
 
 class ImageError(ValueError):

@@ -3,9 +3,11 @@ on the validation split, the best checkpoint kept."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -83,9 +85,40 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     device = accelerator()
-    if device:
-        keras.mixed_precision.set_global_policy("mixed_float16")
     log.info("training on %s with the %s backend", device or "the CPU", keras.backend.backend())
+    with precision_policy("mixed_float16" if device else None):
+        return _fit(shards_dir, config, groups, output_dir, device, verbose)
+
+
+@contextlib.contextmanager
+def precision_policy(name: str | None) -> Iterator[None]:
+    """Keras's global dtype policy set to `name` (None: left as it is) inside the block, and given
+    back when it ends, however it ends: a process that trains then scores must not score in
+    float16 by accident."""
+    import keras
+
+    if name is None:
+        yield
+        return
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _fit(
+    shards_dir: str | Path,
+    config: TrainConfig,
+    groups: AgeGroups,
+    output_dir: Path,
+    device: str | None,
+    verbose: int,
+):
+    """`train` under the chosen precision policy: streams, model, fit, summary."""
+    import keras
+
     train_stream, validation_stream = streams(shards_dir, config, len(groups.names))
     steps = config.training.steps_per_epoch or len(train_stream)
     model, initial = build_model(config, len(groups.names), steps)
