@@ -82,3 +82,27 @@ def test_damaged_files_never_raise_anything_but_image_error(fmt):
         except ImageError:
             outcomes.add("error")
     assert "error" in outcomes  # the damage was real; and no other exception escaped
+
+
+def test_importing_the_decoder_leaves_pillows_own_guard_on():
+    import subprocess
+    import sys
+
+    probe = (
+        "from PIL import Image, ImageFile; "
+        "print(Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)"
+    )
+    plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    ours = subprocess.run(
+        [sys.executable, "-c", "import sparkface.core.images; " + probe],
+        capture_output=True,
+        text=True,
+    )
+    assert plain.stdout == ours.stdout and "None" not in ours.stdout
+
+
+def test_past_pillows_own_guard_a_file_is_still_too_large_not_corrupt():
+    from tests.conftest import _png_with_size
+
+    with pytest.raises(ImageError, match="image too large"):
+        decode_face(_png_with_size(20000, 20000), ImageSpec(size=32, max_pixels=10**12))

@@ -118,3 +118,15 @@ def test_warmup_raises_the_learning_rate_from_zero_before_the_cosine_decay():
     assert rates[2] == pytest.approx(0.01)
     assert 0.0002 < rates[3] < 0.01
     assert rates[4] == pytest.approx(0.0002)
+
+
+def test_the_precision_policy_is_given_back_even_when_training_fails():
+    import keras
+
+    from sparkface.train.fit import precision_policy
+
+    before = keras.mixed_precision.global_policy().name
+    with pytest.raises(RuntimeError, match="out of memory"), precision_policy("mixed_float16"):
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        raise RuntimeError("out of memory (injected)")
+    assert keras.mixed_precision.global_policy().name == before == "float32"
