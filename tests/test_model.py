@@ -34,12 +34,17 @@ def test_architecture_follows_the_config():
     assert not any("random" in layer.__class__.__name__.lower() for layer in leaky.layers)
 
 
-def test_the_model_is_deterministic_at_inference():
-    model = make_model(small_config(), 32, 8)
+def test_dropout_acts_in_training_only_so_scoring_is_deterministic():
+    model = make_model(small_config(dropout=0.5), 32, 8)
     faces = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
-    first = model(faces, training=False)["race"]
-    again = model(faces, training=False)["race"]
-    np.testing.assert_allclose(np.asarray(first), np.asarray(again), atol=1e-6)
+    trained = [np.asarray(model(faces, training=True)["race"]) for _ in range(2)]
+    assert not np.allclose(trained[0], trained[1])  # dropout draws differ between calls
+    scored = [predict(model, faces, flip=False)["race"] for _ in range(2)]
+    np.testing.assert_array_equal(scored[0], scored[1])
+    mirrored = predict(model, faces[:, :, ::-1, :], flip=False)["race"]
+    np.testing.assert_allclose(
+        predict(model, faces, flip=True)["race"], (scored[0] + mirrored) / 2, atol=1e-6
+    )
 
 
 def test_a_few_training_steps_lower_the_loss_and_survive_saving(tmp_path):

@@ -77,8 +77,28 @@ def test_preparation_counts_what_each_step_drops(prepared):
     assert counts["under_min_age"] == under_seven
     assert counts["unreadable"] == 1
     assert "truncated" in counts["unreadable_files"][0]["decode_error"]
-    trainable = len(names) - 1 - under_seven + 1  # less the unlabelled, plus the unreadable
-    assert sum(counts["rows"].values()) == trainable - counts["sampled_out"] - 1
+
+
+def test_shards_hold_every_trainable_face_but_the_sampled_out_white_training_faces(spark, prepared):
+    names, counts, out, _ = prepared
+    # Trainable: labelled, at least 7, readable (the truncated file is not among `names`).
+    trainable = {n for n in names if n[0].isdigit() and n.count("_") >= 3}
+    trainable = {n for n in trainable if int(n.split("_")[0]) >= 7}
+    split = {
+        row.file_name: row.split
+        for row in assign_split(names_frame(spark, sorted(trainable)), 0.1, 0.1).collect()
+    }
+    shards = pq.read_table(out / "shards", columns=["file_name", "race"]).to_pandas()
+    held = set(shards["file_name"])
+    assert held <= trainable and len(held) == len(shards)
+    white_training = {n for n in trainable if n.split("_")[2] == "0" and split[n] == "train"}
+    assert trainable - white_training <= held  # every other face is kept
+    kept = len(white_training & held)
+    assert 0.25 * len(white_training) <= kept <= 0.75 * len(white_training)  # about half
+    assert counts["sampled_out"] == len(white_training) - kept
+    assert counts["rows"] == {
+        name: sum(1 for n in held if split[n] == name) for name in ("train", "validation", "test")
+    }
 
 
 def test_shards_hold_resized_pixels_and_indices(prepared):
