@@ -47,6 +47,7 @@ def test_dropout_acts_in_training_only_so_scoring_is_deterministic():
     )
 
 
+@pytest.mark.slow  # trains
 def test_a_few_training_steps_lower_the_loss_and_survive_saving(tmp_path):
     rng = np.random.default_rng(1)
     faces = rng.integers(0, 255, (64, 32, 32, 3), dtype=np.uint8)
