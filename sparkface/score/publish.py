@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -132,6 +133,13 @@ def _finish_swap(swap: Swap, run_id: str) -> None:
         _swap_in(swap)
 
 
+def _pause_from_environment() -> Fault:
+    """For tests of whole runs: SPARKFACE_PUBLISH_STEP_SECONDS=S pauses S seconds after each
+    publishing step, so that a kill at a random moment can land inside a publish."""
+    seconds = float(os.environ.get("SPARKFACE_PUBLISH_STEP_SECONDS", "0") or 0)
+    return (lambda step: time.sleep(seconds)) if seconds > 0 else (lambda step: None)
+
+
 def plan(
     staging: Path, root: Path, campaign: str, run_date: str, formats: tuple[str, ...]
 ) -> list[Swap]:
@@ -169,7 +177,7 @@ def publish(
 ) -> None:
     """Swap the run's staged trees into place (see the module's docstring). On an exception the
     swaps done so far are undone before it is re-raised."""
-    fault = fault or (lambda step: None)
+    fault = fault or _pause_from_environment()
     swaps = plan(staging, root, campaign, run_date, formats)
     for swap in swaps:
         (swap.source / RUN_MARKER).write_text(run_id)
