@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -86,7 +87,12 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
     assert descriptor["classes"]["race"] == ["white", "black", "asian", "indian", "others"]
     assert "rows=" in descriptor["training_data"]["fingerprint"]
     metrics = json.loads((tmp_path / "t" / "evaluation" / "metrics.json").read_text())
-    assert 0.0 <= metrics["gender_accuracy"] <= 1.0
+    preparation = json.loads((tmp_path / "t" / "preparation.json").read_text())
+    assert metrics["faces"] == preparation["rows"]["test"] > 0  # the whole test split
+    confusion = np.asarray(metrics["confusion"]["gender"])
+    assert confusion.sum() == metrics["faces"]
+    assert metrics["gender_accuracy"] == round(np.trace(confusion) / metrics["faces"], 4)
+    assert descriptor["metrics"]["gender_accuracy"] == metrics["gender_accuracy"]
     assert (tmp_path / "t" / "config.yaml").is_file()
 
     evaluated = submit(
