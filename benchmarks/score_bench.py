@@ -10,7 +10,12 @@
 
 `--scale` instead runs `spark-submit jobs/score.py` on folders of N hard-linked copies of the
 input's faces (under new names) and prints time per image and the peak memory (RSS) of the driver
-JVM, the Python driver and the largest Python worker, sampled from /proc.
+JVM, the Python driver and the largest Python worker, sampled from /proc, and checks that the
+output has one row per file. With `--master spark://...` (scripts/cluster.sh) and `--conf`
+settings it runs on that cluster and samples its executors too:
+
+    python benchmarks/score_bench.py --scale 200000 --master spark://127.0.0.1:7177 \
+        --conf spark.executor.memory=1g --conf spark.executor.pyspark.memory=1g
 """
 
 from __future__ import annotations
@@ -158,11 +163,15 @@ def bench_notebook(files: list[Path], bundle, model) -> float:
 
 
 class PeakMemory:
-    """Peak RSS of a process tree, by role, sampled from /proc."""
+    """Peak RSS of a process tree, by role, sampled from /proc. With `executors`, the executor
+    JVMs of a standalone cluster on this machine (not in the tree) are sampled too."""
 
-    def __init__(self, root_pid: int) -> None:
+    def __init__(self, root_pid: int, executors: bool = False) -> None:
         self.root = root_pid
+        self.executors = executors
         self.peaks = {"driver JVM": 0, "Python driver": 0, "Python worker (max)": 0}
+        if executors:
+            self.peaks["executor JVM (max)"] = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -182,6 +191,8 @@ class PeakMemory:
     def _sample(self) -> None:
         tree = self._children()
         stack = [self.root]
+        if self.executors:
+            stack += [pid for children in tree.values() for pid in children if _is_executor(pid)]
         while stack:
             pid = stack.pop()
             stack.extend(tree.get(pid, []))
@@ -192,7 +203,9 @@ class PeakMemory:
                 )
             except (OSError, IndexError, ValueError):
                 continue
-            if "java" in command.split(" ")[0]:
+            if "CoarseGrainedExecutorBackend" in command:
+                role = "executor JVM (max)"
+            elif "java" in command.split(" ")[0]:
                 role = "driver JVM"
             elif "pyspark.daemon" in command or "pyspark.worker" in command:
                 role = "Python worker (max)"
@@ -215,10 +228,27 @@ class PeakMemory:
         self._thread.join()
 
 
-def bench_scale(source: Path, counts: list[int], model_dir: str, work: Path) -> None:
+def _is_executor(pid: int) -> bool:
+    try:
+        return b"CoarseGrainedExecutorBackend" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def bench_scale(
+    source: Path,
+    counts: list[int],
+    model_dir: str,
+    work: Path,
+    master: str | None = None,
+    conf: tuple[str, ...] = (),
+) -> None:
+    """`spark-submit jobs/score.py` on `counts` images each: seconds, peak memory, and a check
+    that the output has one row per file. With `master` (a standalone cluster on this machine),
+    its executors' memory is sampled too."""
     print(
         f"{'images':>8} {'seconds':>8} {'ms/image':>9} {'driver JVM MB':>14} "
-        f"{'Python driver MB':>17} {'worker MB':>10}"
+        f"{'Python driver MB':>17} {'worker MB':>10}" + (f" {'executor MB':>12}" if master else "")
     )
     for count in counts:
         folder = sample_folder(source, count, work / f"in{count}")
@@ -229,8 +259,11 @@ def bench_scale(source: Path, counts: list[int], model_dir: str, work: Path) -> 
             "SPARK_CONF_DIR": str(ROOT / "conf" / "spark"),
             "SPARK_LOCAL_IP": "127.0.0.1",
         }
+        options = [item for pair in conf for item in ("--conf", pair)]
         command = [
             str(Path(sys.executable).parent / "spark-submit"),
+            *(["--master", master] if master else []),
+            *options,
             "--conf",
             "spark.ui.enabled=false",
             str(ROOT / "jobs" / "score.py"),
@@ -247,16 +280,23 @@ def bench_scale(source: Path, counts: list[int], model_dir: str, work: Path) -> 
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
-        with PeakMemory(process.pid) as memory:
+        with PeakMemory(process.pid, executors=bool(master)) as memory:
             _, errors = process.communicate()
         seconds = time.perf_counter() - start
         if process.returncode:
             raise SystemExit(f"scoring {count} images failed:\n{errors[-3000:]}")
+        import pyarrow.parquet as pq
+
+        written = pq.read_table(work / f"out{count}" / "parquet", columns=["path"])
+        paths = written.column("path").to_pylist()
+        if len(paths) != count or len(set(paths)) != count:
+            raise SystemExit(f"{count} files gave {len(paths)} rows, {len(set(paths))} paths")
         mb = {k: v / 2**20 for k, v in memory.peaks.items()}
+        executor = f" {mb['executor JVM (max)']:>12.0f}" if master else ""
         print(
             f"{count:>8} {seconds:>8.1f} {1000 * seconds / count:>9.2f} "
             f"{mb['driver JVM']:>14.0f} {mb['Python driver']:>17.0f} "
-            f"{mb['Python worker (max)']:>10.0f}",
+            f"{mb['Python worker (max)']:>10.0f}{executor}  (one row per file: checked)",
             flush=True,
         )
         shutil.rmtree(work / f"out{count}", ignore_errors=True)
@@ -272,10 +312,15 @@ def main() -> None:
     parser.add_argument("--notebook-images", type=int, default=300)
     parser.add_argument("--scale", default=None, help="e.g. 20000,200000")
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
+    parser.add_argument("--master", default=None, help="--scale on this cluster (spark://...)")
+    parser.add_argument(
+        "--conf", action="append", default=[], help="--scale: a Spark setting KEY=VALUE"
+    )
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="score-bench-"))
     if args.scale:
-        bench_scale(Path(args.input), [int(n) for n in args.scale.split(",")], args.model, work)
+        counts = [int(n) for n in args.scale.split(",")]
+        bench_scale(Path(args.input), counts, args.model, work, args.master, tuple(args.conf))
         return
     folder = sample_folder(Path(args.input), args.images, work / "in")
     files = sorted(folder.rglob("*.jpg"))
