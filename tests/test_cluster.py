@@ -3,6 +3,7 @@ mode, executor loss, and a retried task."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -148,6 +149,29 @@ def executor_pids(cluster_dir: Path, worker: str) -> list[int]:
     return found
 
 
+def python_workers(executor: int) -> list[int]:
+    """The Python processes an executor JVM started: it has run a Python task."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == executor:  # its parent
+                found.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def spark_events(folder: Path) -> list[dict]:
+    """Every event of the application's event log (JSON lines; Spark 4 writes it rolling, in
+    files events_N_APP inside a folder eventlog_v2_APP)."""
+    logs = sorted(folder.rglob("events_*"), key=lambda path: int(path.name.split("_")[1]))
+    assert logs, f"no event log in {folder}"
+    return [json.loads(line) for log in logs for line in log.read_text().splitlines() if line]
+
+
 def test_job_survives_the_loss_of_an_executor(cluster, faces, model_dir, tmp_path):
     master, cluster_dir = cluster
     many = tmp_path / "many"
@@ -156,8 +180,17 @@ def test_job_survives_the_loss_of_an_executor(cluster, faces, model_dir, tmp_pat
         target.mkdir(parents=True)
         for path in faces.iterdir():
             os.link(path, target / path.name)
+    events = tmp_path / "events"
+    events.mkdir()
     command = score_command(
-        master, many, tmp_path / "out", model_dir, "spark.sql.files.maxPartitionBytes=2000000"
+        master,
+        many,
+        tmp_path / "out",
+        model_dir,
+        "spark.sql.files.maxPartitionBytes=2000000",
+        "spark.eventLog.enabled=true",
+        f"spark.eventLog.dir=file://{events}",
+        "spark.eventLog.compress=false",
     )
     process = subprocess.Popen(
         command,
@@ -170,11 +203,14 @@ def test_job_survives_the_loss_of_an_executor(cluster, faces, model_dir, tmp_pat
     try:
         deadline = time.time() + 240
         victims: list[int] = []
-        while time.time() < deadline and not victims and process.poll() is None:
-            victims = executor_pids(cluster_dir, "worker1")
-            time.sleep(1)
-        assert victims, "no executor started on worker1"
-        time.sleep(20)  # let it take tasks and load the model
+        while time.time() < deadline and process.poll() is None:
+            # Kill worker1's executor once it is running Python tasks (scoring), not before.
+            victims = [pid for pid in executor_pids(cluster_dir, "worker1") if python_workers(pid)]
+            if victims:
+                break
+            time.sleep(0.5)
+        assert victims, "no executor of worker1 ran a Python task"
+        time.sleep(3)
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
         _, errors = process.communicate(timeout=600)
@@ -186,6 +222,24 @@ def test_job_survives_the_loss_of_an_executor(cluster, faces, model_dir, tmp_pat
     assert len(result) == 1200
     assert result["path"].is_unique
     assert (result["status"] == "ok").all()
+    # Spark's own record: the executor was lost, tasks failed with it and ran again elsewhere.
+    log = spark_events(events)
+    removed = [e for e in log if e["Event"] == "SparkListenerExecutorRemoved"]
+    assert removed, "Spark never saw an executor go"
+    lost = [
+        e
+        for e in log
+        if e["Event"] == "SparkListenerTaskEnd"
+        and e["Task End Reason"]["Reason"] == "ExecutorLostFailure"
+    ]
+    assert lost, "no task was lost with the executor"
+    retried = {(e["Stage ID"], e["Task Info"]["Index"]) for e in lost}
+    succeeded = {
+        (e["Stage ID"], e["Task Info"]["Index"])
+        for e in log
+        if e["Event"] == "SparkListenerTaskEnd" and e["Task End Reason"]["Reason"] == "Success"
+    }
+    assert retried <= succeeded  # every lost task succeeded on a later attempt
 
 
 def test_a_failed_task_is_retried_without_duplicates(cluster, faces, model_dir, tmp_path):
