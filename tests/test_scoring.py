@@ -200,3 +200,20 @@ def test_evaluation_in_spark_matches_the_metrics_of_direct_predictions(
                 row["mean_probability"], abs=2e-4
             )
     assert (tmp_path / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("setting", "refused"),
+    [(None, False), ("4g", False), ("8192m", False), ("1g", True), ("3g", True), ("2048", True)],
+)
+def test_a_python_memory_cap_too_small_for_tensorflow_is_refused(setting, refused):
+    from sparkface.score.transform import python_memory_problem
+
+    problem = python_memory_problem(setting)
+    assert (problem is not None) == refused
+    if refused:
+        assert "address space" in problem and "at least 4g" in problem
+    assert (
+        python_memory_problem("lots")
+        == "spark.executor.pyspark.memory='lots' is not a size such as 4g"
+    )
