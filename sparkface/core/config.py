@@ -15,8 +15,9 @@ import yaml
 
 from sparkface.core.contract import DEFAULT_AGE_GROUPS, GENDERS, HEADS, MODEL_FILE, RACES
 from sparkface.core.errors import UserError
+from sparkface.core.home import home
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = home() / "conf"
 
 T = TypeVar("T")
 

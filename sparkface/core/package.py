@@ -16,12 +16,13 @@ import numpy as np
 import sparkface
 from sparkface.core.contract import AGE_SCALE, DESCRIPTOR_FILE, MODEL_FILE
 from sparkface.core.errors import PackageError
+from sparkface.core.home import home
 from sparkface.core.images import ImageSpec
 
 
 def default_model_dir() -> Path:
-    """The model shipped in the repository's models/ folder."""
-    return Path(__file__).resolve().parents[2] / "models" / "sparkface-cnn"
+    """The shipped model, in the home's models/ folder (`sparkface.core.home`)."""
+    return home() / "models" / "sparkface-cnn"
 
 
 def save_package(model, descriptor: dict[str, Any], directory: str | Path) -> Path:

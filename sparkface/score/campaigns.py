@@ -105,7 +105,8 @@ class Campaign:
 
 
 def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
-    """Read conf/campaigns/NAME.yaml; relative paths in it are taken from the project root."""
+    """Read conf/campaigns/NAME.yaml; relative paths in it are taken from the home (the checkout,
+    or $SPARKFACE_HOME: `sparkface.core.home`)."""
     folder = Path(folder) if folder else CONF_DIR / "campaigns"
     path = folder / f"{name}.yaml"
     if not path.is_file():

@@ -1,0 +1,28 @@
+"""The wheel carries the project's home: conf/, models/ and jobs/ are copied into the package as
+sparkface/_home/ when it is built, so that an installed sparkface finds its defaults, its shipped
+model and its jobs wherever it runs (sparkface.core.home). Everything else is in pyproject.toml."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+HOME = ("conf", "models", "jobs")
+
+
+class BuildWithHome(build_py):
+    def run(self) -> None:
+        super().run()
+        root = Path(__file__).resolve().parent
+        target = Path(self.build_lib) / "sparkface" / "_home"
+        for name in HOME:
+            shutil.rmtree(target / name, ignore_errors=True)
+            shutil.copytree(
+                root / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+
+
+setup(cmdclass={"build_py": BuildWithHome})
