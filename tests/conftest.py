@@ -18,6 +18,37 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
+
+
+def job_environment(**extra: str) -> dict[str, str]:
+    """The environment a job runs in, as the README sets it: Spark's Python on this interpreter,
+    Spark's log settings from conf/spark, loopback only."""
+    return {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_CONF_DIR": str(ROOT / "conf" / "spark"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        **extra,
+    }
+
+
+def spark_submit(job: str, *args: str, master: str = "local[2]", conf: tuple = ()) -> list[str]:
+    """The command line of `spark-submit jobs/JOB ARGS` with the UI off and `conf` settings."""
+    options = [item for setting in conf for item in ("--conf", setting)]
+    return [
+        str(SPARK_SUBMIT),
+        "--master",
+        master,
+        "--conf",
+        "spark.ui.enabled=false",
+        *options,
+        str(ROOT / "jobs" / job),
+        *args,
+    ]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that starts Spark (it asks for the `spark` fixture, directly or through another
     fixture) is slow, so `-m "not slow"` runs without a JVM."""

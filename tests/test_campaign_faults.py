@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,11 +15,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT, tiny_model_package, utk_names, write_faces
+from tests.conftest import (
+    ROOT,
+    job_environment,
+    spark_submit,
+    tiny_model_package,
+    utk_names,
+    write_faces,
+)
 
 pytestmark = pytest.mark.slow
 
-SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 NIGHT = "2026-11-28"
 FACES = 40
 
@@ -28,21 +33,8 @@ FACES = 40
 def start(campaigns: Path, *extra: str, pause: float = 0.0) -> subprocess.Popen:
     """`spark-submit jobs/score.py --campaign lobby` in a process group of its own; `pause`
     seconds after each publishing step."""
-    env = {
-        **os.environ,
-        "SPARKFACE_PUBLISH_STEP_SECONDS": str(pause),
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "SPARK_CONF_DIR": str(ROOT / "conf" / "spark"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-    }
-    command = [
-        str(SPARK_SUBMIT),
-        "--master",
-        "local[2]",
-        "--conf",
-        "spark.ui.enabled=false",
-        str(ROOT / "jobs" / "score.py"),
+    command = spark_submit(
+        "score.py",
         "--campaign",
         "lobby",
         "--campaigns-dir",
@@ -50,13 +42,13 @@ def start(campaigns: Path, *extra: str, pause: float = 0.0) -> subprocess.Popen:
         "--run-date",
         NIGHT,
         *extra,
-    ]
+    )
     return subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env=job_environment(SPARKFACE_PUBLISH_STEP_SECONDS=str(pause)),
         cwd=ROOT,
         start_new_session=True,
     )

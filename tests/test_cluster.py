@@ -17,11 +17,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, SHARED_FACES, tiny_model_package, utk_names, write_faces
+from tests.conftest import (
+    ROOT,
+    SHARED_FACES,
+    job_environment,
+    spark_submit,
+    tiny_model_package,
+    utk_names,
+    write_faces,
+)
 
 pytestmark = pytest.mark.slow
-
-SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 
 
 def free_port() -> int:
@@ -74,36 +80,17 @@ def model_dir(tmp_path_factory):
 
 
 def score_command(master: str, faces: Path, out: Path, model: Path, *conf: str) -> list[str]:
-    options = [item for pair in conf for item in ("--conf", pair)]
-    return [
-        str(SPARK_SUBMIT),
-        "--master",
-        master,
-        "--conf",
-        "spark.ui.enabled=false",
-        *options,
-        str(ROOT / "jobs" / "score.py"),
-        "--input",
-        str(faces),
-        "--output",
-        str(out),
-        "--model",
-        str(model),
-        "--format",
-        "parquet",
-        "--batch-size",
-        "16",
-    ]
+    return spark_submit(
+        "score.py",
+        *("--input", str(faces), "--output", str(out), "--model", str(model)),
+        *("--format", "parquet", "--batch-size", "16"),
+        master=master,
+        conf=conf,
+    )
 
 
 def environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "SPARK_CONF_DIR": str(ROOT / "conf" / "spark"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-    }
+    return job_environment()
 
 
 def run(command: list[str]) -> subprocess.CompletedProcess:

@@ -3,41 +3,34 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, tiny_model_package, utk_names, write_faces
+from tests.conftest import (
+    ROOT,
+    job_environment,
+    spark_submit,
+    tiny_model_package,
+    utk_names,
+    write_faces,
+)
 
 pytestmark = pytest.mark.slow
-
-SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 
 
 def submit(job: str, *args: str) -> subprocess.CompletedProcess:
     """Run a job; its whole log is in `.stdout`."""
-    env = {
-        **os.environ,
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "SPARK_CONF_DIR": str(ROOT / "conf" / "spark"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-    }
-    command = [
-        str(SPARK_SUBMIT),
-        "--master",
-        "local[2]",
-        "--conf",
-        "spark.ui.enabled=false",
-        str(ROOT / "jobs" / job),
-        *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    return subprocess.run(
+        spark_submit(job, *args),
+        capture_output=True,
+        text=True,
+        env=job_environment(),
+        cwd=ROOT,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
