@@ -49,6 +49,21 @@ def spark_submit(job: str, *args: str, master: str = "local[2]", conf: tuple = (
     ]
 
 
+def build_wheel(folder: Path) -> Path:
+    """The project's wheel, built from this checkout into `folder`."""
+    import subprocess
+
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        + ["-w", str(folder), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = folder.glob("sparkface-*.whl")
+    return wheel
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that starts Spark (it asks for the `spark` fixture, directly or through another
     fixture) is slow, so `-m "not slow"` runs without a JVM."""

@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import (
     ROOT,
     SHARED_FACES,
+    build_wheel,
     job_environment,
     spark_submit,
     tiny_model_package,
@@ -105,11 +106,7 @@ def rows(out: Path) -> pd.DataFrame:
     return pd.read_parquet(out / "parquet").sort_values("path").reset_index(drop=True)
 
 
-def test_cluster_gives_the_same_rows_as_local_mode(cluster, faces, model_dir, tmp_path):
-    master, _ = cluster
-    run(score_command(master, faces, tmp_path / "cluster", model_dir))
-    run(score_command("local[2]", faces, tmp_path / "local", model_dir))
-    on_cluster, local = rows(tmp_path / "cluster"), rows(tmp_path / "local")
+def assert_same_rows(on_cluster: pd.DataFrame, local: pd.DataFrame) -> None:
     assert len(on_cluster) == len(local) == 300
     assert list(on_cluster["path"]) == list(local["path"])
     for head in ("age_group", "gender", "race"):
@@ -118,6 +115,49 @@ def test_cluster_gives_the_same_rows_as_local_mode(cluster, faces, model_dir, tm
             left, right = dict(a[head]), dict(b[head])
             assert left.keys() == right.keys()
             np.testing.assert_allclose(list(left.values()), [right[k] for k in left], atol=1e-5)
+
+
+def test_cluster_gives_the_same_rows_as_local_mode(cluster, faces, model_dir, tmp_path):
+    master, _ = cluster
+    run(score_command(master, faces, tmp_path / "cluster", model_dir))
+    run(score_command("local[2]", faces, tmp_path / "local", model_dir))
+    assert_same_rows(rows(tmp_path / "cluster"), rows(tmp_path / "local"))
+
+
+def test_the_packed_environment_route_scores_on_the_cluster(cluster, faces, model_dir, tmp_path):
+    """The README's route for YARN or standalone: a virtual environment with sparkface installed
+    from its wheel, packed by venv-pack, shipped with --archives; the executors run its Python."""
+    master, cluster_dir = cluster
+    wheel = build_wheel(tmp_path / "dist")
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
+    installed = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q"]
+        + [str(wheel), "venv-pack==0.2.0"],
+        capture_output=True,
+        text=True,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    archive = tmp_path / "sparkface-env.tar.gz"
+    subprocess.run(
+        [str(env_dir / "bin" / "venv-pack"), "-p", str(env_dir), "-o", str(archive), "--quiet"],
+        check=True,
+    )
+    command = score_command(master, faces, tmp_path / "packed", model_dir)
+    command[1:1] = ["--archives", f"{archive}#environment"]
+    env = job_environment(
+        PYSPARK_DRIVER_PYTHON=str(env_dir / "bin" / "python"),
+        PYSPARK_PYTHON="./environment/bin/python",
+    )
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    # The executors unpacked the archive beside them: ./environment/bin/python exists only there.
+    unpacked = [p for p in cluster_dir.glob("work*/app-*/*/environment/bin/python")]
+    assert unpacked, "no executor unpacked the environment"
+    run(score_command("local[2]", faces, tmp_path / "local", model_dir))
+    assert_same_rows(rows(tmp_path / "packed"), rows(tmp_path / "local"))
 
 
 def executor_pids(cluster_dir: Path, worker: str) -> list[int]:

@@ -13,21 +13,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT, utk_names, write_faces
+from tests.conftest import ROOT, build_wheel, utk_names, write_faces
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_job_of_the_installed_wheel_scores_from_another_directory(tmp_path):
-    dist = tmp_path / "dist"
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(dist), str(ROOT)],
-        capture_output=True,
-        text=True,
-    )
-    assert built.returncode == 0, built.stderr[-3000:]
-    (wheel,) = dist.glob("sparkface-*.whl")
+    wheel = build_wheel(tmp_path / "dist")
     env_dir = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
     python = env_dir / "bin" / "python"
