@@ -81,12 +81,9 @@ def exchange(first: Path, second: Path) -> None:
         raise OSError(code, f"{os.strerror(code)}: exchanging {first} and {second}")
 
 
-def _swap_in(swap: Swap, fault: Fault = lambda step: None) -> None:
-    """Put the staged tree in the target's place; the old one (if any) ends at `source`."""
-    swap.target.parent.mkdir(parents=True, exist_ok=True)
-    if not swap.target.exists():
-        os.rename(swap.source, swap.target)
-        return
+def _trade(swap: Swap, fault: Fault = lambda step: None) -> None:
+    """Trade the places of `swap.source` and `swap.target`: one atomic exchange, or, where the
+    file system has none, three renames through `swap.aside`."""
     try:
         exchange(swap.source, swap.target)
     except OSError as error:
@@ -100,6 +97,15 @@ def _swap_in(swap: Swap, fault: Fault = lambda step: None) -> None:
         os.rename(swap.aside, swap.source)
 
 
+def _swap_in(swap: Swap, fault: Fault = lambda step: None) -> None:
+    """Put the staged tree in the target's place; the old one (if any) ends at `source`."""
+    swap.target.parent.mkdir(parents=True, exist_ok=True)
+    if swap.target.exists():
+        _trade(swap, fault)
+    else:
+        os.rename(swap.source, swap.target)
+
+
 def _swap_back(swap: Swap, run_id: str) -> None:
     """Undo `_swap_in`, from any point of it: the old tree back in place (or none, as before)."""
     if swap.aside.exists():  # the fallback stopped between its renames
@@ -110,14 +116,7 @@ def _swap_back(swap: Swap, run_id: str) -> None:
     if not _holds(swap.target, run_id):
         return  # never swapped
     if swap.source.exists():
-        try:
-            exchange(swap.source, swap.target)
-        except OSError as error:
-            if error.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV):
-                raise
-            os.rename(swap.target, swap.aside)
-            os.rename(swap.source, swap.target)
-            os.rename(swap.aside, swap.source)
+        _trade(swap)
     else:
         os.rename(swap.target, swap.source)  # there was no old tree: unpublish
 
