@@ -15,9 +15,13 @@ HOME = ("conf", "models", "jobs")
 
 class BuildWithHome(build_py):
     def run(self) -> None:
+        # Start from an empty package folder: setuptools reuses build/ between builds, and files
+        # left there by an earlier build (a module since moved, an old home) would reach the wheel.
+        target = Path(self.build_lib) / "sparkface"
+        shutil.rmtree(target, ignore_errors=True)
         super().run()
         root = Path(__file__).resolve().parent
-        target = Path(self.build_lib) / "sparkface" / "_home"
+        target = target / "_home"
         for name in HOME:
             shutil.rmtree(target / name, ignore_errors=True)
             shutil.copytree(
