@@ -14,7 +14,7 @@ export SPARK_CONF_DIR := $(abspath conf/spark)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run profile train test test-fast lint check-java
+.PHONY: run profile train image test test-fast lint check-java
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -49,6 +49,11 @@ train: $(VENV)/.installed check-java
 	$(BIN)/python jobs/ensemble.py --shards out/train/shards --output out/ensemble \
 		--undo-class-weights age_group \
 		--members out/train/model $(MEMBERS:%=out/train-%/model)
+
+# The container image sparkface:VERSION, built here with podman from a local Debian base and a
+# wheelhouse (scripts/build_image.sh; installs podman, runc and mmdebstrap with apt if missing).
+image: $(VENV)/.installed
+	PYTHON=$(BIN)/python scripts/build_image.sh
 
 test: $(VENV)/.installed check-java
 	$(BIN)/python -m pytest
