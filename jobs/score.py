@@ -11,7 +11,7 @@ import dataclasses
 import sys
 import uuid
 
-from sparkface.core.config import load_ingest
+from sparkface.core.config import load_faces, load_ingest
 from sparkface.core.package import default_model_dir, load_bundle
 from sparkface.score.campaigns import load_campaign, run_campaign
 from sparkface.score.run import run_scoring
@@ -32,6 +32,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="model folder with model.keras and model.json (default: the shipped model)",
     )
+    parser.add_argument(
+        "--faces",
+        choices=["detect", "aligned"],
+        help="detect: find every face in each image (a row per face); aligned: each file is one "
+        "face crop (default: mode in conf/faces.yaml, or the campaign's faces:)",
+    )
+    parser.add_argument("--faces-config", default=None, help="default: conf/faces.yaml")
     parser.add_argument("--format", help="parquet, json or both (default: both)")
     parser.add_argument("--batch-size", type=int, help="images per model call (default: 128)")
     add_common_arguments(parser, labels=False)
@@ -40,11 +47,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if not args.run_date:
             parser.error("--campaign needs --run-date YYYY-MM-DD")
         ignored = {"--input": args.input, "--output": args.output, "--format": args.format}
+        ignored["--faces"] = args.faces
         ignored["--batch-size"] = args.batch_size
         if given := [name for name, value in ignored.items() if value is not None]:
             parser.error(
                 f"{', '.join(given)}: not with --campaign (the campaign file sets inputs, "
-                "output, formats and batch_size)"
+                "output, formats, faces and batch_size)"
             )
     else:
         if not (args.input and args.output):
@@ -77,6 +85,8 @@ def score_campaign(args: argparse.Namespace) -> None:
 def score_folder(args: argparse.Namespace) -> None:
     ingest = load_ingest(args.ingest_config)
     formats = parse_formats(args.format)
+    faces = load_faces(args.faces_config)
+    mode = args.faces or faces.mode
     bundle = load_bundle(args.model or str(default_model_dir()))
     in_session(
         "sparkface-score",
@@ -90,6 +100,7 @@ def score_folder(args: argparse.Namespace) -> None:
             formats,
             args.batch_size,
             run_id=uuid.uuid4().hex,
+            faces=faces if mode == "detect" else None,
         ),
         log_level=args.spark_log_level,
         extra=arrow_batch(args.batch_size),

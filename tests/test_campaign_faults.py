@@ -62,7 +62,12 @@ def campaign(tmp_path_factory):
     (root / "campaigns").mkdir()
     (root / "campaigns" / "lobby.yaml").write_text(
         json.dumps(
-            {"inputs": [str(root / "inbox")], "output": str(root / "out"), "model": str(model)}
+            {
+                "inputs": [str(root / "inbox")],
+                "output": str(root / "out"),
+                "model": str(model),
+                "faces": "aligned",
+            }
         )
     )
     return root
@@ -113,6 +118,20 @@ def test_runs_killed_at_random_moments_never_lose_or_mix_the_night(campaign):
         for tree in ("parquet", "json"):
             run_id = whole_run(rows[tree])
             published.add(run_id)
+    # One more run killed a second after its publish journal appears, so that at least one kill
+    # lands inside a publish whatever the machine's load does to the random moments.
+    run = start(campaign / "campaigns", "--full", pause=2.0)
+    deadline, recovered = time.time() + 600, False
+    while run.poll() is None and time.time() < deadline:
+        journal = any((out / "_publish").rglob("*.json"))
+        recovered = recovered or not journal  # a journal left by a killed run goes first
+        if recovered and journal:
+            time.sleep(1.0)
+            os.killpg(run.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    run.wait()
+    moments.append(("in publish", run.returncode))
     last = start(campaign / "campaigns", "--full")
     log, _ = last.communicate(timeout=600)
     assert last.returncode == 0, log[-3000:]

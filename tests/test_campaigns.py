@@ -32,7 +32,11 @@ def setup(tmp_path, bundle):
     inbox = tmp_path / "inbox"
     write_faces(inbox, utk_names(30, seed=1)[:20])
     campaign = Campaign(
-        name="lobby", inputs=(str(inbox),), output=str(tmp_path / "out"), batch_size=8
+        name="lobby",
+        inputs=(str(inbox),),
+        output=str(tmp_path / "out"),
+        batch_size=8,
+        faces="aligned",  # synthetic crops: no face a detector would find
     )
     return inbox, campaign, tmp_path / "out"
 

@@ -84,7 +84,7 @@ def score_command(master: str, faces: Path, out: Path, model: Path, *conf: str) 
     return spark_submit(
         "score.py",
         *("--input", str(faces), "--output", str(out), "--model", str(model)),
-        *("--format", "parquet", "--batch-size", "16"),
+        *("--format", "parquet", "--batch-size", "16", "--faces", "aligned"),
         master=master,
         conf=conf,
     )

@@ -55,7 +55,7 @@ def test_a_job_of_the_installed_wheel_scores_from_another_directory(tmp_path):
     }
     scored = subprocess.run(
         [str(Path(sys.executable).parent / "spark-submit"), "--master", "local[2]", str(job)]
-        + ["--input", "faces", "--output", "out", "--format", "parquet"],
+        + ["--input", "faces", "--output", "out", "--format", "parquet", "--faces", "aligned"],
         capture_output=True,
         text=True,
         cwd=work,

@@ -98,8 +98,9 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
     assert (tmp_path / "e" / "confusion_race.png").is_file()
 
     scored = submit(
-        "score.py", "--input", str(faces), "--output", str(tmp_path / "s"), "--model", str(model)
-    )
+        "score.py", "--input", str(faces), "--output", str(tmp_path / "s"), "--model", str(model),
+        "--faces", "aligned",
+    )  # fmt: skip
     assert scored.returncode == 0, scored.stdout[-3000:]
     rows = pd.read_parquet(tmp_path / "s" / "parquet")
     assert len(rows) == 162
@@ -144,6 +145,8 @@ def test_score_job_uses_a_model_package(faces, tmp_path):
         str(model),
         "--format",
         "json",
+        "--faces",
+        "aligned",
     )
     assert result.returncode == 0, result.stdout[-3000:]
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())

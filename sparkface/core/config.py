@@ -161,6 +161,67 @@ class IngestConfig:
                 raise ConfigError(f"{key}: must be a positive number of bytes, got {value!r}")
 
 
+FACE_MODES = ("aligned", "detect")
+
+
+@dataclasses.dataclass(frozen=True)
+class FacesConfig:
+    """How faces are found in `detect` mode (conf/faces.yaml)."""
+
+    mode: str = "detect"
+    detector: str = "full"
+    min_face_pixels: int = 40
+    min_confidence: float = 0.5
+    max_faces: int = 50
+    tile_pixels: int = 256
+    context: float = 0.5
+    working_pixels: int = 1600
+    # Mean keypoints (right eye, left eye, nose tip, mouth centre) of the training crops in their
+    # own 200-px frame, measured with the detector (jobs/measure_template.py).
+    template: tuple[tuple[float, float], ...] = (
+        (60.4, 58.3),
+        (137.4, 59.3),
+        (99.0, 108.3),
+        (98.8, 145.7),
+    )
+    border: str = "reflect"
+
+    def __post_init__(self) -> None:
+        if self.mode not in FACE_MODES:
+            raise ConfigError(f"mode: must be one of {', '.join(FACE_MODES)}, got {self.mode!r}")
+        if self.detector not in ("full", "full_sparse"):
+            raise ConfigError(f"detector: must be full or full_sparse, got {self.detector!r}")
+        if self.border not in ("reflect", "black"):
+            raise ConfigError(f"border: must be reflect or black, got {self.border!r}")
+        for key, low in (("min_face_pixels", 8), ("max_faces", 1), ("tile_pixels", 96)):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{key}: must be a whole number >= {low}, got {value!r}")
+        if not isinstance(self.working_pixels, int) or self.working_pixels < self.tile_pixels:
+            raise ConfigError(
+                f"working_pixels: must be a whole number >= tile_pixels ({self.tile_pixels}), "
+                f"got {self.working_pixels!r}"
+            )
+        if not isinstance(self.min_confidence, (int, float)) or not 0 < self.min_confidence < 1:
+            raise ConfigError(
+                f"min_confidence: must be between 0 and 1, got {self.min_confidence!r}"
+            )
+        if not isinstance(self.context, (int, float)) or not 0 <= self.context <= 1:
+            raise ConfigError(f"context: must be between 0 and 1, got {self.context!r}")
+        points = [tuple(point) for point in self.template]
+        if len(points) != 4 or any(len(p) != 2 or not 0 <= min(p) <= max(p) <= 200 for p in points):
+            raise ConfigError(
+                "template: needs four [x, y] points inside the 200-px crop (right eye, left eye, "
+                f"nose tip, mouth centre), got {self.template!r}"
+            )
+        object.__setattr__(self, "template", tuple((float(x), float(y)) for x, y in points))
+
+
+def load_faces(path: str | Path | None = None) -> FacesConfig:
+    path = path or CONF_DIR / "faces.yaml"
+    return build_dataclass(FacesConfig, _read_yaml(path), str(path))
+
+
 def load_labels(path: str | Path | None = None) -> LabelConfig:
     path = path or CONF_DIR / "labels.yaml"
     return build_dataclass(LabelConfig, _read_yaml(path), str(path))

@@ -65,9 +65,11 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB") if image.mode != "RGB" else image
 
 
-def decode_face(data: bytes | None, spec: ImageSpec) -> DecodedFace:
-    """Decode bytes to a (size, size, 3) uint8 RGB face: EXIF orientation applied, centre-cropped to
-    a square, resized. Raises ImageError naming what was wrong."""
+def open_image(data: bytes | None, spec: ImageSpec, draft_size: int | None = None) -> Image.Image:
+    """Decode bytes to an RGB image, EXIF orientation applied, after the checks every file gets
+    (empty, file size, pixel limit, format). With `draft_size`, a JPEG may be decoded at a power-
+    of-two reduction no smaller than that (DCT scaling). Raises ImageError naming what was wrong;
+    the image's `info["original_size"]` is its size after EXIF orientation, before any draft."""
     if data is None or len(data) == 0:
         raise ImageError("empty file")
     if len(data) > spec.max_file_bytes:
@@ -82,10 +84,10 @@ def decode_face(data: bytes | None, spec: ImageSpec) -> DecodedFace:
                     f"image too large: {width}x{height} pixels, limit {spec.max_pixels} "
                     "(possible decompression bomb)"
                 )
-            if spec.draft and image.format == "JPEG":
+            if draft_size and image.format == "JPEG":
                 # DCT scaling: decode at the largest power-of-two reduction still >= the
                 # target, then resize; several times faster on large JPEGs.
-                image.draft("RGB", (spec.size, spec.size))
+                image.draft("RGB", (draft_size, draft_size))
             image.load()
             orientation = image.getexif().get(0x0112, 1)
             image = ImageOps.exif_transpose(image)
@@ -103,15 +105,28 @@ def decode_face(data: bytes | None, spec: ImageSpec) -> DecodedFace:
     except Exception as error:  # noqa: BLE001 - any decoder failure is this file's fault, not the job's
         detail = str(error) or type(error).__name__
         raise ImageError(f"truncated or corrupt image: {detail}") from None
+    image.info["original_size"] = (width, height)
+    return image
+
+
+def square_pixels(image: Image.Image, size: int) -> np.ndarray:
+    """The model's input from a face image: centre square, resized to size x size, uint8 RGB."""
     side = min(image.size)
     left = (image.size[0] - side) // 2
     top = (image.size[1] - side) // 2
     if image.size[0] != image.size[1]:
         image = image.crop((left, top, left + side, top + side))
-    if image.size != (spec.size, spec.size):
-        image = image.resize((spec.size, spec.size), Image.Resampling.BILINEAR, reducing_gap=None)
-    pixels = np.asarray(image, dtype=np.uint8)
-    return DecodedFace(pixels, width, height)
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def decode_face(data: bytes | None, spec: ImageSpec) -> DecodedFace:
+    """Decode bytes to a (size, size, 3) uint8 RGB face: EXIF orientation applied, centre-cropped to
+    a square, resized. Raises ImageError naming what was wrong."""
+    image = open_image(data, spec, spec.size if spec.draft else None)
+    width, height = image.info["original_size"]
+    return DecodedFace(square_pixels(image, spec.size), width, height)
 
 
 def decode_each(

@@ -32,7 +32,16 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkface.core.config import CONF_DIR, ConfigError, IngestConfig, build_dataclass, load_yaml
+from sparkface.core.config import (
+    CONF_DIR,
+    FACE_MODES,
+    ConfigError,
+    FacesConfig,
+    IngestConfig,
+    build_dataclass,
+    load_faces,
+    load_yaml,
+)
 from sparkface.core.errors import EXIT_FAILED, PackageError, UserError
 from sparkface.core.package import ModelBundle, default_model_dir, load_bundle
 from sparkface.score.lock import CampaignLock, CampaignLocked
@@ -68,8 +77,11 @@ class Campaign:
     file_name_pattern: str = ""
     modified_after: str = ""
     lock_stale_after_hours: float = 12.0
+    faces: str = ""  # detect or aligned; empty: conf/faces.yaml's mode
 
     def __post_init__(self) -> None:
+        if self.faces not in ("", *FACE_MODES):
+            raise ConfigError(f"faces: must be one of {', '.join(FACE_MODES)}, got {self.faces!r}")
         if not NAME.match(self.name):
             raise ConfigError(f"name: {self.name!r} must be letters, digits, '-' or '_'")
         if not self.inputs or not all(isinstance(i, str) and i for i in self.inputs):
@@ -93,6 +105,11 @@ class Campaign:
                 raise ConfigError(
                     f"modified_after: {self.modified_after!r} is not an ISO date or time"
                 ) from None
+
+    def face_settings(self) -> FacesConfig | None:
+        """How faces are found (conf/faces.yaml) in detect mode; None in aligned mode."""
+        settings = load_faces()
+        return settings if (self.faces or settings.mode) == "detect" else None
 
     @property
     def model_dir(self) -> str:
@@ -331,6 +348,7 @@ def stage(
         batch_size=campaign.batch_size,
         run_id=record["run_id"],
         scored_at=record["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+        faces=campaign.face_settings(),
     )
     return summarise(write_predictions(scored, str(staging), campaign.formats))
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from sparkface.core.config import IngestConfig
+from sparkface.core.config import FacesConfig, IngestConfig
 from sparkface.core.images import ImageSpec
 from sparkface.core.package import ModelBundle
 from sparkface.score.transform import score_images
@@ -39,17 +39,22 @@ def run_scoring(
     formats: tuple[str, ...] = ("parquet", "json"),
     batch_size: int = 128,
     run_id: str = "",
+    faces: FacesConfig | None = None,
 ) -> dict[str, Any]:
-    """Score every image under `input_dir` into `output_dir`/{parquet,json}; return the summary."""
+    """Score every image under `input_dir` into `output_dir`/{parquet,json}; return the summary.
+    `faces` None scores each file as one aligned crop; otherwise faces are detected first."""
     started = time.perf_counter()
     scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     images = images_to_score(spark, input_dir, ingest, bundle.image_spec)
-    scored = score_images(images, bundle, batch_size=batch_size, run_id=run_id, scored_at=scored_at)
+    scored = score_images(
+        images, bundle, batch_size=batch_size, run_id=run_id, scored_at=scored_at, faces=faces
+    )
     log.info(
-        "scoring %s with model %s (batch %d)",
+        "scoring %s with model %s (batch %d, faces %s)",
         input_dir,
         bundle.descriptor.get("version"),
         batch_size,
+        "aligned" if faces is None else "detect",
     )
     with log_progress(spark.sparkContext):
         written = write_predictions(scored, output_dir, formats)
@@ -68,9 +73,10 @@ def run_scoring(
     if "://" not in output_dir:
         Path(output_dir, "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log.info(
-        "%d files: %d scored, %d errors %s; %.1f images/s",
+        "%d files: %d scored, %d without a face, %d errors %s; %.1f images/s",
         summary["files"],
         summary["scored"],
+        summary["no_face"],
         summary["errors"],
         summary["errors_by_reason"],
         summary["images_per_second"] or 0,

@@ -17,10 +17,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
-from sparkface.core.config import ConfigError
+from sparkface.core.config import ConfigError, FacesConfig
 from sparkface.core.contract import CLASS_HEADS, MODEL_FILE
-from sparkface.core.images import decode_each
+from sparkface.core.images import ImageError, decode_each, square_pixels
 from sparkface.core.package import ModelBundle, load_model_file, predict
+from sparkface.detect.blazeface import USED_KEYPOINTS, BlazeFace
+from sparkface.detect.faces import Face, faces_in
 from sparkface.spark.ingest import require_columns
 
 log = logging.getLogger("sparkface")
@@ -38,6 +40,9 @@ FILE_FIELDS = pa.schema(
     ]
 )
 PROBABILITIES = pa.struct([(head, pa.map_(pa.string(), pa.float64())) for head in CLASS_HEADS])
+POINT = pa.struct([("x", pa.float64()), ("y", pa.float64())])
+FACE_BOX = pa.struct([(name, pa.int32()) for name in ("x", "y", "width", "height")])
+FACE_LANDMARKS = pa.struct([(name, POINT) for name in USED_KEYPOINTS])
 SCORED_ARROW = pa.schema(
     [
         ("width", pa.int32()),
@@ -52,6 +57,10 @@ SCORED_ARROW = pa.schema(
         ("race", pa.string()),
         ("race_probability", pa.float64()),
         ("probabilities", PROBABILITIES),
+        ("face_index", pa.int32()),
+        ("face_box", FACE_BOX),
+        ("face_confidence", pa.float64()),
+        ("face_landmarks", FACE_LANDMARKS),
     ]
 )
 RUN_FIELDS = pa.schema(
@@ -146,6 +155,33 @@ def _class_map(names: list[str], probabilities: np.ndarray) -> list[list[tuple[s
     return [list(zip(names, row.tolist(), strict=True)) for row in probabilities]
 
 
+def _predict_into(
+    columns: dict[str, list],
+    positions: list[int],
+    faces: list[np.ndarray],
+    bundle: ModelBundle,
+    model,
+    flip: bool,
+) -> None:
+    """Score `faces` and write each one's predictions into `columns` at its position."""
+    if not faces:
+        return
+    outputs = predict(model, np.stack(faces), flip=flip)
+    probability_maps = {
+        head: _class_map(bundle.classes[head], outputs[head]) for head in CLASS_HEADS
+    }
+    best = {head: outputs[head].argmax(axis=1) for head in CLASS_HEADS}
+    for row, position in enumerate(positions):
+        columns["status"][position] = "ok"
+        for head in CLASS_HEADS:
+            columns[head][position] = bundle.classes[head][best[head][row]]
+            columns[f"{head}_probability"][position] = float(outputs[head][row, best[head][row]])
+        columns["age_years"][position] = round(float(outputs["age"][row]), 2)
+        columns["probabilities"][position] = {
+            head: probability_maps[head][row] for head in CLASS_HEADS
+        }
+
+
 def score_batch(
     contents: list[bytes | None],
     bundle: ModelBundle,
@@ -153,7 +189,8 @@ def score_batch(
     flip: bool,
     sizes: list[int] | None = None,
 ) -> dict[str, list]:
-    """Decode and score one batch; a file that fails gets status 'error' and the reason."""
+    """`aligned` mode: each file is one face crop. Decode and score one batch; a file that fails
+    gets status 'error' and the reason."""
     count = len(contents)
     columns: dict[str, list] = {name: [None] * count for name in SCORED_ARROW.names}
     faces, positions = [], []
@@ -167,24 +204,62 @@ def score_batch(
         columns["height"][position] = face.height
         faces.append(face.pixels)
         positions.append(position)
-    if faces:
-        outputs = predict(model, np.stack(faces), flip=flip)
-        probability_maps = {
-            head: _class_map(bundle.classes[head], outputs[head]) for head in CLASS_HEADS
-        }
-        best = {head: outputs[head].argmax(axis=1) for head in CLASS_HEADS}
-        for row, position in enumerate(positions):
-            columns["status"][position] = "ok"
-            for head in CLASS_HEADS:
-                columns[head][position] = bundle.classes[head][best[head][row]]
-                columns[f"{head}_probability"][position] = float(
-                    outputs[head][row, best[head][row]]
-                )
-            columns["age_years"][position] = round(float(outputs["age"][row]), 2)
-            columns["probabilities"][position] = {
-                head: probability_maps[head][row] for head in CLASS_HEADS
-            }
+    _predict_into(columns, positions, faces, bundle, model, flip)
     return columns
+
+
+def _face_columns(index: int, face: Face) -> dict[str, Any]:
+    x, y, width, height = face.box
+    return {
+        "face_index": index,
+        "face_box": {"x": x, "y": y, "width": width, "height": height},
+        "face_confidence": face.confidence,
+        "face_landmarks": {
+            name: {"x": round(float(px), 1), "y": round(float(py), 1)}
+            for name, (px, py) in zip(USED_KEYPOINTS, face.keypoints, strict=True)
+        },
+    }
+
+
+def detect_batch(
+    contents: list[bytes | None],
+    sizes: list[int],
+    bundle: ModelBundle,
+    model,
+    flip: bool,
+    detector: BlazeFace,
+    settings: FacesConfig,
+) -> tuple[dict[str, list], list[int]]:
+    """`detect` mode: one row per face found in each file, 'no_face' for an image without one,
+    'error' for a file that is not a usable image; with each row's file (its position in the
+    batch)."""
+    columns: dict[str, list] = {name: [] for name in SCORED_ARROW.names}
+    sources: list[int] = []
+    faces, positions = [], []
+
+    def add_row(source: int, **values: Any) -> int:
+        for name in SCORED_ARROW.names:
+            columns[name].append(values.get(name))
+        sources.append(source)
+        return len(sources) - 1
+
+    spec = bundle.image_spec
+    for source, (content, size) in enumerate(zip(contents, sizes, strict=True)):
+        try:
+            if size is not None and size > spec.max_file_bytes:
+                raise ImageError(f"file too large: {size} bytes, limit {spec.max_file_bytes}")
+            found, width, height = faces_in(content, spec, detector, settings)
+        except ImageError as error:
+            add_row(source, status="error", error=str(error))
+            continue
+        if not found:
+            add_row(source, status="no_face", width=width, height=height)
+        for index, face in enumerate(found):
+            row = add_row(source, width=width, height=height, **_face_columns(index, face))
+            faces.append(square_pixels(face.crop, spec.size))
+            positions.append(row)
+    _predict_into(columns, positions, faces, bundle, model, flip)
+    return columns, sources
 
 
 def _maybe_inject_failure() -> None:
@@ -200,28 +275,44 @@ def _maybe_inject_failure() -> None:
         raise RuntimeError("injected failure of the first attempt of partition 0")
 
 
-def score_partitions(bundle_broadcast, batch_size: int, flip: bool, cores: int):
+def cached_detector(variant: str) -> BlazeFace:
+    """The face detector, loaded once per process like the model."""
+    with _MODELS_LOCK:
+        key = f"detector:{variant}"
+        if key not in _MODELS:
+            _MODELS[key] = BlazeFace(variant)
+        return _MODELS[key]
+
+
+def score_partitions(
+    bundle_broadcast, batch_size: int, flip: bool, cores: int, faces: FacesConfig | None = None
+):
     """The function `mapInArrow` runs: Arrow batches of (path, file_size, content) in, scored
-    Arrow batches out, `batch_size` images at a time."""
+    Arrow batches out, `batch_size` images at a time. With `faces` (detect mode), each file gives
+    a row per face found."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         _maybe_inject_failure()
         bundle = bundle_broadcast.value
         model = cached_model(bundle, cores)
+        detector = cached_detector(faces.detector) if faces is not None else None
         for batch in batches:
             for start in range(0, batch.num_rows, batch_size):
                 part = batch.slice(start, batch_size)
-                columns = score_batch(
-                    part.column("content").to_pylist(),
-                    bundle,
-                    model,
-                    flip,
-                    part.column("file_size").to_pylist(),
-                )
+                contents = part.column("content").to_pylist()
+                sizes = part.column("file_size").to_pylist()
+                if faces is None:
+                    columns = score_batch(contents, bundle, model, flip, sizes)
+                    passed = [part.column(name) for name in PASSED_THROUGH]
+                else:
+                    columns, sources = detect_batch(
+                        contents, sizes, bundle, model, flip, detector, faces
+                    )
+                    rows = pa.array(sources, type=pa.int32())
+                    passed = [part.column(name).take(rows) for name in PASSED_THROUGH]
                 scored = pa.RecordBatch.from_pydict(columns, schema=SCORED_ARROW)
                 yield pa.RecordBatch.from_arrays(
-                    [part.column(name) for name in PASSED_THROUGH] + scored.columns,
-                    names=[*PASSED_THROUGH, *SCORED_ARROW.names],
+                    passed + scored.columns, names=[*PASSED_THROUGH, *SCORED_ARROW.names]
                 )
 
     return run
@@ -235,8 +326,11 @@ def score_images(
     flip: bool | None = None,
     run_id: str = "",
     scored_at: str | None = None,
+    faces: FacesConfig | None = None,
 ) -> DataFrame:
-    """One scored row per image row: predictions, or status 'error' with the reason."""
+    """Scored rows: with `faces` None (aligned mode) one per image row, a prediction or status
+    'error' with the reason; with `faces` (detect mode) one per face found, 'no_face' for an image
+    without one, 'error' as before."""
     require_columns(images, [*PASSED_THROUGH, "content"], "score_images")
     spark = images.sparkSession
     if problem := python_memory_problem(spark.conf.get("spark.executor.pyspark.memory", None)):
@@ -245,7 +339,7 @@ def score_images(
     cores = int(spark.conf.get("spark.task.cpus", "1"))
     broadcast = spark.sparkContext.broadcast(bundle)
     scored = images.select(*PASSED_THROUGH, "content").mapInArrow(
-        score_partitions(broadcast, batch_size, flip, cores), SCORED_SCHEMA
+        score_partitions(broadcast, batch_size, flip, cores, faces), SCORED_SCHEMA
     )
     timestamp = F.to_timestamp(F.lit(scored_at)) if scored_at else F.current_timestamp()
     return (

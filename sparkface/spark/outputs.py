@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -43,15 +44,23 @@ def write_predictions(
     return written
 
 
-def summarise(written: DataFrame) -> dict[str, int]:
-    """Files, scored and errors (with counts per reason) from the written rows, in one pass."""
+def summarise(written: DataFrame) -> dict[str, Any]:
+    """Files, scored faces and errors (with counts per reason) from the written rows, in one pass.
+    A file gives one row, or in detect mode one row per face (or one 'no_face' row)."""
     reason = F.when(F.col("status") == "error", F.regexp_replace("error", r":.*$", ""))
-    counts = written.groupBy("status", reason.alias("reason")).count().collect()
-    errors = {row["reason"]: int(row["count"]) for row in counts if row["status"] == "error"}
-    scored = sum(int(row["count"]) for row in counts if row["status"] == "ok")
+    counts = (
+        written.groupBy("status", reason.alias("reason"))
+        .agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("path").alias("files"))
+        .collect()
+    )
+    errors = {row["reason"]: int(row["rows"]) for row in counts if row["status"] == "error"}
+    scored = sum(int(row["rows"]) for row in counts if row["status"] == "ok")
+    with_faces = sum(int(row["files"]) for row in counts if row["status"] == "ok")
+    no_face = sum(int(row["files"]) for row in counts if row["status"] == "no_face")
     return {
-        "files": scored + sum(errors.values()),
+        "files": with_faces + no_face + sum(errors.values()),
         "scored": scored,
+        "no_face": no_face,
         "errors": sum(errors.values()),
         "errors_by_reason": errors,
     }

@@ -1,0 +1,181 @@
+"""Every face in an image: found by BlazeFace over the whole image and over overlapping tiles (so
+that small faces in large frames are seen at a size the detector knows), merged, and each mapped
+onto the training crops' landmark template by a similarity transform into an aligned crop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from PIL import Image
+
+from sparkface.core.config import FacesConfig
+from sparkface.core.images import ImageSpec, open_image
+from sparkface.detect.blazeface import BlazeFace, Detection, weighted_nms
+
+CROP_SIDE = 200  # UTKFace's crops: the template's own pixels
+
+
+@dataclasses.dataclass(frozen=True)
+class Face:
+    """A face found in an image: its box, confidence and keypoints in the image's pixels, and its
+    aligned crop (CROP_SIDE square, RGB)."""
+
+    box: tuple[int, int, int, int]
+    confidence: float
+    keypoints: np.ndarray
+    crop: Image.Image
+
+
+def tiles(width: int, height: int, side: int) -> list[tuple[int, int, int, int]]:
+    """Overlapping windows (x0, y0, x1, y1) covering the image at sides side, 3 x side, 9 x side...
+    while the image is larger than the window, so that every face is seen at a size the detector
+    knows. Neighbours overlap by a third of a window, so a face up to a third of a window wide
+    lies whole inside at least one of them."""
+    windows = []
+    while max(width, height) > side * 1.25:
+        step = side * 2 // 3
+
+        def starts(length: int, side: int = side, step: int = step) -> list[int]:
+            if length <= side:
+                return [0]
+            count = math.ceil((length - side) / step) + 1
+            return [round(i * (length - side) / (count - 1)) for i in range(count)]
+
+        windows += [
+            (x, y, min(width, x + side), min(height, y + side))
+            for y in starts(height)
+            for x in starts(width)
+        ]
+        side *= 3
+    return windows
+
+
+def _shifted(found: Detection, dx: float, dy: float) -> Detection:
+    x, y, w, h = found.box
+    return Detection((x + dx, y + dy, w, h), found.confidence, found.keypoints + [dx, dy])
+
+
+def _touches_inner_edge(found: Detection, window: tuple[int, int, int, int], size) -> bool:
+    """A tile's detection cut by the tile's own edge (not the image's): a part of a face that a
+    neighbouring tile or the whole-image pass sees whole."""
+    x, y, w, h = found.box
+    x0, y0, x1, y1 = window
+    margin = 0.02 * (x1 - x0)
+    return (
+        (x0 > 0 and x < x0 + margin)
+        or (y0 > 0 and y < y0 + margin)
+        or (x1 < size[0] and x + w > x1 - margin)
+        or (y1 < size[1] and y + h > y1 - margin)
+    )
+
+
+def detect(image: Image.Image, detector: BlazeFace, settings: FacesConfig) -> list[Detection]:
+    """Faces in an RGB image, merged over the whole image (with context around it, for faces
+    that fill the image) and its tiles; most confident first, at most max_faces."""
+    width, height = image.size
+    pad = round(settings.context * max(width, height))
+    framed = Image.new("RGB", (width + 2 * pad, height + 2 * pad))
+    framed.paste(image, (pad, pad))
+    found = [
+        _shifted(face, -pad, -pad) for face in detector.detect(framed, settings.min_confidence)
+    ]
+    for window in tiles(width, height, settings.tile_pixels):
+        for face in detector.detect(image.crop(window), settings.min_confidence):
+            face = _shifted(face, window[0], window[1])
+            if not _touches_inner_edge(face, window, image.size):
+                found.append(face)
+    if not found:
+        return []
+    corners = np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in found)])
+    keypoints = np.stack([f.keypoints for f in found])
+    scores = np.array([f.confidence for f in found])
+    merged = [
+        Detection((box[0], box[1], box[2] - box[0], box[3] - box[1]), score, points)
+        for box, points, score in weighted_nms(corners, keypoints, scores)
+    ]
+    big_enough = [face for face in merged if min(face.box[2:]) >= settings.min_face_pixels]
+    return big_enough[: settings.max_faces]
+
+
+def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The 2x3 similarity (rotation, uniform scale, shift; no shear) that maps `source` points
+    onto `target` points best in least squares (Umeyama's method)."""
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
+    source_centred, target_centred = source - source_mean, target - target_mean
+    covariance = target_centred.T @ source_centred / len(source)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[1, 1] = -1
+    rotation = u @ sign @ vt
+    scale = np.trace(np.diag(singular) @ sign) / source_centred.var(axis=0).sum()
+    shift = target_mean - scale * rotation @ source_mean
+    return np.hstack([scale * rotation, shift[:, None]])
+
+
+def align(
+    image: Image.Image, keypoints: np.ndarray, settings: FacesConfig, side: int = CROP_SIDE
+) -> Image.Image:
+    """The face mapped onto the template, as a side x side crop. Pixels the crop needs beyond the
+    image are filled by mirroring the image at its border ('reflect') or left black ('black')."""
+    template = np.asarray(settings.template, dtype=np.float64) * side / CROP_SIDE
+    forward = similarity(np.asarray(keypoints, dtype=np.float64), template)
+    inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2]
+    corners = np.array([[0, 0, 1], [side, 0, 1], [0, side, 1], [side, side, 1]], float)
+    reach = corners @ inverse.T  # where the crop's corners fall in the image
+    width, height = image.size
+    margin = int(
+        math.ceil(max(0.0, -reach.min(), reach[:, 0].max() - width, reach[:, 1].max() - height))
+    )
+    margin = min(margin, max(width, height) * 2)
+    if margin and settings.border == "reflect":
+        pixels = np.asarray(image)
+        for _ in range(3):  # np.pad's reflect needs the margin below the side: pad in rounds
+            step = min(margin - (pixels.shape[1] - width) // 2, min(pixels.shape[:2]) - 1)
+            if step <= 0:
+                break
+            pixels = np.pad(pixels, ((step, step), (step, step), (0, 0)), mode="reflect")
+        margin = (pixels.shape[1] - width) // 2
+        image = Image.fromarray(pixels)
+    elif margin:
+        framed = Image.new("RGB", (width + 2 * margin, height + 2 * margin))
+        framed.paste(image, (margin, margin))
+        image = framed
+    inverse[:, 2] += margin
+    return image.transform(
+        (side, side), Image.Transform.AFFINE, inverse.ravel().tolist(), Image.Resampling.BILINEAR
+    )
+
+
+def find_faces(image: Image.Image, detector: BlazeFace, settings: FacesConfig) -> list[Face]:
+    """Every face in the image, with its aligned crop."""
+    faces = []
+    for found in detect(image, detector, settings):
+        x, y, w, h = found.box
+        box = (round(x), round(y), round(w), round(h))
+        crop = align(image, found.keypoints, settings)
+        faces.append(Face(box, round(float(found.confidence), 4), found.keypoints, crop))
+    return faces
+
+
+def faces_in(
+    data: bytes | None, spec: ImageSpec, detector: BlazeFace, settings: FacesConfig
+) -> tuple[list[Face], int, int]:
+    """Every face in an image file, with boxes and keypoints in the pixels of the image after EXIF
+    orientation, and that size (width, height). Larger images are looked at no larger than
+    `working_pixels` on their long side. Raises ImageError for a file that is not a usable image."""
+    image = open_image(data, spec, settings.working_pixels)
+    width, height = image.info["original_size"]
+    if max(image.size) > settings.working_pixels:
+        image.thumbnail(
+            (settings.working_pixels, settings.working_pixels), Image.Resampling.BILINEAR
+        )
+    scale = width / image.width
+    faces = []
+    for face in find_faces(image, detector, settings):
+        box = tuple(round(value * scale) for value in face.box)
+        faces.append(dataclasses.replace(face, box=box, keypoints=face.keypoints * scale))
+    return faces, width, height

@@ -1,0 +1,181 @@
+"""Camera-like test data made from face crops: frames with faces pasted into them, and the same
+faces re-framed (looser, tighter, shifted, tilted), with the truth kept beside them.
+
+Users' cameras give whole frames, or crops framed by another detector; these sets measure what
+`--faces detect` finds and how well it scores what it finds. Build them from the test split only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+FRAME_SIZES = ((640, 480), (1280, 720))
+FACE_SIDES = (48, 260)
+MAX_TILT = 20.0
+JPEG_QUALITY = (60, 90)
+REFRAMINGS = {
+    "looser": (0.15, 0.30),  # more background on each side, as a share of the crop's side
+    "tighter": (0.08, 0.15),  # cut from each side
+    "shifted": (0.0, 0.10),  # the crop moved by up to this share of its side
+    "tilted": (8.0, 15.0),  # degrees, either way
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PastedFace:
+    """Where a source crop went: its centre and side in the frame's pixels, its tilt."""
+
+    source: str
+    centre_x: float
+    centre_y: float
+    side: float
+    angle: float
+
+
+def background(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """A frame without faces: a lit gradient, shapes like furniture and signs, sensor noise."""
+    top, bottom = rng.integers(30, 220, size=(2, 3))
+    ramp = np.linspace(0.0, 1.0, height)[:, None, None]
+    pixels = np.broadcast_to(top + (bottom - top) * ramp, (height, width, 3)).astype(np.float32)
+    image = Image.fromarray(pixels.astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(6, 20))):
+        x0, x1 = sorted(rng.integers(0, width, size=2))
+        y0, y1 = sorted(rng.integers(0, height, size=2))
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        shape = rng.integers(0, 3)
+        if shape == 0:
+            draw.rectangle((x0, y0, x1, y1), fill=colour)
+        elif shape == 1:
+            draw.ellipse((x0, y0, x1, y1), fill=colour)
+        else:
+            draw.line((x0, y0, x1, y1), fill=colour, width=int(rng.integers(2, 12)))
+    image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 3.0))))
+    noisy = np.asarray(image, np.float32) + rng.normal(0, rng.uniform(2, 8), (height, width, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
+
+
+def feathered(face: Image.Image, side: int, angle: float) -> tuple[Image.Image, Image.Image]:
+    """The face resized to `side` and tilted by `angle` degrees, with a soft-edged mask."""
+    face = face.convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
+    mask = Image.new("L", (side, side), 0)
+    inset = max(1, side // 16)
+    ImageDraw.Draw(mask).rounded_rectangle(
+        (inset, inset, side - inset, side - inset), radius=side // 5, fill=255
+    )
+    mask = mask.filter(ImageFilter.GaussianBlur(max(1.0, side / 24)))
+    rotated = face.rotate(angle, Image.Resampling.BILINEAR, expand=True)
+    return rotated, mask.rotate(angle, Image.Resampling.BILINEAR, expand=True)
+
+
+def _fits(placed: list[PastedFace], x: float, y: float, side: float) -> bool:
+    return all(math.hypot(x - p.centre_x, y - p.centre_y) > 0.75 * (side + p.side) for p in placed)
+
+
+def make_frame(
+    rng: np.random.Generator, sources: Sequence[Path], count: int, size: tuple[int, int]
+) -> tuple[Image.Image, list[PastedFace]]:
+    """One frame of `size` holding up to `count` faces from `sources`, none overlapping."""
+    width, height = size
+    frame = background(rng, width, height)
+    placed: list[PastedFace] = []
+    low, high = FACE_SIDES
+    for source in sources[:count]:
+        for _ in range(30):
+            side = int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
+            side = min(side, int(min(width, height) * 0.8))
+            x = float(rng.uniform(side * 0.7, width - side * 0.7))
+            y = float(rng.uniform(side * 0.7, height - side * 0.7))
+            if _fits(placed, x, y, side):
+                break
+        else:
+            continue
+        angle = float(rng.uniform(-MAX_TILT, MAX_TILT))
+        face, mask = feathered(Image.open(source), side, angle)
+        frame.paste(face, (round(x - face.width / 2), round(y - face.height / 2)), mask)
+        placed.append(PastedFace(source.name, x, y, float(side), angle))
+    return frame, placed
+
+
+def reframe(
+    face: Image.Image, kind: str, rng: np.random.Generator
+) -> tuple[Image.Image, dict[str, float]]:
+    """The crop framed as another detector might: `kind` is one of REFRAMINGS."""
+    face = face.convert("RGB")
+    side = face.width
+    low, high = REFRAMINGS[kind]
+    amount = float(rng.uniform(low, high))
+    if kind == "tighter":
+        cut = round(side * amount)
+        return face.crop((cut, cut, side - cut, side - cut)), {"cut": amount}
+    margin = round(side * amount) if kind == "looser" else round(side * 0.3)
+    canvas = background(rng, side + 2 * margin, side + 2 * margin)
+    angle = float(rng.choice([-1, 1]) * amount) if kind == "tilted" else 0.0
+    pasted, mask = feathered(face, side, angle)
+    canvas.paste(
+        pasted, (margin + (side - pasted.width) // 2, margin + (side - pasted.height) // 2), mask
+    )
+    if kind == "looser":
+        return canvas, {"margin": amount}
+    if kind == "shifted":
+        dx, dy = (rng.uniform(-amount, amount, size=2) * side).round().astype(int)
+        box = (margin + dx, margin + dy, margin + dx + side, margin + dy + side)
+        return canvas.crop(tuple(int(v) for v in box)), {"shift_x": dx / side, "shift_y": dy / side}
+    return canvas.crop((margin, margin, margin + side, margin + side)), {"angle": angle}
+
+
+def jpeg(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def write_frames(
+    sources: Sequence[Path], output: Path, frames: int, seed: int = 0
+) -> Iterator[dict]:
+    """`frames` frames into output/frames/ (0-4 faces each, every source used at most once), and
+    the truth as dicts (also written to output/frames.jsonl)."""
+    rng = np.random.default_rng(seed)
+    folder = output / "frames"
+    folder.mkdir(parents=True, exist_ok=True)
+    pool = list(rng.permutation(len(sources)))
+    with (output / "frames.jsonl").open("w") as truth:
+        for index in range(frames):
+            count = int(rng.choice([0, 1, 1, 2, 2, 3, 4]))
+            chosen = [sources[pool.pop()] for _ in range(min(count, len(pool)))]
+            size = FRAME_SIZES[int(rng.integers(0, len(FRAME_SIZES)))]
+            frame, placed = make_frame(rng, chosen, count, size)
+            name = f"frame_{index:05d}.jpg"
+            quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
+            (folder / name).write_bytes(jpeg(frame, quality))
+            record = {
+                "file_name": name,
+                "width": size[0],
+                "height": size[1],
+                "faces": [dataclasses.asdict(face) for face in placed],
+            }
+            truth.write(json.dumps(record) + "\n")
+            yield record
+
+
+def write_reframed(sources: Sequence[Path], output: Path, seed: int = 0) -> Iterator[dict]:
+    """Each source crop re-framed once per kind, into output/<kind>/ under its own name."""
+    rng = np.random.default_rng(seed)
+    with (output / "reframed.jsonl").open("w") as truth:
+        for kind in REFRAMINGS:
+            folder = output / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            for source in sources:
+                image, how = reframe(Image.open(source), kind, rng)
+                (folder / source.name).write_bytes(jpeg(image, 90))
+                record = {"kind": kind, "file_name": source.name, **how}
+                truth.write(json.dumps(record) + "\n")
+                yield record

@@ -1,0 +1,175 @@
+"""Finding and aligning faces (sparkface.detect): tiles, the similarity transform, the aligned crop
+and its borders, and the detector on real faces pasted into frames (the shared data set's)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sparkface.core.config import ConfigError, FacesConfig, load_faces
+from sparkface.core.images import ImageError, ImageSpec
+from sparkface.detect.blazeface import BlazeFace, model_path
+from sparkface.detect.faces import CROP_SIDE, align, detect, faces_in, similarity, tiles
+from sparkface.evaluate.frames import make_frame
+from tests.conftest import SHARED_FACES
+
+SETTINGS = load_faces()
+SPEC = ImageSpec(size=48)
+
+
+def real_faces(count: int) -> list:
+    if not SHARED_FACES.is_dir():
+        pytest.skip("needs the shared UTKFace crops (../shared/data/utkface)")
+    return sorted(SHARED_FACES.iterdir())[1000 : 1000 + count * 37 : 37]
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return BlazeFace(SETTINGS.detector)
+
+
+def jpeg(image: Image.Image, **save) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, **save)
+    return buffer.getvalue()
+
+
+def test_tiles_cover_every_pixel_at_every_level_and_overlap():
+    windows = tiles(1280, 720, 256)
+    covered = np.zeros((720, 1280), bool)
+    for x0, y0, x1, y1 in windows:
+        assert 0 <= x0 < x1 <= 1280 and 0 <= y0 < y1 <= 720
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+    sides = sorted({x1 - x0 for x0, _, x1, _ in windows})
+    assert sides == [256, 768]  # 256 and 3 x 256; 2304 is past the image
+    small = [w for w in windows if w[2] - w[0] == 256]
+    lefts = sorted({w[0] for w in small})
+    assert all(b - a <= 256 * 2 // 3 for a, b in zip(lefts, lefts[1:], strict=False))
+    assert tiles(300, 200, 256) == []  # small enough for the whole-image pass alone
+
+
+def test_similarity_recovers_rotation_scale_and_shift_without_shear():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0, 200, (4, 2))
+    angle, scale, shift = math.radians(17), 1.7, np.array([12.0, -30.0])
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    moved = points @ (scale * rotation).T + shift
+    found = similarity(points, moved)
+    np.testing.assert_allclose(found[:, :2], scale * rotation, atol=1e-9)
+    np.testing.assert_allclose(found[:, 2], shift, atol=1e-9)
+    # Points that no similarity fits (a shear): the result is still a similarity.
+    sheared = points @ np.array([[1.0, 0.4], [0.0, 1.0]]).T
+    linear = similarity(points, sheared)[:, :2]
+    assert abs(linear[0, 0] - linear[1, 1]) < 1e-9 and abs(linear[0, 1] + linear[1, 0]) < 1e-9
+
+
+def test_keypoints_on_the_template_give_back_the_crop_itself():
+    rng = np.random.default_rng(1)
+    crop = Image.fromarray(rng.integers(0, 255, (CROP_SIDE, CROP_SIDE, 3), dtype=np.uint8))
+    aligned = align(crop, np.array(SETTINGS.template), SETTINGS)
+    assert aligned.size == (CROP_SIDE, CROP_SIDE)
+    difference = np.abs(np.asarray(aligned, int) - np.asarray(crop, int))
+    assert difference.max() <= 1  # the identity, up to rounding in the resampling
+
+
+def test_a_crop_reaching_past_the_image_is_filled_by_reflection_not_black():
+    grey = Image.new("RGB", (CROP_SIDE, CROP_SIDE), (120, 130, 140))
+    # A face half the template's size at the image's corner: the crop reaches 50 px past it.
+    half = np.array(SETTINGS.template) * 0.5 - 50
+    reflected = np.asarray(align(grey, half, SETTINGS))
+    assert (reflected == [120, 130, 140]).all()
+    black = np.asarray(align(grey, half, dataclasses.replace(SETTINGS, border="black")))
+    assert 0.6 < (black.sum(axis=2) == 0).mean() < 0.9
+
+
+def test_the_detector_ships_in_a_registry_package():
+    path = model_path("full")
+    assert path.is_file() and path.stat().st_size > 500_000
+    with pytest.raises(ValueError, match="unknown BlazeFace variant"):
+        model_path("back")
+
+
+def test_faces_in_a_frame_are_found_where_they_were_pasted(detector):
+    rng = np.random.default_rng(3)
+    sources = real_faces(3)
+    frame, placed = make_frame(rng, sources, 3, (640, 480))
+    assert len(placed) == 3
+    faces, width, height = faces_in(jpeg(frame), SPEC, detector, SETTINGS)
+    assert (width, height) == (640, 480)
+    assert len(faces) == 3
+    for face in placed:
+        nearest = min(
+            faces,
+            key=lambda f: math.hypot(
+                f.box[0] + f.box[2] / 2 - face.centre_x, f.box[1] + f.box[3] / 2 - face.centre_y
+            ),
+        )
+        x, y, w, h = nearest.box
+        assert math.hypot(x + w / 2 - face.centre_x, y + h / 2 - face.centre_y) < 0.25 * face.side
+        assert 0.3 * face.side < w < 1.1 * face.side
+        right_eye, left_eye = nearest.keypoints[0], nearest.keypoints[1]
+        assert x <= right_eye[0] < left_eye[0] <= x + w  # in the image's pixels, inside the box
+        assert nearest.crop.size == (CROP_SIDE, CROP_SIDE)
+        assert 0.5 <= nearest.confidence <= 1
+
+
+def test_boxes_are_in_the_pixels_of_the_image_as_shown(detector):
+    """An upside-down photo (EXIF orientation 3) and a large one: boxes in the pixels of the
+    image after orientation, at its full size."""
+    face = Image.open(real_faces(1)[0]).convert("RGB")
+    canvas = Image.new("RGB", (800, 600), (60, 90, 120))
+    canvas.paste(face, (500, 300))
+    upright, _, _ = faces_in(jpeg(canvas), SPEC, detector, SETTINGS)
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    flipped, _, _ = faces_in(
+        jpeg(canvas.rotate(180), exif=exif.tobytes()), SPEC, detector, SETTINGS
+    )
+    assert len(upright) == len(flipped) == 1
+    assert max(abs(a - b) for a, b in zip(upright[0].box, flipped[0].box, strict=True)) <= 6
+    large = canvas.resize((3200, 2400))
+    (big,) = faces_in(jpeg(large), SPEC, detector, SETTINGS)[0]
+    assert big.box[0] == pytest.approx(upright[0].box[0] * 4, rel=0.04)
+
+
+@pytest.mark.parametrize(
+    ("size", "colour"),
+    [((1, 1), (128, 128, 128)), ((10000, 20), (200, 10, 10)), ((640, 480), (128, 128, 128))],
+)
+def test_images_without_faces_give_none(detector, size, colour):
+    faces, width, height = faces_in(jpeg(Image.new("RGB", size, colour)), SPEC, detector, SETTINGS)
+    assert faces == [] and (width, height) == size
+
+
+def test_no_more_than_max_faces_and_the_pixel_limit_holds(detector):
+    face = Image.open(real_faces(1)[0]).convert("RGB").resize((90, 90))
+    crowd = Image.new("RGB", (1280, 720), (40, 40, 40))
+    for index in range(30):
+        crowd.paste(face, (20 + (index % 10) * 125, 40 + (index // 10) * 220))
+    limited = dataclasses.replace(SETTINGS, max_faces=20)
+    found = detect(crowd, BlazeFace(SETTINGS.detector), limited)
+    assert len(found) == 20
+    assert len(detect(crowd, BlazeFace(SETTINGS.detector), SETTINGS)) >= 28
+    with pytest.raises(ImageError, match="image too large"):
+        faces_in(jpeg(Image.new("RGB", (8000, 6000))), ImageSpec(size=48), detector, SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("mode", "find", "mode: must be one of aligned, detect"),
+        ("min_confidence", 1.5, "min_confidence"),
+        ("template", ((1, 2),), "template: needs four"),
+        ("border", "blur", "border: must be reflect or black"),
+        ("working_pixels", 100, "working_pixels"),
+    ],
+)
+def test_bad_face_settings_are_named(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        FacesConfig(**{key: value})
