@@ -15,8 +15,8 @@ from pyspark.sql import functions as F
 
 from sparkface.core.config import load_faces, load_ingest, load_train
 from sparkface.core.labels import parse_labels
-from sparkface.detect.blazeface import USED_KEYPOINTS, BlazeFace
-from sparkface.detect.faces import CROP_SIDE, detect
+from sparkface.detect.blazeface import USED_KEYPOINTS
+from sparkface.detect.faces import CROP_SIDE, FaceFinder, detect
 from sparkface.spark.ingest import list_files
 from sparkface.spark.runner import in_session, run_main
 from sparkface.train.preparation import assign_split
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             load_ingest(None),
             lambda s: train_crops(s, args.input, args.faces),
         )
-        detector = BlazeFace(settings.detector)
+        detector = FaceFinder(settings)
         points = []
         for path in paths:
             image = Image.open(path).convert("RGB")

@@ -13,8 +13,8 @@ from PIL import Image
 
 from sparkface.core.config import ConfigError, FacesConfig, load_faces
 from sparkface.core.images import ImageError, ImageSpec
-from sparkface.detect.blazeface import BlazeFace, model_path
-from sparkface.detect.faces import CROP_SIDE, align, detect, faces_in, similarity, tiles
+from sparkface.detect.blazeface import model_path
+from sparkface.detect.faces import CROP_SIDE, FaceFinder, align, detect, faces_in, similarity, tiles
 from sparkface.evaluate.frames import make_frame
 from tests.conftest import SHARED_FACES
 
@@ -30,7 +30,7 @@ def real_faces(count: int) -> list:
 
 @pytest.fixture(scope="module")
 def detector():
-    return BlazeFace(SETTINGS.detector)
+    return FaceFinder(SETTINGS)
 
 
 def jpeg(image: Image.Image, **save) -> bytes:
@@ -153,9 +153,9 @@ def test_no_more_than_max_faces_and_the_pixel_limit_holds(detector):
     for index in range(30):
         crowd.paste(face, (20 + (index % 10) * 125, 40 + (index // 10) * 220))
     limited = dataclasses.replace(SETTINGS, max_faces=20)
-    found = detect(crowd, BlazeFace(SETTINGS.detector), limited)
+    found = detect(crowd, FaceFinder(SETTINGS), limited)
     assert len(found) == 20
-    assert len(detect(crowd, BlazeFace(SETTINGS.detector), SETTINGS)) >= 28
+    assert len(detect(crowd, FaceFinder(SETTINGS), SETTINGS)) >= 28
     with pytest.raises(ImageError, match="image too large"):
         faces_in(jpeg(Image.new("RGB", (8000, 6000))), ImageSpec(size=48), detector, SETTINGS)
 

