@@ -15,10 +15,13 @@ import sys
 import uuid
 from pathlib import Path
 
+from PIL import Image
+
 from sparkface.core.config import load_faces, load_ingest, load_labels
 from sparkface.core.package import default_model_dir, load_bundle
 from sparkface.evaluate.detection import crop_report, frame_report, read_rows, same_faces
 from sparkface.evaluate.frames import REFRAMINGS
+from sparkface.evaluate.picture import draw_faces, side_by_side
 from sparkface.score.run import run_scoring
 from sparkface.spark.runner import arrow_batch, in_session, run_main
 
@@ -69,6 +72,20 @@ def report(data: Path, output: Path, groups) -> dict:
     return {"frames": frames, "crops": crops}
 
 
+def draw_examples(data: Path, rows, target: Path, count: int = 3) -> None:
+    """The first frames with two faces or more, drawn with what detect mode found in them."""
+    found = rows[rows["status"] == "ok"].groupby("name").size()
+    chosen = sorted(found[found >= 2].index)[:count]
+    drawn = [
+        draw_faces(
+            Image.open(data / "frames" / name), rows[rows["name"] == name].to_dict("records")
+        )
+        for name in chosen
+    ]
+    if drawn:
+        side_by_side(drawn).save(target)
+
+
 def table(result: dict) -> str:
     frames = result["frames"]
     lines = [
@@ -113,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         groups = load_labels(None).groups
         result = report(data, output, groups)
         (output / "report.json").write_text(json.dumps(result, indent=2) + "\n")
+        draw_examples(data, read_rows(output / "frames-detect"), output / "faces.png")
         print(table(result))
 
     return run_main("evaluate_detection", evaluate)

@@ -27,7 +27,7 @@ LAYOUTS = {
     "full_sparse": (192, ((4, 1),)),
     "short": (128, ((8, 2), (16, 6))),
 }
-RAW_SCORE_LIMIT = 100.0
+RAW_SCORE_LIMIT = 80.0  # exp(80) still fits a float32
 NMS_OVERLAP = 0.3
 # The model's keypoints, in its order (the person's own right eye comes first: image left).
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear", "left_ear")
