@@ -8,7 +8,7 @@
     python benchmarks/score_bench.py --input ../shared/data/utkface --images 4000
     python benchmarks/score_bench.py --input ../shared/data/utkface --scale 20000,200000
 
-`--scale` instead runs `spark-submit jobs/score.py` on folders of N hard-linked copies of the
+`--scale` instead runs `spark-submit jobs/score.py --faces aligned` on folders of N hard-linked copies of the
 input's faces (under new names) and prints time per image and the peak memory (RSS) of the driver
 JVM, the Python driver and the largest Python worker, sampled from /proc, and checks that the
 output has one row per file. With `--master spark://...` (scripts/cluster.sh) and `--conf`
@@ -275,6 +275,8 @@ def bench_scale(
             model_dir,
             "--format",
             "parquet",
+            "--faces",
+            "aligned",  # the figures are for face crops, one row each
         ]
         start = time.perf_counter()
         process = subprocess.Popen(

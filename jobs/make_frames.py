@@ -17,14 +17,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from pyspark.sql import functions as F
-
 from sparkface.core.config import load_ingest, load_train
 from sparkface.core.labels import parse_labels
 from sparkface.evaluate.frames import write_frames, write_reframed
 from sparkface.spark.ingest import list_files
 from sparkface.spark.runner import in_session, run_main
-from sparkface.train.preparation import assign_split
+from sparkface.train.preparation import split_paths
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -44,18 +42,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def split_faces(spark, input_dir: str, config, which: str) -> list[Path]:
-    """The labelled faces of trainable age in one split, by path, sorted."""
-    files = parse_labels(list_files(spark, input_dir, load_ingest(None)))
-    split = config.split
-    chosen = (
-        assign_split(files.where(F.col("label_error").isNull()), split["validation"], split["test"])
-        .where((F.col("split") == which) & (F.col("age") >= config.min_age))
-        .select("path")
-    )
-    return sorted(Path(row.path.removeprefix("file:")) for row in chosen.collect())
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
@@ -64,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         sources = in_session(
             "sparkface-make-frames",
             load_ingest(None),
-            lambda spark: split_faces(spark, args.input, config, args.split),
+            lambda spark: split_paths(
+                parse_labels(list_files(spark, args.input, load_ingest(None))),
+                config,
+                args.split,
+                labelled_only=True,
+            ),
         )
         output = Path(args.output)
         output.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pyspark.sql import functions as F
 
 from sparkface.core.config import load_faces, load_ingest, load_train
 from sparkface.core.labels import parse_labels
@@ -19,7 +19,7 @@ from sparkface.detect.blazeface import USED_KEYPOINTS
 from sparkface.detect.faces import CROP_SIDE, FaceFinder, detect
 from sparkface.spark.ingest import list_files
 from sparkface.spark.runner import in_session, run_main
-from sparkface.train.preparation import assign_split
+from sparkface.train.preparation import split_paths
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -30,13 +30,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def train_crops(spark, input_dir: str, count: int) -> list[str]:
-    split = load_train(None).split
+def train_crops(spark, input_dir: str, count: int) -> list[Path]:
+    """`count` training-split crops, evenly spread over the sorted names."""
     files = parse_labels(list_files(spark, input_dir, load_ingest(None)))
-    chosen = assign_split(files, split["validation"], split["test"]).where(
-        F.col("split") == "train"
-    )
-    paths = sorted(row.path.removeprefix("file:") for row in chosen.select("path").collect())
+    paths = split_paths(files, load_train(None), "train")
     return paths[:: max(1, len(paths) // count)][:count]
 
 

@@ -180,10 +180,10 @@ class FacesConfig:
     # Mean keypoints (right eye, left eye, nose tip, mouth centre) of the training crops in their
     # own 200-px frame, measured with the detector (jobs/measure_template.py).
     template: tuple[tuple[float, float], ...] = (
-        (60.4, 58.3),
-        (137.4, 59.3),
-        (99.0, 108.3),
-        (98.8, 145.7),
+        (58.9, 59.4),
+        (137.4, 59.2),
+        (98.5, 107.6),
+        (98.7, 143.7),
     )
     border: str = "reflect"
 

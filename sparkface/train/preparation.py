@@ -53,6 +53,20 @@ def assign_split(df: DataFrame, validation: float, test: float) -> DataFrame:
     )
 
 
+def split_paths(
+    files: DataFrame, config: TrainConfig, which: str, labelled_only: bool = False
+) -> list[Path]:
+    """The local paths of one split's files (`files`: listed files with parsed labels), sorted;
+    with `labelled_only`, only labelled faces of trainable age. For tools that work on one split's
+    faces outside training: test frames from the test split, the template from the train split."""
+    if labelled_only:
+        files = files.where(F.col("label_error").isNull() & (F.col("age") >= config.min_age))
+    split = config.split
+    chosen = assign_split(files, split.get("validation", 0.1), split.get("test", 0.1))
+    rows = chosen.where(F.col("split") == which).select("path").collect()
+    return sorted(Path(row.path.removeprefix("file:")) for row in rows)
+
+
 def keep_trainable(df: DataFrame, min_age: int) -> DataFrame:
     """Only labelled faces of at least `min_age`."""
     return df.where(F.col("label_error").isNull() & (F.col("age") >= min_age))
