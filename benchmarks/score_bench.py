@@ -8,10 +8,10 @@
     python benchmarks/score_bench.py --input ../shared/data/utkface --images 4000
     python benchmarks/score_bench.py --input ../shared/data/utkface --scale 20000,200000
 
-`--scale` instead runs `spark-submit jobs/score.py --faces aligned` on folders of N hard-linked copies of the
-input's faces (under new names) and prints time per image and the peak memory (RSS) of the driver
-JVM, the Python driver and the largest Python worker, sampled from /proc, and checks that the
-output has one row per file. With `--master spark://...` (scripts/cluster.sh) and `--conf`
+`--scale` instead runs `spark-submit jobs/score.py --faces aligned` on folders of N hard-linked
+copies of the input's faces (under new names) and prints time per image and the peak memory (RSS)
+of the driver JVM, the Python driver and the largest Python worker, sampled from /proc, and checks
+that the output has one row per file. With `--master spark://...` (scripts/cluster.sh) and `--conf`
 settings it runs on that cluster and samples its executors too:
 
     python benchmarks/score_bench.py --scale 200000 --master spark://127.0.0.1:7177 \
