@@ -199,10 +199,12 @@ def test_a_cluster_of_containers_scores_like_a_local_run(
     container_cluster, faces, local_rows, tmp_path
 ):
     master, prefix, out = container_cluster
-    # The driver runs here; the executors run the image's Python (python3 on its PATH).
+    # The driver runs here; the executors run the image's Python (python3 on its PATH). Every
+    # container shares the host's name but not its disk: shuffle blocks are fetched over the
+    # network, not read from a "host-local" directory that is in another container.
     command = spark_submit(
         "score.py", "--input", str(faces), "--output", str(out / "predictions"),
-        master=master, conf=("spark.executor.memory=1g",),
+        master=master, conf=("spark.executor.memory=1g", "spark.shuffle.readHostLocalDisk=false"),
     )  # fmt: skip
     result = subprocess.run(
         command,
