@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from sparkface.core.config import ConfigError
+from sparkface.core.config import ConfigError, load_faces
 from sparkface.core.package import load_bundle
 from sparkface.score.campaigns import (
     Campaign,
@@ -238,3 +238,14 @@ def test_a_fault_while_publishing_leaves_the_night_and_a_killed_publish_is_compl
     assert set(json_rows["run_id"]) == {killed} and len(json_rows) == 20
     assert not list((out / "_publish" / "campaign=lobby").glob("*.json"))
     assert not [path for path in (out / "_staging").rglob("*") if path.is_file()]
+
+
+def test_a_campaign_says_how_faces_are_found():
+    base = {"name": "lobby", "inputs": ("in",), "output": "out"}
+    assert Campaign(**base, faces="aligned").face_settings() is None
+    detect = Campaign(**base, faces="detect").face_settings()
+    assert detect is not None and detect.min_face_pixels == load_faces().min_face_pixels
+    default = Campaign(**base).face_settings()  # conf/faces.yaml's mode
+    assert (default is None) == (load_faces().mode == "aligned")
+    with pytest.raises(ConfigError, match="faces: must be one of aligned, detect"):
+        Campaign(**base, faces="crops")
