@@ -97,13 +97,11 @@ def table(result: dict) -> str:
         "| set | found | faces | gender | race | age group | age MAE |",
         "|---|---|---|---|---|---|---|",
     ]
-    rows = [("frames-detect (found faces)", {"found": frames["recall"], **frames["attributes"]})]
-    rows += [(name, values) for name, values in result["crops"].items()]
-    if "same_faces_aligned" in frames:
-        rows.insert(
-            1,
-            ("the same faces as crops, aligned", {"found": 100.0, **frames["same_faces_aligned"]}),
-        )
+    rows = [
+        ("frames-detect (found faces)", {"found": frames["recall"], **frames["attributes"]}),
+        ("the same faces as crops, aligned", {"found": 100.0, **frames["same_faces_aligned"]}),
+        *result["crops"].items(),
+    ]
     for name, values in rows:
         lines.append(
             f"| {name} | {values.get('found', '')}% | {values.get('faces', 0)} | "

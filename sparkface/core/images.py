@@ -65,6 +65,12 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB") if image.mode != "RGB" else image
 
 
+def check_file_size(size: int | None, spec: ImageSpec) -> None:
+    """Refuse a file over the byte limit by its size, whether or not its bytes were read."""
+    if size is not None and size > spec.max_file_bytes:
+        raise ImageError(f"file too large: {size} bytes, limit {spec.max_file_bytes}")
+
+
 def open_image(data: bytes | None, spec: ImageSpec, draft_size: int | None = None) -> Image.Image:
     """Decode bytes to an RGB image, EXIF orientation applied, after the checks every file gets
     (empty, file size, pixel limit, format). With `draft_size`, a JPEG may be decoded at a power-
@@ -72,8 +78,7 @@ def open_image(data: bytes | None, spec: ImageSpec, draft_size: int | None = Non
     the image's `info["original_size"]` is its size after EXIF orientation, before any draft."""
     if data is None or len(data) == 0:
         raise ImageError("empty file")
-    if len(data) > spec.max_file_bytes:
-        raise ImageError(f"file too large: {len(data)} bytes, limit {spec.max_file_bytes}")
+    check_file_size(len(data), spec)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -139,8 +144,7 @@ def decode_each(
     for content in contents:
         size = next(sizes) if sizes is not None else None
         try:
-            if size is not None and size > spec.max_file_bytes:
-                raise ImageError(f"file too large: {size} bytes, limit {spec.max_file_bytes}")
+            check_file_size(size, spec)
             yield decode_face(content, spec), None
         except ImageError as error:
             yield None, str(error)

@@ -21,16 +21,11 @@ MATCH_DISTANCE = 0.4
 def truth_of(name: str, groups: AgeGroups) -> dict:
     """Labels from a UTKFace name: age, gender, race and age group."""
     age, gender, race = (int(part) for part in name.split("_")[:3])
-    index = next(
-        i
-        for i, (low, high) in enumerate(zip(groups.lower_bounds, groups.upper_bounds, strict=True))
-        if age >= low and (high is None or age <= high)
-    )
     return {
         "age": age,
         "gender": GENDERS[gender],
         "race": RACES[race],
-        "age_group": groups.names[index],
+        "age_group": groups.names[groups.index_of(age)],
     }
 
 

@@ -19,7 +19,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from sparkface.core.config import ConfigError, FacesConfig
 from sparkface.core.contract import CLASS_HEADS, MODEL_FILE
-from sparkface.core.images import ImageError, decode_each, square_pixels
+from sparkface.core.images import ImageError, check_file_size, decode_each, square_pixels
 from sparkface.core.package import ModelBundle, load_model_file, predict
 from sparkface.detect.blazeface import USED_KEYPOINTS
 from sparkface.detect.faces import Face, FaceFinder, faces_in
@@ -246,8 +246,7 @@ def detect_batch(
     spec = bundle.image_spec
     for source, (content, size) in enumerate(zip(contents, sizes, strict=True)):
         try:
-            if size is not None and size > spec.max_file_bytes:
-                raise ImageError(f"file too large: {size} bytes, limit {spec.max_file_bytes}")
+            check_file_size(size, spec)
             found, width, height = faces_in(content, spec, finder, settings)
         except ImageError as error:
             add_row(source, status="error", error=str(error))
