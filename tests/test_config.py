@@ -51,6 +51,11 @@ def test_custom_bins_index_ages():
         ("training: {epoch: 3}\n", r"training: unknown key\(s\) \['epoch'\]"),
         ("training: {epochs: 4, warmup_epochs: 4}\n", "training.warmup_epochs"),
         ("training: {initial_model: no/such/package}\n", "training.initial_model: no model"),
+        ("training: {initial_member: 1}\n", "training.initial_member: needs initial_model"),
+        ("faces: {mode: detected}\n", "faces.mode: must be one of aligned, detect"),
+        ("faces: {views: {crop: 0.5, photo: 0.5}}\n", r"unknown view\(s\) \['photo'\]"),
+        ("faces: {views: {crop: 0.5, frame: 0.4}}\n", "faces.views: shares must sum to 1"),
+        ("faces: {views: {crop: 1.5, frame: -0.5}}\n", "faces.views.crop"),
     ],
 )
 def test_bad_training_config_stops_with_the_key(tmp_path, text, message):

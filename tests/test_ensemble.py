@@ -253,3 +253,24 @@ def test_class_weights_that_cannot_be_undone_stop_the_job(
     assert run_undoing(root, *heads) == 2
     assert message in capsys.readouterr().err
     assert not (root / "ens" / "model.keras").exists()
+
+
+def test_training_can_start_from_a_member_as_it_was_trained(members_and_shards):
+    """`training.initial_member`: a member of an ensemble package gets back its full kernels and
+    the class weights the ensemble took out, so it predicts exactly what it did before."""
+    from sparkface.train.fit import load_initial_weights
+
+    root = members_and_shards
+    trained_with_class_weights(root, np.repeat(np.arange(len(GROUPS)), [16, 4, 4, 1, 1, 1, 1, 4]))
+    assert run_undoing(root, "age_group") == 0
+    for index, name in enumerate(("m1", "m2")):
+        fresh = member(10 + index)
+        version = load_initial_weights(fresh, root / "ens", member=index)
+        assert version.endswith(f"member {index}")
+        assert tuple(fresh.get_layer("conv5_0").kernel.shape) == (3, 3, 4, 8)
+        expected = outputs(load_model_file(root / name / "model.keras"))
+        got = outputs(fresh)
+        for head in expected:
+            np.testing.assert_allclose(got[head], expected[head], atol=1e-5)
+    with pytest.raises(ValueError, match="has no layer 'm2_conv0_0'"):
+        load_initial_weights(member(1), root / "ens", member=2)

@@ -288,6 +288,7 @@ class TrainingConfig:
     xla: bool = False  # compile the training step with XLA on the CPU too (accelerators: always)
     warmup_epochs: int = 0  # learning rate rising linearly from 0 before the cosine decay
     initial_model: str | None = None  # a model package whose weights training starts from
+    initial_member: int | None = None  # initial_model is an ensemble: start from its member i
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "epochs", "patience", "shuffle_buffer"):
@@ -305,11 +306,50 @@ class TrainingConfig:
             raise ConfigError(
                 f"training.warmup_epochs: must be 0 to epochs - 1, got {self.warmup_epochs!r}"
             )
+        member = self.initial_member
+        if member is not None and (not isinstance(member, int) or member < 0):
+            raise ConfigError(f"training.initial_member: must be an index >= 0, got {member!r}")
+        if member is not None and self.initial_model is None:
+            raise ConfigError("training.initial_member: needs initial_model (an ensemble package)")
         package = self.initial_model
         if package is not None and not (Path(package) / MODEL_FILE).is_file():
             raise ConfigError(
                 f"training.initial_model: no model package ({MODEL_FILE}) in {package!r}"
             )
+
+
+# What a training face can be shown as before the detector finds it (TrainFacesConfig.views):
+# the crop itself, pasted into a camera-like frame, or re-framed as in sparkface.evaluate.frames.
+TRAINING_VIEWS = ("crop", "frame", "looser", "tighter", "shifted", "tilted")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainFacesConfig:
+    """How preparation makes the training faces. `aligned`: each crop as it is (centre square).
+    `detect`: each face found and aligned by the detector as `--faces detect` does when scoring
+    (conf/faces.yaml's settings), the train split's faces each first shown as one of `views`
+    (shares that sum to 1, chosen by a hash of the file name); validation and test faces as
+    crops."""
+
+    mode: str = "aligned"
+    views: dict = dataclasses.field(default_factory=lambda: {"crop": 1.0})
+
+    def __post_init__(self) -> None:
+        if self.mode not in FACE_MODES:
+            raise ConfigError(
+                f"faces.mode: must be one of {', '.join(FACE_MODES)}, got {self.mode!r}"
+            )
+        if not isinstance(self.views, dict) or not self.views:
+            raise ConfigError(f"faces.views: expected a mapping of shares, got {self.views!r}")
+        unknown = set(self.views) - set(TRAINING_VIEWS)
+        if unknown:
+            raise ConfigError(
+                f"faces.views: unknown view(s) {sorted(unknown)}; known: {list(TRAINING_VIEWS)}"
+            )
+        for name, share in self.views.items():
+            _check_fraction(f"faces.views.{name}", share)
+        if abs(sum(self.views.values()) - 1.0) > 1e-6:
+            raise ConfigError(f"faces.views: shares must sum to 1, got {self.views!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,6 +362,7 @@ class TrainConfig:
     seed: int = 1337
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    faces: TrainFacesConfig = dataclasses.field(default_factory=TrainFacesConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.image_size, int) or not 16 <= self.image_size <= 512:
@@ -361,6 +402,8 @@ def train_config_from_dict(data: dict[str, Any], source: str = "train config") -
         data["model"] = build_dataclass(ModelConfig, data["model"], f"{source}: model")
     if isinstance(data.get("training"), dict):
         data["training"] = build_dataclass(TrainingConfig, data["training"], f"{source}: training")
+    if isinstance(data.get("faces"), dict):
+        data["faces"] = build_dataclass(TrainFacesConfig, data["faces"], f"{source}: faces")
     for key in ("sample_fractions", "split"):
         if key in data and not isinstance(data[key], dict):
             raise ConfigError(f"{source}: {key}: expected a mapping, got {data[key]!r}")

@@ -37,7 +37,14 @@ class EnsembleError(UserError):
 
 
 # Descriptor keys every member must agree on: they define what the model takes and predicts.
-SHARED_KEYS = ("input_size", "input_dtype", "preprocessing", "flip_test_time", "classes")
+SHARED_KEYS = (
+    "input_size",
+    "input_dtype",
+    "preprocessing",
+    "flip_test_time",
+    "classes",
+    "training_faces",
+)
 
 
 def _sees_one_pixel(layer) -> bool:
@@ -156,7 +163,7 @@ def build_ensemble(
     model = average_models(loaded)
     validation, metrics = _evaluate(model, shards, descriptors[0], Path(output_dir), len(members))
     descriptor = {
-        **{key: descriptors[0][key] for key in (*SHARED_KEYS, "training_data")},
+        **{key: descriptors[0].get(key) for key in (*SHARED_KEYS, "training_data")},
         "name": name,
         "version": new_version(),
         "metrics": headline(metrics),

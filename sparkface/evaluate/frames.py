@@ -11,7 +11,7 @@ import dataclasses
 import io
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,25 +87,48 @@ def make_frame(
     rng: np.random.Generator, sources: Sequence[Path], count: int, size: tuple[int, int]
 ) -> tuple[Image.Image, list[PastedFace]]:
     """One frame of `size` holding up to `count` faces from `sources`, none overlapping."""
-    width, height = size
-    frame = background(rng, width, height)
+    frame = background(rng, *size)
     placed: list[PastedFace] = []
-    low, high = FACE_SIDES
     for source in sources[:count]:
-        for _ in range(30):
-            side = int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
-            side = min(side, int(min(width, height) * 0.8))
-            x = float(rng.uniform(side * 0.7, width - side * 0.7))
-            y = float(rng.uniform(side * 0.7, height - side * 0.7))
-            if _fits(placed, x, y, side):
-                break
-        else:
-            continue
-        angle = float(rng.uniform(-MAX_TILT, MAX_TILT))
-        face, mask = feathered(Image.open(source), side, angle)
-        frame.paste(face, (round(x - face.width / 2), round(y - face.height / 2)), mask)
-        placed.append(PastedFace(source.name, x, y, float(side), angle))
+        spot = paste_face(rng, frame, lambda source=source: Image.open(source), placed)
+        if spot is not None:
+            placed.append(PastedFace(source.name, *spot))
     return frame, placed
+
+
+def paste_face(
+    rng: np.random.Generator,
+    frame: Image.Image,
+    face: Callable[[], Image.Image],
+    placed: Sequence[PastedFace] = (),
+) -> tuple[float, float, float, float] | None:
+    """Paste `face()` into `frame` at a random side (FACE_SIDES, log-uniform), place (clear of
+    `placed`) and tilt, with a feathered edge; its (centre x, centre y, side, angle), or None
+    where no clear place was found in 30 tries."""
+    width, height = frame.size
+    low, high = FACE_SIDES
+    for _ in range(30):
+        side = int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
+        side = min(side, int(min(width, height) * 0.8))
+        x = float(rng.uniform(side * 0.7, width - side * 0.7))
+        y = float(rng.uniform(side * 0.7, height - side * 0.7))
+        if _fits(list(placed), x, y, side):
+            break
+    else:
+        return None
+    angle = float(rng.uniform(-MAX_TILT, MAX_TILT))
+    pasted, mask = feathered(face(), side, angle)
+    frame.paste(pasted, (round(x - pasted.width / 2), round(y - pasted.height / 2)), mask)
+    return x, y, float(side), angle
+
+
+def camera_frame(face: Image.Image, rng: np.random.Generator) -> tuple[bytes, tuple[float, float]]:
+    """A JPEG frame (FRAME_SIZES, JPEG_QUALITY) holding `face` alone, made as the test frames
+    are; and the face's centre in it. Training uses it to show a face as a camera gives it."""
+    frame = background(rng, *FRAME_SIZES[int(rng.integers(0, len(FRAME_SIZES)))])
+    x, y, _, _ = paste_face(rng, frame, lambda: face)  # one face always has a clear place
+    quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
+    return jpeg(frame, quality), (x, y)
 
 
 def reframe(

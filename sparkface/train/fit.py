@@ -46,28 +46,54 @@ def accelerator() -> str | None:
     return None
 
 
-def load_initial_weights(model, package: str | Path) -> str:
+def load_initial_weights(model, package: str | Path, member: int | None = None) -> str:
     """Copy the weights of a saved model package into `model`, layer by layer by name, and return
     the package's version. The network is convolutional up to a global pooling, so a package
     trained at another input size fits as long as the layers are the same; any layer that is
-    missing or has other shapes is an error naming it."""
+    missing or has other shapes is an error naming it.
+
+    With `member`, the package is an ensemble (`sparkface.evaluate.ensemble`) and the weights are
+    its member `m{member}_`'s as that member was trained: a convolution the ensemble stores as
+    its centre tap gets its full kernel back (zeros around the centre, the same outputs), and
+    class weights the ensemble took out of a head are put back into its bias."""
     source = load_model_file(Path(package) / MODEL_FILE)
+    descriptor = read_descriptor(package)
+    prefix = "" if member is None else f"m{member}_"
     saved = {layer.name: layer for layer in source.layers}
+    ensemble = descriptor.get("ensemble", {}) if member is not None else {}
+    undone = ensemble.get("class_weights_undone", {})
     for layer in model.layers:
         if not layer.weights:
             continue
-        if layer.name not in saved:
-            raise ValueError(f"initial model {package}: has no layer {layer.name!r}")
-        weights = saved[layer.name].get_weights()
-        shapes = [tuple(w.shape) for w in weights]
+        name = prefix + layer.name
+        if name not in saved:
+            raise ValueError(f"initial model {package}: has no layer {name!r}")
+        weights = saved[name].get_weights()
         expected = [tuple(w.shape) for w in layer.weights]
+        if member is not None and weights and len(weights[0].shape) == 4:
+            weights[0] = _full_kernel(weights[0], expected[0])
+        shapes = [tuple(w.shape) for w in weights]
         if shapes != expected:
             raise ValueError(
-                f"initial model {package}: layer {layer.name!r} has weights of shapes "
+                f"initial model {package}: layer {name!r} has weights of shapes "
                 f"{shapes}, this model {expected}"
             )
+        if layer.name in undone:
+            weights[1] = (weights[1] + np.log(np.asarray(undone[layer.name]))).astype(
+                weights[1].dtype
+            )
         layer.set_weights(weights)
-    return str(read_descriptor(package).get("version", "unversioned"))
+    version = str(descriptor.get("version", "unversioned"))
+    return version if member is None else f"{version} member {member}"
+
+
+def _full_kernel(kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A convolution kernel stored as its centre tap (1x1), back at its trained `shape`."""
+    if kernel.shape[:2] != (1, 1) or kernel.shape[2:] != shape[2:] or shape[:2] == (1, 1):
+        return kernel
+    full = np.zeros(shape, dtype=kernel.dtype)
+    full[shape[0] // 2, shape[1] // 2] = kernel[0, 0]
+    return full
 
 
 def train(
@@ -185,7 +211,7 @@ def build_model(config: TrainConfig, n_age_groups: int, steps: int) -> tuple[obj
     model = make_model(config.model, config.image_size, n_age_groups, seed=config.seed)
     initial = None
     if settings.initial_model:
-        initial = load_initial_weights(model, settings.initial_model)
+        initial = load_initial_weights(model, settings.initial_model, settings.initial_member)
         log.info("starting from the weights of %s (%s)", settings.initial_model, initial)
     compile_model(
         model,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -15,11 +15,19 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
-from sparkface.core.config import AgeGroups, TrainConfig
+from sparkface.core.config import (
+    AgeGroups,
+    FacesConfig,
+    TrainConfig,
+    TrainFacesConfig,
+    load_faces,
+)
 from sparkface.core.contract import GENDERS, RACES
 from sparkface.core.images import ImageSpec, decode_each
 from sparkface.core.labels import age_group_index
+from sparkface.detect.faces import FaceFinder
 from sparkface.spark.ingest import require_columns
+from sparkface.train.faces import choose_view, detected_faces
 
 log = logging.getLogger("sparkface")
 
@@ -100,36 +108,80 @@ def with_class_indices(df: DataFrame, groups: AgeGroups) -> DataFrame:
     )
 
 
-def decode_images(df: DataFrame, spec: ImageSpec) -> DataFrame:
+def decode_images(
+    df: DataFrame, spec: ImageSpec, faces: TrainFacesConfig | None = None
+) -> DataFrame:
     """Replace `content` by `pixels` (size*size*3 uint8 bytes), decoded on the executors; a file
-    that fails keeps its row with `decode_error` set. Other columns pass through."""
-    require_columns(df, ["content"], "decode_images")
+    that fails keeps its row with `decode_error` set. Other columns pass through. With `faces` in
+    `detect` mode, each face is the one the detector finds and aligns, the train split's shown
+    first as one of `faces.views` (`sparkface.train.faces`); `face_view` says which view gave it."""
+    require_columns(df, ["content", "file_name", "split"], "decode_images")
+    detect = faces is not None and faces.mode == "detect"
+    if detect:
+        df = df.select(
+            "*",
+            unit_hash(F.col("file_name"), "view").alias("_view_position"),
+            F.xxhash64(F.col("file_name"), F.lit("faces")).alias("_view_seed"),
+        )
+    internal = ("content", "_view_position", "_view_seed")
+    passed = [field for field in df.schema.fields if field.name not in internal]
     schema = StructType(
-        [field for field in df.schema.fields if field.name != "content"]
+        passed
         + [
             StructField("width", IntegerType()),
             StructField("height", IntegerType()),
             StructField("pixels", BinaryType()),
             StructField("decode_error", StringType()),
+            StructField("face_view", StringType()),
         ]
     )
+    views = dict(faces.views) if detect else {}
+
+    def decoded_rows(batch: pd.DataFrame) -> Iterator[tuple]:
+        if not detect:
+            for face, error in decode_each(batch["content"], spec):
+                if face is None:
+                    yield None, None, None, error, None
+                else:
+                    yield face.pixels, face.width, face.height, None, "aligned"
+            return
+        finder = _finder(settings)
+        chosen = [
+            choose_view(views, position) if split == "train" else "crop"
+            for split, position in zip(batch["split"], batch["_view_position"], strict=True)
+        ]
+        seeds = [int(seed) & 0xFFFFFFFFFFFFFFFF for seed in batch["_view_seed"]]
+        for pixels, width, height, view, error in detected_faces(
+            batch["content"], chosen, seeds, spec, finder, settings
+        ):
+            yield pixels, width, height, error, view
+
+    settings = load_faces() if detect else None
 
     def decode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            pixels, widths, heights, errors = [], [], [], []
-            for face, error in decode_each(batch["content"], spec):
-                pixels.append(face.pixels.tobytes() if face is not None else None)
-                widths.append(face.width if face is not None else None)
-                heights.append(face.height if face is not None else None)
-                errors.append(error)
-            yield batch.drop(columns=["content"]).assign(
+            rows = list(decoded_rows(batch))
+            pixels, widths, heights, errors, face_views = (list(c) for c in zip(*rows, strict=True))
+            yield batch[[f.name for f in passed]].assign(
                 width=pd.array(widths, dtype="Int32"),
                 height=pd.array(heights, dtype="Int32"),
-                pixels=pixels,
+                pixels=[p.tobytes() if p is not None else None for p in pixels],
                 decode_error=errors,
+                face_view=face_views,
             )
 
     return df.mapInPandas(decode, schema)
+
+
+_FINDERS: dict[tuple[str, str], FaceFinder] = {}
+
+
+def _finder(settings: FacesConfig) -> FaceFinder:
+    """The detectors, loaded once per Python worker."""
+    key = (settings.detector, settings.tile_detector)
+    if key not in _FINDERS:
+        _FINDERS[key] = FaceFinder(settings)
+    return _FINDERS[key]
 
 
 def prepare(
@@ -152,7 +204,7 @@ def prepare(
     )
     sampled = rebalance(split, config.sample_fractions)
     columns = ["path", "file_name", "file_size", "age", "gender", "race", "split", "content"]
-    decoded = decode_images(sampled.select(*columns), spec).cache()
+    decoded = decode_images(sampled.select(*columns), spec, config.faces).cache()
     good = with_class_indices(decoded.where(F.col("decode_error").isNull()), groups)
     shards = Path(output_dir) / "shards"
     for name in SPLITS:
@@ -179,10 +231,22 @@ def prepare(
         .to_dict(orient="records")
     )
     counts["rows"] = {name: int(per_split.get(name, 0)) for name in SPLITS}
+    counts["faces"] = config.faces.mode
+    counts["views"] = {
+        split: {row["face_view"]: row["count"] for row in rows}
+        for split, rows in _grouped(good.groupBy("split", "face_view").count().collect())
+    }
     counts["image_size"] = config.image_size
     decoded.unpersist()
     (Path(output_dir) / "preparation.json").write_text(json.dumps(counts, indent=2) + "\n")
     return counts
+
+
+def _grouped(rows: list) -> Iterable[tuple[str, list]]:
+    by_split: dict[str, list] = {}
+    for row in sorted(rows, key=lambda r: (r["split"], r["face_view"] or "")):
+        by_split.setdefault(row["split"], []).append(row)
+    return by_split.items()
 
 
 def _step_counts(images: DataFrame, config: TrainConfig, groups: AgeGroups) -> dict[str, object]:

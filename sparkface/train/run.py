@@ -133,6 +133,8 @@ def describe_package(
         "metrics": headline(metrics),
         "training": {k: v for k, v in run.items() if k != "history"},
         "config": config.to_dict(),
+        # How its training faces were made (sparkface.train.faces): aligned crops or detected.
+        "training_faces": dataclasses.asdict(config.faces),
     }
 
 
@@ -144,6 +146,6 @@ def _reusable_preparation(out: Path, config: TrainConfig) -> dict[str, Any] | No
     old = yaml.safe_load((out / "config.yaml").read_text())
     same = all(
         old.get(key) == json.loads(json.dumps(config.to_dict()[key]))
-        for key in ("image_size", "min_age", "sample_fractions", "split", "shards")
+        for key in ("image_size", "min_age", "sample_fractions", "split", "shards", "faces")
     )
     return json.loads(previous.read_text()) if same else None
