@@ -14,7 +14,7 @@ export SPARK_CONF_DIR := $(abspath conf/spark)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run profile train image test test-fast lint check-java
+.PHONY: run profile train train-detect image test test-fast lint check-java
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -49,6 +49,27 @@ train: $(VENV)/.installed check-java
 	$(BIN)/python jobs/ensemble.py --shards out/train/shards --output out/ensemble \
 		--undo-class-weights age_group \
 		--members out/train/model $(MEMBERS:%=out/train-%/model)
+
+# The shipped model since it scores faces found by the detector (issue 13): the crop-trained
+# ensemble above (as committed at 911cc5e, taken from git into out/sparkface-cnn-crops) with each
+# network trained further on faces as `--faces detect` gives them, then averaged again.
+CROPS_MODEL := out/sparkface-cnn-crops
+DETECT_MEMBERS := m1 m2
+train-detect: $(VENV)/.installed check-java
+	mkdir -p $(CROPS_MODEL) && for file in model.keras model.json preparation.json; do \
+		git show 911cc5e:models/sparkface-cnn/$$file > $(CROPS_MODEL)/$$file || exit 1; done
+	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train-detect \
+		--config conf/models/sparkface-cnn-detect.yaml
+	for member in $(DETECT_MEMBERS); do \
+		rm -rf out/train-detect-$$member/shards && mkdir -p out/train-detect-$$member && \
+		cp -r out/train-detect/shards out/train-detect/preparation.json \
+			out/train-detect/config.yaml out/train-detect-$$member/ && \
+		$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train-detect-$$member \
+			--config conf/models/sparkface-cnn-detect-$$member.yaml --reuse-shards || exit 1; \
+	done
+	$(BIN)/python jobs/ensemble.py --shards out/train-detect/shards --output out/ensemble-detect \
+		--undo-class-weights age_group \
+		--members out/train-detect/model $(DETECT_MEMBERS:%=out/train-detect-%/model)
 
 # The container image sparkface:VERSION, built here with podman from a local Debian base and a
 # wheelhouse (scripts/build_image.sh; installs podman, runc and mmdebstrap with apt if missing).

@@ -173,3 +173,17 @@ def test_no_more_than_max_faces_and_the_pixel_limit_holds(detector):
 def test_bad_face_settings_are_named(key, value, message):
     with pytest.raises(ConfigError, match=message):
         FacesConfig(**{key: value})
+
+
+def test_a_face_that_fills_a_tight_crop_is_found_with_the_wider_border(detector):
+    """Crops cut 15% on each side: the face fills the image, and the full-range detector finds it
+    only once it is small in its input; the wider second look finds every one."""
+    crops = []
+    for path in real_faces(12):
+        image = Image.open(path).convert("RGB")
+        crops.append(jpeg(image.crop((30, 30, 170, 170))))
+    narrow = dataclasses.replace(SETTINGS, wide_context=SETTINGS.context)
+    found = [len(faces_in(crop, SPEC, detector, SETTINGS)[0]) for crop in crops]
+    without = [len(faces_in(crop, SPEC, detector, narrow)[0]) for crop in crops]
+    assert found == [1] * len(crops)
+    assert without.count(0) >= 2

@@ -186,3 +186,65 @@ def test_prefetch_yields_every_batch_in_order_and_reraises_the_producers_error()
     assert next(stream) == 1
     with pytest.raises(OSError, match="shard unreadable"):
         next(stream)
+
+
+def test_detect_mode_shards_hold_the_faces_the_detector_aligned_and_lose_none(
+    spark, tmp_path_factory
+):
+    """`faces.mode: detect`: every labelled face is in the shards, aligned as scoring's detect mode
+    aligns it; the train split's shown first as its view, the others as crops; a face the detector
+    cannot find is kept as its crop (view 'aligned'); an unreadable file is counted."""
+    import io
+    import shutil
+
+    from PIL import Image
+
+    from sparkface.core.config import load_faces
+    from sparkface.core.images import ImageSpec, square_pixels
+    from sparkface.detect.faces import FaceFinder, faces_in
+    from sparkface.train.faces import nearest
+    from tests.test_detect import real_faces
+
+    folder = tmp_path_factory.mktemp("real-faces")
+    sources = real_faces(40)
+    for source in sources:
+        shutil.copy(source, folder / source.name)
+    buffer = io.BytesIO()
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(buffer, format="JPEG")
+    (folder / "30_0_0_20170101000000009.jpg").write_bytes(buffer.getvalue())
+    (folder / "50_0_1_20170101000000003.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    config = train_config_from_dict(
+        {
+            "image_size": 32,
+            "shards": 2,
+            "sample_fractions": {},
+            "split": {"validation": 0.2, "test": 0.2},
+            "faces": {"mode": "detect", "views": {"crop": 0.5, "frame": 0.3, "tighter": 0.2}},
+        }
+    )
+    out = tmp_path_factory.mktemp("prepared-detect")
+    images = parse_labels(read_images(spark, str(folder), IngestConfig()))
+    counts = prepare(images, config, LabelConfig().groups, str(out))
+    trainable = [s for s in sources if int(s.name.split("_")[0]) >= 7]
+    assert counts["faces"] == "detect" and counts["unreadable"] == 1
+    assert sum(counts["rows"].values()) == len(trainable) + 1
+    for split, views in counts["views"].items():
+        assert sum(views.values()) == counts["rows"][split]
+        allowed = (
+            {"crop", "frame", "tighter", "aligned"} if split == "train" else {"crop", "aligned"}
+        )
+        assert set(views) <= allowed
+    assert {"frame", "tighter"} <= set(counts["views"]["train"])
+    assert sum(views.get("aligned", 0) for views in counts["views"].values()) >= 1
+    # A validation or test face is the face scoring's detect mode would score, pixel for pixel.
+    rows = pq.read_table(shard_files(out / "shards", "test")).to_pylist()
+    rows = [row for row in rows if row["file_name"] != "30_0_0_20170101000000009.jpg"]
+    settings = load_faces()
+    finder, spec = FaceFinder(settings), ImageSpec(size=32)
+    for row in rows[:3]:
+        found, width, height = faces_in(
+            (folder / row["file_name"]).read_bytes(), spec, finder, settings
+        )
+        face = nearest(found, width, height, None)
+        pixels = np.frombuffer(row["pixels"], np.uint8).reshape(32, 32, 3)
+        np.testing.assert_array_equal(pixels, square_pixels(face.crop, 32))

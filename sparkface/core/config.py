@@ -176,6 +176,7 @@ class FacesConfig:
     max_faces: int = 50
     tile_pixels: int = 256
     context: float = 0.5
+    wide_context: float = 1.0
     working_pixels: int = 1600
     # Mean keypoints (right eye, left eye, nose tip, mouth centre) of the training crops in their
     # own 200-px frame, measured with the detector (jobs/measure_template.py).
@@ -210,8 +211,10 @@ class FacesConfig:
             raise ConfigError(
                 f"min_confidence: must be between 0 and 1, got {self.min_confidence!r}"
             )
-        if not isinstance(self.context, (int, float)) or not 0 <= self.context <= 1:
-            raise ConfigError(f"context: must be between 0 and 1, got {self.context!r}")
+        for key in ("context", "wide_context"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or not 0 <= value <= 2:
+                raise ConfigError(f"{key}: must be between 0 and 2, got {value!r}")
         points = [tuple(point) for point in self.template]
         if len(points) != 4 or any(len(p) != 2 or not 0 <= min(p) <= max(p) <= 200 for p in points):
             raise ConfigError(

@@ -81,17 +81,29 @@ def _touches_inner_edge(found: Detection, window: tuple[int, int, int, int], siz
     )
 
 
-def detect(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Detection]:
-    """Faces in an RGB image, merged over the whole image (with context around it, for faces
-    that fill the image) and its tiles; most confident first, at most max_faces."""
+def _whole(image: Image.Image, finder: FaceFinder, settings: FacesConfig, context: float):
+    """The whole-image pass, with a black border of `context` times the long side around it."""
     width, height = image.size
-    pad = round(settings.context * max(width, height))
+    pad = round(context * max(width, height))
     framed = Image.new("RGB", (width + 2 * pad, height + 2 * pad))
     framed.paste(image, (pad, pad))
-    found = [
+    return [
         _shifted(face, -pad, -pad) for face in finder.whole.detect(framed, settings.min_confidence)
     ]
-    for window in tiles(width, height, settings.tile_pixels):
+
+
+def detect(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Detection]:
+    """Faces in an RGB image, merged over the whole image (with context around it, for faces
+    that fill the image) and its tiles; most confident first, at most max_faces. An image too
+    small for tiles where the whole-image pass finds nothing is looked at once more with the
+    wider context: a face that fills a tight crop is found only when it is small in the
+    detector's input."""
+    width, height = image.size
+    found = _whole(image, finder, settings, settings.context)
+    windows = tiles(width, height, settings.tile_pixels)
+    if not found and not windows and settings.wide_context != settings.context:
+        found = _whole(image, finder, settings, settings.wide_context)
+    for window in windows:
         for face in finder.tiles.detect(image.crop(window), settings.min_confidence):
             face = _shifted(face, window[0], window[1])
             if not _touches_inner_edge(face, window, image.size):
