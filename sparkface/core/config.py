@@ -292,6 +292,8 @@ class TrainingConfig:
     warmup_epochs: int = 0  # learning rate rising linearly from 0 before the cosine decay
     initial_model: str | None = None  # a model package whose weights training starts from
     initial_member: int | None = None  # initial_model is an ensemble: start from its member i
+    teacher: str | None = None  # a model package whose predictions the targets mix in
+    teacher_share: float = 0.5  # the teacher's share of each target (the labels': the rest)
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "epochs", "patience", "shuffle_buffer"):
@@ -314,11 +316,11 @@ class TrainingConfig:
             raise ConfigError(f"training.initial_member: must be an index >= 0, got {member!r}")
         if member is not None and self.initial_model is None:
             raise ConfigError("training.initial_member: needs initial_model (an ensemble package)")
-        package = self.initial_model
-        if package is not None and not (Path(package) / MODEL_FILE).is_file():
-            raise ConfigError(
-                f"training.initial_model: no model package ({MODEL_FILE}) in {package!r}"
-            )
+        for key in ("initial_model", "teacher"):
+            package = getattr(self, key)
+            if package is not None and not (Path(package) / MODEL_FILE).is_file():
+                raise ConfigError(f"training.{key}: no model package ({MODEL_FILE}) in {package!r}")
+        _check_fraction("training.teacher_share", self.teacher_share)
 
 
 # What a training face can be shown as before the detector finds it (TrainFacesConfig.views):

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from sparkface.core.config import AgeGroups, TrainConfig
-from sparkface.core.contract import MODEL_FILE
+from sparkface.core.contract import GENDERS, MODEL_FILE, RACES
 from sparkface.core.package import load_model_file, read_descriptor
+from sparkface.train.distill import taught, with_one_hot_labels
 from sparkface.train.model import compile_model, make_model
 from sparkface.train.shards import ParquetFaces, prefetch, shard_files, train_class_weights
 
@@ -148,6 +149,12 @@ def _fit(
     train_stream, validation_stream = streams(shards_dir, config, len(groups.names))
     steps = config.training.steps_per_epoch or len(train_stream)
     model, initial = build_model(config, len(groups.names), steps)
+    train_batches, validation_batches = iter(train_stream), iter(validation_stream)
+    teacher = config.training.teacher
+    if teacher:
+        train_batches, validation_batches = distilled(
+            train_batches, validation_batches, config, len(groups.names)
+        )
     log.info(
         "%d training rows (%d steps an epoch), %d validation rows",
         train_stream.rows,
@@ -156,10 +163,10 @@ def _fit(
     )
     started = time.perf_counter()
     history = model.fit(
-        prefetch(iter(train_stream)),
+        prefetch(train_batches),
         steps_per_epoch=steps,
         epochs=config.training.epochs,
-        validation_data=iter(validation_stream),
+        validation_data=validation_batches,
         validation_steps=len(validation_stream),
         callbacks=callbacks(output_dir, config.training.patience),
         verbose=verbose,
@@ -167,6 +174,7 @@ def _fit(
     run = {
         "device": device or "cpu",
         "initial_model": initial,
+        "teacher": _teacher_version(teacher),
         "backend": keras.backend.backend(),
         "train_rows": train_stream.rows,
         "validation_rows": validation_stream.rows,
@@ -174,6 +182,25 @@ def _fit(
     }
     (output_dir / "training.json").write_text(json.dumps(run, indent=2) + "\n")
     return model, run
+
+
+def distilled(train_batches, validation_batches, config: TrainConfig, n_age_groups: int):
+    """The train batches with targets mixed from the teacher's predictions and the labels, and the
+    validation batches with one-hot labels (sparkface.train.distill)."""
+    settings = config.training
+    teacher = load_model_file(Path(settings.teacher) / MODEL_FILE)
+    flip = bool(read_descriptor(settings.teacher).get("flip_test_time", True))
+    classes = {"age_group": n_age_groups, "gender": len(GENDERS), "race": len(RACES)}
+    log.info("targets: %.2f x %s's predictions + the rest x the labels", settings.teacher_share,
+             settings.teacher)  # fmt: skip
+    return (
+        taught(train_batches, teacher, settings.teacher_share, flip, classes),
+        with_one_hot_labels(validation_batches, classes),
+    )
+
+
+def _teacher_version(teacher: str | None) -> str | None:
+    return str(read_descriptor(teacher).get("version", "unversioned")) if teacher else None
 
 
 def streams(
@@ -221,6 +248,7 @@ def build_model(config: TrainConfig, n_age_groups: int, steps: int) -> tuple[obj
         steps=steps * settings.epochs,
         xla=settings.xla,
         warmup_steps=steps * settings.warmup_epochs,
+        soft_targets=settings.teacher is not None,
     )
     return model, initial
 

@@ -88,10 +88,12 @@ def compile_model(
     steps: int | None = None,
     xla: bool = False,
     warmup_steps: int = 0,
+    soft_targets: bool = False,
 ) -> None:
     """AdamW with cosine decay over `steps` (constant when None), the first `warmup_steps` of them
     rising linearly from 0; cross-entropy for the class heads, mean absolute error (in years /
-    AGE_SCALE) for age.
+    AGE_SCALE) for age. With `soft_targets`, the class heads' targets are probability rows (a
+    teacher's mixed with the labels: sparkface.train.distill) rather than class indices.
 
     With `xla`, the training step is compiled with XLA on the CPU too (Keras's "auto" turns it on
     only for accelerators; benchmarks/step_speed.py: at 48x48 it made conf/train.yaml's network
@@ -116,7 +118,10 @@ def compile_model(
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
         loss={
-            **dict.fromkeys(CLASS_HEADS, "sparse_categorical_crossentropy"),
+            **dict.fromkeys(
+                CLASS_HEADS,
+                "categorical_crossentropy" if soft_targets else "sparse_categorical_crossentropy",
+            ),
             "age": "mean_absolute_error",
         },
         loss_weights={head: float(loss_weights.get(head, 1.0)) for head in HEADS},
