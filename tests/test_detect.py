@@ -15,7 +15,7 @@ from sparkface.core.config import ConfigError, FacesConfig, load_faces
 from sparkface.core.images import ImageError, ImageSpec
 from sparkface.detect.blazeface import model_path
 from sparkface.detect.faces import CROP_SIDE, FaceFinder, align, detect, faces_in, similarity, tiles
-from sparkface.evaluate.frames import make_frame
+from sparkface.evaluate.frames import background, make_frame
 from tests.conftest import SHARED_FACES
 
 SETTINGS = load_faces()
@@ -168,6 +168,8 @@ def test_no_more_than_max_faces_and_the_pixel_limit_holds(detector):
         ("template", ((1, 2),), "template: needs four"),
         ("border", "blur", "border: must be reflect or black"),
         ("working_pixels", 100, "working_pixels"),
+        ("refine_window", 0.5, "refine_window: 0 .off. or 1-4"),
+        ("wide_context", 3, "wide_context: must be between 0 and 2"),
     ],
 )
 def test_bad_face_settings_are_named(key, value, message):
@@ -187,3 +189,34 @@ def test_a_face_that_fills_a_tight_crop_is_found_with_the_wider_border(detector)
     without = [len(faces_in(crop, SPEC, detector, narrow)[0]) for crop in crops]
     assert found == [1] * len(crops)
     assert without.count(0) >= 2
+
+
+def test_keypoints_found_again_where_the_face_fills_the_window_land_nearer_the_truth(detector):
+    """Faces of 90-130 px pasted upright into a 1280x720 frame: their keypoints should be those
+    found on the crop itself, scaled and shifted to where it was pasted. Found small (in the
+    whole frame, or at a tile's scale) they are several pixels off; found again in a window twice
+    the box's side, they land nearer."""
+    rng = np.random.default_rng(5)
+    frame = background(rng, 1280, 720)
+    pasted = []
+    for index, path in enumerate(real_faces(6)):
+        side = 90 + 8 * index
+        crop = Image.open(path).convert("RGB")
+        left, top = 60 + 200 * index, 150 + 60 * (index % 3)
+        frame.paste(crop.resize((side, side), Image.Resampling.LANCZOS), (left, top))
+        own = detect(crop, detector, SETTINGS)[0].keypoints
+        pasted.append(own * side / CROP_SIDE + [left, top])
+    data = jpeg(frame)
+    unrefined = dataclasses.replace(SETTINGS, refine_window=0)
+    errors = {}
+    for name, settings in (("refined", SETTINGS), ("as found", unrefined)):
+        found = faces_in(data, SPEC, detector, settings)[0]
+        assert len(found) == len(pasted)
+        errors[name] = np.mean(
+            [
+                min(np.linalg.norm(f.keypoints - truth, axis=1).mean() for f in found)
+                / np.linalg.norm(truth[0] - truth[1])
+                for truth in pasted
+            ]
+        )
+    assert errors["refined"] < 0.8 * errors["as found"]

@@ -177,6 +177,7 @@ class FacesConfig:
     tile_pixels: int = 256
     context: float = 0.5
     wide_context: float = 1.0
+    refine_window: float = 2.0
     working_pixels: int = 1600
     # Mean keypoints (right eye, left eye, nose tip, mouth centre) of the training crops in their
     # own 200-px frame, measured with the detector (jobs/measure_template.py).
@@ -211,6 +212,10 @@ class FacesConfig:
             raise ConfigError(
                 f"min_confidence: must be between 0 and 1, got {self.min_confidence!r}"
             )
+        if not isinstance(self.refine_window, (int, float)) or not (
+            self.refine_window == 0 or 1 <= self.refine_window <= 4
+        ):
+            raise ConfigError(f"refine_window: 0 (off) or 1-4, got {self.refine_window!r}")
         for key in ("context", "wide_context"):
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or not 0 <= value <= 2:

@@ -16,6 +16,8 @@ from sparkface.core.images import ImageSpec, open_image
 from sparkface.detect.blazeface import BlazeFace, Detection, weighted_nms
 
 CROP_SIDE = 200  # UTKFace's crops: the template's own pixels
+# The face is known to be there: a weaker score than min_confidence serves to place its keypoints.
+REFINE_CONFIDENCE = 0.3
 
 
 class FaceFinder:
@@ -118,7 +120,33 @@ def detect(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> lis
         for box, points, score in weighted_nms(corners, keypoints, scores)
     ]
     big_enough = [face for face in merged if min(face.box[2:]) >= settings.min_face_pixels]
-    return big_enough[: settings.max_faces]
+    return [refined(image, face, finder, settings) for face in big_enough[: settings.max_faces]]
+
+
+def refined(image: Image.Image, face: Detection, finder: FaceFinder, settings: FacesConfig):
+    """The face with its keypoints found again by the tile detector in a window of
+    `refine_window` times its box's side around it, where the face fills the detector's input:
+    a face found small (in a large frame, or at a tile's scale) has keypoints several pixels off,
+    and the aligned crop with it. Its box and confidence stay; no face in the window (or
+    `refine_window` 0) leaves it as it was."""
+    if not settings.refine_window:
+        return face
+    x, y, w, h = face.box
+    centre_x, centre_y = x + w / 2, y + h / 2
+    half = settings.refine_window * max(w, h) / 2
+    left, top = round(centre_x - half), round(centre_y - half)
+    window = image.crop((left, top, left + round(2 * half), top + round(2 * half)))
+    found = finder.tiles.detect(window, REFINE_CONFIDENCE)
+    reach = max(w, h) / 2
+    near = [
+        f
+        for f in found
+        if math.hypot(f.box[0] + f.box[2] / 2 - half, f.box[1] + f.box[3] / 2 - half) < reach
+    ]
+    if not near:
+        return face
+    best = max(near, key=lambda f: f.confidence)
+    return Detection(face.box, face.confidence, best.keypoints + [left, top])
 
 
 def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
