@@ -14,7 +14,7 @@ export SPARK_CONF_DIR := $(abspath conf/spark)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run profile train train-detect image test test-fast lint check-java
+.PHONY: run profile train train-detect train-student image test test-fast lint check-java
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -70,6 +70,15 @@ train-detect: $(VENV)/.installed check-java
 	$(BIN)/python jobs/ensemble.py --shards out/train-detect/shards --output out/ensemble-detect \
 		--undo-class-weights age_group \
 		--members out/train-detect/model $(DETECT_MEMBERS:%=out/train-detect-%/model)
+
+# One network distilled from the ensemble that train-detect builds (conf/models/sparkface-cnn-
+# student.yaml: started from its first member, targets mixing its predictions with the labels).
+train-student: $(VENV)/.installed check-java
+	rm -rf out/train-student/shards && mkdir -p out/train-student && \
+		cp -r out/train-detect/shards out/train-detect/preparation.json \
+			out/train-detect/config.yaml out/train-student/
+	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train-student \
+		--config conf/models/sparkface-cnn-student.yaml --reuse-shards
 
 # The container image sparkface:VERSION, built here with podman from a local Debian base and a
 # wheelhouse (scripts/build_image.sh; installs podman, runc and mmdebstrap with apt if missing).
