@@ -68,13 +68,17 @@ def anchors(variant: str) -> np.ndarray:
     return np.concatenate(found)
 
 
-def letterbox(image: Image.Image, side: int = 192) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """The image scaled into side x side keeping its aspect, padded with black, as floats in
-    [-1, 1]; with the scale (input pixels per image pixel) and the padding (x, y)."""
+def letterbox(
+    image: Image.Image, side: int = 192, border: int = 0
+) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """The image, with a black `border` of that many pixels on each side, scaled into side x side
+    keeping its aspect and padded with black, as floats in [-1, 1]; with the scale (input pixels
+    per image pixel) and where the image's origin lands (x, y). Only the image itself is resized
+    (with a box reduction first for large reductions), never its border."""
     width, height = image.size
-    scale = side / max(width, height)
+    scale = side / (max(width, height) + 2 * border)
     inner = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = image.resize(inner, Image.Resampling.BILINEAR)
+    resized = image.resize(inner, Image.Resampling.BILINEAR, reducing_gap=3.0)
     canvas = np.zeros((side, side, 3), dtype=np.float32)
     pad_x, pad_y = (side - inner[0]) // 2, (side - inner[1]) // 2
     canvas[pad_y : pad_y + inner[1], pad_x : pad_x + inner[0]] = np.asarray(resized, np.float32)
@@ -137,9 +141,12 @@ class BlazeFace:
         scores = self.interpreter.get_tensor(self.score_index)[0, :, 0]
         return boxes, scores
 
-    def detect(self, image: Image.Image, min_confidence: float = 0.5) -> list[Detection]:
-        """Faces in an RGB image, most confident first, in the image's pixels."""
-        tensor, scale, (pad_x, pad_y) = letterbox(image, self.side)
+    def detect(
+        self, image: Image.Image, min_confidence: float = 0.5, border: int = 0
+    ) -> list[Detection]:
+        """Faces in an RGB image (seen with a black `border` of that many pixels around it), most
+        confident first, in the image's pixels."""
+        tensor, scale, (pad_x, pad_y) = letterbox(image, self.side, border)
         raw_boxes, raw_scores = self.raw(tensor)
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
         keep = scores >= min_confidence

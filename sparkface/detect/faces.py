@@ -85,13 +85,8 @@ def _touches_inner_edge(found: Detection, window: tuple[int, int, int, int], siz
 
 def _whole(image: Image.Image, finder: FaceFinder, settings: FacesConfig, context: float):
     """The whole-image pass, with a black border of `context` times the long side around it."""
-    width, height = image.size
-    pad = round(context * max(width, height))
-    framed = Image.new("RGB", (width + 2 * pad, height + 2 * pad))
-    framed.paste(image, (pad, pad))
-    return [
-        _shifted(face, -pad, -pad) for face in finder.whole.detect(framed, settings.min_confidence)
-    ]
+    border = round(context * max(image.size))
+    return finder.whole.detect(image, settings.min_confidence, border)
 
 
 def detect(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Detection]:
