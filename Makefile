@@ -33,7 +33,8 @@ run: $(VENV)/.installed check-java
 profile: $(VENV)/.installed check-java
 	$(BIN)/spark-submit jobs/profile_faces.py --input $(INPUT) --output out/profile
 
-# The shipped model: three networks trained on the same shards (the first run's, copied), then
+# The crop-trained ensemble (train-detect starts from it): three networks trained on the same
+# shards (the first run's, copied), then
 # averaged into one package in out/ensemble, the class weights taken out of the age-group head
 # (models/README.md).
 MEMBERS := seed2 seed3
