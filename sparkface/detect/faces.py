@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 
 import numpy as np
 from PIL import Image
@@ -27,6 +28,20 @@ class FaceFinder:
         self.whole = BlazeFace(settings.detector)
         same = settings.tile_detector == settings.detector
         self.tiles = self.whole if same else BlazeFace(settings.tile_detector)
+
+
+_FINDERS: dict[tuple[str, str], FaceFinder] = {}
+_FINDERS_LOCK = threading.Lock()
+
+
+def cached_finder(settings: FacesConfig) -> FaceFinder:
+    """The face detectors, loaded once per process (a Python worker) like the model: scoring and
+    training preparation share them."""
+    key = (settings.detector, settings.tile_detector)
+    with _FINDERS_LOCK:
+        if key not in _FINDERS:
+            _FINDERS[key] = FaceFinder(settings)
+        return _FINDERS[key]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ from sparkface.core.contract import CLASS_HEADS, MODEL_FILE
 from sparkface.core.images import ImageError, check_file_size, decode_each, square_pixels
 from sparkface.core.package import ModelBundle, load_model_file, predict
 from sparkface.detect.blazeface import USED_KEYPOINTS
-from sparkface.detect.faces import Face, FaceFinder, faces_in
+from sparkface.detect.faces import Face, FaceFinder, cached_finder, faces_in
 from sparkface.spark.ingest import require_columns
 
 log = logging.getLogger("sparkface")
@@ -272,15 +272,6 @@ def _maybe_inject_failure() -> None:
     context = TaskContext.get()
     if context is not None and context.partitionId() == 0 and context.attemptNumber() == 0:
         raise RuntimeError("injected failure of the first attempt of partition 0")
-
-
-def cached_finder(settings: FacesConfig) -> FaceFinder:
-    """The face detectors, loaded once per process like the model."""
-    with _MODELS_LOCK:
-        key = f"detectors:{settings.detector}:{settings.tile_detector}"
-        if key not in _MODELS:
-            _MODELS[key] = FaceFinder(settings)
-        return _MODELS[key]
 
 
 def score_partitions(

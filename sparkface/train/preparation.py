@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -15,17 +15,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
-from sparkface.core.config import (
-    AgeGroups,
-    FacesConfig,
-    TrainConfig,
-    TrainFacesConfig,
-    load_faces,
-)
+from sparkface.core.config import AgeGroups, TrainConfig, TrainFacesConfig, load_faces
 from sparkface.core.contract import GENDERS, RACES
 from sparkface.core.images import ImageSpec, decode_each
 from sparkface.core.labels import age_group_index
-from sparkface.detect.faces import FaceFinder
+from sparkface.detect.faces import cached_finder
 from sparkface.spark.ingest import require_columns
 from sparkface.train.faces import choose_view, detected_faces
 
@@ -68,7 +62,7 @@ def split_paths(
     with `labelled_only`, only labelled faces of trainable age. For tools that work on one split's
     faces outside training: test frames from the test split, the template from the train split."""
     if labelled_only:
-        files = files.where(F.col("label_error").isNull() & (F.col("age") >= config.min_age))
+        files = keep_trainable(files, config.min_age)
     split = config.split
     chosen = assign_split(files, split.get("validation", 0.1), split.get("test", 0.1))
     rows = chosen.where(F.col("split") == which).select("path").collect()
@@ -145,7 +139,7 @@ def decode_images(
                 else:
                     yield face.pixels, face.width, face.height, None, "aligned"
             return
-        finder = _finder(settings)
+        finder = cached_finder(settings)
         chosen = [
             choose_view(views, position) if split == "train" else "crop"
             for split, position in zip(batch["split"], batch["_view_position"], strict=True)
@@ -171,17 +165,6 @@ def decode_images(
             )
 
     return df.mapInPandas(decode, schema)
-
-
-_FINDERS: dict[tuple[str, str], FaceFinder] = {}
-
-
-def _finder(settings: FacesConfig) -> FaceFinder:
-    """The detectors, loaded once per Python worker."""
-    key = (settings.detector, settings.tile_detector)
-    if key not in _FINDERS:
-        _FINDERS[key] = FaceFinder(settings)
-    return _FINDERS[key]
 
 
 def prepare(
@@ -232,21 +215,13 @@ def prepare(
     )
     counts["rows"] = {name: int(per_split.get(name, 0)) for name in SPLITS}
     counts["faces"] = config.faces.mode
-    counts["views"] = {
-        split: {row["face_view"]: row["count"] for row in rows}
-        for split, rows in _grouped(good.groupBy("split", "face_view").count().collect())
-    }
+    counts["views"] = {}
+    for row in sorted(good.groupBy("split", "face_view").count().collect()):
+        counts["views"].setdefault(row["split"], {})[row["face_view"]] = row["count"]
     counts["image_size"] = config.image_size
     decoded.unpersist()
     (Path(output_dir) / "preparation.json").write_text(json.dumps(counts, indent=2) + "\n")
     return counts
-
-
-def _grouped(rows: list) -> Iterable[tuple[str, list]]:
-    by_split: dict[str, list] = {}
-    for row in sorted(rows, key=lambda r: (r["split"], r["face_view"] or "")):
-        by_split.setdefault(row["split"], []).append(row)
-    return by_split.items()
 
 
 def _step_counts(images: DataFrame, config: TrainConfig, groups: AgeGroups) -> dict[str, object]:
