@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +192,26 @@ def python_workers(executor: int) -> list[int]:
     return found
 
 
+def executor_id(pid: int) -> str:
+    """The id an executor JVM was started with (its --executor-id argument)."""
+    arguments = (Path("/proc") / str(pid) / "cmdline").read_bytes().decode().split("\0")
+    return arguments[arguments.index("--executor-id") + 1]
+
+
+def busy_executors(ui_port: int) -> set[str]:
+    """Ids of the executors the driver counts tasks active on, from its REST API; empty while
+    the driver's UI is not up yet."""
+    base = f"http://127.0.0.1:{ui_port}/api/v1/applications"
+    try:
+        with urllib.request.urlopen(base, timeout=2) as reply:
+            (application,) = json.load(reply)
+        with urllib.request.urlopen(f"{base}/{application['id']}/executors", timeout=2) as reply:
+            executors = json.load(reply)
+    except (OSError, ValueError):
+        return set()
+    return {e["id"] for e in executors if e["activeTasks"] > 0}
+
+
 def spark_events(folder: Path) -> list[dict]:
     """Every event of the application's event log (JSON lines; Spark 4 writes it rolling, in
     files events_N_APP inside a folder eventlog_v2_APP)."""
@@ -209,6 +230,7 @@ def test_job_survives_the_loss_of_an_executor(cluster, faces, model_dir, tmp_pat
             os.link(path, target / path.name)
     events = tmp_path / "events"
     events.mkdir()
+    ui_port = free_port()
     command = score_command(
         master,
         many,
@@ -218,6 +240,8 @@ def test_job_survives_the_loss_of_an_executor(cluster, faces, model_dir, tmp_pat
         "spark.eventLog.enabled=true",
         f"spark.eventLog.dir=file://{events}",
         "spark.eventLog.compress=false",
+        "spark.ui.enabled=true",
+        f"spark.ui.port={ui_port}",
     )
     process = subprocess.Popen(
         command,
@@ -231,13 +255,17 @@ def test_job_survives_the_loss_of_an_executor(cluster, faces, model_dir, tmp_pat
         deadline = time.time() + 240
         victims: list[int] = []
         while time.time() < deadline and process.poll() is None:
-            # Kill worker1's executor once it is running Python tasks (scoring), not before.
-            victims = [pid for pid in executor_pids(cluster_dir, "worker1") if python_workers(pid)]
+            # Kill worker1's executor while it runs a scoring task (a Python worker is up and
+            # the driver counts a task active on it), so that the task is lost with it.
+            victims = [
+                pid
+                for pid in executor_pids(cluster_dir, "worker1")
+                if python_workers(pid) and executor_id(pid) in busy_executors(ui_port)
+            ]
             if victims:
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
         assert victims, "no executor of worker1 ran a Python task"
-        time.sleep(3)
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
         _, errors = process.communicate(timeout=600)
