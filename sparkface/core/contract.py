@@ -32,3 +32,7 @@ AGE_SCALE = 100.0
 # A model package is a folder holding these two files.
 MODEL_FILE = "model.keras"
 DESCRIPTOR_FILE = "model.json"
+# A package converted for TensorFlow Lite (descriptor "runtime": "tflite") holds this file
+# instead of MODEL_FILE: it scores, but does not train or average.
+TFLITE_FILE = "model.tflite"
+RUNTIME_FILES = {"keras": MODEL_FILE, "tflite": TFLITE_FILE}

@@ -18,6 +18,7 @@ from sparkface.core.contract import AGE_SCALE, DESCRIPTOR_FILE, MODEL_FILE
 from sparkface.core.errors import PackageError
 from sparkface.core.home import home
 from sparkface.core.images import ImageSpec
+from sparkface.core.runtime import load_runner, runtime_file
 
 
 def default_model_dir() -> Path:
@@ -78,15 +79,30 @@ class ModelBundle:
     def classes(self) -> dict[str, list[str]]:
         return self.descriptor["classes"]
 
+    @property
+    def runtime(self) -> str:
+        return self.descriptor.get("runtime", "keras")
+
 
 def load_bundle(model_dir: str | Path) -> ModelBundle:
-    """Read a model package (model.keras + model.json) into bytes the executors can receive."""
+    """Read a model package (model.json and the file its runtime scores with: model.keras, or
+    model.tflite) into bytes the executors can receive."""
     directory = Path(model_dir)
     descriptor = read_descriptor(directory)
-    model_path = directory / MODEL_FILE
+    model_path = directory / runtime_file(descriptor)
     if not model_path.is_file():
-        raise PackageError(f"no {MODEL_FILE} in {directory}")
+        raise PackageError(f"no {model_path.name} in {directory}")
     return ModelBundle(model_path.read_bytes(), file_sha256(model_path), descriptor)
+
+
+def load_package_model(model_dir: str | Path, threads: int = 1):
+    """The package's model ready to score on the driver, in the runtime its descriptor names."""
+    directory = Path(model_dir)
+    descriptor = read_descriptor(directory)
+    path = directory / runtime_file(descriptor)
+    if not path.is_file():
+        raise PackageError(f"no {path.name} in {directory}")
+    return load_runner(path, descriptor.get("runtime", "keras"), threads)
 
 
 def predict(model, faces: np.ndarray, flip: bool = True) -> dict[str, np.ndarray]:

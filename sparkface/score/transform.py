@@ -18,9 +18,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from sparkface.core.config import ConfigError, FacesConfig
-from sparkface.core.contract import CLASS_HEADS, MODEL_FILE
+from sparkface.core.contract import CLASS_HEADS, RUNTIME_FILES
 from sparkface.core.images import ImageError, check_file_size, decode_each, square_pixels
-from sparkface.core.package import ModelBundle, load_model_file, predict
+from sparkface.core.package import ModelBundle, predict
+from sparkface.core.runtime import load_runner
 from sparkface.detect.blazeface import USED_KEYPOINTS
 from sparkface.detect.faces import Face, FaceFinder, cached_finder, faces_in
 from sparkface.spark.ingest import require_columns
@@ -139,15 +140,16 @@ def _set_threads(cores: int) -> None:
 
 
 def cached_model(bundle: ModelBundle, cores: int = 1):
-    """The bundle's Keras model, loaded from its bytes once per process."""
+    """The bundle's model in its runtime (Keras, or TensorFlow Lite), loaded from its bytes once
+    per process."""
     with _MODELS_LOCK:
         if bundle.sha256 not in _MODELS:
             _set_threads(cores)
             with tempfile.TemporaryDirectory() as folder:
-                path = os.path.join(folder, MODEL_FILE)
+                path = os.path.join(folder, RUNTIME_FILES[bundle.runtime])
                 with open(path, "wb") as handle:
                     handle.write(bundle.model_bytes)
-                _MODELS[bundle.sha256] = load_model_file(path)
+                _MODELS[bundle.sha256] = load_runner(path, bundle.runtime, cores)
         return _MODELS[bundle.sha256]
 
 

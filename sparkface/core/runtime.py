@@ -1,0 +1,78 @@
+"""The runtimes a model package can score with: Keras (the `.keras` file, on whatever backend is
+installed) or TensorFlow Lite (a `.tflite` file converted from it, weights optionally quantized
+to int8). Both answer `predict_on_batch(faces)` with a dict of outputs by head, so scoring and
+evaluation do not care which one runs.
+
+On these processors the int8 weights run on XNNPACK's integer kernels: a network converted with
+them scored several times more faces a second on one core than in Keras, with the same answers
+to within rounding (benchmarks/runtime_bench.py, models/README.md).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from sparkface.core.contract import HEADS, RUNTIME_FILES
+from sparkface.core.errors import PackageError
+
+WEIGHTS = ("float32", "int8")
+
+
+def runtime_file(descriptor: dict) -> str:
+    """The file a package scores with, for the runtime its descriptor names (default keras)."""
+    runtime = descriptor.get("runtime", "keras")
+    if runtime not in RUNTIME_FILES:
+        raise PackageError(
+            f"the package needs runtime {runtime!r}; this sparkface knows {sorted(RUNTIME_FILES)}"
+        )
+    return RUNTIME_FILES[runtime]
+
+
+def to_tflite(model, weights: str = "int8") -> bytes:
+    """The Keras model as a TensorFlow Lite flat buffer with the same input (uint8 faces) and
+    outputs; with `weights` int8, its weights are quantized (activations stay float)."""
+    import tensorflow as tf
+
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights {weights!r}: one of {WEIGHTS}")
+    with tempfile.TemporaryDirectory() as folder:
+        model.export(folder, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        if weights == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return converter.convert()
+
+
+class TFLiteModel:
+    """A converted model, answering `predict_on_batch` as a Keras model does (a dict by head).
+    Its signature runner resizes the input to each batch; not for concurrent threads."""
+
+    def __init__(self, content: bytes, threads: int = 1) -> None:
+        import tensorflow as tf
+
+        interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
+        self.runner = interpreter.get_signature_runner()
+        inputs = self.runner.get_input_details()
+        if len(inputs) != 1:
+            raise PackageError(f"a face model has one input; this .tflite has {len(inputs)}")
+        ((self.input_name, details),) = inputs.items()
+        self.dtype = details["dtype"]
+        missing = [head for head in HEADS if head not in self.runner.get_output_details()]
+        if missing:
+            raise PackageError(f"the .tflite model has no output {missing[0]!r}")
+
+    def predict_on_batch(self, faces: np.ndarray) -> dict[str, np.ndarray]:
+        outputs = self.runner(**{self.input_name: np.ascontiguousarray(faces, dtype=self.dtype)})
+        return {head: outputs[head] for head in HEADS}
+
+
+def load_runner(path: str | Path, runtime: str, threads: int = 1):
+    """The model in `path` ready to score, in `runtime` (keras or tflite)."""
+    if runtime == "tflite":
+        return TFLiteModel(Path(path).read_bytes(), threads)
+    import keras
+
+    return keras.saving.load_model(path, compile=False)

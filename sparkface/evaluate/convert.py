@@ -1,0 +1,120 @@
+"""A Keras model package converted for TensorFlow Lite, checked against the Keras model on the
+shards' validation and test splits before it is written.
+
+The converted package scores exactly like its source (same input, classes, flip and
+preprocessing; `runtime: tflite` in its descriptor) and records how far its answers lie from the
+Keras model's: per head, the share of faces whose predicted class changed and the largest
+difference in a probability, and the largest difference in age. A conversion that changes more
+classes than `max_changed` allows is refused rather than written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sparkface.core.contract import CLASS_HEADS, DESCRIPTOR_FILE, MODEL_FILE, TFLITE_FILE
+from sparkface.core.errors import PackageError, UserError
+from sparkface.core.package import file_sha256, load_model_file, new_version, read_descriptor
+from sparkface.core.runtime import TFLiteModel, to_tflite
+from sparkface.evaluate.metrics import compute_metrics, headline
+from sparkface.evaluate.report import write_evaluation
+from sparkface.evaluate.split import predict_stream
+from sparkface.train.shards import ParquetFaces, shard_files
+
+
+class ConversionError(UserError):
+    """The converted model's answers differ from the Keras model's by more than allowed."""
+
+
+def agreement(converted: dict[str, np.ndarray], keras: dict[str, np.ndarray]) -> dict[str, Any]:
+    """How far the converted model's predictions lie from the Keras model's, head by head."""
+    result: dict[str, Any] = {}
+    for head in CLASS_HEADS:
+        result[head] = {
+            "class_changed": round(
+                float(np.mean(converted[head].argmax(1) != keras[head].argmax(1))), 5
+            ),
+            "max_probability_difference": round(
+                float(np.abs(converted[head] - keras[head]).max()), 5
+            ),
+        }
+    result["age"] = {
+        "max_years_difference": round(float(np.abs(converted["age"] - keras["age"]).max()), 3)
+    }
+    return result
+
+
+def convert_package(
+    model_dir: str | Path,
+    shards_dir: str | Path,
+    output_dir: str | Path,
+    weights: str = "int8",
+    max_changed: float = 0.02,
+) -> dict[str, Any]:
+    """Convert the Keras package `model_dir` into a TensorFlow Lite package in `output_dir`,
+    after checking on both splits of `shards_dir` (the shards it was trained on) that no head's
+    predicted class changes for more than `max_changed` of the faces."""
+    source = Path(model_dir)
+    descriptor = read_descriptor(source)
+    if descriptor.get("runtime", "keras") != "keras":
+        raise PackageError(f"{source}: already converted (runtime {descriptor['runtime']})")
+    if not (source / MODEL_FILE).is_file():
+        raise PackageError(f"no {MODEL_FILE} in {source}")
+    model = load_model_file(source / MODEL_FILE)
+    content = to_tflite(model, weights)
+    converted = TFLiteModel(content)
+    size = int(descriptor["input_size"][0])
+    groups = tuple(descriptor["classes"]["age_group"])
+    flip = bool(descriptor.get("flip_test_time", True))
+    checks, metrics = {}, {}
+    for split in ("validation", "test"):
+        files = shard_files(shards_dir, split)
+        expected = descriptor.get("training_data", {}).get(split)
+        stream = ParquetFaces(files, size, 256)
+        if expected is not None and stream.rows != expected:
+            raise PackageError(
+                f"{shards_dir}: the {split} split has {stream.rows} faces, the model was "
+                f"trained with {expected}: not its shards"
+            )
+        keras_predictions, truth = predict_stream(model, stream, flip)
+        predictions, _ = predict_stream(converted, stream, flip)
+        checks[split] = agreement(predictions, keras_predictions)
+        metrics[split] = compute_metrics(predictions, truth, groups)
+        for head in CLASS_HEADS:
+            changed = checks[split][head]["class_changed"]
+            if changed > max_changed:
+                raise ConversionError(
+                    f"converted with {weights} weights, {head} changes class for {changed:.1%} "
+                    f"of the {split} faces (at most {max_changed:.1%} allowed)"
+                )
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / TFLITE_FILE).write_bytes(content)
+    converted_descriptor = {
+        **{k: v for k, v in descriptor.items() if k not in ("metrics", "validation_metrics")},
+        "version": new_version(),
+        "runtime": "tflite",
+        "metrics": headline(metrics["test"]),
+        "validation_metrics": headline(metrics["validation"]),
+        "conversion": {
+            "from_version": descriptor.get("version"),
+            "from_sha256": descriptor.get("model_sha256"),
+            "weights": weights,
+            "activations": "float32",
+            "agreement_with_keras": checks,
+        },
+        "model_sha256": file_sha256(output / TFLITE_FILE),
+    }
+    (output / DESCRIPTOR_FILE).write_text(json.dumps(converted_descriptor, indent=2) + "\n")
+    write_evaluation(
+        metrics["test"],
+        groups,
+        output / "test-evaluation",
+        f"Test split ({metrics['test']['faces']} faces), {descriptor.get('version')} "
+        f"converted for TensorFlow Lite ({weights} weights)",
+    )
+    return converted_descriptor
