@@ -7,6 +7,10 @@
 
     python benchmarks/score_bench.py --input ../shared/data/utkface --images 4000
     python benchmarks/score_bench.py --input ../shared/data/utkface --scale 20000,200000
+    python benchmarks/score_bench.py --images 4000 --model NEW --against OLD
+
+`--against` runs the job and the one-process ceiling for both packages instead, alternating, in
+one session, and prints the new one's speed as a multiple of the old one's.
 
 `--scale` instead runs `spark-submit jobs/score.py --faces aligned` on folders of N hard-linked
 copies of the input's faces (under new names) and prints time per image and the peak memory (RSS)
@@ -39,7 +43,12 @@ import pandas as pd  # noqa: E402
 
 from sparkface.core.config import IngestConfig  # noqa: E402
 from sparkface.core.images import decode_face  # noqa: E402
-from sparkface.core.package import default_model_dir, load_bundle, load_model_file, predict  # noqa: E402
+from sparkface.core.package import (  # noqa: E402
+    default_model_dir,
+    load_bundle,
+    load_package_model,
+    predict,
+)
 from sparkface.score.run import run_scoring  # noqa: E402
 
 
@@ -304,6 +313,35 @@ def bench_scale(
         shutil.rmtree(work / f"out{count}", ignore_errors=True)
 
 
+def compare(spark, folder: Path, files: list[Path], work: Path, models: tuple[str, str]) -> None:
+    """The job and the one-process ceiling for two packages, alternating, in one session."""
+    rates: dict[str, dict[str, list[float]]] = {}
+    loaded = {}
+    for directory in models:
+        bundle = load_bundle(directory)
+        bench_job(spark, work / "warm", bundle, work / "warmup")  # each model cached
+        loaded[directory] = (bundle, load_package_model(directory))
+    for round_ in range(2):
+        for directory in models:
+            bundle, model = loaded[directory]
+            rate = rates.setdefault(directory, {"job": [], "ceiling": []})
+            rate["job"].append(bench_job(spark, folder, bundle, work / f"job{round_}"))
+            rate["ceiling"].append(bench_ceiling(files, bundle, model))
+    print(f"{len(files)} images, {os.cpu_count()} cores; best of 2 alternating rounds")
+    for directory in models:
+        bundle = loaded[directory][0]
+        best = {k: max(v) for k, v in rates[directory].items()}
+        print(
+            f"{bundle.descriptor.get('version'):>24} ({bundle.runtime}, {directory}): "
+            f"job {best['job']:7.1f} images/s, one process {best['ceiling']:7.1f} images/s"
+        )
+    old, new = (rates[directory] for directory in models)
+    print(
+        f"new / old: job {max(new['job']) / max(old['job']):.2f}x, "
+        f"one process {max(new['ceiling']) / max(old['ceiling']):.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -313,6 +351,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4000)
     parser.add_argument("--notebook-images", type=int, default=300)
     parser.add_argument("--scale", default=None, help="e.g. 20000,200000")
+    parser.add_argument(
+        "--against",
+        default=None,
+        help="another package: the job and one process for both, side by side (--model new)",
+    )
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     parser.add_argument("--master", default=None, help="--scale on this cluster (spark://...)")
     parser.add_argument(
@@ -327,10 +370,14 @@ def main() -> None:
     folder = sample_folder(Path(args.input), args.images, work / "in")
     files = sorted(folder.rglob("*.jpg"))
     bundle = load_bundle(args.model)
-    model = load_model_file(Path(args.model) / "model.keras")
+    model = load_package_model(args.model)
     spark = session()
     warm = sample_folder(Path(args.input), 512, work / "warm")
     bench_job(spark, warm, bundle, work / "warmup")  # JVM, Python workers and model cache warm
+    if args.against:
+        compare(spark, folder, files, work, (args.against, args.model))
+        spark.stop()
+        return
     results = {
         "job (run_scoring, local[*])": bench_job(spark, folder, bundle, work / "job"),
         "ceiling (one process, bytes in memory)": bench_ceiling(files, bundle, model),
