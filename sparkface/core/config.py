@@ -290,6 +290,8 @@ class TrainingConfig:
     patience: int = 6
     shuffle_buffer: int = 4096
     class_weights: bool = True
+    # The gender head's loss weighted per race x gender cell (shards.gender_cell_weights).
+    gender_cell_weights: bool = False
     loss_weights: dict = dataclasses.field(default_factory=lambda: dict.fromkeys(HEADS, 1.0))
     flip_test_time: bool = True
     steps_per_epoch: int | None = None  # None: one pass over the training split

@@ -17,7 +17,13 @@ from sparkface.core.contract import GENDERS, MODEL_FILE, RACES
 from sparkface.core.package import load_model_file, read_descriptor
 from sparkface.train.distill import taught, with_one_hot_labels
 from sparkface.train.model import compile_model, make_model
-from sparkface.train.shards import ParquetFaces, prefetch, shard_files, train_class_weights
+from sparkface.train.shards import (
+    ParquetFaces,
+    gender_cell_weights,
+    prefetch,
+    shard_files,
+    train_class_weights,
+)
 
 log = logging.getLogger("sparkface")
 
@@ -212,6 +218,11 @@ def streams(
     if settings.class_weights:
         weights = train_class_weights(shards_dir, config.image_size, n_age_groups)
         log.info("class weights: %s", {k: np.round(v, 2).tolist() for k, v in weights.items()})
+    cells = None
+    if settings.gender_cell_weights:
+        probe = ParquetFaces(shard_files(shards_dir, "train"), config.image_size, 256)
+        cells = gender_cell_weights(probe.labels())
+        log.info("gender weights by race x gender: %s", np.round(cells, 2).tolist())
     train_stream = ParquetFaces(
         shard_files(shards_dir, "train"),
         config.image_size,
@@ -220,6 +231,7 @@ def streams(
         repeat=True,
         seed=config.seed,
         class_weights=weights,
+        gender_cell_weights=cells,
         augment=config.model.augment,
     )
     validation_stream = ParquetFaces(

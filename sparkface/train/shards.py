@@ -68,6 +68,7 @@ class ParquetFaces:
         repeat: bool = False,
         seed: int = 0,
         class_weights: dict[str, np.ndarray] | None = None,
+        gender_cell_weights: np.ndarray | None = None,
         read_batch: int = 512,
         augment: bool = False,
     ) -> None:
@@ -78,6 +79,7 @@ class ParquetFaces:
         self.repeat = repeat
         self.seed = seed
         self.class_weights = class_weights
+        self.gender_cell_weights = gender_cell_weights
         self.read_batch = read_batch
         self.augment = augment
         self.rows = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
@@ -101,10 +103,19 @@ class ParquetFaces:
         pixels = augment_batch(chunk["pixels"], augment_rng) if self.augment else chunk["pixels"]
         targets = {head: chunk[column].astype("int32") for head, column in TARGETS.items()}
         targets["age"] = (chunk["age"].astype("float32") / AGE_SCALE).reshape(-1, 1)
-        if not self.class_weights:
+        if not self.class_weights and self.gender_cell_weights is None:
             return pixels, targets
-        weights = {head: self.class_weights[head][targets[head]] for head in TARGETS}
-        weights["age"] = np.ones(len(chunk["age"]), dtype="float32")
+        rows = len(chunk["age"])
+        weights = {
+            head: self.class_weights[head][targets[head]]
+            if self.class_weights
+            else np.ones(rows, dtype="float32")
+            for head in TARGETS
+        }
+        weights["age"] = np.ones(rows, dtype="float32")
+        if self.gender_cell_weights is not None:
+            cell = self.gender_cell_weights[targets["race"], targets["gender"]]
+            weights["gender"] = (weights["gender"] * cell).astype("float32")
         return pixels, targets, weights
 
     def _one_pass(
@@ -185,6 +196,16 @@ def class_weights(labels: dict[str, np.ndarray], sizes: dict[str, int]) -> dict[
         mean = (raw * counts).sum() / counts.sum()
         weights[head] = (raw / mean).astype("float32")
     return weights
+
+
+def gender_cell_weights(labels: dict[str, np.ndarray]) -> np.ndarray:
+    """Weights of the gender head's loss per race x gender cell (races x genders), the square
+    root of inverse frequency normalised to a mean of 1 over the rows: the rarer cells (Black
+    women, race others) count more, so that gender is learnt more evenly across races."""
+    counts = np.zeros((len(RACES), len(GENDERS)))
+    np.add.at(counts, (labels["race_index"], labels["gender_index"]), 1)
+    raw = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    return (raw / ((raw * counts).sum() / counts.sum())).astype("float32")
 
 
 def train_class_weights(
