@@ -14,7 +14,7 @@ export SPARK_CONF_DIR := $(abspath conf/spark)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run profile train train-detect train-student image test test-fast lint check-java
+.PHONY: run profile train train-detect train-student train-student-fair image test test-fast lint check-java
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -74,12 +74,17 @@ train-detect: $(VENV)/.installed check-java
 
 # One network distilled from the ensemble that train-detect builds (conf/models/sparkface-cnn-
 # student.yaml: started from its first member, targets mixing its predictions with the labels).
+STUDENT := student
 train-student: $(VENV)/.installed check-java
-	rm -rf out/train-student/shards && mkdir -p out/train-student && \
+	rm -rf out/train-$(STUDENT)/shards && mkdir -p out/train-$(STUDENT) && \
 		cp -r out/train-detect/shards out/train-detect/preparation.json \
-			out/train-detect/config.yaml out/train-student/
-	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train-student \
-		--config conf/models/sparkface-cnn-student.yaml --reuse-shards
+			out/train-detect/config.yaml out/train-$(STUDENT)/
+	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train-$(STUDENT) \
+		--config conf/models/sparkface-cnn-$(STUDENT).yaml --reuse-shards
+
+# The student with its gender loss weighted per race x gender cell.
+train-student-fair:
+	$(MAKE) train-student STUDENT=student-fair
 
 # The container image sparkface:VERSION, built here with podman from a local Debian base and a
 # wheelhouse (scripts/build_image.sh; installs podman, runc and mmdebstrap with apt if missing).

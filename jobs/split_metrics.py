@@ -1,5 +1,6 @@
 """python jobs/split_metrics.py --split validation MODEL=SHARDS [MODEL=SHARDS ...]: metrics of
-model packages on one split of their training shards, and of their average, as a Markdown table.
+model packages on one split of their training shards, and of their average, as a Markdown table;
+with --fairness, their gender accuracy by race x gender too.
 
 For choosing between models on the validation split without touching the test split.
 """
@@ -11,7 +12,8 @@ import os
 import sys
 
 from sparkface.core.config import load_labels
-from sparkface.evaluate.selection import split_table
+from sparkface.evaluate.fairness import fairness_table
+from sparkface.evaluate.selection import split_metrics, split_table
 from sparkface.spark.runner import run_main
 
 
@@ -19,6 +21,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="split_metrics", description=__doc__)
     parser.add_argument("--split", default="validation", choices=["validation", "test"])
     parser.add_argument("--labels-config", default=None, help="default: conf/labels.yaml")
+    parser.add_argument(
+        "--fairness",
+        action="store_true",
+        help="also each model's gender accuracy by race x gender, and the gaps between them",
+    )
     parser.add_argument("models", nargs="+", metavar="MODEL=SHARDS")
     return parser.parse_args(argv)
 
@@ -29,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     models = [tuple(model.partition("=")[::2]) for model in args.models]
 
     def table() -> None:
-        print(split_table(models, args.split, load_labels(args.labels_config).groups.names))
+        named = split_metrics(models, args.split, load_labels(args.labels_config).groups.names)
+        print(split_table(named))
+        if args.fairness:
+            print()
+            print(f"Gender accuracy (%) by race x gender, {args.split} split:")
+            print(fairness_table(named))
 
     return run_main("split_metrics", table)
 

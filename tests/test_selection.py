@@ -10,7 +10,7 @@ import pytest
 from sparkface.core.errors import InputError
 from sparkface.core.package import load_model_file, save_package
 from sparkface.evaluate.ensemble import average_models
-from sparkface.evaluate.selection import runs_table, split_table
+from sparkface.evaluate.selection import runs_table, split_metrics, split_table
 from sparkface.evaluate.split import evaluate_split
 from tests.test_ensemble import GROUPS, descriptor, member, write_split
 
@@ -50,6 +50,10 @@ def packages(tmp_path):
     return tmp_path
 
 
+def table(models: list[tuple[str, str]]) -> str:
+    return split_table(split_metrics(models, "validation", GROUPS))
+
+
 def row_figures(row: str) -> list[str]:
     return [cell.strip() for cell in row.strip("|").split("|")][1:]
 
@@ -57,7 +61,7 @@ def row_figures(row: str) -> list[str]:
 def test_split_table_scores_each_package_and_their_average(packages):
     shards = str(packages / "shards")
     one = str(packages / "m1")
-    rows = split_table([(one, shards), (str(packages / "m2"), shards)], "validation", GROUPS)
+    rows = table([(one, shards), (str(packages / "m2"), shards)])
     rows = rows.splitlines()[2:]
     assert len(rows) == 3 and rows[2].startswith("| average of the models | 10 |")
     expected = evaluate_split(
@@ -77,7 +81,7 @@ def test_split_table_scores_each_package_and_their_average(packages):
         f"{averaged['age_group_within_one']:.1%}",
     ]
     # The average of a model with itself is that model.
-    twice = split_table([(one, shards), (one, shards)], "validation", GROUPS).splitlines()
+    twice = table([(one, shards), (one, shards)]).splitlines()
     assert row_figures(twice[2]) == row_figures(twice[4])
 
 
@@ -87,4 +91,4 @@ def test_split_table_refuses_shards_of_other_faces(packages):
         (str(packages / "m2"), str(packages / "other")),
     ]
     with pytest.raises(InputError, match="not the same faces"):
-        split_table(models, "validation", GROUPS)
+        table(models)

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from sparkface.core.contract import MODEL_FILE
 from sparkface.core.errors import InputError
-from sparkface.core.package import load_model_file, read_descriptor
+from sparkface.core.package import load_package_model, read_descriptor
 from sparkface.evaluate.metrics import compute_metrics
 from sparkface.evaluate.split import predict_stream
 from sparkface.train.shards import ParquetFaces, shard_files
@@ -54,27 +53,40 @@ def runs_table(runs: dict[str, str | Path]) -> str:
     return "\n".join(lines)
 
 
-def split_table(models: list[tuple[str, str]], split: str, age_groups: tuple[str, ...]) -> str:
-    """Metrics of model packages on one split of their shards (model folder, shards folder), each
-    scored with mirror averaging as shipped, and, for two or more, of their averaged predictions.
-    Every shards folder must hold the same faces in the same order (the same data settings but the
-    image size), which is checked."""
-    lines = _header("faces")
+def split_metrics(
+    models: list[tuple[str, str]], split: str, age_groups: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Metrics of model packages on one split of their shards (model folder, shards folder), by
+    name, each scored in its own runtime and with mirror averaging as its descriptor says, and,
+    for two or more, of their averaged predictions. Every shards folder must hold the same faces
+    in the same order (the same data settings but the image size), which is checked."""
+    named: dict[str, dict[str, Any]] = {}
     all_predictions, truth = [], None
     for model_dir, shards in models:
-        size = read_descriptor(model_dir)["input_size"][0]
+        descriptor = read_descriptor(model_dir)
+        size = descriptor["input_size"][0]
         stream = ParquetFaces(shard_files(shards, split), size, 256)
-        model = load_model_file(Path(model_dir) / MODEL_FILE)
-        predictions, labels = predict_stream(model, stream, True)
+        model = load_package_model(model_dir)
+        flip = bool(descriptor.get("flip_test_time", True))
+        predictions, labels = predict_stream(model, stream, flip)
         if truth is not None and any(not np.array_equal(truth[k], labels[k]) for k in truth):
             raise InputError(f"{shards}: not the same faces in the same order as the first shards")
         truth = labels
         all_predictions.append(predictions)
-        metrics = compute_metrics(predictions, labels, age_groups)
-        lines.append(_row(f"{model_dir} ({size}px)", metrics))
+        name = f"{model_dir} ({size}px)"
+        while name in named:  # the same package twice: a row each
+            name += "'"
+        named[name] = compute_metrics(predictions, labels, age_groups)
     if len(all_predictions) > 1:
         average = {
             key: np.mean([p[key] for p in all_predictions], axis=0) for key in all_predictions[0]
         }
-        lines.append(_row("average of the models", compute_metrics(average, truth, age_groups)))
+        named["average of the models"] = compute_metrics(average, truth, age_groups)
+    return named
+
+
+def split_table(named: dict[str, dict[str, Any]]) -> str:
+    """The headline metrics of `split_metrics`'s models as a Markdown table."""
+    lines = _header("faces")
+    lines.extend(_row(name, metrics) for name, metrics in named.items())
     return "\n".join(lines)
