@@ -1,5 +1,5 @@
 """Speed of `--faces detect` on camera frames beside `--faces aligned` on face crops, side by side
-in one run, with the shipped model and conf/faces.yaml:
+in one run, with the shipped model (or `--model DIR`, in its own runtime) and conf/faces.yaml:
 
 1. the scoring job (`run_scoring`, local mode, all cores) on N 640x480 frames (0-3 faces, about
    1.65 each, pasted from the input's crops) in detect mode, and on N of the input's crops in
@@ -27,7 +27,12 @@ import numpy as np  # noqa: E402
 
 from sparkface.core.config import IngestConfig, load_faces  # noqa: E402
 from sparkface.core.images import open_image, square_pixels  # noqa: E402
-from sparkface.core.package import default_model_dir, load_bundle, load_model_file, predict  # noqa: E402
+from sparkface.core.package import (  # noqa: E402
+    default_model_dir,
+    load_bundle,
+    load_package_model,
+    predict,
+)
 from sparkface.detect.faces import (  # noqa: E402
     FaceFinder,  # noqa: E402
     align,
@@ -55,12 +60,14 @@ def make_inputs(source: Path, count: int, folder: Path, seed: int = 0) -> tuple[
     return frames, crops, faces
 
 
-def bench_jobs(frames: Path, crops: Path, work: Path) -> dict[str, tuple[float, int]]:
+def bench_jobs(
+    frames: Path, crops: Path, work: Path, model_dir: str
+) -> dict[str, tuple[float, int]]:
     from sparkface.spark.session import build_session
 
     ingest = IngestConfig()
     spark = build_session("detect-bench", ingest, {"spark.ui.enabled": "false"})
-    bundle = load_bundle(str(default_model_dir()))
+    bundle = load_bundle(model_dir)
     faces = load_faces()
     results = {}
     try:
@@ -79,10 +86,10 @@ def bench_jobs(frames: Path, crops: Path, work: Path) -> dict[str, tuple[float, 
     return results
 
 
-def breakdown(frames: Path, count: int) -> dict[str, float]:
+def breakdown(frames: Path, count: int, model_dir: str) -> dict[str, float]:
     """Milliseconds per frame in each step, one process, one thread each."""
-    bundle = load_bundle(str(default_model_dir()))
-    model = load_model_file(str(Path(default_model_dir()) / "model.keras"))
+    bundle = load_bundle(model_dir)
+    model = load_package_model(model_dir)
     settings = load_faces()
     detector = FaceFinder(settings)
     spent = dict.fromkeys(("decode", "detect", "align", "score"), 0.0)
@@ -114,6 +121,7 @@ def main() -> None:
     parser.add_argument("--input", default=str(ROOT.parent / "shared" / "data" / "utkface"))
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--breakdown", type=int, default=200, help="frames timed step by step")
+    parser.add_argument("--model", default=str(default_model_dir()), help="a model package")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=ROOT / "out" if (ROOT / "out").is_dir() else None) as tmp:
         work = Path(tmp)
@@ -121,7 +129,7 @@ def main() -> None:
         print(
             f"{args.frames} frames of 640x480 with {faces} faces ({faces / args.frames:.2f} each)"
         )
-        results = bench_jobs(frames, crops, work / "out")
+        results = bench_jobs(frames, crops, work / "out", args.model)
         print("| job (2 cores, local mode) | files | seconds | files/s | faces scored/s |")
         print("|---|---|---|---|---|")
         rates = {}
@@ -133,7 +141,7 @@ def main() -> None:
             )
         ratio = rates["detect, frames"] / rates["aligned, crops"]
         print(f"detect frames/s over aligned crops/s: {ratio:.2f}")
-        steps = breakdown(frames, args.breakdown)
+        steps = breakdown(frames, args.breakdown, args.model)
         total = sum(steps.values())
         print(
             f"one process, ms per frame ({args.breakdown} frames): "
