@@ -131,12 +131,7 @@ def main() -> None:
                 dp = max(float(np.abs(predictions[h] - base[h]).max()) for h in CLASS_HEADS)
                 dage = float(np.abs(predictions["age"] - base["age"]).max())
                 changed = np.mean(
-                    [
-                        np.any(
-                            [predictions[h].argmax(1) != base[h].argmax(1) for h in CLASS_HEADS],
-                            axis=0,
-                        )
-                    ]
+                    np.any([predictions[h].argmax(1) != base[h].argmax(1) for h in CLASS_HEADS], 0)
                 )
                 print(
                     f"{name:>10} {runtime:>11} {'yes' if flip else 'no':>5} {rate:8.1f} "

@@ -18,7 +18,7 @@ from sparkface.core.contract import AGE_SCALE, DESCRIPTOR_FILE, MODEL_FILE
 from sparkface.core.errors import PackageError
 from sparkface.core.home import home
 from sparkface.core.images import ImageSpec
-from sparkface.core.runtime import load_runner, runtime_file
+from sparkface.core.runtime import load_runner, runtime_file, runtime_of
 
 
 def default_model_dir() -> Path:
@@ -81,28 +81,30 @@ class ModelBundle:
 
     @property
     def runtime(self) -> str:
-        return self.descriptor.get("runtime", "keras")
+        return runtime_of(self.descriptor)
 
 
-def load_bundle(model_dir: str | Path) -> ModelBundle:
-    """Read a model package (model.json and the file its runtime scores with: model.keras, or
-    model.tflite) into bytes the executors can receive."""
-    directory = Path(model_dir)
-    descriptor = read_descriptor(directory)
-    model_path = directory / runtime_file(descriptor)
-    if not model_path.is_file():
-        raise PackageError(f"no {model_path.name} in {directory}")
-    return ModelBundle(model_path.read_bytes(), file_sha256(model_path), descriptor)
-
-
-def load_package_model(model_dir: str | Path, threads: int = 1):
-    """The package's model ready to score on the driver, in the runtime its descriptor names."""
-    directory = Path(model_dir)
+def _scoring_file(directory: Path) -> tuple[dict[str, Any], Path]:
+    """A package's descriptor and the file its runtime scores with (model.keras or
+    model.tflite), which must exist."""
     descriptor = read_descriptor(directory)
     path = directory / runtime_file(descriptor)
     if not path.is_file():
         raise PackageError(f"no {path.name} in {directory}")
-    return load_runner(path, descriptor.get("runtime", "keras"), threads)
+    return descriptor, path
+
+
+def load_bundle(model_dir: str | Path) -> ModelBundle:
+    """Read a model package (model.json and the file its runtime scores with) into bytes the
+    executors can receive."""
+    descriptor, path = _scoring_file(Path(model_dir))
+    return ModelBundle(path.read_bytes(), file_sha256(path), descriptor)
+
+
+def load_package_model(model_dir: str | Path, threads: int = 1):
+    """The package's model ready to score on the driver, in the runtime its descriptor names."""
+    descriptor, path = _scoring_file(Path(model_dir))
+    return load_runner(path, runtime_of(descriptor), threads)
 
 
 def predict(model, faces: np.ndarray, flip: bool = True) -> dict[str, np.ndarray]:

@@ -21,9 +21,14 @@ from sparkface.core.errors import PackageError
 WEIGHTS = ("float32", "int8")
 
 
+def runtime_of(descriptor: dict) -> str:
+    """The runtime a package's descriptor names; packages from before runtimes are Keras."""
+    return descriptor.get("runtime", "keras")
+
+
 def runtime_file(descriptor: dict) -> str:
-    """The file a package scores with, for the runtime its descriptor names (default keras)."""
-    runtime = descriptor.get("runtime", "keras")
+    """The file a package scores with, for the runtime its descriptor names."""
+    runtime = runtime_of(descriptor)
     if runtime not in RUNTIME_FILES:
         raise PackageError(
             f"the package needs runtime {runtime!r}; this sparkface knows {sorted(RUNTIME_FILES)}"

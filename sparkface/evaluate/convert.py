@@ -19,7 +19,7 @@ import numpy as np
 from sparkface.core.contract import CLASS_HEADS, DESCRIPTOR_FILE, MODEL_FILE, TFLITE_FILE
 from sparkface.core.errors import PackageError, UserError
 from sparkface.core.package import file_sha256, load_model_file, new_version, read_descriptor
-from sparkface.core.runtime import TFLiteModel, to_tflite
+from sparkface.core.runtime import TFLiteModel, runtime_of, to_tflite
 from sparkface.evaluate.metrics import compute_metrics, headline
 from sparkface.evaluate.report import write_evaluation
 from sparkface.evaluate.split import predict_stream
@@ -60,8 +60,8 @@ def convert_package(
     predicted class changes for more than `max_changed` of the faces."""
     source = Path(model_dir)
     descriptor = read_descriptor(source)
-    if descriptor.get("runtime", "keras") != "keras":
-        raise PackageError(f"{source}: already converted (runtime {descriptor['runtime']})")
+    if runtime_of(descriptor) != "keras":
+        raise PackageError(f"{source}: already converted (runtime {runtime_of(descriptor)})")
     if not (source / MODEL_FILE).is_file():
         raise PackageError(f"no {MODEL_FILE} in {source}")
     model = load_model_file(source / MODEL_FILE)
