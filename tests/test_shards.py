@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sparkface.core.config import ModelConfig, TrainConfig, TrainingConfig
+from sparkface.train.fit import streams
 from sparkface.train.shards import ParquetFaces, gender_cell_weights, shard_files
 from tests.test_ensemble import write_split
 
@@ -31,3 +33,19 @@ def test_the_stream_weights_only_the_gender_head_by_cell(tmp_path):
     for head in ("age_group", "race", "age"):
         np.testing.assert_array_equal(weights[head], np.ones(40, dtype="float32"))
     assert len(next(iter(ParquetFaces(files, 32, 40)))) == 2  # no weights unless asked
+
+
+def test_training_weights_gender_by_cell_only_when_the_config_asks(tmp_path):
+    write_split(tmp_path, "train", 40, seed=3)
+    write_split(tmp_path, "validation", 10, seed=4)
+    model = ModelConfig(augment=False)
+
+    def first_batch(cells: bool):
+        training = TrainingConfig(batch_size=40, class_weights=False, gender_cell_weights=cells)
+        config = TrainConfig(image_size=32, model=model, training=training)
+        return next(iter(streams(tmp_path, config, 8)[0]))
+
+    assert len(first_batch(False)) == 2
+    _, targets, weights = first_batch(True)
+    cells = gender_cell_weights(ParquetFaces(shard_files(tmp_path, "train"), 32, 40).labels())
+    np.testing.assert_allclose(weights["gender"], cells[targets["race"], targets["gender"]])
