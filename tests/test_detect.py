@@ -1,5 +1,6 @@
-"""Finding and aligning faces (sparkface.detect): tiles, the similarity transform, the aligned crop
-and its borders, and the detector on real faces pasted into frames (the shared data set's)."""
+"""Finding and aligning faces (sparkface.detect): scans at small faces' scales, the similarity
+transform, the aligned crop and its borders, and the detector on real faces pasted into frames
+(the shared data set's)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,16 @@ from PIL import Image
 
 from sparkface.core.config import ConfigError, FacesConfig, load_faces
 from sparkface.core.images import ImageError, ImageSpec
-from sparkface.detect.blazeface import model_path
-from sparkface.detect.faces import CROP_SIDE, FaceFinder, align, detect, faces_in, similarity, tiles
+from sparkface.detect.blazeface import BlazeFace, anchors, model_path
+from sparkface.detect.faces import (
+    CROP_SIDE,
+    FaceFinder,
+    align,
+    detect,
+    faces_in,
+    scan_scales,
+    similarity,
+)
 from sparkface.evaluate.frames import background, make_frame
 from tests.conftest import SHARED_FACES
 
@@ -39,19 +48,48 @@ def jpeg(image: Image.Image, **save) -> bytes:
     return buffer.getvalue()
 
 
-def test_tiles_cover_every_pixel_at_every_level_and_overlap():
-    windows = tiles(1280, 720, 256)
-    covered = np.zeros((720, 1280), bool)
-    for x0, y0, x1, y1 in windows:
-        assert 0 <= x0 < x1 <= 1280 and 0 <= y0 < y1 <= 720
-        covered[y0:y1, x0:x1] = True
-    assert covered.all()
-    sides = sorted({x1 - x0 for x0, _, x1, _ in windows})
-    assert sides == [256, 768]  # 256 and 3 x 256; 2304 is past the image
-    small = [w for w in windows if w[2] - w[0] == 256]
-    lefts = sorted({w[0] for w in small})
-    assert all(b - a <= 256 * 2 // 3 for a, b in zip(lefts, lefts[1:], strict=False))
-    assert tiles(300, 200, 256) == []  # small enough for the whole-image pass alone
+def test_scans_look_at_the_image_at_each_small_face_scale_while_it_is_larger():
+    # 256-px windows, then 768, fill the 128-px input; 2304 is past the image.
+    assert scan_scales(1280, 720, 256, 128) == [0.5, 128 / 768]
+    assert scan_scales(640, 480, 256, 128) == [0.5]
+    assert scan_scales(300, 200, 256, 128) == []  # small enough for the whole-image pass alone
+
+
+def test_anchors_of_a_larger_input_extend_the_models_own_grid():
+    own = anchors("short")
+    assert own.shape == (896, 2)  # 16 x 16 cells x 2, then 8 x 8 cells x 6
+    np.testing.assert_allclose(own[:2], [[4, 4], [4, 4]])
+    np.testing.assert_allclose(own[512:518], [[8, 8]] * 6)
+    wide = anchors("short", 64, 96)
+    assert wide.shape == (8 * 12 * 2 + 4 * 6 * 6, 2)
+    # Row by row: the second anchor pair of a 12-cell row is one stride to the right.
+    np.testing.assert_allclose(wide[2], [12, 4])
+    np.testing.assert_allclose(wide[24], [4, 12])
+
+
+def test_a_scaled_pass_finds_small_faces_where_they_are(tmp_path):
+    """The short-range model over a whole 640x480 frame scaled by half (one non-square input)
+    finds pasted faces of 48-70 px at their places; at its own 128x128 input, the frame
+    letterboxed, it does not."""
+    sources = real_faces(3)
+    frame = background(np.random.default_rng(4), 640, 480)
+    spots = [(90, 380, 56), (560, 70, 64), (330, 250, 50)]
+    for source, (x, y, side) in zip(sources, spots, strict=True):
+        face = Image.open(source).convert("RGB").resize((side, side))
+        frame.paste(face, (x - side // 2, y - side // 2))
+    short = BlazeFace("short")
+    found = short.detect_scaled(frame, 0.5, SETTINGS.scan_min_confidence)
+    assert len(found) == 3
+    for x, y, side in spots:
+        nearest = min(
+            found,
+            key=lambda f: math.hypot(f.box[0] + f.box[2] / 2 - x, f.box[1] + f.box[3] / 2 - y),
+        )
+        bx, by, bw, bh = nearest.box
+        assert math.hypot(bx + bw / 2 - x, by + bh / 2 - y) < 0.25 * side
+        assert 0.4 * side < bw < 1.3 * side
+        assert bx <= nearest.keypoints[0][0] < nearest.keypoints[1][0] <= bx + bw
+    assert len(short.detect(frame, SETTINGS.scan_min_confidence)) < 3
 
 
 def test_similarity_recovers_rotation_scale_and_shift_without_shear():
@@ -165,6 +203,8 @@ def test_no_more_than_max_faces_and_the_pixel_limit_holds(detector):
     [
         ("mode", "find", "mode: must be one of aligned, detect"),
         ("min_confidence", 1.5, "min_confidence"),
+        ("scan_min_confidence", 0, "scan_min_confidence: must be between 0 and 1"),
+        ("scan_detector", "full", "scan_detector: only short"),
         ("template", ((1, 2),), "template: needs four"),
         ("border", "blur", "border: must be reflect or black"),
         ("working_pixels", 100, "working_pixels"),
@@ -194,7 +234,7 @@ def test_a_face_that_fills_a_tight_crop_is_found_with_the_wider_border(detector)
 def test_keypoints_found_again_where_the_face_fills_the_window_land_nearer_the_truth(detector):
     """Faces of 90-130 px pasted upright into a 1280x720 frame: their keypoints should be those
     found on the crop itself, scaled and shifted to where it was pasted. Found small (in the
-    whole frame, or at a tile's scale) they are several pixels off; found again in a window twice
+    whole frame, or at a scan's scale) they are several pixels off; found again in a window twice
     the box's side, they land nearer."""
     rng = np.random.default_rng(5)
     frame = background(rng, 1280, 720)

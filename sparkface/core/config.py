@@ -170,11 +170,12 @@ class FacesConfig:
 
     mode: str = "detect"
     detector: str = "full"
-    tile_detector: str = "short"
+    scan_detector: str = "short"
     min_face_pixels: int = 40
     min_confidence: float = 0.55
+    scan_min_confidence: float = 0.65
     max_faces: int = 50
-    tile_pixels: int = 256
+    scan_pixels: int = 256
     context: float = 0.5
     wide_context: float = 1.0
     refine_window: float = 2.0
@@ -192,26 +193,31 @@ class FacesConfig:
     def __post_init__(self) -> None:
         if self.mode not in FACE_MODES:
             raise ConfigError(f"mode: must be one of {', '.join(FACE_MODES)}, got {self.mode!r}")
-        for key in ("detector", "tile_detector"):
-            if getattr(self, key) not in ("full", "full_sparse", "short"):
-                raise ConfigError(
-                    f"{key}: must be full, full_sparse or short, got {getattr(self, key)!r}"
-                )
+        if self.detector not in ("full", "full_sparse", "short"):
+            raise ConfigError(
+                f"detector: must be full, full_sparse or short, got {self.detector!r}"
+            )
+        if self.scan_detector != "short":
+            # The full-range models' interpreter cannot take other input shapes than their own.
+            raise ConfigError(
+                f"scan_detector: only short scans the whole image at any shape, "
+                f"got {self.scan_detector!r}"
+            )
         if self.border not in ("reflect", "black"):
             raise ConfigError(f"border: must be reflect or black, got {self.border!r}")
-        for key, low in (("min_face_pixels", 8), ("max_faces", 1), ("tile_pixels", 96)):
+        for key, low in (("min_face_pixels", 8), ("max_faces", 1), ("scan_pixels", 96)):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"{key}: must be a whole number >= {low}, got {value!r}")
-        if not isinstance(self.working_pixels, int) or self.working_pixels < self.tile_pixels:
+        if not isinstance(self.working_pixels, int) or self.working_pixels < self.scan_pixels:
             raise ConfigError(
-                f"working_pixels: must be a whole number >= tile_pixels ({self.tile_pixels}), "
+                f"working_pixels: must be a whole number >= scan_pixels ({self.scan_pixels}), "
                 f"got {self.working_pixels!r}"
             )
-        if not isinstance(self.min_confidence, (int, float)) or not 0 < self.min_confidence < 1:
-            raise ConfigError(
-                f"min_confidence: must be between 0 and 1, got {self.min_confidence!r}"
-            )
+        for key in ("min_confidence", "scan_min_confidence"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise ConfigError(f"{key}: must be between 0 and 1, got {value!r}")
         if not isinstance(self.refine_window, (int, float)) or not (
             self.refine_window == 0 or 1 <= self.refine_window <= 4
         ):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -53,17 +54,19 @@ def model_path(variant: str = "full") -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / MODEL_FILES[variant]
 
 
-def anchors(variant: str) -> np.ndarray:
-    """(n, 2) anchor centres in [0, 1], in the model's output order: feature map by feature map,
-    row by row, cell by cell, each cell's anchors in turn (MediaPipe's SsdAnchorsCalculator with
-    fixed anchor sizes)."""
+def anchors(variant: str, height: int | None = None, width: int | None = None) -> np.ndarray:
+    """(n, 2) anchor centres (x, y) in the pixels of a height x width input (the variant's own
+    side by default), in the model's output order: feature map by feature map, row by row, cell
+    by cell, each cell's anchors in turn (MediaPipe's SsdAnchorsCalculator with fixed anchor
+    sizes). The network is convolutional: a larger input gives the same grid, extended."""
     side, layout = LAYOUTS[variant]
+    height, width = height or side, width or side
     found = []
     for stride, per_cell in layout:
-        cells = side // stride
-        centres = (np.arange(cells, dtype=np.float32) + 0.5) / cells
-        y, x = np.meshgrid(centres, centres, indexing="ij")
-        grid = np.stack([x.ravel(), y.ravel()], axis=1)
+        x = (np.arange(width // stride, dtype=np.float32) + 0.5) * stride
+        y = (np.arange(height // stride, dtype=np.float32) + 0.5) * stride
+        grid_y, grid_x = np.meshgrid(y, x, indexing="ij")
+        grid = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
         found.append(np.repeat(grid, per_cell, axis=0))
     return np.concatenate(found)
 
@@ -117,53 +120,109 @@ def weighted_nms(
     return kept
 
 
-class BlazeFace:
-    """The detector, loaded once; `detect` is safe to call repeatedly from one thread."""
+class _Runner:
+    """One interpreter for one input shape, with that shape's anchors."""
 
-    def __init__(self, variant: str = "full", threads: int = 1):
+    def __init__(self, variant: str, threads: int, height: int, width: int):
         import tensorflow as tf
 
         self.interpreter = tf.lite.Interpreter(
             model_path=str(model_path(variant)), num_threads=threads
         )
-        self.interpreter.allocate_tensors()
         self.input_index = self.interpreter.get_input_details()[0]["index"]
+        if (height, width) != (LAYOUTS[variant][0],) * 2:
+            self.interpreter.resize_tensor_input(self.input_index, [1, height, width, 3])
+        self.interpreter.allocate_tensors()
         outputs = sorted(self.interpreter.get_output_details(), key=lambda o: -o["shape"][-1])
         self.box_index, self.score_index = outputs[0]["index"], outputs[1]["index"]
-        self.side = LAYOUTS[variant][0]
-        self.anchors = anchors(variant)
+        self.anchors = anchors(variant, height, width)
 
     def raw(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The model's raw outputs for one (side, side, 3) input in [-1, 1]."""
+        """The model's raw outputs for one (height, width, 3) input in [-1, 1]."""
         self.interpreter.set_tensor(self.input_index, tensor[None].astype(np.float32))
         self.interpreter.invoke()
         boxes = self.interpreter.get_tensor(self.box_index)[0]
         scores = self.interpreter.get_tensor(self.score_index)[0, :, 0]
         return boxes, scores
 
+
+class BlazeFace:
+    """The detector, loaded once; `detect` and `detect_scaled` are safe to call repeatedly from
+    one thread. Inputs of other shapes than the model's own get an interpreter each, the last
+    `SHAPES_KEPT` of them kept (frames of one camera share their shapes)."""
+
+    SHAPES_KEPT = 8
+    # Scaled inputs are padded up to a multiple of this (the coarsest feature map's stride, and
+    # fewer distinct shapes for images of nearly equal sizes).
+    SHAPE_STEP = 32
+
+    def __init__(self, variant: str = "full", threads: int = 1):
+        self.variant, self.threads = variant, threads
+        self.side = LAYOUTS[variant][0]
+        self.native = _Runner(variant, threads, self.side, self.side)
+        self.shaped: OrderedDict[tuple[int, int], _Runner] = OrderedDict()
+
+    def _runner(self, height: int, width: int) -> _Runner:
+        if (height, width) == (self.side, self.side):
+            return self.native
+        if (height, width) in self.shaped:
+            self.shaped.move_to_end((height, width))
+        else:
+            self.shaped[(height, width)] = _Runner(self.variant, self.threads, height, width)
+            if len(self.shaped) > self.SHAPES_KEPT:
+                self.shaped.popitem(last=False)
+        return self.shaped[(height, width)]
+
     def detect(
         self, image: Image.Image, min_confidence: float = 0.5, border: int = 0
     ) -> list[Detection]:
         """Faces in an RGB image (seen with a black `border` of that many pixels around it), most
         confident first, in the image's pixels."""
-        tensor, scale, (pad_x, pad_y) = letterbox(image, self.side, border)
-        raw_boxes, raw_scores = self.raw(tensor)
+        tensor, scale, origin = letterbox(image, self.side, border)
+        return self._decoded(self.native, tensor, scale, origin, min_confidence)
+
+    def detect_scaled(
+        self, image: Image.Image, scale: float, min_confidence: float = 0.5
+    ) -> list[Detection]:
+        """Faces in the whole RGB image seen at `scale` (input pixels per image pixel) in one
+        pass, its input padded with black at the right and bottom: the same as the model run on
+        overlapping tiles of its own side, without cutting faces at the tiles' edges."""
+        width, height = image.size
+        inner = (max(1, round(width * scale)), max(1, round(height * scale)))
+        step = self.SHAPE_STEP
+        shape = (-(-inner[1] // step) * step, -(-inner[0] // step) * step)
+        resized = image.resize(inner, Image.Resampling.BILINEAR, reducing_gap=3.0)
+        canvas = np.zeros((*shape, 3), dtype=np.float32)
+        canvas[: inner[1], : inner[0]] = np.asarray(resized, np.float32)
+        tensor = canvas / 127.5 - 1.0
+        return self._decoded(self._runner(*shape), tensor, scale, (0, 0), min_confidence)
+
+    def _decoded(
+        self,
+        runner: _Runner,
+        tensor: np.ndarray,
+        scale: float,
+        origin: tuple[float, float],
+        min_confidence: float,
+    ) -> list[Detection]:
+        raw_boxes, raw_scores = runner.raw(tensor)
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
         keep = scores >= min_confidence
         if not keep.any():
             return []
-        raw_boxes, scores, anchors = raw_boxes[keep], scores[keep], self.anchors[keep]
-        values = raw_boxes.reshape(-1, 8, 2) / self.side
+        raw_boxes, scores, anchors = raw_boxes[keep], scores[keep], runner.anchors[keep]
+        # The outputs are offsets in input pixels from each anchor's centre.
+        values = raw_boxes.reshape(-1, 8, 2)
         centre = values[:, 0] + anchors
         half = values[:, 1] / 2
         corners = np.concatenate([centre - half, centre + half], axis=1)
         keypoints = values[:, 2:] + anchors[:, None, :]
         found = []
-        offset = np.array([pad_x, pad_y], dtype=np.float32)
+        offset = np.array(origin, dtype=np.float32)
         for box, points, confidence in weighted_nms(corners, keypoints, scores):
-            # From the letterboxed input's [0, 1] to the image's pixels.
-            x0, y0 = (box[:2] * self.side - offset) / scale
-            x1, y1 = (box[2:] * self.side - offset) / scale
-            points = (points[: len(USED_KEYPOINTS)] * self.side - offset) / scale
+            # From the input's pixels to the image's.
+            x0, y0 = (box[:2] - offset) / scale
+            x1, y1 = (box[2:] - offset) / scale
+            points = (points[: len(USED_KEYPOINTS)] - offset) / scale
             found.append(Detection((x0, y0, x1 - x0, y1 - y0), confidence, points))
         return found

@@ -1,5 +1,5 @@
-"""Every face in an image: found by BlazeFace over the whole image and over overlapping tiles (so
-that small faces in large frames are seen at a size the detector knows), merged, and each mapped
+"""Every face in an image: found by BlazeFace over the whole image and over the image scaled so
+that small faces in large frames are seen at a size the detector knows, merged, and each mapped
 onto the training crops' landmark template by a similarity transform into an aligned crop.
 """
 
@@ -22,12 +22,13 @@ REFINE_CONFIDENCE = 0.3
 
 
 class FaceFinder:
-    """The detectors `detect` uses, loaded once: one for the whole image, one for its tiles."""
+    """The detectors `detect` uses, loaded once: one for the whole image, one for its scans at
+    the scales of small faces."""
 
     def __init__(self, settings: FacesConfig):
         self.whole = BlazeFace(settings.detector)
-        same = settings.tile_detector == settings.detector
-        self.tiles = self.whole if same else BlazeFace(settings.tile_detector)
+        same = settings.scan_detector == settings.detector
+        self.scan = self.whole if same else BlazeFace(settings.scan_detector)
 
 
 _FINDERS: dict[tuple[str, str], FaceFinder] = {}
@@ -37,7 +38,7 @@ _FINDERS_LOCK = threading.Lock()
 def cached_finder(settings: FacesConfig) -> FaceFinder:
     """The face detectors, loaded once per process (a Python worker) like the model: scoring and
     training preparation share them."""
-    key = (settings.detector, settings.tile_detector)
+    key = (settings.detector, settings.scan_detector)
     with _FINDERS_LOCK:
         if key not in _FINDERS:
             _FINDERS[key] = FaceFinder(settings)
@@ -55,47 +56,16 @@ class Face:
     crop: Image.Image
 
 
-def tiles(width: int, height: int, side: int) -> list[tuple[int, int, int, int]]:
-    """Overlapping windows (x0, y0, x1, y1) covering the image at sides side, 3 x side, 9 x side...
-    while the image is larger than the window, so that every face is seen at a size the detector
-    knows. Neighbours overlap by a third of a window, so a face up to a third of a window wide
-    lies whole inside at least one of them."""
-    windows = []
-    while max(width, height) > side * 1.25:
-        step = side * 2 // 3
-
-        def starts(length: int, side: int = side, step: int = step) -> list[int]:
-            if length <= side:
-                return [0]
-            count = math.ceil((length - side) / step) + 1
-            return [round(i * (length - side) / (count - 1)) for i in range(count)]
-
-        windows += [
-            (x, y, min(width, x + side), min(height, y + side))
-            for y in starts(height)
-            for x in starts(width)
-        ]
-        side *= 3
-    return windows
-
-
-def _shifted(found: Detection, dx: float, dy: float) -> Detection:
-    x, y, w, h = found.box
-    return Detection((x + dx, y + dy, w, h), found.confidence, found.keypoints + [dx, dy])
-
-
-def _touches_inner_edge(found: Detection, window: tuple[int, int, int, int], size) -> bool:
-    """A tile's detection cut by the tile's own edge (not the image's): a part of a face that a
-    neighbouring tile or the whole-image pass sees whole."""
-    x, y, w, h = found.box
-    x0, y0, x1, y1 = window
-    margin = 0.02 * (x1 - x0)
-    return (
-        (x0 > 0 and x < x0 + margin)
-        or (y0 > 0 and y < y0 + margin)
-        or (x1 < size[0] and x + w > x1 - margin)
-        or (y1 < size[1] and y + h > y1 - margin)
-    )
+def scan_scales(width: int, height: int, pixels: int, side: int) -> list[float]:
+    """The scales (input pixels per image pixel) at which the scan detector looks at the whole
+    image, so that windows of `pixels`, 3 x `pixels`, 9 x `pixels`... image pixels fill its
+    `side`-pixel input, while the image is larger than such a window: every face is then seen at
+    a size the detector knows."""
+    scales = []
+    while max(width, height) > pixels * 1.25:
+        scales.append(side / pixels)
+        pixels *= 3
+    return scales
 
 
 def _whole(image: Image.Image, finder: FaceFinder, settings: FacesConfig, context: float):
@@ -106,20 +76,17 @@ def _whole(image: Image.Image, finder: FaceFinder, settings: FacesConfig, contex
 
 def detect(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Detection]:
     """Faces in an RGB image, merged over the whole image (with context around it, for faces
-    that fill the image) and its tiles; most confident first, at most max_faces. An image too
-    small for tiles where the whole-image pass finds nothing is looked at once more with the
-    wider context: a face that fills a tight crop is found only when it is small in the
-    detector's input."""
+    that fill the image) and its scans at the scales of small faces; most confident first, at
+    most max_faces. An image too small to scan where the whole-image pass finds nothing is
+    looked at once more with the wider context: a face that fills a tight crop is found only
+    when it is small in the detector's input."""
     width, height = image.size
     found = _whole(image, finder, settings, settings.context)
-    windows = tiles(width, height, settings.tile_pixels)
-    if not found and not windows and settings.wide_context != settings.context:
+    scales = scan_scales(width, height, settings.scan_pixels, finder.scan.side)
+    if not found and not scales and settings.wide_context != settings.context:
         found = _whole(image, finder, settings, settings.wide_context)
-    for window in windows:
-        for face in finder.tiles.detect(image.crop(window), settings.min_confidence):
-            face = _shifted(face, window[0], window[1])
-            if not _touches_inner_edge(face, window, image.size):
-                found.append(face)
+    for scale in scales:
+        found += finder.scan.detect_scaled(image, scale, settings.scan_min_confidence)
     if not found:
         return []
     corners = np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in found)])
@@ -134,9 +101,9 @@ def detect(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> lis
 
 
 def refined(image: Image.Image, face: Detection, finder: FaceFinder, settings: FacesConfig):
-    """The face with its keypoints found again by the tile detector in a window of
+    """The face with its keypoints found again by the scan detector in a window of
     `refine_window` times its box's side around it, where the face fills the detector's input:
-    a face found small (in a large frame, or at a tile's scale) has keypoints several pixels off,
+    a face found small (in a large frame, or at a scan's scale) has keypoints several pixels off,
     and the aligned crop with it. Its box and confidence stay; no face in the window (or
     `refine_window` 0) leaves it as it was."""
     if not settings.refine_window:
@@ -146,7 +113,7 @@ def refined(image: Image.Image, face: Detection, finder: FaceFinder, settings: F
     half = settings.refine_window * max(w, h) / 2
     left, top = round(centre_x - half), round(centre_y - half)
     window = image.crop((left, top, left + round(2 * half), top + round(2 * half)))
-    found = finder.tiles.detect(window, REFINE_CONFIDENCE)
+    found = finder.scan.detect(window, REFINE_CONFIDENCE)
     reach = max(w, h) / 2
     near = [
         f
