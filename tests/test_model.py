@@ -81,13 +81,15 @@ def test_a_few_training_steps_lower_the_loss_and_survive_saving(tmp_path):
 def test_the_shipped_model_matches_its_descriptor():
     import json
 
-    from sparkface.core.package import default_model_dir, file_sha256
+    from sparkface.core.package import default_model_dir, file_sha256, load_package_model
+    from sparkface.core.runtime import runtime_file
 
     folder = default_model_dir()
     descriptor = json.loads((folder / "model.json").read_text())
-    assert descriptor["model_sha256"] == file_sha256(folder / "model.keras")
-    assert (folder / "model.keras").stat().st_size < 20 * 1024 * 1024
-    model = load_model_file(folder / "model.keras")
+    scored = folder / runtime_file(descriptor)
+    assert descriptor["model_sha256"] == file_sha256(scored)
+    assert scored.stat().st_size < 20 * 1024 * 1024
+    model = load_package_model(folder)
     size = descriptor["input_size"][0]
     outputs = predict(model, np.zeros((2, size, size, 3), dtype=np.uint8))
     assert outputs["age_group"].shape == (2, len(descriptor["classes"]["age_group"]))
