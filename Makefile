@@ -14,7 +14,7 @@ export SPARK_CONF_DIR := $(abspath conf/spark)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run profile train train-detect train-student train-student-fair image test test-fast lint check-java
+.PHONY: run profile train train-detect train-student train-student-fair train-student-dlib image test test-fast lint check-java
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -85,6 +85,17 @@ train-student: $(VENV)/.installed check-java
 # The student with its gender loss weighted per race x gender cell.
 train-student-fair:
 	$(MAKE) train-student STUDENT=student-fair
+
+# The student that also learns dlib's face descriptors (a second teacher, issue 16): the same
+# shards with each face's descriptor added on the executors (jobs/describe_faces.py).
+DESCRIBED := out/train-student-dlib
+train-student-dlib: $(VENV)/.installed check-java
+	rm -rf $(DESCRIBED) && mkdir -p $(DESCRIBED) && \
+		cp out/train-detect/preparation.json out/train-detect/config.yaml $(DESCRIBED)/
+	$(BIN)/spark-submit jobs/describe_faces.py --shards out/train-detect/shards \
+		--input $(INPUT) --output $(DESCRIBED)/shards
+	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output $(DESCRIBED) \
+		--config conf/models/sparkface-cnn-student-dlib.yaml --reuse-shards
 
 # The container image sparkface:VERSION, built here with podman from a local Debian base and a
 # wheelhouse (scripts/build_image.sh; installs podman, runc and mmdebstrap with apt if missing).

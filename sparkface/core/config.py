@@ -307,6 +307,9 @@ class TrainingConfig:
     initial_member: int | None = None  # initial_model is an ensemble: start from its member i
     teacher: str | None = None  # a model package whose predictions the targets mix in
     teacher_share: float = 0.5  # the teacher's share of each target (the labels': the rest)
+    # > 0: the network also learns to predict the shards' dlib face descriptors (a head dropped
+    # from the package), its loss weighted so (sparkface.train.descriptors).
+    descriptor_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "epochs", "patience", "shuffle_buffer"):
@@ -334,6 +337,10 @@ class TrainingConfig:
             if package is not None and not (Path(package) / MODEL_FILE).is_file():
                 raise ConfigError(f"training.{key}: no model package ({MODEL_FILE}) in {package!r}")
         _check_fraction("training.teacher_share", self.teacher_share)
+        if not isinstance(self.descriptor_weight, (int, float)) or self.descriptor_weight < 0:
+            raise ConfigError(
+                f"training.descriptor_weight: must be a number >= 0, got {self.descriptor_weight!r}"
+            )
 
 
 # What a training face can be shown as before the detector finds it (TrainFacesConfig.views):

@@ -35,6 +35,8 @@ def taught(
         }
         ages = predicted["age"].reshape(-1, 1) / AGE_SCALE
         targets["age"] = (share * ages + (1.0 - share) * labels["age"]).astype("float32")
+        # Other targets (a second teacher's face descriptors) pass through as they are.
+        targets |= {name: value for name, value in labels.items() if name not in targets}
         yield (pixels, targets, *batch[2:])
 
 

@@ -15,8 +15,9 @@ import numpy as np
 from sparkface.core.config import AgeGroups, TrainConfig
 from sparkface.core.contract import GENDERS, MODEL_FILE, RACES
 from sparkface.core.package import load_model_file, read_descriptor
+from sparkface.train.descriptors import DESCRIPTOR_COLUMN, DESCRIPTOR_SIZE
 from sparkface.train.distill import taught, with_one_hot_labels
-from sparkface.train.model import compile_model, make_model
+from sparkface.train.model import compile_model, make_model, scoring_model
 from sparkface.train.shards import (
     ParquetFaces,
     gender_cell_weights,
@@ -70,8 +71,8 @@ def load_initial_weights(model, package: str | Path, member: int | None = None) 
     ensemble = descriptor.get("ensemble", {}) if member is not None else {}
     undone = ensemble.get("class_weights_undone", {})
     for layer in model.layers:
-        if not layer.weights:
-            continue
+        if not layer.weights or layer.name == DESCRIPTOR_COLUMN:
+            continue  # a training-only descriptor head starts afresh
         name = prefix + layer.name
         if name not in saved:
             raise ValueError(f"initial model {package}: has no layer {name!r}")
@@ -187,7 +188,7 @@ def _fit(
         **history_summary(history.history, time.perf_counter() - started, steps, config),
     }
     (output_dir / "training.json").write_text(json.dumps(run, indent=2) + "\n")
-    return model, run
+    return scoring_model(model), run
 
 
 def distilled(train_batches, validation_batches, config: TrainConfig, n_age_groups: int):
@@ -233,12 +234,14 @@ def streams(
         class_weights=weights,
         gender_cell_weights=cells,
         augment=config.model.augment,
+        descriptors=settings.descriptor_weight > 0,
     )
     validation_stream = ParquetFaces(
         shard_files(shards_dir, "validation"),
         config.image_size,
         settings.batch_size,
         repeat=True,
+        descriptors=settings.descriptor_weight > 0,
     )
     return train_stream, validation_stream
 
@@ -247,7 +250,14 @@ def build_model(config: TrainConfig, n_age_groups: int, steps: int) -> tuple[obj
     """The compiled network, from the initial model's weights when the config names one; and
     that model's version."""
     settings = config.training
-    model = make_model(config.model, config.image_size, n_age_groups, seed=config.seed)
+    described = settings.descriptor_weight > 0
+    model = make_model(
+        config.model,
+        config.image_size,
+        n_age_groups,
+        seed=config.seed,
+        descriptor_size=DESCRIPTOR_SIZE if described else 0,
+    )
     initial = None
     if settings.initial_model:
         initial = load_initial_weights(model, settings.initial_model, settings.initial_member)
@@ -261,6 +271,7 @@ def build_model(config: TrainConfig, n_age_groups: int, steps: int) -> tuple[obj
         xla=settings.xla,
         warmup_steps=steps * settings.warmup_epochs,
         soft_targets=settings.teacher is not None,
+        descriptor_weight=settings.descriptor_weight,
     )
     return model, initial
 

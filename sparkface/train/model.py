@@ -13,6 +13,7 @@ import numpy as np
 
 from sparkface.core.config import ModelConfig
 from sparkface.core.contract import CLASS_HEADS, HEADS
+from sparkface.train.descriptors import DESCRIPTOR_COLUMN as DESCRIPTOR_HEAD
 
 if TYPE_CHECKING:
     import keras
@@ -31,9 +32,12 @@ def make_model(
     n_genders: int = 2,
     n_races: int = 5,
     seed: int = 0,
+    descriptor_size: int = 0,
 ) -> keras.Model:
     """Conv -> BatchNorm -> activation -> MaxPool cycles, two dense layers with dropout, and four
-    heads: age group, gender, race (softmax) and age in years (regression)."""
+    heads: age group, gender, race (softmax) and age in years (regression). With
+    `descriptor_size`, a fifth head predicts a teacher's face descriptor while training
+    (sparkface.train.descriptors); `scoring_model` drops it."""
     import keras
     from keras import layers
 
@@ -61,7 +65,21 @@ def make_model(
         "race": layers.Dense(n_races, activation="softmax", dtype="float32", name="race")(x),
         "age": layers.Dense(1, dtype="float32", name="age")(x),
     }
+    if descriptor_size:
+        outputs[DESCRIPTOR_HEAD] = layers.Dense(
+            descriptor_size, dtype="float32", name=DESCRIPTOR_HEAD
+        )(x)
     return keras.Model(inputs, outputs, name="sparkface_cnn")
+
+
+def scoring_model(model: keras.Model) -> keras.Model:
+    """The network with the heads scoring uses: a training-only descriptor head dropped."""
+    import keras
+
+    if DESCRIPTOR_HEAD not in model.output_names:
+        return model
+    outputs = {head: model.get_layer(head).output for head in HEADS}
+    return keras.Model(model.inputs, outputs, name=model.name)
 
 
 def undo_class_weights(model: keras.Model, head: str, weights) -> None:
@@ -89,11 +107,14 @@ def compile_model(
     xla: bool = False,
     warmup_steps: int = 0,
     soft_targets: bool = False,
+    descriptor_weight: float = 1.0,
 ) -> None:
     """AdamW with cosine decay over `steps` (constant when None), the first `warmup_steps` of them
     rising linearly from 0; cross-entropy for the class heads, mean absolute error (in years /
     AGE_SCALE) for age. With `soft_targets`, the class heads' targets are probability rows (a
-    teacher's mixed with the labels: sparkface.train.distill) rather than class indices.
+    teacher's mixed with the labels: sparkface.train.distill) rather than class indices. A
+    descriptor head, where the model has one, learns by mean squared error, its loss weighted by
+    `descriptor_weight`.
 
     With `xla`, the training step is compiled with XLA on the CPU too (Keras's "auto" turns it on
     only for accelerators; benchmarks/step_speed.py: at 48x48 it made conf/train.yaml's network
@@ -115,16 +136,21 @@ def compile_model(
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.02)
     else:
         schedule = learning_rate
+    losses = {
+        **dict.fromkeys(
+            CLASS_HEADS,
+            "categorical_crossentropy" if soft_targets else "sparse_categorical_crossentropy",
+        ),
+        "age": "mean_absolute_error",
+    }
+    weights = {head: float(loss_weights.get(head, 1.0)) for head in HEADS}
+    if DESCRIPTOR_HEAD in model.output_names:
+        losses[DESCRIPTOR_HEAD] = "mean_squared_error"
+        weights[DESCRIPTOR_HEAD] = float(descriptor_weight)
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
-        loss={
-            **dict.fromkeys(
-                CLASS_HEADS,
-                "categorical_crossentropy" if soft_targets else "sparse_categorical_crossentropy",
-            ),
-            "age": "mean_absolute_error",
-        },
-        loss_weights={head: float(loss_weights.get(head, 1.0)) for head in HEADS},
+        loss=losses,
+        loss_weights=weights,
         metrics={
             **{head: ["accuracy"] for head in CLASS_HEADS},
             "age": ["mean_absolute_error"],

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from sparkface.core.contract import AGE_SCALE, CLASS_HEADS, GENDERS, RACES
 from sparkface.core.errors import InputError
 from sparkface.train.augment import augment_batch
+from sparkface.train.descriptors import DESCRIPTOR_COLUMN, descriptor_targets
 
 # Which shard column each class head learns from, and all the shards' label columns.
 TARGETS = {head: f"{head}_index" for head in CLASS_HEADS}
@@ -71,6 +72,7 @@ class ParquetFaces:
         gender_cell_weights: np.ndarray | None = None,
         read_batch: int = 512,
         augment: bool = False,
+        descriptors: bool = False,
     ) -> None:
         self.files = list(files)
         self.image_size = image_size
@@ -82,6 +84,7 @@ class ParquetFaces:
         self.gender_cell_weights = gender_cell_weights
         self.read_batch = read_batch
         self.augment = augment
+        self.descriptors = descriptors
         self.rows = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
 
     def __len__(self) -> int:
@@ -91,18 +94,30 @@ class ParquetFaces:
         order = rng.permutation(len(self.files)) if self.shuffle_buffer else range(len(self.files))
         for index in order:
             parquet = pq.ParquetFile(self.files[index])
-            for batch in parquet.iter_batches(
-                batch_size=self.read_batch, columns=["pixels", *LABEL_COLUMNS]
-            ):
+            columns = ["pixels", *LABEL_COLUMNS]
+            if self.descriptors:
+                if DESCRIPTOR_COLUMN not in parquet.schema_arrow.names:
+                    raise InputError(
+                        f"{self.files[index]}: no {DESCRIPTOR_COLUMN} column; make the shards "
+                        "with jobs/describe_faces.py"
+                    )
+                columns.append(DESCRIPTOR_COLUMN)
+            for batch in parquet.iter_batches(batch_size=self.read_batch, columns=columns):
                 chunk = {"pixels": pixels_to_array(batch.column("pixels"), self.image_size)}
                 for name in LABEL_COLUMNS:
                     chunk[name] = batch.column(name).to_numpy(zero_copy_only=False)
+                if self.descriptors:
+                    chunk[DESCRIPTOR_COLUMN] = descriptor_targets(
+                        batch.column(DESCRIPTOR_COLUMN), batch.num_rows
+                    )
                 yield chunk
 
     def _emit(self, chunk: dict[str, np.ndarray], augment_rng: np.random.Generator):
         pixels = augment_batch(chunk["pixels"], augment_rng) if self.augment else chunk["pixels"]
         targets = {head: chunk[column].astype("int32") for head, column in TARGETS.items()}
         targets["age"] = (chunk["age"].astype("float32") / AGE_SCALE).reshape(-1, 1)
+        if self.descriptors:
+            targets[DESCRIPTOR_COLUMN] = chunk[DESCRIPTOR_COLUMN]
         if not self.class_weights and self.gender_cell_weights is None:
             return pixels, targets
         rows = len(chunk["age"])
@@ -113,6 +128,8 @@ class ParquetFaces:
             for head in TARGETS
         }
         weights["age"] = np.ones(rows, dtype="float32")
+        if self.descriptors:
+            weights[DESCRIPTOR_COLUMN] = np.ones(rows, dtype="float32")
         if self.gender_cell_weights is not None:
             cell = self.gender_cell_weights[targets["race"], targets["gender"]]
             weights["gender"] = (weights["gender"] * cell).astype("float32")
