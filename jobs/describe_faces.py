@@ -1,7 +1,8 @@
 """spark-submit jobs/describe_faces.py --shards SHARDS --input FACES --output OUT: training shards
 with a second teacher's answer for each face: dlib's face descriptor (128 numbers), computed on the
 executors from the face's original crop under FACES (sparkface.train.descriptors), written to OUT
-as the same shards (split=...) with a `descriptor` column. A student trained on OUT with
+as the same shards (split=..., as many files each, rows in a shuffled order) with a `descriptor`
+column. A student trained on OUT with
 `training.descriptor_weight` learns to predict it. Needs the teacher extra (dlib)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from pyspark.sql import functions as F
 
@@ -16,6 +18,7 @@ from sparkface.core.config import load_ingest
 from sparkface.spark.ingest import read_images
 from sparkface.spark.runner import in_session, run_main
 from sparkface.train.descriptors import DESCRIPTOR_COLUMN, with_descriptors
+from sparkface.train.preparation import SPLITS, write_shards
 
 log = logging.getLogger("sparkface")
 
@@ -25,16 +28,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--shards", required=True, help="a training run's shards folder")
     parser.add_argument("--input", required=True, help="the folder the shards were prepared from")
     parser.add_argument("--output", required=True, help="where the described shards go")
+    parser.add_argument("--seed", type=int, default=0, help="of the rows' shuffled order")
     return parser.parse_args(argv)
 
 
 def describe(spark, args: argparse.Namespace) -> dict[str, int]:
-    shards = spark.read.parquet(args.shards)
-    splits = shards.select("split").distinct().count()
-    described = with_descriptors(shards, read_images(spark, args.input, load_ingest(None)))
-    described.repartition(splits * 4, "split").write.mode("overwrite").partitionBy("split").parquet(
-        args.output
-    )
+    images = read_images(spark, args.input, load_ingest(None))
+    for split in SPLITS:
+        source = Path(args.shards) / f"split={split}"
+        shards = spark.read.parquet(str(source))
+        described = with_descriptors(shards, images)
+        files = len(list(source.glob("*.parquet")))
+        write_shards(described, str(Path(args.output) / f"split={split}"), files, args.seed)
     written = spark.read.parquet(args.output)
     counts = written.agg(
         F.count("*").alias("rows"),

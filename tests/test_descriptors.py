@@ -155,3 +155,36 @@ def test_distillation_keeps_the_second_teachers_targets(tmp_path):
     _, targets = next(taught(batches, _Teacher(), 0.7, False, classes))
     np.testing.assert_array_equal(targets[DESCRIPTOR_COLUMN], labels[DESCRIPTOR_COLUMN])
     np.testing.assert_allclose(targets["gender"].sum(axis=1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_job_writes_every_split_with_its_descriptors(tmp_path):
+    import subprocess
+
+    from tests.conftest import spark_submit
+
+    faces = faces_of(["30_0_0", "30_1_1", "25_0_2", "40_1_3", "50_0_1", "8_1_2"])
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    splits = ["train", "train", "train", "train", "validation", "test"]
+    for path, split in zip(faces, splits, strict=True):
+        (folder / path.name).write_bytes(path.read_bytes())
+        shard = tmp_path / "shards" / f"split={split}"
+        shard.mkdir(parents=True, exist_ok=True)
+        # Each input shard file holds one face.
+        table = pa.table({"path": [f"file:{folder / path.name}"], "file_name": [path.name]})
+        pq.write_table(table, shard / f"{path.name}.parquet")
+    out = tmp_path / "described"
+    args = ["--shards", str(tmp_path / "shards"), "--input", str(folder), "--output", str(out)]
+    result = subprocess.run(
+        spark_submit("describe_faces.py", *args), capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "'rows': 6, 'without_descriptor': 0" in result.stdout + result.stderr
+    train = pq.read_table(out / "split=train")
+    assert sorted(train.column("file_name").to_pylist()) == sorted(p.name for p in faces[:4])
+    assert all(
+        len(value) == DESCRIPTOR_SIZE for value in train.column(DESCRIPTOR_COLUMN).to_pylist()
+    )
+    for split in ("validation", "test"):
+        assert pq.read_table(out / f"split={split}").num_rows == 1

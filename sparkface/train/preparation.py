@@ -191,18 +191,8 @@ def prepare(
     good = with_class_indices(decoded.where(F.col("decode_error").isNull()), groups)
     shards = Path(output_dir) / "shards"
     for name in SPLITS:
-        # Shard by a hash of the name and order rows by a seeded hash: a shuffled, stable layout.
-        bucket = F.pmod(F.xxhash64(F.col("file_name")), F.lit(config.shards))
-        (
-            good.where(F.col("split") == name)
-            .select(*SHARD_COLUMNS)
-            .repartition(config.shards, bucket)
-            .sortWithinPartitions(F.xxhash64(F.col("file_name"), F.lit(config.seed)))
-            .write.mode("overwrite")
-            .option("compression", "snappy")
-            .option("parquet.block.size", 8 * 1024 * 1024)
-            .parquet(str(shards / f"split={name}"))
-        )
+        rows = good.where(F.col("split") == name).select(*SHARD_COLUMNS)
+        write_shards(rows, str(shards / f"split={name}"), config.shards, config.seed)
     counts = _step_counts(images, config, groups)
     per_split = {row["split"]: row["count"] for row in good.groupBy("split").count().collect()}
     counts["unreadable"] = decoded.where(F.col("decode_error").isNotNull()).count()
@@ -240,3 +230,18 @@ def _step_counts(images: DataFrame, config: TrainConfig, groups: AgeGroups) -> d
         F.count_if(trainable & ~sampled_in(config.sample_fractions)).alias("sampled_out"),
     ).first()
     return row.asDict()
+
+
+def write_shards(rows: DataFrame, folder: str, shards: int, seed: int) -> None:
+    """One split's rows as `shards` Parquet files, sharded by a hash of the file name and ordered
+    within each by a seeded hash: a shuffled, stable layout (rows sorted by name, as a join leaves
+    them, would be sorted by age)."""
+    bucket = F.pmod(F.xxhash64(F.col("file_name")), F.lit(shards))
+    (
+        rows.repartition(shards, bucket)
+        .sortWithinPartitions(F.xxhash64(F.col("file_name"), F.lit(seed)))
+        .write.mode("overwrite")
+        .option("compression", "snappy")
+        .option("parquet.block.size", 8 * 1024 * 1024)
+        .parquet(folder)
+    )
