@@ -14,7 +14,7 @@ export SPARK_CONF_DIR := $(abspath conf/spark)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run profile train train-detect train-student train-student-fair train-student-dlib image test test-fast lint check-java
+.PHONY: run profile train train-detect keras-model train-student train-student-fair train-student-dlib image test test-fast lint check-java
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -71,6 +71,14 @@ train-detect: $(VENV)/.installed check-java
 	$(BIN)/python jobs/ensemble.py --shards out/train-detect/shards --output out/ensemble-detect \
 		--undo-class-weights age_group \
 		--members out/train-detect/model $(DETECT_MEMBERS:%=out/train-detect-%/model)
+
+# The shipped ensemble as Keras (the teacher; the package ships converted to TFLite int8):
+# from git, as committed at 8eca0d4, into out/sparkface-cnn-keras.
+KERAS_MODEL := out/sparkface-cnn-keras
+keras-model:
+	mkdir -p $(KERAS_MODEL)/members && for file in model.keras model.json preparation.json \
+		members/m0-history.csv members/m1-history.csv members/m2-history.csv; do \
+		git show 8eca0d4:models/sparkface-cnn/$$file > $(KERAS_MODEL)/$$file || exit 1; done
 
 # One network distilled from the ensemble that train-detect builds (conf/models/sparkface-cnn-
 # student.yaml: started from its first member, targets mixing its predictions with the labels).
