@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from sparkface.core.config import load_ingest
 from sparkface.spark.ingest import read_images
 from sparkface.spark.runner import in_session, run_main
-from sparkface.train.descriptors import DESCRIPTOR_COLUMN, with_descriptors
+from sparkface.train.descriptors import DESCRIPTOR_COLUMN, descriptors_of, with_descriptors
 from sparkface.train.preparation import SPLITS, write_shards
 
 log = logging.getLogger("sparkface")
@@ -34,12 +34,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def describe(spark, args: argparse.Namespace) -> dict[str, int]:
     images = read_images(spark, args.input, load_ingest(None))
+    # Every face's descriptor once, kept while each split is joined to it and written.
+    described = descriptors_of(spark.read.parquet(args.shards), images).persist()
     for split in SPLITS:
         source = Path(args.shards) / f"split={split}"
-        shards = spark.read.parquet(str(source))
-        described = with_descriptors(shards, images)
+        shards = with_descriptors(spark.read.parquet(str(source)), images, described)
         files = len(list(source.glob("*.parquet")))
-        write_shards(described, str(Path(args.output) / f"split={split}"), files, args.seed)
+        write_shards(shards, str(Path(args.output) / f"split={split}"), files, args.seed)
+    described.unpersist()
     written = spark.read.parquet(args.output)
     counts = written.agg(
         F.count("*").alias("rows"),

@@ -73,10 +73,9 @@ def report(data: Path, output: Path, groups) -> dict:
     crops (aligned); every crop set: found share and attributes; and each detect set's gap to the
     same faces as crops in aligned mode, per class head, with its 95% interval."""
     frames, found = frame_report(data / "frames.jsonl", read_rows(output / "frames-detect"), groups)
-    frame_faces = first_faces(read_rows(output / "frame_faces-aligned"))
-    frames["same_faces_aligned"] = same_faces(
-        found, read_rows(output / "frame_faces-aligned"), groups
-    )
+    frame_rows = read_rows(output / "frame_faces-aligned")
+    frames["same_faces_aligned"] = same_faces(found, frame_rows, groups)
+    frame_faces = first_faces(frame_rows)
     crops = {
         f"{folder}-{mode}": crop_report(read_rows(output / f"{folder}-{mode}"), groups)
         for folder, mode in RUNS[2:]

@@ -92,19 +92,24 @@ def _describe_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]
         yield batch
 
 
-def with_descriptors(shards, images):
-    """The shards' rows (DataFrame) with a `descriptor` column (array<float>, null where the face's
-    original file could not be read), computed on the executors from `images` (binaryFile rows:
-    path, content), joined on `path`."""
-    from pyspark.sql import types as T
-
+def descriptors_of(shards, images):
+    """(path, descriptor) once for each distinct path of `shards`, computed on the executors from
+    `images` (binaryFile rows: path, content); the descriptor is null where the face's original
+    file could not be read. Only paths and file bytes reach Python."""
     if "path" not in shards.columns:
         raise ValueError("shards: need a path column to find each face's original file")
-    schema = T.StructType(
-        [*shards.schema.fields, T.StructField(DESCRIPTOR_COLUMN, T.ArrayType(T.FloatType()))]
-    )
-    joined = shards.join(images.select("path", "content"), "path", "left")
-    return joined.select(*shards.columns, "content").mapInPandas(_describe_batches, schema)
+    paths = shards.select("path").distinct()
+    joined = paths.join(images.select("path", "content"), "path", "left")
+    return joined.mapInPandas(_describe_batches, f"path string, {DESCRIPTOR_COLUMN} array<float>")
+
+
+def with_descriptors(shards, images, described=None):
+    """The shards' rows (DataFrame) with a `descriptor` column, joined on `path` from
+    `described` (`descriptors_of`'s output), computed from `images` when not given."""
+    if described is None:
+        described = descriptors_of(shards, images)
+    joined = shards.join(described, "path", "left")
+    return joined.select(*shards.columns, DESCRIPTOR_COLUMN)
 
 
 def descriptor_targets(column, rows: int) -> np.ndarray:
