@@ -1,6 +1,7 @@
-"""python jobs/convert.py --model MODEL --shards SHARDS --output OUT [--weights int8|float32]: the
-model package converted for TensorFlow Lite, checked against the Keras model on the validation
-and test splits of the shards it was trained on (sparkface.evaluate.convert)."""
+"""python jobs/convert.py --model MODEL --shards SHARDS --output OUT [--weights int8|float32]
+[--activations float32|int8] [--flip source|yes|no]: the model package converted for TensorFlow
+Lite, checked against the Keras model on the validation and test splits of the shards it was
+trained on (sparkface.evaluate.convert). int8 activations are calibrated on the train split."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 import logging
 import sys
 
-from sparkface.core.runtime import WEIGHTS
+from sparkface.core.runtime import ACTIVATIONS, WEIGHTS
 from sparkface.evaluate.convert import convert_package
 from sparkface.evaluate.metrics import describe
 from sparkface.spark.runner import run_main
@@ -23,6 +24,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="folder for the converted package")
     parser.add_argument("--weights", choices=WEIGHTS, default="int8")
     parser.add_argument(
+        "--activations",
+        choices=ACTIVATIONS,
+        default="float32",
+        help="int8: every layer's activations quantized too (needs int8 weights), calibrated on "
+        "--calibration-faces faces of the train split and their mirror images",
+    )
+    parser.add_argument("--calibration-faces", type=int, default=512)
+    parser.add_argument(
+        "--flip",
+        choices=("source", "yes", "no"),
+        default="source",
+        help="score each face with its mirror image too (yes), or not (no); source: as the "
+        "Keras package does",
+    )
+    parser.add_argument(
         "--max-changed",
         type=float,
         default=0.02,
@@ -34,10 +50,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def convert(args: argparse.Namespace) -> None:
     descriptor = convert_package(
-        args.model, args.shards, args.output, args.weights, args.max_changed
+        args.model,
+        args.shards,
+        args.output,
+        args.weights,
+        args.max_changed,
+        activations=args.activations,
+        flip={"source": None, "yes": True, "no": False}[args.flip],
+        calibration_count=args.calibration_faces,
     )
+    keras_metrics = descriptor["conversion"]["keras_metrics"]
     for split, metrics in (("validation", "validation_metrics"), ("test", "metrics")):
-        log.info("%s split: %s", split, describe(descriptor[metrics]))
+        log.info("%s split, converted: %s", split, describe(descriptor[metrics]))
+        log.info("%s split, Keras:     %s", split, describe(keras_metrics[split]))
     for split, check in descriptor["conversion"]["agreement_with_keras"].items():
         changed = ", ".join(
             f"{head} {values['class_changed']:.2%}"

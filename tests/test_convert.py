@@ -4,6 +4,7 @@ sparkface.evaluate.convert, jobs/convert.py) and scored by the job like any othe
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,11 +22,14 @@ from sparkface.core.package import (
     save_package,
 )
 from sparkface.core.runtime import TFLiteModel
+from sparkface.evaluate.metrics import compute_metrics
+from sparkface.evaluate.split import predict_stream
 from sparkface.score.run import run_scoring
 from sparkface.score.transform import cached_model
 from sparkface.train.model import make_model
+from sparkface.train.shards import ParquetFaces, shard_files
 from tests.conftest import utk_names, write_faces
-from tests.test_ensemble import FACES, descriptor, member, outputs, write_split
+from tests.test_ensemble import FACES, GROUPS, descriptor, member, outputs, write_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jobs"))
 import convert as convert_job  # noqa: E402
@@ -36,6 +40,7 @@ def package_and_shards(tmp_path):
     save_package(member(1), descriptor("m1"), tmp_path / "keras")
     write_split(tmp_path / "shards", "validation", 10, seed=5)
     write_split(tmp_path / "shards", "test", 14, seed=6)
+    write_split(tmp_path / "shards", "train", 20, seed=7)
     return tmp_path
 
 
@@ -76,10 +81,7 @@ def test_a_float32_conversion_answers_as_keras_does(package_and_shards):
 def test_int8_weights_make_a_smaller_model_close_to_keras(package_and_shards):
     root = package_and_shards
     # Only weight tensors of 1,024 numbers or more are quantized: a wider network than member's.
-    wide = ModelConfig(
-        filters=(8, 16, 32, 32, 64, 64), dense_units=(64,), dropout=0.1, augment=False
-    )
-    save_package(make_model(wide, 32, 8, seed=1), descriptor("wide"), root / "keras")
+    save_package(make_model(WIDE, 32, 8, seed=1), descriptor("wide"), root / "keras")
     assert convert(root, "float32") == 0
     # An untrained network's classes are near ties that any rounding flips: not checked here.
     assert convert(root, "int8", "--max-changed", "1") == 0
@@ -90,6 +92,72 @@ def test_int8_weights_make_a_smaller_model_close_to_keras(package_and_shards):
         np.testing.assert_allclose(got[head], expected[head], atol=0.05)
 
 
+WIDE = ModelConfig(filters=(8, 16, 32, 32, 64, 64), dense_units=(64,), dropout=0.1, augment=False)
+
+
+def int8_tensors(path: Path) -> int:
+    """How many tensors of the .tflite model hold int8 numbers (weights and activations)."""
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    return sum(t["dtype"] == np.int8 for t in interpreter.get_tensor_details())
+
+
+def test_int8_activations_are_calibrated_on_the_train_split(package_and_shards):
+    root = package_and_shards
+    save_package(make_model(WIDE, 32, 8, seed=1), descriptor("wide"), root / "keras")
+    assert convert(root, "int8", "--max-changed", "1") == 0
+    full = ["--max-changed", "1", "--activations", "int8", "--calibration-faces", "12"]
+    assert convert_job.main(
+        ["--model", str(root / "keras"), "--shards", str(root / "shards")]
+        + ["--output", str(root / "full"), "--weights", "int8", *full]
+    ) == 0
+    written = json.loads((root / "full" / "model.json").read_text())
+    assert written["conversion"]["activations"] == "int8"
+    assert written["conversion"]["calibration_faces"] == 24  # 12 faces and their mirror images
+    # Weights only: a handful of int8 tensors; activations too: most of the network's tensors.
+    assert int8_tensors(root / "full" / "model.tflite") > 3 * int8_tensors(
+        root / "int8" / "model.tflite"
+    )
+    expected, got = outputs(keras_model(root)), outputs(load_package_model(root / "full"))
+    for head in ("age_group", "gender", "race"):
+        np.testing.assert_allclose(got[head], expected[head], atol=0.05)
+
+
+def test_int8_activations_need_a_train_split(package_and_shards, capsys):
+    root = package_and_shards
+    shutil.rmtree(root / "shards" / "split=train")
+    assert convert(root, "int8", "--activations", "int8") == 2
+    assert "no Parquet shards for split 'train'" in capsys.readouterr().err
+    assert not (root / "int8").exists()
+
+
+def test_a_conversion_without_the_mirror_is_checked_against_keras_without_it(
+    package_and_shards,
+):
+    root = package_and_shards
+    assert convert(root, "float32", "--flip", "no") == 0
+    written = json.loads((root / "float32" / "model.json").read_text())
+    assert written["flip_test_time"] is False
+    assert written["conversion"]["flip_test_time"] == {"keras": True, "converted": False}
+    # Compared like with like: the same network without the mirror changes no class.
+    for split in ("validation", "test"):
+        for head in ("age_group", "gender", "race"):
+            assert written["conversion"]["agreement_with_keras"][split][head]["class_changed"] == 0
+    # Its metrics are its own, without the mirror; the Keras ones beside them are the source's.
+    model = keras_model(root)
+    stream = ParquetFaces(shard_files(root / "shards", "test"), 32, 256)
+    for flip, recorded in (
+        (False, written["metrics"]),
+        (True, written["conversion"]["keras_metrics"]["test"]),
+    ):
+        predictions, truth = predict_stream(model, stream, flip)
+        expected = compute_metrics(predictions, truth, GROUPS)
+        assert recorded["age_mae_years"] == pytest.approx(expected["age_mae_years"], abs=1e-3)
+        assert recorded["age_group_accuracy"] == pytest.approx(expected["age_group_accuracy"])
+    assert not load_bundle(root / "float32").descriptor["flip_test_time"]
+
+
 def test_a_conversion_that_changes_answers_is_refused(package_and_shards, monkeypatch, capsys):
     """Converting another network (here: other weights) changes classes and must not be
     written."""
@@ -97,7 +165,7 @@ def test_a_conversion_that_changes_answers_is_refused(package_and_shards, monkey
     from sparkface.evaluate import convert as module
 
     real = module.to_tflite
-    monkeypatch.setattr(module, "to_tflite", lambda model, weights: real(member(7), weights))
+    monkeypatch.setattr(module, "to_tflite", lambda model, *args: real(member(7), *args))
     assert convert(root, "float32") == 2
     assert "changes class for" in capsys.readouterr().err
     assert not (root / "float32").exists()

@@ -1,6 +1,6 @@
 """The runtimes a model package can score with: Keras (the `.keras` file, on whatever backend is
 installed) or TensorFlow Lite (a `.tflite` file converted from it, weights optionally quantized
-to int8). Both answer `predict_on_batch(faces)` with a dict of outputs by head, so scoring and
+to int8, and activations too, calibrated on training faces). Both answer `predict_on_batch(faces)` with a dict of outputs by head, so scoring and
 evaluation do not care which one runs.
 
 On these processors the int8 weights run on XNNPACK's integer kernels: a network converted with
@@ -11,6 +11,7 @@ to within rounding (benchmarks/runtime_bench.py, models/README.md).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from sparkface.core.contract import HEADS, RUNTIME_FILES
 from sparkface.core.errors import PackageError
 
 WEIGHTS = ("float32", "int8")
+ACTIVATIONS = ("float32", "int8")
+CALIBRATION_BATCH = 8
 
 
 def runtime_of(descriptor: dict) -> str:
@@ -36,18 +39,40 @@ def runtime_file(descriptor: dict) -> str:
     return RUNTIME_FILES[runtime]
 
 
-def to_tflite(model, weights: str = "int8") -> bytes:
+def to_tflite(
+    model,
+    weights: str = "int8",
+    activations: str = "float32",
+    calibration: Iterable[np.ndarray] = (),
+) -> bytes:
     """The Keras model as a TensorFlow Lite flat buffer with the same input (uint8 faces) and
-    outputs; with `weights` int8, its weights are quantized (activations stay float)."""
+    outputs. With `weights` int8, its weights are quantized; with `activations` int8 too, every
+    layer's inputs and outputs are, their ranges measured on the `calibration` faces (batches of
+    uint8 faces as scoring sees them: training faces and their mirror images)."""
     import tensorflow as tf
 
     if weights not in WEIGHTS:
         raise ValueError(f"weights {weights!r}: one of {WEIGHTS}")
+    if activations not in ACTIVATIONS:
+        raise ValueError(f"activations {activations!r}: one of {ACTIVATIONS}")
+    if activations == "int8" and weights != "int8":
+        raise ValueError("int8 activations need int8 weights")
+    batches = [np.ascontiguousarray(batch, dtype=np.uint8) for batch in calibration]
+    if activations == "int8" and not batches:
+        raise ValueError("int8 activations need calibration faces")
+
+    def representative():
+        for batch in batches:
+            for start in range(0, len(batch), CALIBRATION_BATCH):
+                yield [batch[start : start + CALIBRATION_BATCH]]
+
     with tempfile.TemporaryDirectory() as folder:
         model.export(folder, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         if weights == "int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if activations == "int8":
+            converter.representative_dataset = representative
         return converter.convert()
 
 
