@@ -108,10 +108,13 @@ def test_int8_activations_are_calibrated_on_the_train_split(package_and_shards):
     save_package(make_model(WIDE, 32, 8, seed=1), descriptor("wide"), root / "keras")
     assert convert(root, "int8", "--max-changed", "1") == 0
     full = ["--max-changed", "1", "--activations", "int8", "--calibration-faces", "12"]
-    assert convert_job.main(
-        ["--model", str(root / "keras"), "--shards", str(root / "shards")]
-        + ["--output", str(root / "full"), "--weights", "int8", *full]
-    ) == 0
+    assert (
+        convert_job.main(
+            ["--model", str(root / "keras"), "--shards", str(root / "shards")]
+            + ["--output", str(root / "full"), "--weights", "int8", *full]
+        )
+        == 0
+    )
     written = json.loads((root / "full" / "model.json").read_text())
     assert written["conversion"]["activations"] == "int8"
     assert written["conversion"]["calibration_faces"] == 24  # 12 faces and their mirror images

@@ -1,7 +1,8 @@
 """The runtimes a model package can score with: Keras (the `.keras` file, on whatever backend is
 installed) or TensorFlow Lite (a `.tflite` file converted from it, weights optionally quantized
-to int8, and activations too, calibrated on training faces). Both answer `predict_on_batch(faces)` with a dict of outputs by head, so scoring and
-evaluation do not care which one runs.
+to int8, and activations too, calibrated on training faces). Both answer
+`predict_on_batch(faces)` with a dict of outputs by head, so scoring and evaluation do not care
+which one runs.
 
 On these processors the int8 weights run on XNNPACK's integer kernels: a network converted with
 them scored several times more faces a second on one core than in Keras, with the same answers

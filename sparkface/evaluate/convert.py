@@ -25,12 +25,12 @@ from sparkface.core.contract import CLASS_HEADS, DESCRIPTOR_FILE, MODEL_FILE, TF
 from sparkface.core.errors import PackageError, UserError
 from sparkface.core.package import file_sha256, load_model_file, new_version, read_descriptor
 from sparkface.core.runtime import TFLiteModel, runtime_of, to_tflite
-
-CALIBRATION_SEED = 0
 from sparkface.evaluate.metrics import compute_metrics, headline
 from sparkface.evaluate.report import write_evaluation
 from sparkface.evaluate.split import predict_stream
 from sparkface.train.shards import ParquetFaces, shard_files
+
+CALIBRATION_SEED = 0
 
 
 class ConversionError(UserError):
@@ -58,7 +58,9 @@ def agreement(converted: dict[str, np.ndarray], keras: dict[str, np.ndarray]) ->
 def calibration_faces(shards_dir: str | Path, size: int, count: int) -> list[np.ndarray]:
     """`count` faces of the train split (shuffled with a fixed seed), each batch followed by its
     mirror image: what int8 activations are calibrated on."""
-    stream = ParquetFaces(shard_files(shards_dir, "train"), size, 64, shuffle_buffer=2048, seed=CALIBRATION_SEED)
+    stream = ParquetFaces(
+        shard_files(shards_dir, "train"), size, 64, shuffle_buffer=2048, seed=CALIBRATION_SEED
+    )
     batches: list[np.ndarray] = []
     taken = 0
     for faces, *_ in stream:
