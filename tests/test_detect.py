@@ -53,6 +53,36 @@ def test_scans_look_at_the_image_at_each_small_face_scale_while_it_is_larger():
     assert scan_scales(1280, 720, 256, 128) == [0.5, 128 / 768]
     assert scan_scales(640, 480, 256, 128) == [0.5]
     assert scan_scales(300, 200, 256, 128) == []  # small enough for the whole-image pass alone
+    # Covering: one more scan whose window (3 x the last) takes in the whole image.
+    assert scan_scales(640, 480, 288, 128, cover=True) == [128 / 288, 128 / 864]
+    assert scan_scales(300, 200, 288, 128, cover=True) == []
+
+
+def test_a_scanned_frame_finds_its_large_faces_in_the_covering_scan_without_the_whole_pass(
+    monkeypatch,
+):
+    """A face of 420 px in a 640x480 frame: too large for the scan at small faces' scale, found by
+    the last scan that covers the frame; the whole-image pass (here made to fail) is not run."""
+    finder = FaceFinder(SETTINGS)
+    face = Image.open(real_faces(1)[0]).convert("RGB").resize((420, 420))
+    frame = background(np.random.default_rng(6), 640, 480)
+    frame.paste(face, (110, 30))
+    small_scale = scan_scales(640, 480, SETTINGS.scan_pixels, 128)
+    assert len(small_scale) == 1
+    near = [
+        f
+        for f in finder.scan.detect_scaled(frame, small_scale[0], SETTINGS.scan_min_confidence)
+        if math.hypot(f.box[0] + f.box[2] / 2 - 320, f.box[1] + f.box[3] / 2 - 240) < 100
+    ]
+    assert near == []
+
+    def whole_pass(*_args):
+        raise AssertionError("the whole-image pass ran on a scanned frame")
+
+    monkeypatch.setattr(finder.whole, "detect", whole_pass)
+    (found,) = detect(frame, finder, SETTINGS)
+    x, y, w, h = found.box
+    assert math.hypot(x + w / 2 - 320, y + h / 2 - 240) < 60 and 300 < w < 500
 
 
 def test_anchors_of_a_larger_input_extend_the_models_own_grid():
@@ -210,6 +240,7 @@ def test_no_more_than_max_faces_and_the_pixel_limit_holds(detector):
         ("working_pixels", 100, "working_pixels"),
         ("refine_window", 0.5, "refine_window: 0 .off. or 1-4"),
         ("wide_context", 3, "wide_context: must be between 0 and 2"),
+        ("whole_pass", "never", "whole_pass: must be one of unscanned, always"),
     ],
 )
 def test_bad_face_settings_are_named(key, value, message):

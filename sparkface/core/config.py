@@ -162,6 +162,7 @@ class IngestConfig:
 
 
 FACE_MODES = ("aligned", "detect")
+WHOLE_PASSES = ("unscanned", "always")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +177,7 @@ class FacesConfig:
     scan_min_confidence: float = 0.65
     max_faces: int = 50
     scan_pixels: int = 256
+    whole_pass: str = "unscanned"
     context: float = 0.5
     wide_context: float = 1.0
     refine_window: float = 2.0
@@ -202,6 +204,10 @@ class FacesConfig:
             raise ConfigError(
                 f"scan_detector: only short scans the whole image at any shape, "
                 f"got {self.scan_detector!r}"
+            )
+        if self.whole_pass not in WHOLE_PASSES:
+            raise ConfigError(
+                f"whole_pass: must be one of {', '.join(WHOLE_PASSES)}, got {self.whole_pass!r}"
             )
         if self.border not in ("reflect", "black"):
             raise ConfigError(f"border: must be reflect or black, got {self.border!r}")

@@ -56,15 +56,20 @@ class Face:
     crop: Image.Image
 
 
-def scan_scales(width: int, height: int, pixels: int, side: int) -> list[float]:
+def scan_scales(
+    width: int, height: int, pixels: int, side: int, cover: bool = False
+) -> list[float]:
     """The scales (input pixels per image pixel) at which the scan detector looks at the whole
     image, so that windows of `pixels`, 3 x `pixels`, 9 x `pixels`... image pixels fill its
     `side`-pixel input, while the image is larger than such a window: every face is then seen at
-    a size the detector knows."""
+    a size the detector knows. With `cover`, an image that is scanned at all is scanned once more
+    at the next scale, whose window covers the whole image (its large faces)."""
     scales = []
     while max(width, height) > pixels * 1.25:
         scales.append(side / pixels)
         pixels *= 3
+    if cover and scales:
+        scales.append(side / pixels)
     return scales
 
 
@@ -75,14 +80,17 @@ def _whole(image: Image.Image, finder: FaceFinder, settings: FacesConfig, contex
 
 
 def detect(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Detection]:
-    """Faces in an RGB image, merged over the whole image (with context around it, for faces
-    that fill the image) and its scans at the scales of small faces; most confident first, at
-    most max_faces. An image too small to scan where the whole-image pass finds nothing is
-    looked at once more with the wider context: a face that fills a tight crop is found only
-    when it is small in the detector's input."""
+    """Faces in an RGB image, merged over its scans at the scales of small faces and the whole-
+    image pass (with context around it, for faces that fill the image); most confident first, at
+    most max_faces. With `whole_pass: unscanned`, an image large enough to scan gets a last scan
+    covering it instead of the whole-image pass, which then serves small images (crops) alone.
+    An image too small to scan where the whole-image pass finds nothing is looked at once more
+    with the wider context: a face that fills a tight crop is found only when it is small in the
+    detector's input."""
     width, height = image.size
-    found = _whole(image, finder, settings, settings.context)
-    scales = scan_scales(width, height, settings.scan_pixels, finder.scan.side)
+    cover = settings.whole_pass == "unscanned"
+    scales = scan_scales(width, height, settings.scan_pixels, finder.scan.side, cover)
+    found = [] if cover and scales else _whole(image, finder, settings, settings.context)
     if not found and not scales and settings.wide_context != settings.context:
         found = _whole(image, finder, settings, settings.wide_context)
     for scale in scales:
