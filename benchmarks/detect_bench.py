@@ -29,6 +29,7 @@ from sparkface.core.config import IngestConfig, load_faces  # noqa: E402
 from sparkface.core.images import open_image, square_pixels  # noqa: E402
 from sparkface.core.package import (  # noqa: E402
     default_model_dir,
+    flip_for,
     load_bundle,
     load_package_model,
     predict,
@@ -94,7 +95,8 @@ def breakdown(frames: Path, count: int, model_dir: str) -> dict[str, float]:
     detector = FaceFinder(settings)
     spent = dict.fromkeys(("decode", "detect", "align", "score"), 0.0)
     files = sorted(frames.iterdir())[:count]
-    predict(model, np.zeros((1, *bundle.descriptor["input_size"]), np.uint8), flip=True)
+    flip = flip_for(bundle.descriptor, "detect")
+    predict(model, np.zeros((1, *bundle.descriptor["input_size"]), np.uint8), flip=flip)
     for path in files:
         data = path.read_bytes()
         moment = time.perf_counter()
@@ -111,7 +113,7 @@ def breakdown(frames: Path, count: int, model_dir: str) -> dict[str, float]:
         spent["align"] += time.perf_counter() - moment
         moment = time.perf_counter()
         if crops:
-            predict(model, np.stack(crops), flip=True)
+            predict(model, np.stack(crops), flip=flip)
         spent["score"] += time.perf_counter() - moment
     return {step: 1000 * seconds / len(files) for step, seconds in spent.items()}
 

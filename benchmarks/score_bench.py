@@ -45,6 +45,7 @@ from sparkface.core.config import IngestConfig  # noqa: E402
 from sparkface.core.images import decode_face  # noqa: E402
 from sparkface.core.package import (  # noqa: E402
     default_model_dir,
+    flip_for,
     load_bundle,
     load_package_model,
     predict,
@@ -98,7 +99,7 @@ def bench_job(spark, folder: Path, bundle, out: Path) -> float:
 def bench_ceiling(files: list[Path], bundle, model) -> float:
     contents = [path.read_bytes() for path in files]  # in memory before the clock starts
     spec = bundle.image_spec
-    flip = bundle.descriptor.get("flip_test_time", True)
+    flip = flip_for(bundle.descriptor)
     start = time.perf_counter()
     for begin in range(0, len(contents), 128):
         faces = np.stack([decode_face(c, spec).pixels for c in contents[begin : begin + 128]])
@@ -117,7 +118,7 @@ def bench_predict_batch_udf(spark, folder: Path, bundle, out: Path) -> float:
     spec = bundle.image_spec
     size = spec.size
     broadcast = spark.sparkContext.broadcast(bundle)
-    flip = bundle.descriptor.get("flip_test_time", True)
+    flip = flip_for(bundle.descriptor)
 
     @F.pandas_udf(ArrayType(FloatType()))
     def decode(contents: pd.Series) -> pd.Series:

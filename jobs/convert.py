@@ -1,7 +1,8 @@
 """python jobs/convert.py --model MODEL --shards SHARDS --output OUT [--weights int8|float32]
-[--activations float32|int8] [--flip source|yes|no]: the model package converted for TensorFlow
-Lite, checked against the Keras model on the validation and test splits of the shards it was
-trained on (sparkface.evaluate.convert). int8 activations are calibrated on the train split."""
+[--activations float32|int8] [--flip source|yes|no|detect-only]: the model package converted for
+TensorFlow Lite, checked against the Keras model on the validation and test splits of the shards
+it was trained on (sparkface.evaluate.convert). int8 activations are calibrated on the train
+split."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ from sparkface.evaluate.metrics import describe
 from sparkface.spark.runner import run_main
 
 log = logging.getLogger("sparkface")
+FLIPS = {
+    "source": None,
+    "yes": True,
+    "no": False,
+    "detect-only": {"aligned": False, "detect": True},
+}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -33,10 +40,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--calibration-faces", type=int, default=512)
     parser.add_argument(
         "--flip",
-        choices=("source", "yes", "no"),
+        choices=tuple(FLIPS),
         default="source",
-        help="score each face with its mirror image too (yes), or not (no); source: as the "
-        "Keras package does",
+        help="score each face with its mirror image too (yes), or not (no), or only faces "
+        "found in images (detect-only: not face crops); source: as the Keras package does",
     )
     parser.add_argument(
         "--max-changed",
@@ -56,7 +63,7 @@ def convert(args: argparse.Namespace) -> None:
         args.weights,
         args.max_changed,
         activations=args.activations,
-        flip={"source": None, "yes": True, "no": False}[args.flip],
+        flip=FLIPS[args.flip],
         calibration_count=args.calibration_faces,
     )
     keras_metrics = descriptor["conversion"]["keras_metrics"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from sparkface.core.config import load_faces
-from sparkface.core.package import default_model_dir, load_bundle
+from sparkface.core.package import default_model_dir, flip_for, load_bundle
 from sparkface.detect.faces import FaceFinder
 from sparkface.evaluate.picture import draw_faces, side_by_side
 from sparkface.score.transform import cached_model, detect_batch
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         bundle = load_bundle(args.model or str(default_model_dir()))
         settings = load_faces(args.faces_config)
         finder, model = FaceFinder(settings), cached_model(bundle)
-        flip = bundle.descriptor.get("flip_test_time", True)
+        flip = flip_for(bundle.descriptor, "detect")
         drawn = []
         for path in args.images:
             data = Path(path).read_bytes()

@@ -15,6 +15,7 @@ from sparkface.core.config import IngestConfig, ModelConfig
 from sparkface.core.errors import PackageError
 from sparkface.core.images import decode_face
 from sparkface.core.package import (
+    flip_for,
     load_bundle,
     load_model_file,
     load_package_model,
@@ -135,14 +136,18 @@ def test_int8_activations_need_a_train_split(package_and_shards, capsys):
     assert not (root / "int8").exists()
 
 
+@pytest.mark.parametrize(
+    ("flip", "setting"),
+    [("no", False), ("detect-only", {"aligned": False, "detect": True})],
+)
 def test_a_conversion_without_the_mirror_is_checked_against_keras_without_it(
-    package_and_shards,
+    package_and_shards, flip, setting
 ):
     root = package_and_shards
-    assert convert(root, "float32", "--flip", "no") == 0
+    assert convert(root, "float32", "--flip", flip) == 0
     written = json.loads((root / "float32" / "model.json").read_text())
-    assert written["flip_test_time"] is False
-    assert written["conversion"]["flip_test_time"] == {"keras": True, "converted": False}
+    assert written["flip_test_time"] == setting
+    assert written["conversion"]["flip_test_time"] == {"keras": True, "converted": setting}
     # Compared like with like: the same network without the mirror changes no class.
     for split in ("validation", "test"):
         for head in ("age_group", "gender", "race"):
@@ -150,15 +155,17 @@ def test_a_conversion_without_the_mirror_is_checked_against_keras_without_it(
     # Its metrics are its own, without the mirror; the Keras ones beside them are the source's.
     model = keras_model(root)
     stream = ParquetFaces(shard_files(root / "shards", "test"), 32, 256)
-    for flip, recorded in (
+    for mirrored, recorded in (
         (False, written["metrics"]),
         (True, written["conversion"]["keras_metrics"]["test"]),
     ):
-        predictions, truth = predict_stream(model, stream, flip)
+        predictions, truth = predict_stream(model, stream, mirrored)
         expected = compute_metrics(predictions, truth, GROUPS)
         assert recorded["age_mae_years"] == pytest.approx(expected["age_mae_years"], abs=1e-3)
         assert recorded["age_group_accuracy"] == pytest.approx(expected["age_group_accuracy"])
-    assert not load_bundle(root / "float32").descriptor["flip_test_time"]
+    descriptor = load_bundle(root / "float32").descriptor
+    assert flip_for(descriptor, "aligned") is False
+    assert flip_for(descriptor, "detect") is (flip == "detect-only")
 
 
 def test_a_conversion_that_changes_answers_is_refused(package_and_shards, monkeypatch, capsys):

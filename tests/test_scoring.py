@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from pyspark.sql import types as T
 
-from sparkface.core.config import IngestConfig, LabelConfig
+from sparkface.core.config import FacesConfig, IngestConfig, LabelConfig
 from sparkface.core.images import decode_face
-from sparkface.core.package import load_bundle, load_model_file, predict
+from sparkface.core.package import ModelBundle, flip_for, load_bundle, load_model_file, predict
 from sparkface.score.run import run_scoring
 from sparkface.score.transform import OUTPUT_COLUMNS
 from tests.conftest import bad_and_odd_files, tiny_model_package, utk_names, write_faces
@@ -217,3 +217,43 @@ def test_a_python_memory_cap_too_small_for_tensorflow_is_refused(setting, refuse
         python_memory_problem("lots")
         == "spark.executor.pyspark.memory='lots' is not a size such as 4g"
     )
+
+
+@pytest.mark.parametrize(
+    ("setting", "aligned", "detect"),
+    [
+        (None, True, True),
+        (False, False, False),
+        ({"aligned": False, "detect": True}, False, True),
+        ({"detect": False}, True, False),
+    ],
+)
+def test_the_mirror_image_is_used_in_each_mode_as_the_package_says(setting, aligned, detect):
+    descriptor = {} if setting is None else {"flip_test_time": setting}
+    assert flip_for(descriptor, "aligned") is aligned
+    assert flip_for(descriptor, "detect") is detect
+    assert flip_for(descriptor) is aligned
+
+
+@pytest.mark.slow
+def test_scoring_takes_the_mirror_setting_of_its_mode(spark, tmp_path, monkeypatch):
+    """A package that mirrors detected faces only: the job scores crops without the mirror and
+    faces found in images with it."""
+    from sparkface.score import transform
+
+    used = []
+    real = transform.score_partitions
+
+    def recording(broadcast, batch_size, flip, cores, faces=None):
+        used.append(("aligned" if faces is None else "detect", flip))
+        return real(broadcast, batch_size, flip, cores, faces)
+
+    monkeypatch.setattr(transform, "score_partitions", recording)
+    bundle = ModelBundle(b"", "0" * 64, {"flip_test_time": {"aligned": False, "detect": True}})
+    images = spark.createDataFrame(
+        [("a.jpg", "a.jpg", 1, None, b"x")],
+        "path string, file_name string, file_size long, modified_at timestamp, content binary",
+    )
+    transform.score_images(images, bundle)
+    transform.score_images(images, bundle, faces=FacesConfig())
+    assert used == [("aligned", False), ("detect", True)]

@@ -107,6 +107,17 @@ def load_package_model(model_dir: str | Path, threads: int = 1):
     return load_runner(path, runtime_of(descriptor), threads)
 
 
+def flip_for(descriptor: dict, mode: str = "aligned") -> bool:
+    """Whether the package scores each face with its mirror image too in `mode` (aligned: face
+    crops and the training shards; detect: faces found in images). Its descriptor's
+    `flip_test_time` is one choice for both modes, or one per mode: {"aligned": false, "detect":
+    true} where the mirror pays only for detected faces. Absent, it is true."""
+    value = descriptor.get("flip_test_time", True)
+    if isinstance(value, dict):
+        return bool(value.get(mode, True))
+    return bool(value)
+
+
 def predict(model, faces: np.ndarray, flip: bool = True) -> dict[str, np.ndarray]:
     """Probabilities per class head and age in years for a batch of (n, s, s, 3) uint8 faces.
 

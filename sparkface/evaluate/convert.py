@@ -3,11 +3,13 @@ shards' validation and test splits before it is written.
 
 The converted package scores like its source (same input, classes and preprocessing; `runtime:
 tflite` in its descriptor), with or without the mirror image (`flip`: the source's choice unless
-told). It records how far its answers lie from the Keras model's scored the same way: per head,
-the share of faces whose predicted class changed and the largest difference in a probability,
-and the largest difference in age. A conversion that changes more classes than `max_changed`
-allows is refused rather than written. Its metrics stand beside the Keras model's as the source
-scores (with its own flip), so that what dropping the mirror costs is on record.
+told; true, false, or one per mode as `sparkface.core.package.flip_for` reads it). It records how
+far its answers lie from the Keras model's scored the same way (the shards are face crops, scored
+as aligned mode scores): per head, the share of faces whose predicted class changed and the
+largest difference in a probability, and the largest difference in age. A conversion that
+changes more classes than `max_changed` allows is refused rather than written. Its metrics stand
+beside the Keras model's as the source scores (with its own flip), so that what dropping the
+mirror costs is on record.
 
 With int8 activations, the ranges of every layer are calibrated on `calibration_count` faces of
 the shards' train split, each also mirrored.
@@ -23,7 +25,13 @@ import numpy as np
 
 from sparkface.core.contract import CLASS_HEADS, DESCRIPTOR_FILE, MODEL_FILE, TFLITE_FILE
 from sparkface.core.errors import PackageError, UserError
-from sparkface.core.package import file_sha256, load_model_file, new_version, read_descriptor
+from sparkface.core.package import (
+    file_sha256,
+    flip_for,
+    load_model_file,
+    new_version,
+    read_descriptor,
+)
 from sparkface.core.runtime import TFLiteModel, runtime_of, to_tflite
 from sparkface.evaluate.metrics import compute_metrics, headline
 from sparkface.evaluate.report import write_evaluation
@@ -79,7 +87,7 @@ def convert_package(
     weights: str = "int8",
     max_changed: float = 0.02,
     activations: str = "float32",
-    flip: bool | None = None,
+    flip: bool | dict[str, bool] | None = None,
     calibration_count: int = 512,
 ) -> dict[str, Any]:
     """Convert the Keras package `model_dir` into a TensorFlow Lite package in `output_dir`,
@@ -99,8 +107,10 @@ def convert_package(
     content = to_tflite(model, weights, activations, calibration)
     converted = TFLiteModel(content)
     groups = tuple(descriptor["classes"]["age_group"])
-    source_flip = bool(descriptor.get("flip_test_time", True))
-    flip = source_flip if flip is None else flip
+    source_flip = flip_for(descriptor)
+    setting = descriptor.get("flip_test_time", True) if flip is None else flip
+    # The shards hold face crops: they are scored as aligned mode scores.
+    flip = flip_for({"flip_test_time": setting}, "aligned")
     checks, metrics, keras_metrics = {}, {}, {}
     for split in ("validation", "test"):
         files = shard_files(shards_dir, split)
@@ -134,7 +144,7 @@ def convert_package(
         **{k: v for k, v in descriptor.items() if k not in ("metrics", "validation_metrics")},
         "version": new_version(),
         "runtime": "tflite",
-        "flip_test_time": flip,
+        "flip_test_time": setting,
         "metrics": headline(metrics["test"]),
         "validation_metrics": headline(metrics["validation"]),
         "conversion": {
@@ -143,7 +153,7 @@ def convert_package(
             "weights": weights,
             "activations": activations,
             "calibration_faces": sum(len(batch) for batch in calibration),
-            "flip_test_time": {"keras": source_flip, "converted": flip},
+            "flip_test_time": {"keras": source_flip, "converted": setting},
             "agreement_with_keras": checks,
             "keras_metrics": keras_metrics,
         },

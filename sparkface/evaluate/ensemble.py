@@ -24,7 +24,13 @@ from typing import Any
 
 from sparkface.core.contract import CLASS_HEADS, HEADS, MODEL_FILE
 from sparkface.core.errors import UserError
-from sparkface.core.package import load_model_file, new_version, read_descriptor, save_package
+from sparkface.core.package import (
+    flip_for,
+    load_model_file,
+    new_version,
+    read_descriptor,
+    save_package,
+)
 from sparkface.evaluate.metrics import headline
 from sparkface.evaluate.report import write_evaluation
 from sparkface.evaluate.split import evaluate_split
@@ -202,7 +208,7 @@ def _evaluate(
     """The averaged model's validation and test metrics; the test report in the package."""
     size = int(first["input_size"][0])
     groups = tuple(first["classes"]["age_group"])
-    flip = bool(first.get("flip_test_time", True))
+    flip = flip_for(first)
     validation = evaluate_split(model, shards, "validation", size, flip, groups)
     metrics = evaluate_split(model, shards, "test", size, flip, groups)
     write_evaluation(

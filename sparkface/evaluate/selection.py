@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from sparkface.core.errors import InputError
-from sparkface.core.package import load_package_model, read_descriptor
+from sparkface.core.package import flip_for, load_package_model, read_descriptor
 from sparkface.evaluate.metrics import compute_metrics
 from sparkface.evaluate.split import predict_stream
 from sparkface.train.shards import ParquetFaces, shard_files
@@ -67,7 +67,7 @@ def split_metrics(
         size = descriptor["input_size"][0]
         stream = ParquetFaces(shard_files(shards, split), size, 256)
         model = load_package_model(model_dir)
-        flip = bool(descriptor.get("flip_test_time", True))
+        flip = flip_for(descriptor)
         predictions, labels = predict_stream(model, stream, flip)
         if truth is not None and any(not np.array_equal(truth[k], labels[k]) for k in truth):
             raise InputError(f"{shards}: not the same faces in the same order as the first shards")

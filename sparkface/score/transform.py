@@ -20,7 +20,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from sparkface.core.config import ConfigError, FacesConfig
 from sparkface.core.contract import CLASS_HEADS, RUNTIME_FILES
 from sparkface.core.images import ImageError, check_file_size, decode_each, square_pixels
-from sparkface.core.package import ModelBundle, predict
+from sparkface.core.package import ModelBundle, flip_for, predict
 from sparkface.core.runtime import load_runner
 from sparkface.detect.blazeface import USED_KEYPOINTS
 from sparkface.detect.faces import Face, FaceFinder, cached_finder, faces_in
@@ -327,7 +327,8 @@ def score_images(
     spark = images.sparkSession
     if problem := python_memory_problem(spark.conf.get("spark.executor.pyspark.memory", None)):
         raise ConfigError(problem)
-    flip = bundle.descriptor.get("flip_test_time", True) if flip is None else flip
+    if flip is None:
+        flip = flip_for(bundle.descriptor, "aligned" if faces is None else "detect")
     cores = int(spark.conf.get("spark.task.cpus", "1"))
     broadcast = spark.sparkContext.broadcast(bundle)
     scored = images.select(*PASSED_THROUGH, "content").mapInArrow(

@@ -14,7 +14,7 @@ import numpy as np
 
 from sparkface.core.config import AgeGroups, TrainConfig
 from sparkface.core.contract import GENDERS, MODEL_FILE, RACES
-from sparkface.core.package import load_model_file, read_descriptor
+from sparkface.core.package import flip_for, load_model_file, read_descriptor
 from sparkface.train.descriptors import DESCRIPTOR_COLUMN, DESCRIPTOR_SIZE
 from sparkface.train.distill import taught, with_one_hot_labels
 from sparkface.train.model import compile_model, make_model, scoring_model
@@ -196,7 +196,7 @@ def distilled(train_batches, validation_batches, config: TrainConfig, n_age_grou
     validation batches with one-hot labels (sparkface.train.distill)."""
     settings = config.training
     teacher = load_model_file(Path(settings.teacher) / MODEL_FILE)
-    flip = bool(read_descriptor(settings.teacher).get("flip_test_time", True))
+    flip = flip_for(read_descriptor(settings.teacher))
     classes = {"age_group": n_age_groups, "gender": len(GENDERS), "race": len(RACES)}
     log.info("targets: %.2f x %s's predictions + the rest x the labels", settings.teacher_share,
              settings.teacher)  # fmt: skip
