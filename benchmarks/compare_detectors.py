@@ -5,9 +5,11 @@ milliseconds per frame in one process, measured in one run.
     pip install mtcnn==1.0.0    # only for this comparison; sparkface does not depend on it
     python benchmarks/compare_detectors.py --data out/frames-validation --frames 200
 
-Candidates: sparkface's BlazeFace pipeline (conf/faces.yaml: full range on the whole image, short
-range over the image scaled for small faces), the version before it (short range on overlapping
-tiles, a call each), BlazeFace full range on the whole image alone, and
+Candidates: sparkface's BlazeFace pipeline (conf/faces.yaml: short range over the image scaled for
+small faces, then once more scaled to cover it; full range on the whole of an image too small to
+scan), the version before it (full range on every whole image, scans at 256-px windows), the one
+before that (short range on overlapping tiles, a call each), BlazeFace full range on the whole
+image alone, and
 MTCNN (mtcnn 1.0.0, its defaults). The full-range model cannot scan: its interpreter takes no
 other input shape than its own.
 """
@@ -15,6 +17,7 @@ other input shape than its own.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -137,10 +140,15 @@ def main() -> None:
     records = [json.loads(line) for line in (data / "frames.jsonl").read_text().splitlines()]
     records = records[: args.frames]
     settings = load_faces()
+    before = dataclasses.replace(settings, whole_pass="always", scan_pixels=256)
     candidates = {
-        "BlazeFace: full range whole + short range scans (shipped)": sparkface_detector(settings),
-        "BlazeFace: full range whole + short range on 256-px tiles (before)": tiled_detector(
-            settings
+        "BlazeFace: short range scans, the last covering the image; full range on small "
+        "images (shipped)": sparkface_detector(settings),
+        "BlazeFace: full range whole + short range scans at 256 px (before)": sparkface_detector(
+            before
+        ),
+        "BlazeFace: full range whole + short range on 256-px tiles (before that)": tiled_detector(
+            before
         ),
         "BlazeFace: full range, whole image only": whole_image_only(settings),
     }
