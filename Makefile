@@ -14,7 +14,7 @@ export SPARK_CONF_DIR := $(abspath conf/spark)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run profile train train-detect keras-model train-student train-student-fair train-student-dlib image test test-fast lint check-java
+.PHONY: run profile train train-detect keras-model train-student train-distilled-ensemble train-student-fair train-student-dlib image test test-fast lint check-java
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -89,6 +89,16 @@ train-student: $(VENV)/.installed check-java
 			out/train-detect/config.yaml out/train-$(STUDENT)/
 	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train-$(STUDENT) \
 		--config conf/models/sparkface-cnn-$(STUDENT).yaml --reuse-shards
+
+# The ensemble's three networks each distilled from the whole ensemble (the student above for m0,
+# conf/models/sparkface-cnn-student-m1.yaml and -m2.yaml), then averaged without class weights to
+# undo (the students learnt the teacher's probabilities): an ensemble trained to give from one look
+# at a face what its teacher gives from the face and its mirror image (issue 16).
+DISTILLED_MEMBERS := student student-m1 student-m2
+train-distilled-ensemble: $(VENV)/.installed check-java
+	for student in $(DISTILLED_MEMBERS); do $(MAKE) train-student STUDENT=$$student || exit 1; done
+	$(BIN)/python jobs/ensemble.py --shards out/train-detect/shards --output out/ensemble-distilled \
+		--members $(DISTILLED_MEMBERS:%=out/train-%/model)
 
 # The student with its gender loss weighted per race x gender cell.
 train-student-fair:
