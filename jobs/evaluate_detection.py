@@ -76,13 +76,11 @@ def report(data: Path, output: Path, groups) -> dict:
     frame_rows = read_rows(output / "frame_faces-aligned")
     frames["same_faces_aligned"] = same_faces(found, frame_rows, groups)
     frame_faces = first_faces(frame_rows)
-    crops = {
-        f"{folder}-{mode}": crop_report(read_rows(output / f"{folder}-{mode}"), groups)
-        for folder, mode in RUNS[2:]
-    }
-    reference = first_faces(read_rows(output / "crops-aligned"))
+    rows = {f"{folder}-{mode}": read_rows(output / f"{folder}-{mode}") for folder, mode in RUNS[2:]}
+    crops = {name: crop_report(set_rows, groups) for name, set_rows in rows.items()}
+    reference = first_faces(rows["crops-aligned"])
     detected = {"frames": (found, frame_faces)} | {
-        folder: (first_faces(read_rows(output / f"{folder}-detect")), reference)
+        folder: (first_faces(rows[f"{folder}-detect"]), reference)
         for folder, mode in RUNS[2:]
         if mode == "detect"
     }

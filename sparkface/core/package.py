@@ -107,15 +107,25 @@ def load_package_model(model_dir: str | Path, threads: int = 1):
     return load_runner(path, runtime_of(descriptor), threads)
 
 
+def flip_in_mode(setting: bool | dict[str, bool], mode: str = "aligned") -> bool:
+    """Whether a `flip_test_time` setting scores each face with its mirror image too in `mode`
+    (aligned: face crops and the training shards; detect: faces found in images): one choice for
+    both modes, or one per mode, {"aligned": false, "detect": true} where the mirror pays only for
+    detected faces (a mode it leaves out: true)."""
+    if isinstance(setting, dict):
+        return bool(setting.get(mode, True))
+    return bool(setting)
+
+
 def flip_for(descriptor: dict, mode: str = "aligned") -> bool:
-    """Whether the package scores each face with its mirror image too in `mode` (aligned: face
-    crops and the training shards; detect: faces found in images). Its descriptor's
-    `flip_test_time` is one choice for both modes, or one per mode: {"aligned": false, "detect":
-    true} where the mirror pays only for detected faces. Absent, it is true."""
-    value = descriptor.get("flip_test_time", True)
-    if isinstance(value, dict):
-        return bool(value.get(mode, True))
-    return bool(value)
+    """Whether the package scores each face with its mirror image too in `mode`, as its
+    descriptor's `flip_test_time` says (absent: true)."""
+    return flip_in_mode(descriptor.get("flip_test_time", True), mode)
+
+
+def mirrored(faces: np.ndarray) -> np.ndarray:
+    """A batch of (n, s, s, 3) faces, each mirrored left to right."""
+    return np.ascontiguousarray(faces[:, :, ::-1, :])
 
 
 def predict(model, faces: np.ndarray, flip: bool = True) -> dict[str, np.ndarray]:
@@ -126,8 +136,7 @@ def predict(model, faces: np.ndarray, flip: bool = True) -> dict[str, np.ndarray
     outputs = model.predict_on_batch(faces)
     result = {name: np.asarray(value, dtype=np.float64) for name, value in outputs.items()}
     if flip:
-        mirrored = model.predict_on_batch(np.ascontiguousarray(faces[:, :, ::-1, :]))
-        for name, value in mirrored.items():
+        for name, value in model.predict_on_batch(mirrored(faces)).items():
             result[name] = (result[name] + np.asarray(value, dtype=np.float64)) / 2.0
     result["age"] = np.clip(result["age"].reshape(-1) * AGE_SCALE, 0.0, None)
     return result

@@ -28,7 +28,9 @@ from sparkface.core.errors import PackageError, UserError
 from sparkface.core.package import (
     file_sha256,
     flip_for,
+    flip_in_mode,
     load_model_file,
+    mirrored,
     new_version,
     read_descriptor,
 )
@@ -73,7 +75,7 @@ def calibration_faces(shards_dir: str | Path, size: int, count: int) -> list[np.
     taken = 0
     for faces, *_ in stream:
         faces = faces[: count - taken]
-        batches += [faces, faces[:, :, ::-1]]
+        batches += [faces, mirrored(faces)]
         taken += len(faces)
         if taken >= count:
             break
@@ -110,7 +112,7 @@ def convert_package(
     source_flip = flip_for(descriptor)
     setting = descriptor.get("flip_test_time", True) if flip is None else flip
     # The shards hold face crops: they are scored as aligned mode scores.
-    flip = flip_for({"flip_test_time": setting}, "aligned")
+    flip = flip_in_mode(setting, "aligned")
     checks, metrics, keras_metrics = {}, {}, {}
     for split in ("validation", "test"):
         files = shard_files(shards_dir, split)
