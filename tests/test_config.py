@@ -54,6 +54,8 @@ def test_custom_bins_index_ages():
         ("training: {initial_member: 1}\n", "training.initial_member: needs initial_model"),
         ("training: {teacher: no/such/package}\n", "training.teacher: no model"),
         ("training: {teacher_share: 1.5}\n", "training.teacher_share"),
+        ("training: {epochs: 4, warmup_epochs: 1, average_epochs: 3}\n", "average_epochs"),
+        ("training: {average_epochs: 2, average_learning_rate: 0.01}\n", "average_learning_rate"),
         ("faces: {mode: detected}\n", "faces.mode: must be one of aligned, detect"),
         ("faces: {views: {crop: 0.5, photo: 0.5}}\n", r"unknown view\(s\) \['photo'\]"),
         ("faces: {views: {crop: 0.5, frame: 0.4}}\n", "faces.views: shares must sum to 1"),

@@ -316,6 +316,10 @@ class TrainingConfig:
     # > 0: the network also learns to predict the shards' dlib face descriptors (a head dropped
     # from the package), its loss weighted so (sparkface.train.descriptors).
     descriptor_weight: float = 0.0
+    # > 0: the weights of the last this many epochs are averaged, each epoch at
+    # average_learning_rate (sparkface.train.averaging); kept only if validation says so.
+    average_epochs: int = 0
+    average_learning_rate: float = 0.0001
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "epochs", "patience", "shuffle_buffer"):
@@ -332,6 +336,20 @@ class TrainingConfig:
         if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs < self.epochs:
             raise ConfigError(
                 f"training.warmup_epochs: must be 0 to epochs - 1, got {self.warmup_epochs!r}"
+            )
+        if not isinstance(self.average_epochs, int) or not (
+            0 <= self.average_epochs < self.epochs - self.warmup_epochs
+        ):
+            raise ConfigError(
+                "training.average_epochs: must be 0 to epochs - warmup_epochs - 1, "
+                f"got {self.average_epochs!r}"
+            )
+        rate = self.average_learning_rate
+        if self.average_epochs and not (
+            isinstance(rate, (int, float)) and 0 < rate <= self.learning_rate
+        ):
+            raise ConfigError(
+                f"training.average_learning_rate: must be > 0 and <= learning_rate, got {rate!r}"
             )
         member = self.initial_member
         if member is not None and (not isinstance(member, int) or member < 0):

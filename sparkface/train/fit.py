@@ -15,6 +15,7 @@ import numpy as np
 from sparkface.core.config import AgeGroups, TrainConfig
 from sparkface.core.contract import GENDERS, MODEL_FILE, RACES
 from sparkface.core.package import flip_for, load_model_file, read_descriptor
+from sparkface.train.averaging import keep_better, weight_averager
 from sparkface.train.descriptors import DESCRIPTOR_COLUMN, DESCRIPTOR_SIZE
 from sparkface.train.distill import taught, with_one_hot_labels
 from sparkface.train.model import compile_model, make_model, scoring_model
@@ -168,16 +169,32 @@ def _fit(
         steps,
         validation_stream.rows,
     )
+    settings = config.training
+    averager = None
+    if settings.average_epochs:
+        averager = weight_averager(settings.epochs - settings.average_epochs)
     started = time.perf_counter()
     history = model.fit(
         prefetch(train_batches),
         steps_per_epoch=steps,
-        epochs=config.training.epochs,
+        epochs=settings.epochs,
         validation_data=validation_batches,
         validation_steps=len(validation_stream),
-        callbacks=callbacks(output_dir, config.training.patience),
+        callbacks=callbacks(output_dir, settings.patience) + ([averager] if averager else []),
         verbose=verbose,
     )
+    averaging = None
+    if averager is not None:
+        averaging = keep_better(
+            model,
+            averager,
+            iter(train_stream),
+            validation_batches,
+            len(validation_stream),
+            min(history.history["val_loss"]),
+            norm_batches=steps,
+        )
+        log.info("weight averaging: %s", averaging)
     run = {
         "device": device or "cpu",
         "initial_model": initial,
@@ -186,6 +203,7 @@ def _fit(
         "train_rows": train_stream.rows,
         "validation_rows": validation_stream.rows,
         **history_summary(history.history, time.perf_counter() - started, steps, config),
+        **({"averaging": averaging} if averaging else {}),
     }
     (output_dir / "training.json").write_text(json.dumps(run, indent=2) + "\n")
     return scoring_model(model), run
@@ -272,6 +290,8 @@ def build_model(config: TrainConfig, n_age_groups: int, steps: int) -> tuple[obj
         warmup_steps=steps * settings.warmup_epochs,
         soft_targets=settings.teacher is not None,
         descriptor_weight=settings.descriptor_weight,
+        hold_steps=steps * settings.average_epochs,
+        hold_learning_rate=settings.average_learning_rate,
     )
     return model, initial
 

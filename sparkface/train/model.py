@@ -108,9 +108,13 @@ def compile_model(
     warmup_steps: int = 0,
     soft_targets: bool = False,
     descriptor_weight: float = 1.0,
+    hold_steps: int = 0,
+    hold_learning_rate: float = 0.0,
 ) -> None:
     """AdamW with cosine decay over `steps` (constant when None), the first `warmup_steps` of them
-    rising linearly from 0; cross-entropy for the class heads, mean absolute error (in years /
+    rising linearly from 0; with `hold_steps`, the decay ends that many steps early, at
+    `hold_learning_rate`, and holds it (the epochs whose weights are averaged:
+    sparkface.train.averaging). Cross-entropy for the class heads, mean absolute error (in years /
     AGE_SCALE) for age. With `soft_targets`, the class heads' targets are probability rows (a
     teacher's mixed with the labels: sparkface.train.distill) rather than class indices. A
     descriptor head, where the model has one, learns by mean squared error, its loss weighted by
@@ -124,16 +128,20 @@ def compile_model(
 
     jit_compile = True if xla and keras.backend.backend() != "torch" else "auto"
 
+    # CosineDecay holds its last rate once its steps are done.
+    alpha = hold_learning_rate / learning_rate if hold_steps and learning_rate else 0.02
     if steps and warmup_steps:
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0,
-            decay_steps=steps - warmup_steps,
-            alpha=0.02,
+            decay_steps=steps - hold_steps - warmup_steps,
+            alpha=alpha,
             warmup_target=learning_rate,
             warmup_steps=warmup_steps,
         )
     elif steps:
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.02)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            learning_rate, steps - hold_steps, alpha=alpha
+        )
     else:
         schedule = learning_rate
     losses = {
