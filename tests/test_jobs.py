@@ -68,7 +68,8 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
     config.write_text(
         "image_size: 32\nshards: 2\n"
         "model: {filters: [8, 16, 16], dense_units: [16, 8], dropout: 0.1}\n"
-        "training: {batch_size: 16, epochs: 2, patience: 2, shuffle_buffer: 64}\n"
+        "training: {batch_size: 16, epochs: 3, patience: 3, shuffle_buffer: 64,"
+        " average_epochs: 2, average_learning_rate: 0.001}\n"
     )
     trained = submit(
         "train.py", "--input", str(faces), "--output", str(tmp_path / "t"), "--config", str(config)
@@ -87,6 +88,12 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
     assert metrics["gender_accuracy"] == round(np.trace(confusion) / metrics["faces"], 4)
     assert descriptor["metrics"]["gender_accuracy"] == metrics["gender_accuracy"]
     assert (tmp_path / "t" / "config.yaml").is_file()
+    averaging = descriptor["training"]["averaging"]  # the last two epochs' weights averaged
+    assert averaging["epochs"] == [2, 3]
+    assert averaging["batch_norm_batches"] > 0
+    assert averaging["kept"] == (
+        "average" if averaging["val_loss"] < averaging["best_epoch_val_loss"] else "best epoch"
+    )
 
     evaluated = submit(
         "evaluate.py", "--model", str(model), "--input", str(faces), "--output", str(tmp_path / "e")
