@@ -1,6 +1,7 @@
 """python jobs/split_metrics.py --split validation MODEL=SHARDS [MODEL=SHARDS ...]: metrics of
 model packages on one split of their training shards, and of their average, as a Markdown table;
-with --fairness, their gender accuracy by race x gender too.
+with --fairness, their gender accuracy by race x gender too; with --gaps, how far each falls short
+of the first, per head, with a 95% paired-bootstrap interval.
 
 For choosing between models on the validation split without touching the test split.
 """
@@ -13,7 +14,8 @@ import sys
 
 from sparkface.core.config import load_labels
 from sparkface.evaluate.fairness import fairness_table
-from sparkface.evaluate.selection import split_metrics, split_table
+from sparkface.evaluate.metrics import compute_metrics
+from sparkface.evaluate.selection import gaps_table, split_predictions, split_table
 from sparkface.spark.runner import run_main
 
 
@@ -26,6 +28,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="also each model's gender accuracy by race x gender, and the gaps between them",
     )
+    parser.add_argument(
+        "--gaps",
+        action="store_true",
+        help="also each model's shortfall from the first model, with 95%% intervals",
+    )
     parser.add_argument("models", nargs="+", metavar="MODEL=SHARDS")
     return parser.parse_args(argv)
 
@@ -36,8 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     models = [tuple(model.partition("=")[::2]) for model in args.models]
 
     def table() -> None:
-        named = split_metrics(models, args.split, load_labels(args.labels_config).groups.names)
+        predictions, truth = split_predictions(models, args.split)
+        groups = load_labels(args.labels_config).groups.names
+        named = {name: compute_metrics(p, truth, groups) for name, p in predictions.items()}
         print(split_table(named))
+        if args.gaps:
+            print()
+            print(f"Shortfall from the first model (points; age: years), {args.split} split:")
+            print(gaps_table(predictions, truth))
         if args.fairness:
             print()
             print(f"Gender accuracy (%) by race x gender, {args.split} split:")
