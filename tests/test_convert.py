@@ -169,13 +169,17 @@ def test_a_conversion_without_the_mirror_is_checked_against_keras_without_it(
 
 
 def test_a_conversion_that_changes_answers_is_refused(package_and_shards, monkeypatch, capsys):
-    """Converting another network (here: other weights) changes classes and must not be
-    written."""
+    """Converting another network (here: the gender head's logits negated, so that every face
+    changes gender; randomly initialised weights could agree with the original's classes by
+    chance) changes classes and must not be written."""
     root = package_and_shards
     from sparkface.evaluate import convert as module
 
+    other = member(1)
+    kernel, bias = other.get_layer("gender").get_weights()
+    other.get_layer("gender").set_weights([-kernel, -bias])
     real = module.to_tflite
-    monkeypatch.setattr(module, "to_tflite", lambda model, *args: real(member(7), *args))
+    monkeypatch.setattr(module, "to_tflite", lambda model, *args: real(other, *args))
     assert convert(root, "float32") == 2
     assert "changes class for" in capsys.readouterr().err
     assert not (root / "float32").exists()
