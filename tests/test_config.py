@@ -47,6 +47,7 @@ def test_custom_bins_index_ages():
         ("sample_fractions: {race: {purple: 0.5}}\n", "unknown class 'purple'"),
         ("split: {validation: 0.6, test: 0.5}\n", "must leave faces for training"),
         ("model: {activation: tanh}\n", "model.activation"),
+        ("model: {age_branch: yes please}\n", "model.age_branch: true or false"),
         ("training: {batch_size: 0}\n", "training.batch_size"),
         ("training: {epoch: 3}\n", r"training: unknown key\(s\) \['epoch'\]"),
         ("training: {epochs: 4, warmup_epochs: 4}\n", "training.warmup_epochs"),

@@ -278,6 +278,10 @@ class ModelConfig:
     dense_units: tuple[int, ...] = (256, 128)
     dropout: float = 0.4
     augment: bool = True
+    # The age heads (age group, age) read dense layers of their own, beside the ones gender and
+    # race share: more capacity where a single network falls short of an ensemble, at a cost
+    # per face of a few dense multiply-adds (sparkface.train.model.make_model).
+    age_branch: bool = False
 
     def __post_init__(self) -> None:
         if not self.filters or any(not isinstance(f, int) or f <= 0 for f in self.filters):
@@ -291,6 +295,8 @@ class ModelConfig:
                 f"model.dense_units: needs positive integers, got {self.dense_units!r}"
             )
         _check_fraction("model.dropout", self.dropout)
+        if not isinstance(self.age_branch, bool):
+            raise ConfigError(f"model.age_branch: true or false, got {self.age_branch!r}")
 
 
 @dataclasses.dataclass(frozen=True)

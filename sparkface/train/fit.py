@@ -18,7 +18,7 @@ from sparkface.core.package import flip_for, load_model_file, read_descriptor
 from sparkface.train.averaging import keep_better, weight_averager
 from sparkface.train.descriptors import DESCRIPTOR_COLUMN, DESCRIPTOR_SIZE
 from sparkface.train.distill import taught, with_one_hot_labels
-from sparkface.train.model import compile_model, make_model, scoring_model
+from sparkface.train.model import AGE_BRANCH, compile_model, make_model, scoring_model
 from sparkface.train.shards import (
     ParquetFaces,
     gender_cell_weights,
@@ -59,7 +59,8 @@ def load_initial_weights(model, package: str | Path, member: int | None = None) 
     """Copy the weights of a saved model package into `model`, layer by layer by name, and return
     the package's version. The network is convolutional up to a global pooling, so a package
     trained at another input size fits as long as the layers are the same; any layer that is
-    missing or has other shapes is an error naming it.
+    missing or has other shapes is an error naming it, except the age heads' own dense layers
+    (`ModelConfig.age_branch`), which a package without them fills from its shared ones.
 
     With `member`, the package is an ensemble (`sparkface.evaluate.ensemble`) and the weights are
     its member `m{member}_`'s as that member was trained: a convolution the ensemble stores as
@@ -75,6 +76,10 @@ def load_initial_weights(model, package: str | Path, member: int | None = None) 
         if not layer.weights or layer.name == DESCRIPTOR_COLUMN:
             continue  # a training-only descriptor head starts afresh
         name = prefix + layer.name
+        if name not in saved and layer.name.startswith(AGE_BRANCH):
+            # A network without an age branch: the branch starts as a copy of the shared
+            # layers, so the age heads start from the answers they gave.
+            name = prefix + layer.name.removeprefix(AGE_BRANCH)
         if name not in saved:
             raise ValueError(f"initial model {package}: has no layer {name!r}")
         weights = saved[name].get_weights()

@@ -25,6 +25,21 @@ def _activation(name: str):
     return layers.LeakyReLU(negative_slope=0.1) if name == "leaky_relu" else layers.ReLU()
 
 
+# Prefix of the dense layers of the age heads' own branch (ModelConfig.age_branch).
+AGE_BRANCH = "age_"
+
+
+def _dense_stack(x, config: ModelConfig, seed: int, prefix: str):
+    """The dense layers with their activation and dropout, named `{prefix}dense0`, ..."""
+    from keras import layers
+
+    for index, units in enumerate(config.dense_units):
+        x = layers.Dense(units, name=f"{prefix}dense{index}")(x)
+        x = _activation(config.activation)(x)
+        x = layers.Dropout(config.dropout, seed=seed + index, name=f"{prefix}dropout{index}")(x)
+    return x
+
+
 def make_model(
     config: ModelConfig,
     image_size: int,
@@ -35,7 +50,8 @@ def make_model(
     descriptor_size: int = 0,
 ) -> keras.Model:
     """Conv -> BatchNorm -> activation -> MaxPool cycles, two dense layers with dropout, and four
-    heads: age group, gender, race (softmax) and age in years (regression). With
+    heads: age group, gender, race (softmax) and age in years (regression); with
+    `config.age_branch`, the two age heads read dense layers of their own (`age_dense0`, ...). With
     `descriptor_size`, a fifth head predicts a teacher's face descriptor while training
     (sparkface.train.descriptors); `scoring_model` drops it."""
     import keras
@@ -52,18 +68,16 @@ def make_model(
             x = _activation(config.activation)(x)
         if x.shape[1] > 1:
             x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
-    x = layers.GlobalAveragePooling2D(name="pool_features")(x)
-    for index, units in enumerate(config.dense_units):
-        x = layers.Dense(units, name=f"dense{index}")(x)
-        x = _activation(config.activation)(x)
-        x = layers.Dropout(config.dropout, seed=seed + 10 + index, name=f"dropout{index}")(x)
+    features = layers.GlobalAveragePooling2D(name="pool_features")(x)
+    x = _dense_stack(features, config, seed + 10, "")
+    aged = _dense_stack(features, config, seed + 20, AGE_BRANCH) if config.age_branch else x
     outputs = {
         "age_group": layers.Dense(
             n_age_groups, activation="softmax", dtype="float32", name="age_group"
-        )(x),
+        )(aged),
         "gender": layers.Dense(n_genders, activation="softmax", dtype="float32", name="gender")(x),
         "race": layers.Dense(n_races, activation="softmax", dtype="float32", name="race")(x),
-        "age": layers.Dense(1, dtype="float32", name="age")(x),
+        "age": layers.Dense(1, dtype="float32", name="age")(aged),
     }
     if descriptor_size:
         outputs[DESCRIPTOR_HEAD] = layers.Dense(
