@@ -14,7 +14,7 @@ export SPARK_CONF_DIR := $(abspath conf/spark)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run profile train train-detect keras-model train-student train-distilled-ensemble train-student-fair train-student-dlib image test test-fast lint check-java
+.PHONY: run profile train train-detect keras-model student-keras-model train-student train-distilled-ensemble train-student-fair train-student-dlib image test test-fast lint check-java
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -51,7 +51,7 @@ train: $(VENV)/.installed check-java
 		--undo-class-weights age_group \
 		--members out/train/model $(MEMBERS:%=out/train-%/model)
 
-# The shipped model since it scores faces found by the detector (issue 13): the crop-trained
+# The ensemble (shipped from issue 13 until the student, now the teacher): the crop-trained
 # ensemble above (as committed at 911cc5e, taken from git into out/sparkface-cnn-crops) with each
 # network trained further on faces as `--faces detect` gives them, then averaged again.
 CROPS_MODEL := out/sparkface-cnn-crops
@@ -72,13 +72,23 @@ train-detect: $(VENV)/.installed check-java
 		--undo-class-weights age_group \
 		--members out/train-detect/model $(DETECT_MEMBERS:%=out/train-detect-%/model)
 
-# The shipped ensemble as Keras (the teacher; the package ships converted to TFLite int8):
+# The ensemble as Keras (the teacher; shipped until the student, converted to TFLite int8):
 # from git, as committed at 8eca0d4, into out/sparkface-cnn-keras.
 KERAS_MODEL := out/sparkface-cnn-keras
 keras-model:
 	mkdir -p $(KERAS_MODEL)/members && for file in model.keras model.json preparation.json \
 		members/m0-history.csv members/m1-history.csv members/m2-history.csv; do \
 		git show 8eca0d4:models/sparkface-cnn/$$file > $(KERAS_MODEL)/$$file || exit 1; done
+
+# The shipped student as Keras (the package ships converted to TFLite int8 weights): from git, as
+# committed at 63e446c, into out/sparkface-cnn-student-keras. make train-student STUDENT=... with
+# student-m2, student-m2-swa, student-m2-swa-age, student-m2-swa-lowdrop, in that order, trains it
+# again (models/README.md).
+STUDENT_KERAS_MODEL := out/sparkface-cnn-student-keras
+student-keras-model:
+	mkdir -p $(STUDENT_KERAS_MODEL) && for file in model.keras model.json preparation.json \
+		history.csv; do \
+		git show 63e446c:models/sparkface-cnn/$$file > $(STUDENT_KERAS_MODEL)/$$file || exit 1; done
 
 # One network distilled from the ensemble that train-detect builds (conf/models/sparkface-cnn-
 # student.yaml: started from its first member, targets mixing its predictions with the labels).
