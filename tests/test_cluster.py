@@ -192,9 +192,15 @@ def python_workers(executor: int) -> list[int]:
     return found
 
 
-def executor_id(pid: int) -> str:
-    """The id an executor JVM was started with (its --executor-id argument)."""
-    arguments = (Path("/proc") / str(pid) / "cmdline").read_bytes().decode().split("\0")
+def executor_id(pid: int) -> str | None:
+    """The id an executor JVM was started with (its --executor-id argument); None once it has
+    exited (an exiting process's command line reads empty, or the process is gone)."""
+    try:
+        arguments = (Path("/proc") / str(pid) / "cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return None
+    if "--executor-id" not in arguments:
+        return None
     return arguments[arguments.index("--executor-id") + 1]
 
 
