@@ -57,8 +57,7 @@ train: $(VENV)/.installed check-java
 CROPS_MODEL := out/sparkface-cnn-crops
 DETECT_MEMBERS := m1 m2
 train-detect: $(VENV)/.installed check-java
-	mkdir -p $(CROPS_MODEL) && for file in model.keras model.json preparation.json; do \
-		git show 911cc5e:models/sparkface-cnn/$$file > $(CROPS_MODEL)/$$file || exit 1; done
+	$(call from_git,911cc5e,$(CROPS_MODEL),model.keras model.json preparation.json)
 	$(BIN)/spark-submit jobs/train.py --input $(INPUT) --output out/train-detect \
 		--config conf/models/sparkface-cnn-detect.yaml
 	for member in $(DETECT_MEMBERS); do \
@@ -72,13 +71,16 @@ train-detect: $(VENV)/.installed check-java
 		--undo-class-weights age_group \
 		--members out/train-detect/model $(DETECT_MEMBERS:%=out/train-detect-%/model)
 
+# $(call from_git,COMMIT,DIR,FILES): the files of models/sparkface-cnn as committed at COMMIT, into DIR.
+from_git = for file in $(3); do mkdir -p $$(dirname $(2)/$$file) && \
+	git show $(1):models/sparkface-cnn/$$file > $(2)/$$file || exit 1; done
+
 # The ensemble as Keras (the teacher; shipped until the student, converted to TFLite int8):
 # from git, as committed at 8eca0d4, into out/sparkface-cnn-keras.
 KERAS_MODEL := out/sparkface-cnn-keras
 keras-model:
-	mkdir -p $(KERAS_MODEL)/members && for file in model.keras model.json preparation.json \
-		members/m0-history.csv members/m1-history.csv members/m2-history.csv; do \
-		git show 8eca0d4:models/sparkface-cnn/$$file > $(KERAS_MODEL)/$$file || exit 1; done
+	$(call from_git,8eca0d4,$(KERAS_MODEL),model.keras model.json preparation.json \
+		members/m0-history.csv members/m1-history.csv members/m2-history.csv)
 
 # The shipped student as Keras (the package ships converted to TFLite int8 weights): from git, as
 # committed at 63e446c, into out/sparkface-cnn-student-keras. make train-student STUDENT=... with
@@ -86,9 +88,7 @@ keras-model:
 # again (models/README.md).
 STUDENT_KERAS_MODEL := out/sparkface-cnn-student-keras
 student-keras-model:
-	mkdir -p $(STUDENT_KERAS_MODEL) && for file in model.keras model.json preparation.json \
-		history.csv; do \
-		git show 63e446c:models/sparkface-cnn/$$file > $(STUDENT_KERAS_MODEL)/$$file || exit 1; done
+	$(call from_git,63e446c,$(STUDENT_KERAS_MODEL),model.keras model.json preparation.json history.csv)
 
 # One network distilled from the ensemble that train-detect builds (conf/models/sparkface-cnn-
 # student.yaml: started from its first member, targets mixing its predictions with the labels).
