@@ -20,6 +20,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 
+# python -c NO_SPARK ARGS: jobs/fit.py with pyspark unimportable, as on a machine without Spark.
+NO_SPARK = (
+    "import runpy, sys; sys.modules['pyspark'] = None; sys.argv = ['fit.py', *sys.argv[1:]]; "
+    "runpy.run_path('jobs/fit.py', run_name='__main__')"
+)
+
 
 def job_environment(**extra: str) -> dict[str, str]:
     """The environment a job runs in, as the README sets it: Spark's Python on this interpreter,

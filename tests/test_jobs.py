@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.conftest import (
+    NO_SPARK,
     ROOT,
     job_environment,
     spark_submit,
@@ -94,6 +96,19 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
     assert averaging["kept"] == (
         "average" if averaging["val_loss"] < averaging["best_epoch_val_loss"] else "best epoch"
     )
+
+    # The same training again without Spark (jobs/fit.py, for a GPU node): Spark cannot even be
+    # imported, and the package records the fingerprint Spark computed.
+    refit = subprocess.run(
+        [sys.executable, "-c", NO_SPARK, "--output", str(tmp_path / "t"), "--input", str(faces),
+         "--config", str(config)],
+        capture_output=True, text=True, env=job_environment(), cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert refit.returncode == 0, refit.stderr[-3000:]
+    again = json.loads((model / "model.json").read_text())
+    assert again["version"] != descriptor["version"]
+    assert again["training_data"] == descriptor["training_data"]
+    assert again["input_size"] == [32, 32, 3]
 
     evaluated = submit(
         "evaluate.py", "--model", str(model), "--input", str(faces), "--output", str(tmp_path / "e")

@@ -140,6 +140,32 @@ def test_the_precision_policy_is_given_back_even_when_training_fails():
     assert keras.mixed_precision.global_policy().name == before == "float32"
 
 
+def test_a_network_trained_in_mixed_precision_is_packaged_in_float32(tmp_path):
+    """On a GPU, training runs under mixed_float16; the package must score in float32 with the
+    trained weights, wherever it is loaded."""
+    from sparkface.core.config import train_config_from_dict
+    from sparkface.train.fit import in_float32, precision_policy
+
+    config = train_config_from_dict({"image_size": 32, "model": {"filters": [8, 16, 16],
+                                     "dense_units": [16, 8], "dropout": 0.1}})  # fmt: skip
+    with precision_policy("mixed_float16"):
+        mixed = make_model(config.model, 32, 8, seed=3)
+    assert mixed.get_layer("conv0_0").dtype_policy.name == "mixed_float16"
+    copy = in_float32(mixed, config, 8)
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    for layer in (layer for layer in mixed.layers if layer.weights):
+        for trained, kept in zip(layer.get_weights(), copy.get_layer(layer.name).get_weights(),
+                                 strict=True):  # fmt: skip
+            np.testing.assert_array_equal(trained, kept)
+    save_package(copy, {"name": "t"}, tmp_path / "p")
+    loaded = load_model_file(tmp_path / "p" / "model.keras")
+    faces = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    assert loaded.predict_on_batch(faces)["race"].dtype == np.float32
+    np.testing.assert_allclose(
+        loaded.predict_on_batch(faces)["race"], mixed.predict_on_batch(faces)["race"], atol=0.01
+    )
+
+
 def test_an_age_branch_feeds_the_age_heads_only_and_starts_as_a_copy_of_the_shared_layers(
     tmp_path,
 ):

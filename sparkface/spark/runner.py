@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
-from typing import TypeVar
-
-from pyspark.sql import SparkSession
+from typing import TYPE_CHECKING, TypeVar
 
 from sparkface.core.config import IngestConfig
 from sparkface.core.errors import EXIT_FAILED, UserError
 from sparkface.spark.logs import configure_logging
-from sparkface.spark.session import build_session
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger("sparkface")
 T = TypeVar("T")
@@ -60,6 +60,9 @@ def in_session(
     extra: dict[str, str] | None = None,
 ) -> T:
     """Build the session, run `work` in it, always stop the session."""
+    # Imported here: a job without Spark (jobs/fit.py) shares this module's run_main.
+    from sparkface.spark.session import build_session
+
     spark = build_session(app_name, ingest, extra, log_level=log_level)
     try:
         return work(spark)

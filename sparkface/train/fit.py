@@ -127,7 +127,21 @@ def train(
     device = accelerator()
     log.info("training on %s with the %s backend", device or "the CPU", keras.backend.backend())
     with precision_policy("mixed_float16" if device else None):
-        return _fit(shards_dir, config, groups, output_dir, device, verbose)
+        model, run = _fit(shards_dir, config, groups, output_dir, device, verbose)
+    return in_float32(model, config, len(groups.names)), run
+
+
+def in_float32(model, config: TrainConfig, n_age_groups: int):
+    """The scoring network with float32 layers and `model`'s weights. A network trained on a GPU
+    under mixed precision keeps float32 weights but computes in float16, and a package saved so
+    would score in float16 everywhere; this copy scores as one trained on the CPU does."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    copy = make_model(config.model, config.image_size, n_age_groups, seed=config.seed)
+    for layer in copy.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    return copy
 
 
 @contextlib.contextmanager

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Train student recipes on a GPU machine that has Python, JAX and a GPU but neither TensorFlow nor
+# Spark (the network is backend-neutral Keras 3; jobs/fit.py trains without Spark). The .keras
+# packages it writes load here with TensorFlow. docs/gpu.md says how the steps are run:
+#
+#   scripts/gpu/train.sh bundle          # here: .gpu/ = the shards as lossless WebP, Keras's wheels
+#   scripts/gpu/train.sh setup           # there: wheels installed, .gpu/ kept in /tmp
+#   scripts/gpu/train.sh train RECIPE... # there: shards unpacked and checked, one jobs/fit.py per
+#                                        # recipe, side by side
+#
+# `train` needs the recipes' initial model and teacher under out/ (for the student rounds,
+# out/train-student-m2-swa-lowdrop/model and out/ensemble-detect), and writes each package's model
+# file, a tarball of its descriptor and training files, and its log to $OUT (or out/gpu). The
+# shards are out/train-detect's (`make train-detect`), unpacked in /tmp. .gpu/ may arrive in
+# parts, one per call: each step adds what it finds to the copy in /tmp.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SITE=${SITE:-/tmp/sparkface-site}
+STAGE=${STAGE:-/tmp/sparkface-gpu}
+PYTHON=${PYTHON:-python3}
+RESULTS=${OUT:-out/gpu}
+FACES=${FACES:-../shared/data/utkface}
+
+stage() {
+	mkdir -p "$STAGE"
+	if [ -d .gpu ]; then cp -r .gpu/. "$STAGE/"; fi
+}
+
+case "${1:-}" in
+bundle)
+	rm -rf .gpu && mkdir -p .gpu/wheels .gpu/meta
+	cp out/train-detect/preparation.json out/train-detect/config.yaml .gpu/meta/
+	.venv/bin/python scripts/gpu/shards_webp.py pack out/train-detect/shards .gpu/shards \
+		--splits train validation test --image-size 48
+	# Keras and what it needs beyond the GPU image's packages, for its Python (3.12).
+	.venv/bin/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		-d .gpu/wheels keras==3.15.1 namex==0.1.0 optree==0.20.0
+	du -sh .gpu/*
+	;;
+setup)
+	stage
+	$PYTHON -m pip install --quiet --no-index --no-deps --no-compile --upgrade --target "$SITE" \
+		"$STAGE"/wheels/*.whl
+	PYTHONPATH="$SITE:$PWD" KERAS_BACKEND=jax $PYTHON -c 'import keras
+from sparkface.train.fit import accelerator
+print("keras", keras.__version__, keras.backend.backend(), "on", accelerator())'
+	;;
+train)
+	shift
+	stage
+	# Unpacked in /tmp, never over out/train-detect (this script may be tried on the CPU machine).
+	shards=$STAGE/unpacked
+	rm -rf "$shards" && mkdir -p "$RESULTS"
+	PYTHONPATH="$SITE" $PYTHON scripts/gpu/shards_webp.py unpack "$STAGE/shards" "$shards"
+	pids=()
+	for recipe in "$@"; do
+		run=out/train-$recipe
+		rm -rf "$run" && mkdir -p "$run"
+		ln -s "$shards" "$run/shards"
+		cp "$STAGE"/meta/preparation.json "$STAGE"/meta/config.yaml "$run/"
+		PYTHONPATH="$SITE:$PWD" KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false \
+			PYTHONUNBUFFERED=1 $PYTHON jobs/fit.py --output "$run" --input "$FACES" \
+			--config "conf/models/sparkface-cnn-$recipe.yaml" >"$RESULTS/$recipe.log" 2>&1 &
+		pids+=($!)
+	done
+	status=0
+	for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+	for recipe in "$@"; do
+		run=out/train-$recipe
+		[ -f "$run/model/model.keras" ] || continue
+		cp "$run/model/model.keras" "$RESULTS/$recipe.keras"
+		tar -czf "$RESULTS/$recipe.tar.gz" -C "$run" model/model.json training/history.csv \
+			training/training.json summary.json config.yaml evaluation
+	done
+	exit $status
+	;;
+*)
+	sed -n '2,17p' "$0"
+	exit 2
+	;;
+esac
