@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sparkface.core.config import load_labels, load_train
 from sparkface.core.errors import InputError
-from sparkface.spark.runner import run_main
+from sparkface.spark.exits import run_main
 from sparkface.train.packaging import fit_and_package, reusable_preparation, shards_fingerprint
 
 
