@@ -10,7 +10,7 @@
 #
 # `train` needs the recipes' initial model and teacher under out/ (for the student rounds,
 # out/train-student-m2-swa-lowdrop/model and out/ensemble-detect), and writes each package's model
-# file, a tarball of its descriptor and training files, and its log to $OUT (or out/gpu). The
+# file and a tarball of its log, descriptor and training files to $OUT (or out/gpu). The
 # shards are out/train-detect's (`make train-detect`), unpacked in /tmp. .gpu/ may arrive in
 # parts, one per call: each step adds what it finds to the copy in /tmp.
 set -euo pipefail
@@ -20,6 +20,8 @@ STAGE=${STAGE:-/tmp/sparkface-gpu}
 PYTHON=${PYTHON:-python3}
 RESULTS=${OUT:-out/gpu}
 FACES=${FACES:-../shared/data/utkface}
+# Each recipe's time limit. The first epoch compiles (about 75 s on the H200) before it trains.
+FIT_SECONDS=${FIT_SECONDS:-3600}
 
 stage() {
 	mkdir -p "$STAGE"
@@ -60,18 +62,23 @@ train)
 		ln -s "$shards" "$run/shards"
 		cp "$STAGE"/meta/preparation.json "$STAGE"/meta/config.yaml "$run/"
 		PYTHONPATH="$SITE:$PWD" KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false \
-			PYTHONUNBUFFERED=1 $PYTHON jobs/fit.py --output "$run" --input "$FACES" \
-			--config "conf/models/sparkface-cnn-$recipe.yaml" >"$RESULTS/$recipe.log" 2>&1 &
+			PYTHONUNBUFFERED=1 timeout "$FIT_SECONDS" $PYTHON jobs/fit.py --output "$run" \
+			--input "$FACES" --config "conf/models/sparkface-cnn-$recipe.yaml" >"$run/fit.log" 2>&1 &
 		pids+=($!)
 	done
 	status=0
 	for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+	# Two files a recipe (a call returns at most 8): the model, and a tarball of the rest that
+	# exists (a run stopped at FIT_SECONDS leaves its log alone).
 	for recipe in "$@"; do
 		run=out/train-$recipe
-		[ -f "$run/model/model.keras" ] || continue
-		cp "$run/model/model.keras" "$RESULTS/$recipe.keras"
-		tar -czf "$RESULTS/$recipe.tar.gz" -C "$run" model/model.json training/history.csv \
-			training/training.json summary.json config.yaml evaluation
+		if [ -f "$run/model/model.keras" ]; then cp "$run/model/model.keras" "$RESULTS/$recipe.keras"; fi
+		files=()
+		for file in fit.log model/model.json training/history.csv training/training.json \
+			summary.json config.yaml evaluation; do
+			if [ -e "$run/$file" ]; then files+=("$file"); fi
+		done
+		tar -czf "$RESULTS/$recipe.tar.gz" -C "$run" "${files[@]}"
 	done
 	exit $status
 	;;
