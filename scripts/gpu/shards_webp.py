@@ -1,11 +1,12 @@
 """Training shards in a form small enough to send to a GPU machine, and back, losslessly.
 
 The shards hold each face as raw 8-bit RGB (a 48x48 face: 6,912 bytes), which Parquet's codecs
-barely compress; the train split of out/train-detect is 97 MB. Lossless WebP holds the same pixels
-in under half (measured: 3,186 bytes a face), under the 64 MiB that one call to a GPU machine may
-carry. `pack` writes each shard file again with its pixels as lossless WebP and records a SHA-256
-of each split's pixels; `unpack` decodes them back to raw pixels, the same rows in the same files
-and order, and stops unless every split's pixels hash as they did.
+barely compress; the train split of out/train-detect is 97 MB as Spark wrote it. Lossless WebP
+holds the same pixels in under half (measured: 3,217 bytes a face, 49 MB of files for the train
+split), under the 64 MiB that one call to a GPU machine may carry. `pack` writes each shard file
+again with its pixels as lossless WebP and records a SHA-256 of each split's pixels; `unpack`
+decodes them back to raw pixels, the same rows in the same files and order, and stops unless
+every split's pixels hash as they did.
 
     python scripts/gpu/shards_webp.py pack out/train-detect/shards .gpu/shards
     python scripts/gpu/shards_webp.py unpack .gpu/shards out/train-detect/shards
@@ -25,6 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from sparkface.train.shards import pixels_to_array
+
 MANIFEST = "manifest.json"
 
 
@@ -35,7 +38,7 @@ def pack(source: Path, target: Path, splits: list[str], image_size: int) -> dict
         digest = hashlib.sha256()
         for path in sorted((source / f"split={split}").glob("*.parquet")):
             table = pq.read_table(path)
-            pixels = raw_pixels(table.column("pixels"), image_size)
+            pixels = pixels_to_array(table.column("pixels"), image_size)
             digest.update(pixels.tobytes())
             encoded = pa.array([webp(face) for face in pixels], type=pa.binary())
             table = table.set_column(table.schema.get_field_index("pixels"), "pixels", encoded)
@@ -64,11 +67,6 @@ def unpack(source: Path, target: Path) -> dict[str, str]:
         if digest.hexdigest() != expected:
             raise SystemExit(f"split {split}: pixels differ from the packed ones after decoding")
     return manifest["pixels_sha256"]
-
-
-def raw_pixels(column: pa.ChunkedArray, size: int) -> np.ndarray:
-    data = b"".join(value.as_py() for value in column)
-    return np.frombuffer(data, dtype=np.uint8).reshape(-1, size, size, 3)
 
 
 def webp(face: np.ndarray) -> bytes:

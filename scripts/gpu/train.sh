@@ -54,7 +54,7 @@ train)
 	# Unpacked in /tmp, never over out/train-detect (this script may be tried on the CPU machine).
 	shards=$STAGE/unpacked
 	rm -rf "$shards" && mkdir -p "$RESULTS"
-	PYTHONPATH="$SITE" $PYTHON scripts/gpu/shards_webp.py unpack "$STAGE/shards" "$shards"
+	PYTHONPATH="$SITE:$PWD" $PYTHON scripts/gpu/shards_webp.py unpack "$STAGE/shards" "$shards"
 	pids=()
 	for recipe in "$@"; do
 		run=out/train-$recipe
