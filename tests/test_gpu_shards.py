@@ -1,0 +1,59 @@
+"""scripts/gpu/shards_webp.py: shards packed as lossless WebP for a GPU machine come back the
+same, row for row, and a changed pixel is caught."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import ROOT
+
+SIZE = 8
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location(
+        "shards_webp", ROOT / "scripts" / "gpu" / "shards_webp.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_shards(folder, rng):
+    for split, rows in (("train", 5), ("validation", 3)):
+        faces = rng.integers(0, 256, (rows, SIZE, SIZE, 3), dtype=np.uint8)
+        table = pa.table({
+            "file_name": [f"{split}{i}.jpg" for i in range(rows)],
+            "age": pa.array(rng.integers(7, 90, rows), type=pa.int32()),
+            "pixels": pa.array([face.tobytes() for face in faces], type=pa.binary()),
+        })  # fmt: skip
+        (folder / f"split={split}").mkdir(parents=True)
+        pq.write_table(table, folder / f"split={split}" / "part-00000.parquet")
+
+
+def test_packed_shards_unpack_to_the_same_rows(tmp_path):
+    script = load_script()
+    write_shards(tmp_path / "shards", np.random.default_rng(0))
+    hashes = script.pack(tmp_path / "shards", tmp_path / "packed", ["train", "validation"], SIZE)
+    assert script.unpack(tmp_path / "packed", tmp_path / "back") == hashes
+    for split in ("train", "validation"):
+        original = pq.read_table(tmp_path / "shards" / f"split={split}")
+        assert pq.read_table(tmp_path / "back" / f"split={split}").equals(original)
+
+
+def test_unpacking_stops_when_the_pixels_differ_from_the_packed_ones(tmp_path):
+    script = load_script()
+    write_shards(tmp_path / "shards", np.random.default_rng(1))
+    script.pack(tmp_path / "shards", tmp_path / "packed", ["train", "validation"], SIZE)
+    manifest = tmp_path / "packed" / "manifest.json"
+    recorded = json.loads(manifest.read_text())
+    recorded["pixels_sha256"]["train"] = "0" * 64
+    manifest.write_text(json.dumps(recorded))
+    with pytest.raises(SystemExit, match="split train: pixels differ"):
+        script.unpack(tmp_path / "packed", tmp_path / "back")
