@@ -1,6 +1,8 @@
 """python jobs/ensemble.py --members MODEL MODEL ... --shards SHARDS --output OUT: one model
 package that averages trained model packages, evaluated on the validation and test splits of the
-shards they were trained on (the shipped model is made this way; see models/README.md)."""
+shards they were trained on (the teacher is made this way; see models/README.md). With
+--average weights, one network whose weights are the members' mean (a "model soup" of networks
+fine-tuned from one network)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import argparse
 import logging
 import sys
 
-from sparkface.evaluate.ensemble import build_ensemble
+from sparkface.core.errors import UserError
+from sparkface.evaluate.ensemble import build_ensemble, build_weight_average
 from sparkface.evaluate.metrics import describe
 from sparkface.spark.runner import run_main
 
@@ -29,13 +32,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="class heads (age_group, gender, race) whose training class weights are taken back "
         "out of every member's probabilities: more faces right, rare classes recalled less",
     )
+    parser.add_argument(
+        "--average",
+        choices=("outputs", "weights"),
+        default="outputs",
+        help="outputs: every member runs, their answers averaged (default); weights: one network "
+        "with the members' mean weights (members of one architecture, fine-tuned from one network)",
+    )
     return parser.parse_args(argv)
 
 
 def average_members(args: argparse.Namespace) -> None:
-    descriptor = build_ensemble(
-        args.members, args.shards, args.output, args.name, tuple(args.undo_class_weights)
-    )
+    if args.average == "weights":
+        if args.undo_class_weights:
+            raise UserError("--undo-class-weights works on outputs, not with --average weights")
+        descriptor = build_weight_average(args.members, args.shards, args.output, args.name)
+    else:
+        descriptor = build_ensemble(
+            args.members, args.shards, args.output, args.name, tuple(args.undo_class_weights)
+        )
     for split, metrics in (("validation", "validation_metrics"), ("test", "metrics")):
         log.info("%s split: %s", split, describe(descriptor[metrics]))
     log.info("model package written to %s (version %s)", args.output, descriptor["version"])

@@ -274,3 +274,92 @@ def test_training_can_start_from_a_member_as_it_was_trained(members_and_shards):
             np.testing.assert_allclose(got[head], expected[head], atol=1e-5)
     with pytest.raises(ValueError, match="has no layer 'm2_conv0_0'"):
         load_initial_weights(member(1), root / "ens", member=2)
+
+
+def run_weight_average(root: Path, *members: str, extra: tuple[str, ...] = ()) -> int:
+    return ensemble_job.main(
+        [
+            "--members", *(str(root / name) for name in members),
+            "--shards", str(root / "shards"), "--output", str(root / "soup"),
+            "--average", "weights", *extra,
+        ]
+    )  # fmt: skip
+
+
+def with_train_split(root: Path, rows: int = 40) -> None:
+    """The members' train split, which the weight average estimates batch norms on."""
+    write_split(root / "shards", "train", rows, seed=7)
+    for name in ("m1", "m2"):
+        path = root / name / "model.json"
+        written = json.loads(path.read_text())
+        written["training_data"]["train"] = rows
+        path.write_text(json.dumps(written))
+
+
+def test_the_weight_average_is_one_network_with_the_members_mean_weights(members_and_shards):
+    root = members_and_shards
+    with_train_split(root)
+    assert run_weight_average(root, "m1", "m2") == 0
+    soup = load_model_file(root / "soup" / "model.keras")
+    first, second = (load_model_file(root / name / "model.keras") for name in ("m1", "m2"))
+    # One network of the members' architecture, not a network per member.
+    assert [layer.name for layer in soup.layers] == [layer.name for layer in first.layers]
+    assert soup.count_params() == first.count_params()
+    for layer in first.layers:
+        if layer.name.startswith("bn") or not layer.weights:
+            continue
+        mean = [
+            (a + b) / 2
+            for a, b in zip(
+                layer.get_weights(), second.get_layer(layer.name).get_weights(), strict=True
+            )
+        ]
+        for got, expected in zip(soup.get_layer(layer.name).get_weights(), mean, strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    # Batch norms: scale and shift averaged, moving statistics estimated again on the train split.
+    norm = "bn0_0"
+    gamma, beta, moving_mean, _ = soup.get_layer(norm).get_weights()
+    members_gamma = (
+        first.get_layer(norm).get_weights()[0] + second.get_layer(norm).get_weights()[0]
+    ) / 2
+    np.testing.assert_allclose(gamma, members_gamma, rtol=1e-6)
+    members_mean = (
+        first.get_layer(norm).get_weights()[2] + second.get_layer(norm).get_weights()[2]
+    ) / 2
+    assert not np.allclose(moving_mean, members_mean)
+    written = json.loads((root / "soup" / "model.json").read_text())
+    assert [m["version"] for m in written["weight_average"]["members"]] == ["m1", "m2"]
+    assert written["weight_average"]["batch_norm_batches"] == 200
+    assert "ensemble" not in written
+    assert written["metrics"]["faces"] == 14
+    assert written["validation_metrics"]["faces"] == 10
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("architecture", "layer 'conv0_0' is missing or has other shapes"),
+        ("ensemble", "an ensemble; average single networks"),
+        ("undo", "--undo-class-weights works on outputs"),
+    ],
+)
+def test_members_that_cannot_be_averaged_weight_by_weight_stop_the_job(
+    members_and_shards, capsys, change, message
+):
+    root = members_and_shards
+    with_train_split(root)
+    extra: tuple[str, ...] = ()
+    if change == "architecture":
+        wider = ModelConfig(
+            filters=(6, 4, 4, 4, 4, 8), dense_units=(8,), dropout=0.1, augment=False
+        )
+        written = json.loads((root / "m2" / "model.json").read_text())
+        save_package(make_model(wider, 32, len(GROUPS), seed=2), written, root / "m2")
+    elif change == "ensemble":
+        path = root / "m2" / "model.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "ensemble": {"members": []}}))
+    else:
+        extra = ("--undo-class-weights", "age_group")
+    assert run_weight_average(root, "m1", "m2", extra=extra) == 2
+    assert message in capsys.readouterr().err
+    assert not (root / "soup" / "model.keras").exists()

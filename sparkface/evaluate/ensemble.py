@@ -14,6 +14,11 @@ Members trained with class weights predict rare classes more often than they occ
 where accuracy matters more than rare classes' recall, the ensemble can take those weights back
 out of each member (`undo_class_weights`): on this data that gained a point of exact age group
 on the validation split (models/README.md).
+
+Networks of one architecture fine-tuned from one network can instead be averaged weight by weight
+(`build_weight_average`, a "model soup": Wortsman et al. 2022): one network, scored at one
+network's cost. It works only where the members stay in one basin of the loss, so the validation
+split decides whether a soup is kept.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sparkface.core.contract import CLASS_HEADS, HEADS, MODEL_FILE
 from sparkface.core.errors import UserError
@@ -34,6 +41,7 @@ from sparkface.core.package import (
 from sparkface.evaluate.metrics import headline
 from sparkface.evaluate.report import write_evaluation
 from sparkface.evaluate.split import evaluate_split
+from sparkface.train.averaging import recalibrate_batch_norm
 from sparkface.train.model import undo_class_weights
 from sparkface.train.shards import ParquetFaces, shard_files, train_class_weights
 
@@ -178,6 +186,88 @@ def build_ensemble(
             "method": "mean of the members' outputs (probabilities and age)",
             # Per head: the training class weights taken out of every member's probabilities.
             "class_weights_undone": undone,
+            "members": [
+                _member_entry(member, descriptor)
+                for member, descriptor in zip(members, descriptors, strict=True)
+            ],
+        },
+    }
+    save_package(model, descriptor, output_dir)
+    _copy_histories(members, Path(output_dir))
+    return descriptor
+
+
+def mean_weights(models: list) -> dict[str, list[np.ndarray]]:
+    """The element-wise mean of the weights of networks with the same layers (names and shapes),
+    batch-normalisation statistics included, by layer name; an error naming the first layer
+    that differs."""
+    first = models[0]
+    weighted = [layer for layer in first.layers if layer.weights]
+    for index, model in enumerate(models[1:], start=1):
+        theirs = {layer.name: layer for layer in model.layers if layer.weights}
+        for layer in weighted:
+            other = theirs.pop(layer.name, None)
+            shapes = [tuple(w.shape) for w in layer.weights]
+            if other is None or [tuple(w.shape) for w in other.weights] != shapes:
+                raise EnsembleError(
+                    f"member {index}: layer {layer.name!r} is missing or has other shapes than "
+                    "member 0's; only networks of one architecture can be averaged weight by weight"
+                )
+        if theirs:
+            raise EnsembleError(f"member {index}: has layers member 0 lacks: {sorted(theirs)}")
+    averaged = {}
+    for layer in weighted:
+        stacks = zip(*(model.get_layer(layer.name).get_weights() for model in models), strict=True)
+        averaged[layer.name] = [
+            np.mean(np.stack(stack), axis=0, dtype="float64").astype(stack[0].dtype)
+            for stack in stacks
+        ]
+    return averaged
+
+
+def build_weight_average(
+    members: list[str],
+    shards_dir: str | Path,
+    output_dir: str | Path,
+    name: str = "sparkface-cnn",
+    norm_batches: int = 200,
+) -> dict[str, Any]:
+    """One network whose weights are the mean of the single networks `members` (same architecture,
+    same training data), its batch-normalisation statistics estimated again over `norm_batches`
+    augmented batches of the train split as the members were trained on it, evaluated on the
+    validation and test splits of `shards_dir` and saved as a package in `output_dir`."""
+    descriptors = [read_descriptor(member) for member in members]
+    _check_members(descriptors, members)
+    for member, descriptor in zip(members, descriptors, strict=True):
+        if "ensemble" in descriptor:
+            raise EnsembleError(f"{member}: an ensemble; average single networks weight by weight")
+    shards = Path(shards_dir)
+    _check_shards(shards, descriptors[0], ("train", "validation", "test"))
+    loaded = [load_model_file(Path(member) / MODEL_FILE) for member in members]
+    model = loaded[0]
+    for name, weights in mean_weights(loaded).items():
+        model.get_layer(name).set_weights(weights)
+    config = descriptors[0].get("config", {})
+    batches = ParquetFaces(
+        shard_files(shards, "train"),
+        int(descriptors[0]["input_size"][0]),
+        int(config.get("training", {}).get("batch_size", 64)),
+        shuffle_buffer=int(config.get("training", {}).get("shuffle_buffer", 4096)),
+        repeat=True,
+        seed=int(config.get("seed", 0)),
+        augment=bool(config.get("model", {}).get("augment", False)),
+    )
+    used = recalibrate_batch_norm(model, iter(batches), norm_batches)
+    validation, metrics = _evaluate(model, shards, descriptors[0], Path(output_dir), len(members))
+    descriptor = {
+        **{key: descriptors[0].get(key) for key in (*SHARED_KEYS, "training_data", "config")},
+        "name": name,
+        "version": new_version(),
+        "metrics": headline(metrics),
+        "validation_metrics": headline(validation),
+        "weight_average": {
+            "method": "mean of the members' weights, batch-norm statistics estimated again",
+            "batch_norm_batches": used,
             "members": [
                 _member_entry(member, descriptor)
                 for member, descriptor in zip(members, descriptors, strict=True)
