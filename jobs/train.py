@@ -20,6 +20,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="use the shards an earlier run left in OUT if its data settings match",
     )
+    parser.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="stop after preparing the shards (train later: jobs/fit.py or --reuse-shards)",
+    )
     add_common_arguments(parser)
     return parser.parse_args(argv)
 
@@ -32,7 +37,14 @@ def train_model(args: argparse.Namespace) -> None:
         "sparkface-train",
         ingest,
         lambda spark: run_training(
-            spark, args.input, args.output, config, labels, ingest, reuse_shards=args.reuse_shards
+            spark,
+            args.input,
+            args.output,
+            config,
+            labels,
+            ingest,
+            reuse_shards=args.reuse_shards,
+            prepare_only=args.prepare_only,
         ),
         log_level=args.spark_log_level,
     )

@@ -97,15 +97,24 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
         "average" if averaging["val_loss"] < averaging["best_epoch_val_loss"] else "best epoch"
     )
 
-    # The same training again without Spark (jobs/fit.py, for a GPU node): Spark cannot even be
-    # imported, and the package records the fingerprint Spark computed.
-    refit = subprocess.run(
-        [sys.executable, "-c", NO_SPARK, "--output", str(tmp_path / "t"), "--input", str(faces),
+    # The same data prepared alone (--prepare-only), then trained without Spark (jobs/fit.py, for
+    # a GPU node): Spark cannot even be imported, and the package records the fingerprint Spark
+    # computed when it prepared the shards.
+    prepared = submit(
+        "train.py", "--input", str(faces), "--output", str(tmp_path / "p"), "--config", str(config),
+        "--prepare-only",
+    )  # fmt: skip
+    assert prepared.returncode == 0, prepared.stdout[-3000:]
+    assert (tmp_path / "p" / "config.yaml").is_file()
+    assert json.loads((tmp_path / "p" / "preparation.json").read_text()) == preparation
+    assert not (tmp_path / "p" / "model").exists() and not (tmp_path / "p" / "training").exists()
+    fitted = subprocess.run(
+        [sys.executable, "-c", NO_SPARK, "--output", str(tmp_path / "p"), "--input", str(faces),
          "--config", str(config)],
         capture_output=True, text=True, env=job_environment(), cwd=ROOT, timeout=600,
     )  # fmt: skip
-    assert refit.returncode == 0, refit.stderr[-3000:]
-    again = json.loads((model / "model.json").read_text())
+    assert fitted.returncode == 0, fitted.stderr[-3000:]
+    again = json.loads((tmp_path / "p" / "model" / "model.json").read_text())
     assert again["version"] != descriptor["version"]
     assert again["training_data"] == descriptor["training_data"]
     assert again["input_size"] == [32, 32, 3]

@@ -13,7 +13,7 @@ from sparkface.core.config import IngestConfig, LabelConfig, TrainConfig
 from sparkface.core.labels import parse_labels
 from sparkface.spark.ingest import read_images
 from sparkface.spark.logs import timed
-from sparkface.train.packaging import fit_and_package, reusable_preparation
+from sparkface.train.packaging import fit_and_package, reusable_preparation, write_config
 from sparkface.train.preparation import prepare
 
 log = logging.getLogger("sparkface")
@@ -44,11 +44,14 @@ def run_training(
     ingest: IngestConfig,
     model_name: str = "sparkface-cnn",
     reuse_shards: bool = False,
+    prepare_only: bool = False,
 ) -> dict[str, Any]:
     """Prepare, train, evaluate on the test split and package the model in OUT/model.
 
     With `reuse_shards`, shards that an earlier run left in OUT are used when they were made with
-    the same image size, split and sampling (to compare model settings on the same data)."""
+    the same image size, split and sampling (to compare model settings on the same data). With
+    `prepare_only`, stop after the shards, their counts and the config: `jobs/fit.py` (any Keras
+    backend, no Spark) or `--reuse-shards` train on them later."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -61,4 +64,8 @@ def run_training(
         log.info("reusing the shards in %s", out / "shards")
     log.info("prepared: %s", {k: v for k, v in counts.items() if k != "unreadable_files"})
     fingerprint = data_fingerprint(spark, out / "shards")
+    if prepare_only:
+        write_config(out, config, labels)
+        log.info("shards prepared in %s (%s); training left to jobs/fit.py", out, fingerprint)
+        return {"counts": counts, "fingerprint": fingerprint, "timings": timings}
     return fit_and_package(out, config, labels, input_dir, counts, fingerprint, timings, model_name)
