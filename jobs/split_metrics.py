@@ -1,6 +1,7 @@
 """python jobs/split_metrics.py --split validation MODEL=SHARDS [MODEL=SHARDS ...]: metrics of
 model packages on one split of their training shards, and of their average, as a Markdown table;
-with --fairness, their gender accuracy by race x gender too; with --gaps, how far each falls short
+with --fairness, their gender accuracy by race x gender too, and the gap between races with 95%
+bootstrap intervals (paired against the first model's); with --gaps, how far each falls short
 of the first, per head, with a 95% paired-bootstrap interval.
 
 For choosing between models on the validation split without touching the test split.
@@ -13,7 +14,7 @@ import os
 import sys
 
 from sparkface.core.config import load_labels
-from sparkface.evaluate.fairness import fairness_table
+from sparkface.evaluate.fairness import fairness_table, races_gap_table
 from sparkface.evaluate.metrics import compute_metrics
 from sparkface.evaluate.selection import gaps_table, split_predictions, split_table
 from sparkface.spark.runner import run_main
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(f"Gender accuracy (%) by race x gender, {args.split} split:")
             print(fairness_table(named))
+            print()
+            print(f"Gap between races in gender accuracy (points), {args.split} split:")
+            print(races_gap_table(predictions, truth))
 
     return run_main("split_metrics", table)
 
