@@ -176,25 +176,14 @@ def build_ensemble(
             undo_class_weights(member_model, head, weights)
     model = average_models(loaded)
     validation, metrics = _evaluate(model, shards, descriptors[0], Path(output_dir), len(members))
-    descriptor = {
-        **{key: descriptors[0].get(key) for key in (*SHARED_KEYS, "training_data")},
-        "name": name,
-        "version": new_version(),
-        "metrics": headline(metrics),
-        "validation_metrics": headline(validation),
-        "ensemble": {
-            "method": "mean of the members' outputs (probabilities and age)",
-            # Per head: the training class weights taken out of every member's probabilities.
-            "class_weights_undone": undone,
-            "members": [
-                _member_entry(member, descriptor)
-                for member, descriptor in zip(members, descriptors, strict=True)
-            ],
-        },
+    how = {
+        "method": "mean of the members' outputs (probabilities and age)",
+        # Per head: the training class weights taken out of every member's probabilities.
+        "class_weights_undone": undone,
     }
-    save_package(model, descriptor, output_dir)
-    _copy_histories(members, Path(output_dir))
-    return descriptor
+    return _write_package(
+        model, (members, descriptors), output_dir, name, (validation, metrics), "ensemble", how
+    )
 
 
 def mean_weights(models: list) -> dict[str, list[np.ndarray]]:
@@ -259,15 +248,40 @@ def build_weight_average(
     )
     used = recalibrate_batch_norm(model, iter(batches), norm_batches)
     validation, metrics = _evaluate(model, shards, descriptors[0], Path(output_dir), len(members))
+    how = {
+        "method": "mean of the members' weights, batch-norm statistics estimated again",
+        "batch_norm_batches": used,
+    }
+    # One network of the members' architecture: its config is theirs (for later rounds from it).
+    return _write_package(
+        model, (members, descriptors), output_dir, name, (validation, metrics), "weight_average",
+        how, ("config",),
+    )  # fmt: skip
+
+
+def _write_package(
+    model,
+    members_and_descriptors: tuple[list[str], list[dict[str, Any]]],
+    output_dir: str | Path,
+    name: str,
+    validation_and_test: tuple[dict[str, Any], dict[str, Any]],
+    section: str,
+    how: dict[str, Any],
+    kept: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Save the averaged `model` as a package with its descriptor: what the members share (and
+    the first member's `kept` keys), both splits' metrics, and under `section` how they were
+    averaged (`how`) and who they were. Member histories are copied beside it."""
+    members, descriptors = members_and_descriptors
+    validation, metrics = validation_and_test
     descriptor = {
-        **{key: descriptors[0].get(key) for key in (*SHARED_KEYS, "training_data", "config")},
+        **{key: descriptors[0].get(key) for key in (*SHARED_KEYS, "training_data", *kept)},
         "name": name,
         "version": new_version(),
         "metrics": headline(metrics),
         "validation_metrics": headline(validation),
-        "weight_average": {
-            "method": "mean of the members' weights, batch-norm statistics estimated again",
-            "batch_norm_batches": used,
+        section: {
+            **how,
             "members": [
                 _member_entry(member, descriptor)
                 for member, descriptor in zip(members, descriptors, strict=True)
