@@ -331,6 +331,7 @@ def test_the_weight_average_is_one_network_with_the_members_mean_weights(members
     assert [m["version"] for m in written["weight_average"]["members"]] == ["m1", "m2"]
     assert written["weight_average"]["batch_norm_batches"] == 200
     assert "ensemble" not in written
+    assert written["name"] == "sparkface-cnn"
     assert written["metrics"]["faces"] == 14
     assert written["validation_metrics"]["faces"] == 10
 

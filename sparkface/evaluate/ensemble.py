@@ -234,8 +234,8 @@ def build_weight_average(
     _check_shards(shards, descriptors[0], ("train", "validation", "test"))
     loaded = [load_model_file(Path(member) / MODEL_FILE) for member in members]
     model = loaded[0]
-    for name, weights in mean_weights(loaded).items():
-        model.get_layer(name).set_weights(weights)
+    for layer_name, weights in mean_weights(loaded).items():
+        model.get_layer(layer_name).set_weights(weights)
     config = descriptors[0].get("config", {})
     batches = ParquetFaces(
         shard_files(shards, "train"),
