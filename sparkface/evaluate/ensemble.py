@@ -23,12 +23,14 @@ split decides whether a soup is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sparkface.core.config import ModelConfig, TrainingConfig
 from sparkface.core.contract import CLASS_HEADS, HEADS, MODEL_FILE
 from sparkface.core.errors import UserError
 from sparkface.core.package import (
@@ -182,7 +184,7 @@ def build_ensemble(
         "class_weights_undone": undone,
     }
     return _write_package(
-        model, (members, descriptors), output_dir, name, (validation, metrics), "ensemble", how
+        model, members, descriptors, output_dir, name, validation, metrics, "ensemble", how
     )
 
 
@@ -236,17 +238,7 @@ def build_weight_average(
     model = loaded[0]
     for layer_name, weights in mean_weights(loaded).items():
         model.get_layer(layer_name).set_weights(weights)
-    config = descriptors[0].get("config", {})
-    batches = ParquetFaces(
-        shard_files(shards, "train"),
-        int(descriptors[0]["input_size"][0]),
-        int(config.get("training", {}).get("batch_size", 64)),
-        shuffle_buffer=int(config.get("training", {}).get("shuffle_buffer", 4096)),
-        repeat=True,
-        seed=int(config.get("seed", 0)),
-        augment=bool(config.get("model", {}).get("augment", False)),
-    )
-    used = recalibrate_batch_norm(model, iter(batches), norm_batches)
+    used = recalibrate_batch_norm(model, iter(_train_stream(shards, descriptors[0])), norm_batches)
     validation, metrics = _evaluate(model, shards, descriptors[0], Path(output_dir), len(members))
     how = {
         "method": "mean of the members' weights, batch-norm statistics estimated again",
@@ -254,17 +246,44 @@ def build_weight_average(
     }
     # One network of the members' architecture: its config is theirs (for later rounds from it).
     return _write_package(
-        model, (members, descriptors), output_dir, name, (validation, metrics), "weight_average",
-        how, ("config",),
+        model, members, descriptors, output_dir, name, validation, metrics, "weight_average", how,
+        kept=("config",),
     )  # fmt: skip
+
+
+def _train_stream(shards: Path, descriptor: dict[str, Any]) -> ParquetFaces:
+    """The train split streamed as the member described trained on it: its batch size, shuffle
+    buffer, seed and augmentation (the config's defaults where its descriptor has none)."""
+    config = descriptor.get("config", {})
+    training = {**_defaults(TrainingConfig), **config.get("training", {})}
+    model = {**_defaults(ModelConfig), **config.get("model", {})}
+    return ParquetFaces(
+        shard_files(shards, "train"),
+        int(descriptor["input_size"][0]),
+        int(training["batch_size"]),
+        shuffle_buffer=int(training["shuffle_buffer"]),
+        repeat=True,
+        seed=int(config.get("seed", 0)),
+        augment=bool(model["augment"]),
+    )
+
+
+def _defaults(config_class: type) -> dict[str, Any]:
+    return {
+        field.name: field.default
+        for field in dataclasses.fields(config_class)
+        if field.default is not dataclasses.MISSING
+    }
 
 
 def _write_package(
     model,
-    members_and_descriptors: tuple[list[str], list[dict[str, Any]]],
+    members: list[str],
+    descriptors: list[dict[str, Any]],
     output_dir: str | Path,
     name: str,
-    validation_and_test: tuple[dict[str, Any], dict[str, Any]],
+    validation: dict[str, Any],
+    metrics: dict[str, Any],
     section: str,
     how: dict[str, Any],
     kept: tuple[str, ...] = (),
@@ -272,8 +291,6 @@ def _write_package(
     """Save the averaged `model` as a package with its descriptor: what the members share (and
     the first member's `kept` keys), both splits' metrics, and under `section` how they were
     averaged (`how`) and who they were. Member histories are copied beside it."""
-    members, descriptors = members_and_descriptors
-    validation, metrics = validation_and_test
     descriptor = {
         **{key: descriptors[0].get(key) for key in (*SHARED_KEYS, "training_data", *kept)},
         "name": name,
