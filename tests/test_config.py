@@ -9,6 +9,7 @@ from sparkface.core.config import (
     load_train,
     parse_age_groups,
 )
+from sparkface.core.contract import MODEL_FILE
 
 
 def test_shipped_defaults_load():
@@ -55,6 +56,7 @@ def test_custom_bins_index_ages():
         ("training: {initial_member: 1}\n", "training.initial_member: needs initial_model"),
         ("training: {teacher: no/such/package}\n", "training.teacher: no model"),
         ("training: {teacher_share: 1.5}\n", "training.teacher_share"),
+        ("training: {teacher_mixup: 0.5}\n", "training.teacher_mixup: needs a teacher"),
         ("training: {epochs: 4, warmup_epochs: 1, average_epochs: 3}\n", "average_epochs"),
         ("training: {average_epochs: 2, average_learning_rate: 0.01}\n", "average_learning_rate"),
         ("faces: {mode: detected}\n", "faces.mode: must be one of aligned, detect"),
@@ -67,6 +69,20 @@ def test_bad_training_config_stops_with_the_key(tmp_path, text, message):
     path = tmp_path / "train.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
+        load_train(path)
+
+
+def test_mixup_is_refused_beside_descriptors_it_would_not_blend(tmp_path):
+    (tmp_path / "teacher").mkdir()
+    (tmp_path / "teacher" / MODEL_FILE).write_bytes(b"")
+    path = tmp_path / "train.yaml"
+    path.write_text(f"training: {{teacher: {tmp_path / 'teacher'}, teacher_mixup: 1.5}}\n")
+    with pytest.raises(ConfigError, match="training.teacher_mixup: must be a fraction"):
+        load_train(path)
+    path.write_text(
+        f"training: {{teacher: {tmp_path / 'teacher'}, teacher_mixup: 0.5, descriptor_weight: 1}}\n"
+    )
+    with pytest.raises(ConfigError, match="descriptors are not blended"):
         load_train(path)
 
 

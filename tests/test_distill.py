@@ -45,3 +45,57 @@ def test_validation_labels_become_one_hot_rows():
         labels["gender"], [[1, 0], [0, 1], [0, 1], [1, 0], [1, 0], [0, 1]]
     )
     assert labels["age_group"].shape == (6, 8) and labels["age_group"][2, 7] == 1.0
+
+
+class _ContrastTeacher:
+    """A teacher whose answers follow each face's contrast, which blending two faces lowers."""
+
+    def predict_on_batch(self, faces):
+        spread = faces.astype(np.float32).std(axis=(1, 2, 3)).reshape(-1, 1) / 128.0
+
+        def rows(count: int) -> np.ndarray:
+            return np.hstack([spread] + [(1 - spread) / (count - 1)] * (count - 1))
+
+        return {"age_group": rows(8), "gender": rows(2), "race": rows(5), "age": spread}
+
+
+def blend_of(face: np.ndarray, faces: np.ndarray) -> tuple[int, int, float, float]:
+    """The faces i, j of `faces` and the weight w whose blend w x faces[i] + (1 - w) x faces[j]
+    lies closest to `face` (least squares), and the largest pixel error left."""
+    best = (0, 0, 1.0, np.inf)
+    for i in range(len(faces)):
+        for j in range(len(faces)):
+            a, b = faces[i].astype(float).ravel(), faces[j].astype(float).ravel()
+            span = a - b
+            weight = 1.0 if not span.any() else float(span @ (face.ravel() - b) / (span @ span))
+            error = float(np.abs(weight * a + (1 - weight) * b - face.ravel()).max())
+            if error < best[3]:
+                best = (i, j, weight, error)
+    return best
+
+
+def test_mixed_up_batches_blend_faces_and_labels_alike_and_ask_the_teacher_about_the_blend():
+    teacher = _ContrastTeacher()
+    ((pixels, targets, _),) = list(
+        taught(iter(labelled_batches()), teacher, 0.75, True, CLASSES, mixup=1.0, seed=3)
+    )
+    (_, labels, _), predicted = labelled_batches()[0], predict(teacher, pixels, flip=True)
+    assert pixels.dtype == np.uint8 and not np.array_equal(pixels, FACES)
+    # The teacher's share comes from the blended faces; the rest from labels blended the same way.
+    hard = {head: (targets[head] - 0.75 * predicted[head]) / 0.25 for head in CLASSES}
+    hard["age"] = (targets["age"].ravel() - 0.75 * predicted["age"] / AGE_SCALE) / 0.25
+    ages, blended_faces = labels["age"].ravel(), 0
+    for k, face in enumerate(pixels):
+        i, j, weight, error = blend_of(face, FACES)
+        assert error <= 0.6 and -0.01 <= weight <= 1.01
+        blended_faces += i != j and 0.02 < weight < 0.98
+        for head, count in CLASSES.items():
+            onehot = np.eye(count)
+            expected = weight * onehot[labels[head][i]] + (1 - weight) * onehot[labels[head][j]]
+            np.testing.assert_allclose(hard[head][k], expected, atol=0.02)
+        assert abs(hard["age"][k] - (weight * ages[i] + (1 - weight) * ages[j])) < 0.02
+    assert blended_faces >= 3  # of 6: a face may draw itself, or a weight near 0 or 1
+    # A share of the batches: about that many are blended, the others left as they were.
+    batches = [labelled_batches()[0]] * 40
+    outcome = [p is FACES for p, *_ in taught(iter(batches), teacher, 0.75, False, CLASSES, 0.5)]
+    assert 10 <= sum(outcome) <= 30

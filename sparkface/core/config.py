@@ -319,6 +319,9 @@ class TrainingConfig:
     initial_member: int | None = None  # initial_model is an ensemble: start from its member i
     teacher: str | None = None  # a model package whose predictions the targets mix in
     teacher_share: float = 0.5  # the teacher's share of each target (the labels': the rest)
+    # The share of train batches blended face by face before the teacher sees them (mixup;
+    # sparkface.train.distill): the student matches its teacher between faces too.
+    teacher_mixup: float = 0.0
     # > 0: the network also learns to predict the shards' dlib face descriptors (a head dropped
     # from the package), its loss weighted so (sparkface.train.descriptors).
     descriptor_weight: float = 0.0
@@ -367,9 +370,17 @@ class TrainingConfig:
             if package is not None and not (Path(package) / MODEL_FILE).is_file():
                 raise ConfigError(f"training.{key}: no model package ({MODEL_FILE}) in {package!r}")
         _check_fraction("training.teacher_share", self.teacher_share)
+        _check_fraction("training.teacher_mixup", self.teacher_mixup)
+        if self.teacher_mixup and not self.teacher:
+            raise ConfigError("training.teacher_mixup: needs a teacher to ask about the blends")
         if not isinstance(self.descriptor_weight, (int, float)) or self.descriptor_weight < 0:
             raise ConfigError(
                 f"training.descriptor_weight: must be a number >= 0, got {self.descriptor_weight!r}"
+            )
+        if self.teacher_mixup and self.descriptor_weight:
+            raise ConfigError(
+                "training.teacher_mixup: blends faces whose dlib descriptors are not blended; "
+                "use it without descriptor_weight"
             )
 
 

@@ -235,10 +235,18 @@ def distilled(train_batches, validation_batches, config: TrainConfig, n_age_grou
     teacher = load_model_file(Path(settings.teacher) / MODEL_FILE)
     flip = flip_for(read_descriptor(settings.teacher))
     classes = {"age_group": n_age_groups, "gender": len(GENDERS), "race": len(RACES)}
-    log.info("targets: %.2f x %s's predictions + the rest x the labels", settings.teacher_share,
-             settings.teacher)  # fmt: skip
+    log.info("targets: %.2f x %s's predictions + the rest x the labels; %.2f of batches mixed up",
+             settings.teacher_share, settings.teacher, settings.teacher_mixup)  # fmt: skip
     return (
-        taught(train_batches, teacher, settings.teacher_share, flip, classes),
+        taught(
+            train_batches,
+            teacher,
+            settings.teacher_share,
+            flip,
+            classes,
+            mixup=settings.teacher_mixup,
+            seed=config.seed,
+        ),
         with_one_hot_labels(validation_batches, classes),
     )
 
