@@ -23,7 +23,6 @@ split decides whether a soup is kept.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -255,25 +254,16 @@ def _train_stream(shards: Path, descriptor: dict[str, Any]) -> ParquetFaces:
     """The train split streamed as the member described trained on it: its batch size, shuffle
     buffer, seed and augmentation (the config's defaults where its descriptor has none)."""
     config = descriptor.get("config", {})
-    training = {**_defaults(TrainingConfig), **config.get("training", {})}
-    model = {**_defaults(ModelConfig), **config.get("model", {})}
+    training = config.get("training", {})
     return ParquetFaces(
         shard_files(shards, "train"),
         int(descriptor["input_size"][0]),
-        int(training["batch_size"]),
-        shuffle_buffer=int(training["shuffle_buffer"]),
+        int(training.get("batch_size", TrainingConfig.batch_size)),
+        shuffle_buffer=int(training.get("shuffle_buffer", TrainingConfig.shuffle_buffer)),
         repeat=True,
         seed=int(config.get("seed", 0)),
-        augment=bool(model["augment"]),
+        augment=bool(config.get("model", {}).get("augment", ModelConfig.augment)),
     )
-
-
-def _defaults(config_class: type) -> dict[str, Any]:
-    return {
-        field.name: field.default
-        for field in dataclasses.fields(config_class)
-        if field.default is not dataclasses.MISSING
-    }
 
 
 def _write_package(
