@@ -204,6 +204,23 @@ def test_the_bundle_of_a_converted_package_carries_the_tflite_file(package_and_s
     )
 
 
+def test_the_speed_benchmark_times_a_converted_package_one_image_at_a_time(
+    package_and_shards, tmp_path
+):
+    """benchmarks/score_bench.py's notebook loop and one-process ceiling run the shipped kind of
+    package (TensorFlow Lite) as well as Keras's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import score_bench
+
+    root = package_and_shards
+    assert convert(root, "float32") == 0
+    files = write_faces(tmp_path / "faces", utk_names(3), size=(64, 64))
+    for package in (root / "keras", root / "float32"):
+        bundle, model = load_bundle(package), load_package_model(package)
+        assert score_bench.bench_notebook(files, bundle, model) > 0
+        assert score_bench.bench_ceiling(files, bundle, model) > 0
+
+
 @pytest.mark.slow
 def test_the_job_scores_with_a_converted_package(spark, package_and_shards, tmp_path):
     root = package_and_shards
