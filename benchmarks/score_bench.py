@@ -390,7 +390,7 @@ def main() -> None:
         "job (run_scoring, local[*])": bench_job(spark, folder, bundle, work / "job"),
         "ceiling (one process, bytes in memory)": bench_ceiling(files, bundle, model),
         "predict_batch_udf": bench_predict_batch_udf(spark, folder, bundle, work / "pbu"),
-        "notebook loop (model.predict per file)": bench_notebook(
+        "notebook loop (one image per call)": bench_notebook(
             files[: args.notebook_images], bundle, model
         ),
     }
@@ -407,7 +407,7 @@ def main() -> None:
         f"(target >= 0.8)"
     )
     print(f"job / predict_batch_udf: {job / results['predict_batch_udf']:.2f} (target >= 1.3)")
-    print(f"job / notebook loop: {job / results['notebook loop (model.predict per file)']:.1f}")
+    print(f"job / notebook loop: {job / results['notebook loop (one image per call)']:.1f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 model packages on one split of their training shards, and of their average, as a Markdown table;
 with --fairness, their gender accuracy by race x gender too, and the gap between races with 95%
 bootstrap intervals (paired against the first model's); with --gaps, how far each falls short
-of the first, per head, with a 95% paired-bootstrap interval.
+of the first, per head, with a 95% paired-bootstrap interval; with --fresh N, how likely a fresh
+set of N faces like these finds each within the goals of a distilled network (half a point, 0.1
+years) of the first.
 
 For choosing between models on the validation split without touching the test split.
 """
@@ -16,7 +18,12 @@ import sys
 from sparkface.core.config import load_labels
 from sparkface.evaluate.fairness import fairness_table, races_gap_table
 from sparkface.evaluate.metrics import compute_metrics
-from sparkface.evaluate.selection import gaps_table, split_predictions, split_table
+from sparkface.evaluate.selection import (
+    chance_table,
+    gaps_table,
+    split_predictions,
+    split_table,
+)
 from sparkface.spark.runner import run_main
 
 
@@ -33,6 +40,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--gaps",
         action="store_true",
         help="also each model's shortfall from the first model, with 95%% intervals",
+    )
+    parser.add_argument(
+        "--fresh",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also how likely a fresh set of N faces finds each model within half a point of "
+        "accuracy (age: 0.1 years of error) of the first, per head and on every head",
     )
     parser.add_argument("models", nargs="+", metavar="MODEL=SHARDS")
     return parser.parse_args(argv)
@@ -52,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(f"Shortfall from the first model (points; age: years), {args.split} split:")
             print(gaps_table(predictions, truth))
+        if args.fresh:
+            print()
+            print(f"Chance that {args.fresh} fresh faces find each within the goals of the first:")
+            print(chance_table(predictions, truth, args.fresh))
         if args.fairness:
             print()
             print(f"Gender accuracy (%) by race x gender, {args.split} split:")

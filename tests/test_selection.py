@@ -12,6 +12,8 @@ from sparkface.core.errors import InputError
 from sparkface.core.package import load_model_file, save_package
 from sparkface.evaluate.ensemble import average_models
 from sparkface.evaluate.selection import (
+    chance_table,
+    chance_within,
     gaps_table,
     paired_gaps,
     runs_table,
@@ -133,3 +135,48 @@ def test_paired_gaps_measure_the_shortfall_per_head_with_an_interval():
     rows = gaps_table({"teacher": reference, "student": other}, truth).splitlines()
     assert rows[2].startswith("| student | +10.00 (")
     assert "+2.00 (+2.00 to +2.00) |" in rows[2]
+
+
+def gender_wrong_on(wrong: int, faces: int) -> tuple[dict, dict, dict]:
+    """Labels, a reference right on every face, and another model wrong on gender for `wrong`
+    faces (and right elsewhere), as (truth, reference, other)."""
+    truth = {
+        "gender": np.zeros(faces, int),
+        "race": np.ones(faces, int),
+        "age_group": np.full(faces, 2),
+        "age": np.full(faces, 30),
+    }
+    reference = {
+        "gender": one_hot_rows([0] * faces, 2),
+        "race": one_hot_rows([1] * faces, 5),
+        "age_group": one_hot_rows([2] * faces, 6),
+        "age": np.full(faces, 30.0),
+    }
+    other = reference | {"gender": one_hot_rows([1] * wrong + [0] * (faces - wrong), 2)}
+    return truth, reference, other
+
+
+def test_the_chance_of_meeting_the_goals_on_a_fresh_set_of_faces():
+    truth, reference, other = gender_wrong_on(0, 1000)
+    assert chance_within(reference, other, truth, 3125, draws=200) == dict.fromkeys(
+        ("age_group", "gender", "race", "age", "all"), 1.0
+    )
+    truth, reference, other = gender_wrong_on(100, 1000)  # 10 points short in gender
+    chances = chance_within(reference, other, truth, 3125, draws=200)
+    assert chances["gender"] == 0.0 and chances["all"] == 0.0 and chances["race"] == 1.0
+    truth, reference, other = gender_wrong_on(5, 1000)  # exactly at the goal: a coin toss
+    assert 0.3 < chance_within(reference, other, truth, 3125, draws=400)["gender"] < 0.8
+    table = chance_table({"teacher": reference, "student": other}, truth, 3125).splitlines()
+    assert table[0] == "| model | gender | race | age group | age MAE | every head |"
+    cells = table[2].strip("| ").split(" | ")
+    assert cells[0] == "student" and cells[2:5] == ["100%", "100%", "100%"]
+    assert 30 < int(cells[1].rstrip("%")) < 80 and cells[5] == cells[1]
+
+
+def test_a_large_fresh_set_is_no_surer_than_the_faces_measured():
+    """One face in 400 short (0.25 points): a fresh set of 100,000 faces would all but certainly
+    stay within half a point if the 400 faces were the whole truth, but they may hide more; the
+    first level of the bootstrap keeps that doubt (a face drawn 3 times or more: ~8%)."""
+    truth, reference, other = gender_wrong_on(1, 400)
+    chance = chance_within(reference, other, truth, 100_000, draws=400)["gender"]
+    assert 0.8 < chance < 0.97

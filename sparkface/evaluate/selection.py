@@ -97,6 +97,20 @@ def split_predictions(
 GAP_HEADS = (*CLASS_HEADS, "age")
 
 
+def _shortfall_per_face(
+    reference: dict[str, np.ndarray], other: dict[str, np.ndarray], truth: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Per face and head, how much worse `other` does than `reference`: 100 points where only the
+    reference is right (-100 the other way round), and for age the years of error more."""
+    shortfall = {}
+    for head in CLASS_HEADS:
+        right = [(p[head].argmax(axis=1) == truth[head]).astype(float) for p in (reference, other)]
+        shortfall[head] = 100.0 * (right[0] - right[1])
+    errors = [np.abs(np.ravel(p["age"]) - truth["age"]) for p in (reference, other)]
+    shortfall["age"] = errors[1] - errors[0]
+    return shortfall
+
+
 def paired_gaps(
     reference: dict[str, np.ndarray],
     other: dict[str, np.ndarray],
@@ -108,12 +122,7 @@ def paired_gaps(
     (age: years of mean absolute error more), each with a 95% interval from a paired bootstrap
     over the faces (one draw of faces for all heads), so that a gap of half a point can be told
     from the noise of a couple of thousand faces."""
-    shortfall = {}
-    for head in CLASS_HEADS:
-        right = [(p[head].argmax(axis=1) == truth[head]).astype(float) for p in (reference, other)]
-        shortfall[head] = 100.0 * (right[0] - right[1])
-    errors = [np.abs(np.ravel(p["age"]) - truth["age"]) for p in (reference, other)]
-    shortfall["age"] = errors[1] - errors[0]
+    shortfall = _shortfall_per_face(reference, other, truth)
     faces = len(truth["age"])
     picks = np.random.default_rng(seed).integers(0, faces, (draws, faces))
     gaps = {}
@@ -126,6 +135,58 @@ def paired_gaps(
             "high": round(float(high), 2),
         }
     return gaps
+
+
+# The goals a distilled network is held to against its teacher: each class head within half a point
+# of accuracy, age within a tenth of a year of mean error.
+GOALS = {**dict.fromkeys(CLASS_HEADS, 0.5), "age": 0.1}
+
+
+def chance_within(
+    reference: dict[str, np.ndarray],
+    other: dict[str, np.ndarray],
+    truth: dict[str, np.ndarray],
+    fresh_faces: int,
+    goals: dict[str, float] = GOALS,
+    draws: int = 2000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """How likely a fresh set of `fresh_faces` faces like these finds `other` within `goals` of
+    `reference`, per head and on every head at once ("all").
+
+    Two levels of bootstrap: each draw resamples the faces measured here (what the two models'
+    difference might truly be) and then draws the fresh set from that resample (the luck of a set
+    of that size). With the first level alone a large fresh set would look certain whatever
+    the few thousand faces behind it."""
+    shortfall = _shortfall_per_face(reference, other, truth)
+    faces = len(truth["age"])
+    rng = np.random.default_rng(seed)
+    within = np.ones(draws, dtype=bool)
+    chances = {}
+    for start in range(0, draws, 100):  # a hundred draws at a time bounds the memory
+        count = min(100, draws - start)
+        population = rng.integers(0, faces, (count, faces))
+        fresh = np.take_along_axis(population, rng.integers(0, faces, (count, fresh_faces)), 1)
+        for head in GAP_HEADS:
+            ok = shortfall[head][fresh].mean(axis=1) <= goals[head]
+            chances.setdefault(head, []).append(ok)
+            within[start : start + count] &= ok
+    result = {head: float(np.concatenate(oks).mean()) for head, oks in chances.items()}
+    return result | {"all": float(within.mean())}
+
+
+def chance_table(
+    named: dict[str, dict[str, np.ndarray]], truth: dict[str, np.ndarray], fresh_faces: int
+) -> str:
+    """`chance_within` for each model against the first, as a Markdown table of percentages."""
+    names = list(named)
+    header = ["model", "gender", "race", "age group", "age MAE", "every head"]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for name in names[1:]:
+        chances = chance_within(named[names[0]], named[name], truth, fresh_faces)
+        cells = [f"{100 * chances[h]:.0f}%" for h in ("gender", "race", "age_group", "age", "all")]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return "\n".join(lines)
 
 
 def gaps_table(named: dict[str, dict[str, np.ndarray]], truth: dict[str, np.ndarray]) -> str:
