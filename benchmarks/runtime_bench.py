@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 from sparkface.core.contract import AGE_SCALE, CLASS_HEADS  # noqa: E402
 from sparkface.core.package import load_model_file, predict, read_descriptor  # noqa: E402
-from sparkface.core.runtime import TFLiteModel, to_tflite  # noqa: E402
+from sparkface.core.runtime import TFLiteModel, runtime_of, to_tflite  # noqa: E402
 from sparkface.evaluate.metrics import compute_metrics  # noqa: E402
 from sparkface.score.transform import _set_threads  # noqa: E402
 from sparkface.train.shards import ParquetFaces, shard_files  # noqa: E402
@@ -107,6 +107,14 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=100_000, help="at most this many")
     parser.add_argument("--runtime", action="append", default=None, help="only these runtimes")
     args = parser.parse_args()
+    for item in args.model:
+        folder = item.split("=", 1)[-1]
+        if (runtime := runtime_of(read_descriptor(folder))) != "keras":
+            parser.error(
+                f"{folder} is a {runtime} package: this benchmark converts a Keras package itself "
+                "(the shipped student's Keras network: make student-keras-model, then "
+                "--model student=out/sparkface-cnn-student-keras)"
+            )
     _set_threads(1)
     header = (
         f"{'model':>10} {'runtime':>11} {'flip':>5} {'faces/s':>8} {'gender':>7} {'race':>6} "

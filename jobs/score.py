@@ -30,7 +30,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--model",
         default=None,
-        help="model folder with model.keras and model.json (default: the shipped model)",
+        help="model package folder: model.json and the file its runtime scores with, model.keras "
+        "or model.tflite (default: the shipped model)",
     )
     parser.add_argument(
         "--faces",
