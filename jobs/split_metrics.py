@@ -3,8 +3,9 @@ model packages on one split of their training shards, and of their average, as a
 with --fairness, their gender accuracy by race x gender too, and the gap between races with 95%
 bootstrap intervals (paired against the first model's); with --gaps, how far each falls short
 of the first, per head, with a 95% paired-bootstrap interval; with --fresh N, how likely a fresh
-set of N faces like these finds each within the goals of a distilled network (half a point, 0.1
-years) of the first.
+set of N faces like these finds each within the goals of a distilled network: half a point of the
+first on each class head, 0.1 years of age error, and a gap of at most 3 points between its best
+and worst race's gender accuracy.
 
 For choosing between models on the validation split without touching the test split.
 """
@@ -47,7 +48,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0,
         metavar="N",
         help="also how likely a fresh set of N faces finds each model within half a point of "
-        "accuracy (age: 0.1 years of error) of the first, per head and on every head",
+        "accuracy (age: 0.1 years of error) of the first, with a races gap of at most 3 points",
     )
     parser.add_argument("models", nargs="+", metavar="MODEL=SHARDS")
     return parser.parse_args(argv)

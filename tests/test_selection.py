@@ -159,7 +159,7 @@ def gender_wrong_on(wrong: int, faces: int) -> tuple[dict, dict, dict]:
 def test_the_chance_of_meeting_the_goals_on_a_fresh_set_of_faces():
     truth, reference, other = gender_wrong_on(0, 1000)
     assert chance_within(reference, other, truth, 3125, draws=200) == dict.fromkeys(
-        ("age_group", "gender", "race", "age", "all"), 1.0
+        ("age_group", "gender", "race", "age", "races_gap", "all"), 1.0
     )
     truth, reference, other = gender_wrong_on(100, 1000)  # 10 points short in gender
     chances = chance_within(reference, other, truth, 3125, draws=200)
@@ -167,10 +167,12 @@ def test_the_chance_of_meeting_the_goals_on_a_fresh_set_of_faces():
     truth, reference, other = gender_wrong_on(5, 1000)  # exactly at the goal: a coin toss
     assert 0.3 < chance_within(reference, other, truth, 3125, draws=400)["gender"] < 0.8
     table = chance_table({"teacher": reference, "student": other}, truth, 3125).splitlines()
-    assert table[0] == "| model | gender | race | age group | age MAE | every head |"
+    assert table[0] == (
+        "| model | gender | race | age group | age MAE | races gap <= 3 | every goal |"
+    )
     cells = table[2].strip("| ").split(" | ")
-    assert cells[0] == "student" and cells[2:5] == ["100%", "100%", "100%"]
-    assert 30 < int(cells[1].rstrip("%")) < 80 and cells[5] == cells[1]
+    assert cells[0] == "student" and cells[2:6] == ["100%", "100%", "100%", "100%"]
+    assert 30 < int(cells[1].rstrip("%")) < 80 and cells[6] == cells[1]
 
 
 def test_a_large_fresh_set_is_no_surer_than_the_faces_measured():
@@ -180,3 +182,22 @@ def test_a_large_fresh_set_is_no_surer_than_the_faces_measured():
     truth, reference, other = gender_wrong_on(1, 400)
     chance = chance_within(reference, other, truth, 100_000, draws=400)["gender"]
     assert 0.8 < chance < 0.97
+
+
+def test_the_chance_of_a_narrow_gap_between_races_is_the_models_own():
+    """Two races of 1,000 faces: the other model is right on every face of the first and wrong
+    on `wrong` faces of the second; the reference is right everywhere."""
+
+    def models(wrong: int) -> tuple[dict, dict, dict]:
+        """(reference, other, truth), as chance_within takes them."""
+        truth, reference, other = gender_wrong_on(0, 2000)
+        truth["race"] = np.repeat([0, 1], 1000)
+        reference["race"] = one_hot_rows(list(truth["race"]), 5)
+        genders = [0] * 1000 + [1] * wrong + [0] * (1000 - wrong)
+        other = reference | {"gender": one_hot_rows(genders, 2)}
+        return reference, other, truth
+
+    wide = chance_within(*models(100), 3125, draws=200)  # a 10-point gap
+    assert wide["races_gap"] == 0.0 and wide["all"] == 0.0
+    narrow = chance_within(*models(10), 3125, draws=200)  # 1 point: ~3 faces in a fresh race
+    assert narrow["races_gap"] > 0.95
