@@ -221,6 +221,29 @@ def test_the_speed_benchmark_times_a_converted_package_one_image_at_a_time(
         assert score_bench.bench_ceiling(files, bundle, model) > 0
 
 
+def test_the_onnx_benchmark_builds_the_same_network_for_onnx_runtime():
+    """benchmarks/onnx_bench.py's graph answers as Keras does: batch norms folded into their
+    convolutions, and the last block's 3x3 convolutions, which see a 1x1 map, made 1x1."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import onnx_bench
+
+    model = make_model(WIDE, 32, 8, seed=3)  # 32 px: the sixth block sees 1x1
+    rng = np.random.default_rng(3)
+    for layer in model.layers:
+        if layer.name.startswith(("bn", "conv5")):
+            layer.set_weights([rng.normal(1.0, 0.3, w.shape) for w in layer.get_weights()])
+    for layer in model.layers:
+        if layer.name.startswith("bn"):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([gamma, beta - 1.0, mean - 1.0, np.abs(variance) + 0.1])
+    graph = onnx_bench.onnx_graph(model)
+    assert b"conv5_0" in graph
+    expected = outputs(model)
+    got = onnx_bench.OnnxModel(graph).predict_on_batch(FACES)
+    for head in expected:
+        np.testing.assert_allclose(got[head], expected[head], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.slow
 def test_the_job_scores_with_a_converted_package(spark, package_and_shards, tmp_path):
     root = package_and_shards
