@@ -104,13 +104,17 @@ def test_runs_killed_at_random_moments_never_lose_or_mix_the_night(campaign):
     published = {whole_run(r) for r in night_rows(out).values()}
     rng = random.Random(20261129)
     moments = []
-    # Runs until ten have been killed: a run that finishes before its moment (the machine less
-    # loaded than during the first run) is not a kill, so the count of runs depends on the load.
+    # Runs until ten have been killed: a run that finishes before its moment is not a kill, so the
+    # count of runs depends on the load. A run that finishes sets the length that later moments
+    # are drawn over, so that they stay spread over a run when the machine is less loaded than
+    # during the first one.
     while sum(code == -signal.SIGKILL for _, code in moments) < 10 and len(moments) < 24:
+        begun = time.perf_counter()
         run = start(campaign / "campaigns", "--full", pause=2.0)
         moment = rng.uniform(0.3, 1.1) * seconds
         try:
             run.wait(timeout=moment)
+            seconds = min(seconds, time.perf_counter() - begun)
         except subprocess.TimeoutExpired:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
