@@ -107,36 +107,6 @@ def one_hot_rows(classes: list[int], count: int) -> np.ndarray:
     return np.eye(count)[classes]
 
 
-def test_paired_gaps_measure_the_shortfall_per_head_with_an_interval():
-    faces = 200
-    truth = {
-        "gender": np.zeros(faces, int),
-        "race": np.ones(faces, int),
-        "age_group": np.full(faces, 2),
-        "age": np.full(faces, 30),
-    }
-    reference = {
-        "gender": one_hot_rows([0] * faces, 2),
-        "race": one_hot_rows([1] * faces, 5),
-        "age_group": one_hot_rows([2] * faces, 6),
-        "age": np.full(faces, 31.0),
-    }
-    wrong_gender = [1] * 20 + [0] * (faces - 20)  # 10% of the faces wrong
-    other = reference | {"gender": one_hot_rows(wrong_gender, 2), "age": np.full(faces, 33.0)}
-
-    gaps = paired_gaps(reference, other, truth)
-
-    assert gaps["gender"]["gap"] == 10.0
-    assert gaps["gender"]["low"] < 10.0 < gaps["gender"]["high"]
-    assert gaps["gender"]["low"] > 5.0  # 20 faces of 200 wrong: not noise
-    assert gaps["race"] == {"gap": 0.0, "low": 0.0, "high": 0.0}
-    assert gaps["age"] == {"gap": 2.0, "low": 2.0, "high": 2.0}  # years of error more
-    assert paired_gaps(other, reference, truth)["gender"]["gap"] == -10.0
-    rows = gaps_table({"teacher": reference, "student": other}, truth).splitlines()
-    assert rows[2].startswith("| student | +10.00 (")
-    assert "+2.00 (+2.00 to +2.00) |" in rows[2]
-
-
 def gender_wrong_on(wrong: int, faces: int) -> tuple[dict, dict, dict]:
     """Labels, a reference right on every face, and another model wrong on gender for `wrong`
     faces (and right elsewhere), as (truth, reference, other)."""
@@ -154,6 +124,23 @@ def gender_wrong_on(wrong: int, faces: int) -> tuple[dict, dict, dict]:
     }
     other = reference | {"gender": one_hot_rows([1] * wrong + [0] * (faces - wrong), 2)}
     return truth, reference, other
+
+
+def test_paired_gaps_measure_the_shortfall_per_head_with_an_interval():
+    truth, reference, other = gender_wrong_on(20, 200)  # 10% of the faces wrong
+    other = other | {"age": np.full(200, 32.0)}
+
+    gaps = paired_gaps(reference, other, truth)
+
+    assert gaps["gender"]["gap"] == 10.0
+    assert gaps["gender"]["low"] < 10.0 < gaps["gender"]["high"]
+    assert gaps["gender"]["low"] > 5.0  # 20 faces of 200 wrong: not noise
+    assert gaps["race"] == {"gap": 0.0, "low": 0.0, "high": 0.0}
+    assert gaps["age"] == {"gap": 2.0, "low": 2.0, "high": 2.0}  # years of error more
+    assert paired_gaps(other, reference, truth)["gender"]["gap"] == -10.0
+    rows = gaps_table({"teacher": reference, "student": other}, truth).splitlines()
+    assert rows[2].startswith("| student | +10.00 (")
+    assert "+2.00 (+2.00 to +2.00) |" in rows[2]
 
 
 def test_the_chance_of_meeting_the_goals_on_a_fresh_set_of_faces():
