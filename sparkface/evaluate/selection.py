@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from sparkface.core.contract import CLASS_HEADS, RACES
+from sparkface.core.contract import CLASS_HEADS
 from sparkface.core.errors import InputError
 from sparkface.core.package import flip_for, load_package_model, read_descriptor
+from sparkface.evaluate.fairness import races_gap_draws
 from sparkface.evaluate.metrics import compute_metrics
 from sparkface.evaluate.split import predict_stream
 from sparkface.train.shards import ParquetFaces, shard_files
@@ -143,17 +144,6 @@ def paired_gaps(
 GOALS = {**dict.fromkeys(CLASS_HEADS, 0.5), "age": 0.1, "races_gap": 3.0}
 
 
-def _races_gaps(right: np.ndarray, races: np.ndarray) -> np.ndarray:
-    """Per row of faces (right: 1 where gender is right; races: their race indices), the best
-    race's gender accuracy minus the worst's, in points."""
-    one_hot = np.eye(len(RACES))[races]
-    faces = one_hot.sum(axis=1)
-    correct = (one_hot * right[..., None]).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        accuracy = np.where(faces > 0, correct / faces, np.nan)
-    return 100.0 * (np.nanmax(accuracy, axis=1) - np.nanmin(accuracy, axis=1))
-
-
 def chance_within(
     reference: dict[str, np.ndarray],
     other: dict[str, np.ndarray],
@@ -169,10 +159,9 @@ def chance_within(
 
     Two levels of bootstrap: each draw resamples the faces measured here (what the two models'
     difference might truly be) and then draws the fresh set from that resample (the luck of a set
-    of that size). With the first level alone a large fresh set would look certain whatever
+    of that size). With the second level alone a large fresh set would look certain whatever
     the few thousand faces behind it."""
     shortfall = _shortfall_per_face(reference, other, truth)
-    right = (other["gender"].argmax(axis=1) == truth["gender"]).astype(float)
     faces = len(truth["age"])
     rng = np.random.default_rng(seed)
     within = np.ones(draws, dtype=bool)
@@ -182,7 +171,8 @@ def chance_within(
         population = rng.integers(0, faces, (count, faces))
         fresh = np.take_along_axis(population, rng.integers(0, faces, (count, fresh_faces)), 1)
         figures = {head: shortfall[head][fresh].mean(axis=1) for head in GAP_HEADS}
-        figures["races_gap"] = _races_gaps(right[fresh], truth["race"][fresh])
+        drawn = np.stack([np.bincount(row, minlength=faces) for row in fresh])
+        figures["races_gap"] = races_gap_draws(other, truth, drawn)
         for goal, figure in figures.items():
             ok = figure <= goals[goal]
             chances.setdefault(goal, []).append(ok)
