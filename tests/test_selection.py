@@ -146,20 +146,21 @@ def test_paired_gaps_measure_the_shortfall_per_head_with_an_interval():
 def test_the_chance_of_meeting_the_goals_on_a_fresh_set_of_faces():
     truth, reference, other = gender_wrong_on(0, 1000)
     assert chance_within(reference, other, truth, 3125, draws=200) == dict.fromkeys(
-        ("age_group", "gender", "race", "age", "races_gap", "all"), 1.0
+        ("age_group", "gender", "race", "age", "races_gap", "heads", "all"), 1.0
     )
     truth, reference, other = gender_wrong_on(100, 1000)  # 10 points short in gender
     chances = chance_within(reference, other, truth, 3125, draws=200)
-    assert chances["gender"] == 0.0 and chances["all"] == 0.0 and chances["race"] == 1.0
+    assert chances["gender"] == 0.0 and chances["race"] == 1.0 and chances["races_gap"] == 1.0
+    assert chances["heads"] == 0.0 and chances["all"] == 0.0
     truth, reference, other = gender_wrong_on(5, 1000)  # exactly at the goal: a coin toss
     assert 0.3 < chance_within(reference, other, truth, 3125, draws=400)["gender"] < 0.8
     table = chance_table({"teacher": reference, "student": other}, truth, 3125).splitlines()
     assert table[0] == (
-        "| model | gender | race | age group | age MAE | races gap <= 3 | every goal |"
+        "| model | gender | race | age group | age MAE | every head | races gap <= 3 | every goal |"
     )
     cells = table[2].strip("| ").split(" | ")
-    assert cells[0] == "student" and cells[2:6] == ["100%", "100%", "100%", "100%"]
-    assert 30 < int(cells[1].rstrip("%")) < 80 and cells[6] == cells[1]
+    assert cells[0] == "student" and cells[2:5] + cells[6:7] == ["100%"] * 4
+    assert 30 < int(cells[1].rstrip("%")) < 80 and cells[5] == cells[7] == cells[1]
 
 
 def test_a_large_fresh_set_is_no_surer_than_the_faces_measured():
@@ -186,5 +187,8 @@ def test_the_chance_of_a_narrow_gap_between_races_is_the_models_own():
 
     wide = chance_within(*models(100), 3125, draws=200)  # a 10-point gap
     assert wide["races_gap"] == 0.0 and wide["all"] == 0.0
+    _, other, truth = models(100)
+    level = chance_within(other, other, truth, 3125, draws=200)  # as good as itself, gap and all
+    assert level["heads"] == 1.0 and level["races_gap"] == 0.0 and level["all"] == 0.0
     narrow = chance_within(*models(10), 3125, draws=200)  # 1 point: ~3 faces in a fresh race
     assert narrow["races_gap"] > 0.95
