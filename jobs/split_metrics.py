@@ -5,7 +5,8 @@ bootstrap intervals (paired against the first model's); with --gaps, how far eac
 of the first, per head, with a 95% paired-bootstrap interval; with --fresh N, how likely a fresh
 set of N faces like these finds each within the goals of a distilled network: half a point of the
 first on each class head, 0.1 years of age error, and a gap of at most 3 points between its best
-and worst race's gender accuracy.
+and worst race's gender accuracy; and, to read that last chance against, a model's with no gap
+at all.
 
 For choosing between models on the validation split without touching the test split.
 """
@@ -21,6 +22,7 @@ from sparkface.evaluate.fairness import fairness_table, races_gap_table
 from sparkface.evaluate.metrics import compute_metrics
 from sparkface.evaluate.selection import (
     chance_table,
+    fair_model_note,
     gaps_table,
     split_predictions,
     split_table,
@@ -72,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print(f"Chance that {args.fresh} fresh faces find each within the goals of the first:")
             print(chance_table(predictions, truth, args.fresh))
+            print()
+            print(fair_model_note(predictions, truth, args.fresh))
         if args.fairness:
             print()
             print(f"Gender accuracy (%) by race x gender, {args.split} split:")

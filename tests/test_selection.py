@@ -14,6 +14,8 @@ from sparkface.evaluate.ensemble import average_models
 from sparkface.evaluate.selection import (
     chance_table,
     chance_within,
+    fair_model_chance,
+    fair_model_note,
     gaps_table,
     paired_gaps,
     runs_table,
@@ -192,3 +194,19 @@ def test_the_chance_of_a_narrow_gap_between_races_is_the_models_own():
     assert level["heads"] == 1.0 and level["races_gap"] == 0.0 and level["all"] == 0.0
     narrow = chance_within(*models(10), 3125, draws=200)  # 1 point: ~3 faces in a fresh race
     assert narrow["races_gap"] > 0.95
+
+
+def test_a_model_with_no_gap_between_races_still_meets_the_gap_goal_only_by_chance():
+    """The noise of the faces alone: a race of 50 faces a set moves its accuracy by ~3 points, one
+    of 5,000 by ~0.3; a race missing from the faces is missing from every fresh set too."""
+    truth = {"race": np.repeat([0, 1, 2, 3, 4], [40, 30, 15, 10, 5])}
+    small, large = (fair_model_chance(truth, 0.95, faces, draws=4000) for faces in (500, 50_000))
+    assert 0.03 < small < 0.3 and large > 0.99
+    assert fair_model_chance(truth, 1.0, 500, draws=1000) == 1.0  # nobody wrong: no noise
+    assert fair_model_chance({"race": np.zeros(100, int)}, 0.95, 500, draws=1000) == 1.0
+    assert fair_model_chance({"race": np.repeat([0, 4], 50)}, 0.95, 50_000, draws=1000) > 0.99
+    truth, reference, other = gender_wrong_on(50, 1000)  # the first model right on 95%
+    truth["race"] = np.repeat([0, 1, 2, 3, 4], [400, 300, 150, 100, 50])
+    note = fair_model_note({"teacher": other, "student": reference}, truth, 500)
+    assert note.startswith("A model right on 95.0% of genders in every race")
+    assert f"with a chance of {100 * fair_model_chance(truth, 0.95, 500):.0f}%" in note

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sparkface.core.contract import CLASS_HEADS
+from sparkface.core.contract import CLASS_HEADS, RACES
 from sparkface.core.errors import InputError
 from sparkface.core.package import flip_for, load_package_model, read_descriptor
 from sparkface.evaluate.fairness import races_gap_draws
@@ -180,6 +180,44 @@ def chance_within(
         "all": np.all(list(draws_met.values()), axis=0),
     }
     return {goal: float(ok.mean()) for goal, ok in (draws_met | together).items()}
+
+
+def fair_model_chance(
+    truth: dict[str, np.ndarray],
+    accuracy: float,
+    fresh_faces: int,
+    goal: float = GOALS["races_gap"],
+    draws: int = 20000,
+    seed: int = 0,
+) -> float:
+    """How likely a fresh set of `fresh_faces` faces, its races in the shares of `truth`'s, finds
+    the gap between races in gender accuracy within `goal` points for a model right on a share
+    `accuracy` of every race's faces: a model with no true gap at all, so that what is left is the
+    noise of a few hundred faces a race, which no model escapes."""
+    races = np.bincount(truth["race"], minlength=len(RACES))
+    rng = np.random.default_rng(seed)
+    faces = rng.multinomial(fresh_faces, races / races.sum(), draws)
+    right = rng.binomial(faces, accuracy)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        measured = np.where(faces > 0, right / faces, np.nan)
+    gaps = 100.0 * (np.nanmax(measured, axis=1) - np.nanmin(measured, axis=1))
+    return float(np.mean(gaps <= goal))
+
+
+def fair_model_note(
+    named: dict[str, dict[str, np.ndarray]], truth: dict[str, np.ndarray], fresh_faces: int
+) -> str:
+    """`fair_model_chance` at the first model's gender accuracy, as a sentence: the chance of the
+    races-gap goal that `chance_table` should be read against."""
+    first = next(iter(named.values()))
+    accuracy = float(np.mean(first["gender"].argmax(axis=1) == truth["gender"]))
+    chance = fair_model_chance(truth, accuracy, fresh_faces)
+    return (
+        f"A model right on {accuracy:.1%} of genders in every race (the first model's accuracy, "
+        f"no gap at all) keeps its races gap within {GOALS['races_gap']:g} points on "
+        f"{fresh_faces} fresh faces with a chance of {100 * chance:.0f}%: the noise of the "
+        "faces alone."
+    )
 
 
 def chance_table(
