@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 from sparkface.core.contract import CLASS_HEADS, HEADS  # noqa: E402
 from sparkface.core.package import load_model_file, mirrored, read_descriptor  # noqa: E402
 from sparkface.core.runtime import TFLiteModel, to_tflite  # noqa: E402
+from sparkface.evaluate.ensemble import centre_tap, sees_one_pixel  # noqa: E402
 from sparkface.train.shards import ParquetFaces, shard_files  # noqa: E402
 
 BATCH = 128
@@ -71,11 +72,10 @@ def onnx_graph(model) -> bytes:
         elif isinstance(layer, layers.Conv2D):
             if layer.use_bias or layer.padding != "same" or layer.strides != (1, 1):
                 raise ValueError(f"{layer.name}: only stride-1 'same' convolutions without bias")
-            kernel = layer.get_weights()[0].transpose(3, 2, 0, 1)  # out, in, height, width
-            if tuple(layer.input.shape[1:3]) == (1, 1):
-                centre = (kernel.shape[2] // 2, kernel.shape[3] // 2)
-                kernel = kernel[:, :, centre[0] : centre[0] + 1, centre[1] : centre[1] + 1]
-            pending = (layer.name, kernel)
+            kernel = layer.get_weights()[0]
+            if sees_one_pixel(layer):
+                kernel = centre_tap(kernel)
+            pending = (layer.name, kernel.transpose(3, 2, 0, 1))  # out, in, height, width
         elif isinstance(layer, layers.BatchNormalization):
             if pending is None:
                 raise ValueError(f"{layer.name}: a batch norm that follows no convolution")

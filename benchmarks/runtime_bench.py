@@ -107,8 +107,8 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=100_000, help="at most this many")
     parser.add_argument("--runtime", action="append", default=None, help="only these runtimes")
     args = parser.parse_args()
-    for item in args.model:
-        folder = item.split("=", 1)[-1]
+    packages = dict(item.split("=", 1) for item in args.model)
+    for folder in packages.values():
         if (runtime := runtime_of(read_descriptor(folder))) != "keras":
             parser.error(
                 f"{folder} is a {runtime} package: this benchmark converts a Keras package itself "
@@ -121,8 +121,7 @@ def main() -> None:
         f"{'age grp':>8} {'MAE':>5} {'max |dp|':>9} {'max |dage|':>10} {'class changed':>13}"
     )
     print(header)
-    for item in args.model:
-        name, folder = item.split("=", 1)
+    for name, folder in packages.items():
         descriptor = read_descriptor(folder)
         model = load_model_file(Path(folder) / "model.keras")
         size = int(descriptor["input_size"][0])

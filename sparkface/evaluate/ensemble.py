@@ -62,7 +62,7 @@ SHARED_KEYS = (
 )
 
 
-def _sees_one_pixel(layer) -> bool:
+def sees_one_pixel(layer) -> bool:
     """A stride-1, "same"-padded convolution whose input is 1x1: only its centre tap counts."""
     import keras
 
@@ -76,12 +76,19 @@ def _sees_one_pixel(layer) -> bool:
     )
 
 
+def centre_tap(kernel: np.ndarray) -> np.ndarray:
+    """A Keras convolution kernel (height, width, in, out) cut to its centre tap: all that counts
+    of a convolution that `sees_one_pixel`."""
+    row, column = kernel.shape[0] // 2, kernel.shape[1] // 2
+    return kernel[row : row + 1, column : column + 1]
+
+
 def compact_copy(model, prefix: str, inputs):
     """`model` rebuilt on `inputs` over new layers named `prefix` + name, with every convolution
     that sees a 1x1 feature map reduced to its centre tap; the outputs, as a dict by head."""
     import keras
 
-    reduced = {layer.name for layer in model.layers if _sees_one_pixel(layer)}
+    reduced = {layer.name for layer in model.layers if sees_one_pixel(layer)}
 
     def clone(layer):
         config = layer.get_config()
@@ -96,9 +103,7 @@ def compact_copy(model, prefix: str, inputs):
             continue
         weights = layer.get_weights()
         if layer.name in reduced:
-            kernel = weights[0]
-            row, column = kernel.shape[0] // 2, kernel.shape[1] // 2
-            weights[0] = kernel[row : row + 1, column : column + 1]
+            weights[0] = centre_tap(weights[0])
         copy.get_layer(f"{prefix}{layer.name}").set_weights(weights)
     return copy.output
 
