@@ -3,6 +3,7 @@ executors into the shards, streamed as targets, learnt by a head that the packag
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,7 +52,12 @@ def write_described(shards, split: str, rows: int, seed: int, missing: int = 0) 
     path = shards / f"split={split}" / "part-0.parquet"
     table = pq.read_table(path)
     rng = np.random.default_rng(seed)
-    values = [rng.normal(0, 0.1, DESCRIPTOR_SIZE).astype(np.float32).tolist() for _ in range(rows)]
+    # Real descriptors share a mean away from zero, which a head starting near zero can learn.
+    centre = np.random.default_rng(0).normal(0, 0.1, DESCRIPTOR_SIZE)
+    values = [
+        (centre + rng.normal(0, 0.03, DESCRIPTOR_SIZE)).astype(np.float32).tolist()
+        for _ in range(rows)
+    ]
     for index in range(missing):
         values[index] = None
     column = pa.array(values, pa.list_(pa.float32()))
@@ -78,9 +84,12 @@ def test_shards_without_descriptors_are_refused_by_name(tmp_path):
 
 
 def test_a_descriptor_head_learns_beside_the_four_and_the_package_drops_it(tmp_path):
+    keras.utils.set_random_seed(0)
     write_described(tmp_path, "train", 32, seed=1)
     write_described(tmp_path, "validation", 16, seed=2)
-    training = TrainingConfig(batch_size=16, class_weights=False, descriptor_weight=0.5)
+    training = TrainingConfig(
+        batch_size=16, learning_rate=0.01, class_weights=False, descriptor_weight=0.5
+    )
     config = TrainConfig(
         image_size=32,
         model=ModelConfig(filters=(8, 16), dense_units=(16, 8), augment=False),
@@ -94,7 +103,7 @@ def test_a_descriptor_head_learns_beside_the_four_and_the_package_drops_it(tmp_p
     before = model.evaluate(pixels, targets, verbose=0, return_dict=True)
     model.fit(batches, steps_per_epoch=20, epochs=1, verbose=0)
     after = model.evaluate(pixels, targets, verbose=0, return_dict=True)
-    assert after[f"{DESCRIPTOR_COLUMN}_loss"] < before[f"{DESCRIPTOR_COLUMN}_loss"]
+    assert after[f"{DESCRIPTOR_COLUMN}_loss"] < 0.8 * before[f"{DESCRIPTOR_COLUMN}_loss"]
     scoring = scoring_model(model)
     assert sorted(scoring.output_names) == sorted(HEADS)
     outputs = scoring.predict_on_batch(pixels)
