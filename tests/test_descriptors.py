@@ -83,6 +83,7 @@ def test_shards_without_descriptors_are_refused_by_name(tmp_path):
         next(iter(ParquetFaces(shard_files(tmp_path, "train"), 32, 8, descriptors=True)))
 
 
+@pytest.mark.slow  # trains
 def test_a_descriptor_head_learns_beside_the_four_and_the_package_drops_it(tmp_path):
     keras.utils.set_random_seed(0)
     write_described(tmp_path, "train", 32, seed=1)
