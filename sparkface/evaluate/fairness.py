@@ -82,8 +82,12 @@ def races_gap_draws(
     a draw being `weights`' row: how many times each face was drawn."""
     right = (predictions["gender"].argmax(axis=1) == truth["gender"]).astype(float)
     races = np.eye(len(RACES))[truth["race"]]
-    faces = weights @ races
-    correct = weights @ (races * right[:, None])
+    return accuracy_spread(weights @ (races * right[:, None]), weights @ races)
+
+
+def accuracy_spread(correct: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Per row (a draw: counts of faces right and of faces, one column per race), the best race's
+    accuracy minus the worst's, in points; a race with no faces in the row counts for neither."""
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.where(faces > 0, correct / faces, np.nan)
     return 100.0 * (np.nanmax(accuracy, axis=1) - np.nanmin(accuracy, axis=1))

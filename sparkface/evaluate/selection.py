@@ -15,7 +15,7 @@ import numpy as np
 from sparkface.core.contract import CLASS_HEADS, RACES
 from sparkface.core.errors import InputError
 from sparkface.core.package import flip_for, load_package_model, read_descriptor
-from sparkface.evaluate.fairness import races_gap_draws
+from sparkface.evaluate.fairness import accuracy_spread, races_gap_draws
 from sparkface.evaluate.metrics import compute_metrics
 from sparkface.evaluate.split import predict_stream
 from sparkface.train.shards import ParquetFaces, shard_files
@@ -197,10 +197,7 @@ def fair_model_chance(
     races = np.bincount(truth["race"], minlength=len(RACES))
     rng = np.random.default_rng(seed)
     faces = rng.multinomial(fresh_faces, races / races.sum(), draws)
-    right = rng.binomial(faces, accuracy)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        measured = np.where(faces > 0, right / faces, np.nan)
-    gaps = 100.0 * (np.nanmax(measured, axis=1) - np.nanmin(measured, axis=1))
+    gaps = accuracy_spread(rng.binomial(faces, accuracy), faces)
     return float(np.mean(gaps <= goal))
 
 
@@ -225,8 +222,10 @@ def chance_table(
 ) -> str:
     """`chance_within` for each model against the first, as a Markdown table of percentages."""
     names = list(named)
-    header = ["model", "gender", "race", "age group", "age MAE", "every head", "races gap <= 3"]
-    header.append("every goal")
+    header = [
+        "model", "gender", "race", "age group", "age MAE", "every head", "races gap <= 3",
+        "every goal",
+    ]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     order = ("gender", "race", "age_group", "age", "heads", "races_gap", "all")
     for name in names[1:]:
