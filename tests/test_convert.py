@@ -169,13 +169,14 @@ def test_a_conversion_without_the_mirror_is_checked_against_keras_without_it(
 
 
 def test_a_conversion_that_changes_answers_is_refused(package_and_shards, monkeypatch, capsys):
-    """Converting another network (here: the gender head's logits negated, so that every face
-    changes gender; randomly initialised weights could agree with the original's classes by
-    chance) changes classes and must not be written."""
+    """Converting another network (here: the package's own with the gender head's logits
+    negated, so that every face changes gender; a freshly initialised network could agree with
+    the package's classes by chance, as member(1) made again once did) changes classes and must
+    not be written."""
     root = package_and_shards
     from sparkface.evaluate import convert as module
 
-    other = member(1)
+    other = keras_model(root)
     kernel, bias = other.get_layer("gender").get_weights()
     other.get_layer("gender").set_weights([-kernel, -bias])
     real = module.to_tflite
