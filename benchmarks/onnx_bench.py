@@ -221,7 +221,7 @@ def main() -> None:
         parser.error('needs onnx and onnxruntime: pip install -e ".[onnx]"')
     from sparkface.score.transform import _set_threads
 
-    _set_threads(1)
+    _set_threads(1, "keras")
     size = int(read_descriptor(args.model)["input_size"][0])
     model = load_model_file(Path(args.model) / "model.keras")
     faces, labels = read_split(Path(args.shards), args.split, size)

@@ -115,7 +115,7 @@ def main() -> None:
                 "(the shipped student's Keras network: make student-keras-model, then "
                 "--model student=out/sparkface-cnn-student-keras)"
             )
-    _set_threads(1)
+    _set_threads(1, "keras")
     header = (
         f"{'model':>10} {'runtime':>11} {'flip':>5} {'faces/s':>8} {'gender':>7} {'race':>6} "
         f"{'age grp':>8} {'MAE':>5} {'max |dp|':>9} {'max |dage|':>10} {'class changed':>13}"

@@ -98,9 +98,9 @@ WIDE = ModelConfig(filters=(8, 16, 32, 32, 64, 64), dense_units=(64,), dropout=0
 
 def int8_tensors(path: Path) -> int:
     """How many tensors of the .tflite model hold int8 numbers (weights and activations)."""
-    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter = Interpreter(model_path=str(path))
     return sum(t["dtype"] == np.int8 for t in interpreter.get_tensor_details())
 
 

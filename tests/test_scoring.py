@@ -203,18 +203,31 @@ def test_evaluation_in_spark_matches_the_metrics_of_direct_predictions(
 
 
 @pytest.mark.parametrize(
-    ("setting", "refused"),
-    [(None, False), ("4g", False), ("8192m", False), ("1g", True), ("3g", True), ("2048", True)],
+    ("setting", "runtime", "least"),
+    [
+        (None, "keras", None),
+        ("4g", "keras", None),
+        ("8192m", "keras", None),
+        ("1g", "keras", "4096m"),
+        ("3g", "keras", "4096m"),
+        ("2048", "keras", "4096m"),
+        (None, "tflite", None),
+        ("1g", "tflite", None),
+        ("1024m", "tflite", None),
+        ("768m", "tflite", "1024m"),
+        ("512", "tflite", "1024m"),
+    ],
 )
-def test_a_python_memory_cap_too_small_for_tensorflow_is_refused(setting, refused):
+def test_a_python_memory_cap_too_small_for_the_runtime_is_refused(setting, runtime, least):
     from sparkface.score.transform import python_memory_problem
 
-    problem = python_memory_problem(setting)
-    assert (problem is not None) == refused
-    if refused:
-        assert "address space" in problem and "at least 4g" in problem
+    problem = python_memory_problem(setting, runtime)
+    assert (problem is not None) == (least is not None)
+    if least:
+        assert "address space" in problem and f"at least {least}" in problem
+        assert f"a {runtime} package" in problem
     assert (
-        python_memory_problem("lots")
+        python_memory_problem("lots", runtime)
         == "spark.executor.pyspark.memory='lots' is not a size such as 4g"
     )
 

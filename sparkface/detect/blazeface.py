@@ -124,11 +124,9 @@ class _Runner:
     """One interpreter for one input shape, with that shape's anchors."""
 
     def __init__(self, variant: str, threads: int, height: int, width: int):
-        import tensorflow as tf
+        from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = tf.lite.Interpreter(
-            model_path=str(model_path(variant)), num_threads=threads
-        )
+        self.interpreter = Interpreter(model_path=str(model_path(variant)), num_threads=threads)
         self.input_index = self.interpreter.get_input_details()[0]["index"]
         if (height, width) != (LAYOUTS[variant][0],) * 2:
             self.interpreter.resize_tensor_input(self.input_index, [1, height, width, 3])

@@ -82,12 +82,18 @@ OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names)
 # here (TF 2.21, the shipped model, one thread) 2.0 GB of address space for 0.8 GB resident, and
 # on a cluster with the cap at 1g and 3g every task failed (cannot map libtensorflow_cc, or
 # std::bad_alloc), at 2g a worker spun for 13 minutes without end, at 4g it scored (0.9 GB
-# resident). A smaller cap is refused before any work starts.
-MIN_PYSPARK_MEMORY_MB = 4096
+# resident). A TensorFlow Lite package runs on LiteRT and never imports TensorFlow: one process
+# that scores 256 faces with the shipped package peaks at 0.44 GB of address space for 0.17 GB
+# resident, and the job on 2,000 crops failed in every task at 384m and 512m (numpy and Arrow
+# could not allocate) and scored every face at 768m and 1g, as did `detect` on 3,635 frames and
+# crops and on 3840x2160 frames at 1g. So 1g for TensorFlow Lite, a third above the least that
+# worked. A smaller cap than the package's runtime needs is refused before any work starts.
+MIN_PYSPARK_MEMORY_MB = {"keras": 4096, "tflite": 1024}
 
 
-def python_memory_problem(setting: str | None) -> str | None:
-    """Why a spark.executor.pyspark.memory setting cannot score, or None when it can."""
+def python_memory_problem(setting: str | None, runtime: str) -> str | None:
+    """Why a spark.executor.pyspark.memory setting cannot score with a package of `runtime`, or
+    None when it can."""
     if not setting:
         return None
     match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", setting.lower())
@@ -95,13 +101,14 @@ def python_memory_problem(setting: str | None) -> str | None:
         return f"spark.executor.pyspark.memory={setting!r} is not a size such as 4g"
     scale = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024 * 1024}[match.group(2)]
     megabytes = int(match.group(1)) * scale
-    if megabytes >= MIN_PYSPARK_MEMORY_MB:
+    least = MIN_PYSPARK_MEMORY_MB[runtime]
+    if megabytes >= least:
         return None
+    framework = "TensorFlow" if runtime == "keras" else "LiteRT"
     return (
-        f"spark.executor.pyspark.memory={setting} is too small: it caps each Python worker's "
-        f"address space, and TensorFlow needs {MIN_PYSPARK_MEMORY_MB // 1024}g of it (its "
-        "resident memory stays under 1 GB); set at least 4g, or leave it unset and cap the "
-        "executors with spark.executor.memory"
+        f"spark.executor.pyspark.memory={setting} is too small for a {runtime} package: it caps "
+        f"each Python worker's address space, and {framework} needs {least}m of it; set at "
+        f"least {least}m, or leave it unset and cap the executors with spark.executor.memory"
     )
 
 
@@ -110,9 +117,11 @@ _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _set_threads(cores: int) -> None:
+def _set_threads(cores: int, runtime: str) -> None:
     """Limit the framework to the cores this task has (spark.task.cpus): Spark runs one task per
-    core, and each framework thread pool would otherwise claim every core of the machine."""
+    core, and each framework thread pool would otherwise claim every core of the machine. A
+    TensorFlow Lite package takes its threads from its interpreter (`load_runner`), so Keras is
+    imported, and its backend's pools set, only for a Keras package."""
     for variable in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
         os.environ[variable] = str(cores)
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
@@ -122,6 +131,8 @@ def _set_threads(cores: int) -> None:
         f"--xla_force_host_platform_device_count=1 "
         f"--xla_cpu_multi_thread_eigen={'true' if cores > 1 else 'false'}",
     )
+    if runtime != "keras":
+        return
     import keras
 
     backend = keras.backend.backend()
@@ -144,7 +155,7 @@ def cached_model(bundle: ModelBundle, cores: int = 1):
     per process."""
     with _MODELS_LOCK:
         if bundle.sha256 not in _MODELS:
-            _set_threads(cores)
+            _set_threads(cores, bundle.runtime)
             with tempfile.TemporaryDirectory() as folder:
                 path = os.path.join(folder, RUNTIME_FILES[bundle.runtime])
                 with open(path, "wb") as handle:
@@ -325,7 +336,8 @@ def score_images(
     without one, 'error' as before."""
     require_columns(images, [*PASSED_THROUGH, "content"], "score_images")
     spark = images.sparkSession
-    if problem := python_memory_problem(spark.conf.get("spark.executor.pyspark.memory", None)):
+    cap = spark.conf.get("spark.executor.pyspark.memory", None)
+    if problem := python_memory_problem(cap, bundle.runtime):
         raise ConfigError(problem)
     if flip is None:
         flip = flip_for(bundle.descriptor, "aligned" if faces is None else "detect")
