@@ -5,14 +5,22 @@ task scores), on one split of training shards:
 - `keras-xla`: the same model compiled with `jit_compile=True` (XLA);
 - `keras-bf16`: the same weights in a copy whose layers compute in bfloat16 (`mixed_bfloat16`);
 - `tflite`: the model converted to TensorFlow Lite (float32, XNNPACK), one thread;
-- `tflite-int8`: the same with its weights quantized to int8 (dynamic range quantization).
+- `tflite-int8`: the same with its weights quantized to int8 (dynamic range quantization), on
+  LiteRT (`ai_edge_litert`), as scoring runs a converted package;
+- `tflite-int8-tf`: the same flat buffer on TensorFlow's own `tf.lite.Interpreter`, which
+  TensorFlow deprecates in favour of LiteRT.
 
 For each model and runtime: faces per second (mirror averaging on or off), the headline metrics
 on the split, and how far its probabilities and ages lie from Keras float32's (the largest
-difference, and the share of faces whose predicted class differs).
+difference, and the share of faces whose predicted class differs; with `--runtime`, from the
+first runtime named's instead):
+
+    python benchmarks/runtime_bench.py --shards out/train-detect/shards --split validation \\
+        --model student=out/sparkface-cnn-student-keras --runtime tflite-int8 \\
+        --runtime tflite-int8-tf
 
     python benchmarks/runtime_bench.py --shards out/train-detect/shards --split test \\
-        --model shipped=models/sparkface-cnn --model student=out/student
+        --model ensemble=out/sparkface-cnn-keras --model student=out/sparkface-cnn-student-keras
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from sparkface.score.transform import _set_threads  # noqa: E402
 from sparkface.train.shards import ParquetFaces, shard_files  # noqa: E402
 
 BATCH = 128
+RUNTIMES = ("keras", "keras-xla", "keras-bf16", "tflite", "tflite-int8", "tflite-int8-tf")
 
 
 def bfloat16_copy(model):
@@ -53,7 +62,16 @@ def bfloat16_copy(model):
     return copy
 
 
-def runtimes(model) -> dict:
+def on_tensorflow(content: bytes) -> TFLiteModel:
+    """A converted model run by TensorFlow's `tf.lite.Interpreter` instead of LiteRT's."""
+    import tensorflow as tf
+
+    runner = TFLiteModel(content)
+    runner.runner = tf.lite.Interpreter(model_content=content, num_threads=1).get_signature_runner()
+    return runner
+
+
+def runtimes(model, only: list[str] | None) -> dict:
     import keras
 
     plain = keras.models.clone_model(model)
@@ -64,13 +82,16 @@ def runtimes(model) -> dict:
     xla.compile(jit_compile=True)
     bf16 = bfloat16_copy(model)
     bf16.compile(jit_compile=False)
-    return {
+    int8 = to_tflite(model, "int8")
+    made = {
         "keras": plain,
         "keras-xla": xla,
         "keras-bf16": bf16,
         "tflite": TFLiteModel(to_tflite(model, "float32")),
-        "tflite-int8": TFLiteModel(to_tflite(model, "int8")),
+        "tflite-int8": TFLiteModel(int8),
+        "tflite-int8-tf": on_tensorflow(int8),
     }
+    return {name: made[name] for name in only or RUNTIMES}
 
 
 def load_split(shards: Path, split: str, size: int, limit: int):
@@ -105,7 +126,13 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--model", action="append", required=True, help="NAME=PACKAGE_DIR")
     parser.add_argument("--faces", type=int, default=100_000, help="at most this many")
-    parser.add_argument("--runtime", action="append", default=None, help="only these runtimes")
+    parser.add_argument(
+        "--runtime",
+        action="append",
+        choices=RUNTIMES,
+        default=None,
+        help="only these runtimes, in this order",
+    )
     args = parser.parse_args()
     packages = dict(item.split("=", 1) for item in args.model)
     for folder in packages.values():
@@ -128,9 +155,7 @@ def main() -> None:
         pixels, truth = load_split(Path(args.shards), args.split, size, args.faces)
         groups = tuple(descriptor["classes"]["age_group"])
         reference = {}
-        for runtime, runner in runtimes(model).items():
-            if args.runtime and runtime not in args.runtime:
-                continue
+        for runtime, runner in runtimes(model, args.runtime).items():
             for flip in (True, False):
                 predictions, rate = run(runner, pixels, flip)
                 metrics = compute_metrics(predictions, truth, groups)

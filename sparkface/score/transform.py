@@ -107,8 +107,9 @@ def python_memory_problem(setting: str | None, runtime: str) -> str | None:
     framework = "TensorFlow" if runtime == "keras" else "LiteRT"
     return (
         f"spark.executor.pyspark.memory={setting} is too small for a {runtime} package: it caps "
-        f"each Python worker's address space, and {framework} needs {least}m of it; set at "
-        f"least {least}m, or leave it unset and cap the executors with spark.executor.memory"
+        f"each Python worker's address space, and {framework} needs {least // 1024}g of it; set "
+        f"at least {least // 1024}g, or leave it unset and cap the executors with "
+        "spark.executor.memory"
     )
 
 
