@@ -27,8 +27,15 @@ def contend(root, barrier, done, results, index) -> None:
     lock.release()
 
 
+# Contenders forked from a fresh, single-threaded server process, not from this one: by the time
+# these tests run, the test process has loaded TensorFlow and LiteRT, whose threads a forked child
+# inherits only as the locks they held, and one child stuck before the barrier holds back every
+# other (a clean-clone CI run once timed out so).
+CONTEXT = multiprocessing.get_context("forkserver")
+
+
 def race(root) -> list[str]:
-    context = multiprocessing.get_context("fork")
+    context = CONTEXT
     barrier, done, results = context.Barrier(CONTENDERS), context.Event(), context.Queue()
     processes = [
         context.Process(target=contend, args=(root, barrier, done, results, index))
@@ -51,7 +58,7 @@ def test_of_runs_started_at_once_exactly_one_takes_the_lock(tmp_path, round_):
 
 
 def dead_pid() -> int:
-    process = multiprocessing.get_context("fork").Process(target=os._exit, args=(0,))
+    process = CONTEXT.Process(target=os._exit, args=(0,))
     process.start()
     process.join()
     return process.pid
