@@ -92,7 +92,9 @@ def publish_then_die(root: Path, staging: Path, step: str, fallback: bool) -> No
 
 
 def killed_at(root: Path, staging: Path, step: str, fallback: bool = False) -> None:
-    child = multiprocessing.get_context("fork").Process(
+    # Forked from a fresh, single-threaded server process, not from the test process, which has
+    # loaded TensorFlow and LiteRT by now (their threads' locks would be held in a forked child).
+    child = multiprocessing.get_context("forkserver").Process(
         target=publish_then_die, args=(root, staging, step, fallback)
     )
     child.start()
