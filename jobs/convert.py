@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from sparkface.core.runtime import ACTIVATIONS, WEIGHTS
+from sparkface.core.runtime import ACTIVATIONS, WEIGHTS, require_keras
 from sparkface.evaluate.convert import convert_package
 from sparkface.evaluate.metrics import describe
 from sparkface.spark.runner import run_main
@@ -56,6 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def convert(args: argparse.Namespace) -> None:
+    require_keras("converting a Keras package")
     descriptor = convert_package(
         args.model,
         args.shards,

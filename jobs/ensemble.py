@@ -11,6 +11,7 @@ import logging
 import sys
 
 from sparkface.core.errors import UserError
+from sparkface.core.runtime import require_keras
 from sparkface.evaluate.ensemble import build_ensemble, build_weight_average
 from sparkface.evaluate.metrics import describe
 from sparkface.spark.runner import run_main
@@ -43,6 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def average_members(args: argparse.Namespace) -> None:
+    require_keras("averaging Keras networks")
     if args.average == "weights":
         if args.undo_class_weights:
             raise UserError("--undo-class-weights works on outputs, not with --average weights")

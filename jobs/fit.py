@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sparkface.core.config import load_labels, load_train
 from sparkface.core.errors import InputError
+from sparkface.core.runtime import require_keras
 from sparkface.spark.exits import run_main
 from sparkface.train.packaging import fit_and_package, reusable_preparation, shards_fingerprint
 
@@ -33,6 +34,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def fit(args: argparse.Namespace) -> None:
+    require_keras("training")
     config = load_train(args.config)
     labels = load_labels(args.labels_config)
     out = Path(args.output)

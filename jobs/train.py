@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sparkface.core.config import load_ingest, load_labels, load_train
+from sparkface.core.runtime import require_keras
 from sparkface.spark.runner import add_common_arguments, in_session, run_main
 from sparkface.train.run import run_training
 
@@ -30,6 +31,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def train_model(args: argparse.Namespace) -> None:
+    if not args.prepare_only:
+        require_keras("training")  # before Spark prepares the shards, not after
     config = load_train(args.config)
     labels = load_labels(args.labels_config)
     ingest = load_ingest(args.ingest_config)

@@ -5,8 +5,10 @@ transform, the aligned crop and its borders, and the detector on real faces past
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import math
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from PIL import Image
 
 from sparkface.core.config import ConfigError, FacesConfig, load_faces
 from sparkface.core.images import ImageError, ImageSpec
-from sparkface.detect.blazeface import BlazeFace, anchors, model_path
+from sparkface.detect.blazeface import MODEL_FILES, BlazeFace, anchors, model_path
 from sparkface.detect.faces import (
     CROP_SIDE,
     FaceFinder,
@@ -156,9 +158,12 @@ def test_a_crop_reaching_past_the_image_is_filled_by_reflection_not_black():
     assert 0.6 < (black.sum(axis=2) == 0).mean() < 0.9
 
 
-def test_the_detector_ships_in_a_registry_package():
-    path = model_path("full")
-    assert path.is_file() and path.stat().st_size > 500_000
+def test_the_detectors_ship_with_sparkface_as_their_notice_records_them():
+    notice = (model_path("full").parent / "NOTICE.md").read_text()
+    recorded = dict(re.findall(r"`(\S+\.tflite)` \| `([0-9a-f]{64})`", notice))
+    assert sorted(recorded) == sorted(MODEL_FILES.values())
+    for variant, name in MODEL_FILES.items():
+        assert hashlib.sha256(model_path(variant).read_bytes()).hexdigest() == recorded[name]
     with pytest.raises(ValueError, match="unknown BlazeFace variant"):
         model_path("back")
 

@@ -30,3 +30,7 @@ class OutputError(UserError):
     """The output cannot be written."""
 
     exit_code = EXIT_OUTPUT
+
+
+class MissingFramework(UserError):
+    """The work needs a framework this install left out (Keras: pip install 'sparkface[keras]')."""

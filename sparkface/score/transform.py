@@ -21,7 +21,7 @@ from sparkface.core.config import ConfigError, FacesConfig
 from sparkface.core.contract import CLASS_HEADS, RUNTIME_FILES
 from sparkface.core.images import ImageError, check_file_size, decode_each, square_pixels
 from sparkface.core.package import ModelBundle, flip_for, predict
-from sparkface.core.runtime import load_runner
+from sparkface.core.runtime import load_runner, require_keras
 from sparkface.detect.blazeface import USED_KEYPOINTS
 from sparkface.detect.faces import Face, FaceFinder, cached_finder, faces_in
 from sparkface.spark.ingest import require_columns
@@ -134,6 +134,7 @@ def _set_threads(cores: int, runtime: str) -> None:
     )
     if runtime != "keras":
         return
+    require_keras("a Keras package")
     import keras
 
     backend = keras.backend.backend()
@@ -336,6 +337,8 @@ def score_images(
     'error' with the reason; with `faces` (detect mode) one per face found, 'no_face' for an image
     without one, 'error' as before."""
     require_columns(images, [*PASSED_THROUGH, "content"], "score_images")
+    if bundle.runtime == "keras":
+        require_keras("a Keras package")  # on the driver, before any task starts
     spark = images.sparkSession
     cap = spark.conf.get("spark.executor.pyspark.memory", None)
     if problem := python_memory_problem(cap, bundle.runtime):
