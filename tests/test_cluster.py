@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sparkface.core.package import default_model_dir
 from tests.conftest import (
     ROOT,
     SHARED_FACES,
@@ -125,10 +126,13 @@ def test_cluster_gives_the_same_rows_as_local_mode(cluster, faces, model_dir, tm
     assert_same_rows(rows(tmp_path / "cluster"), rows(tmp_path / "local"))
 
 
-def test_the_packed_environment_route_scores_on_the_cluster(cluster, faces, model_dir, tmp_path):
+def test_the_packed_environment_route_scores_on_the_cluster(cluster, faces, tmp_path):
     """The README's route for YARN or standalone: a virtual environment with sparkface installed
-    from its wheel, packed by venv-pack, shipped with --archives; the executors run its Python."""
+    from its wheel, packed by venv-pack, shipped with --archives; the executors run its Python.
+    A plain install, without the keras extra: it scores the shipped TensorFlow Lite package on
+    LiteRT, with neither TensorFlow nor Keras in the archive."""
     master, cluster_dir = cluster
+    model_dir = default_model_dir()
     wheel = build_wheel(tmp_path / "dist")
     env_dir = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
@@ -139,6 +143,14 @@ def test_the_packed_environment_route_scores_on_the_cluster(cluster, faces, mode
         text=True,
     )
     assert installed.returncode == 0, installed.stderr[-3000:]
+    listed = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = {package["name"].lower() for package in json.loads(listed.stdout)}
+    assert {"pyspark", "ai-edge-litert"} <= names and not names & {"tensorflow", "keras"}
     archive = tmp_path / "sparkface-env.tar.gz"
     subprocess.run(
         [str(env_dir / "bin" / "venv-pack"), "-p", str(env_dir), "-o", str(archive), "--quiet"],
