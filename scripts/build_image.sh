@@ -7,11 +7,13 @@
 #    docker/containers.conf (runc, no default ulimits, the host's network).
 # 2. A local base image, once: Debian bookworm (minbase) with Python 3.11, venv, OpenJDK 17, tini
 #    and procps, made by mmdebstrap and imported as $BASE_IMAGE.
-# 3. A wheelhouse, docker/wheelhouse: wheels of the versions pyproject.toml pins (pip wheel, with
-#    this machine's pip cache), so that the build itself needs no network.
+# 3. A wheelhouse, docker/wheelhouse: wheels of the versions pyproject.toml pins (docker/pins.py,
+#    with EXTRAS; pip wheel, with this machine's pip cache), so the build itself needs no network.
 # 4. podman build with docker/Dockerfile and BASE=$BASE_IMAGE; unchanged layers are reused.
 #
-# Settings (environment): IMAGE (sparkface:VERSION from pyproject.toml), BASE_IMAGE
+# Settings (environment): EXTRAS (empty: the scoring image, without TensorFlow; keras: with
+# TensorFlow and Keras, to train, convert or score a Keras package), IMAGE (sparkface:VERSION from
+# pyproject.toml, sparkface:VERSION-keras with EXTRAS=keras), BASE_IMAGE
 # (localhost/sparkface-base:bookworm), PYTHON (.venv/bin/python if present, else python3; it must
 # be Python 3.11 like the image's, since its pip picks the wheels).
 set -euo pipefail
@@ -24,7 +26,8 @@ if [[ -z "${PYTHON:-}" ]]; then
   if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 VERSION=$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
-IMAGE=${IMAGE:-sparkface:$VERSION}
+EXTRAS=${EXTRAS:-}
+IMAGE=${IMAGE:-sparkface:$VERSION${EXTRAS:+-${EXTRAS//,/-}}}
 
 step() { echo "== $*"; }
 
@@ -58,8 +61,7 @@ wheelhouse() {
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || {
     echo "$PYTHON is not Python 3.11, the image's: its pip would fetch the wrong wheels" >&2; exit 1; }
   step "wheelhouse: docker/wheelhouse"
-  "$PYTHON" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
-    >docker/wheelhouse/requirements.txt
+  "$PYTHON" docker/pins.py pyproject.toml "$EXTRAS" >docker/wheelhouse/requirements.txt
   # setuptools: the project's build backend, for the offline install of the project itself.
   "$PYTHON" -m pip wheel --quiet --wheel-dir docker/wheelhouse \
     -r docker/wheelhouse/requirements.txt "setuptools>=68"
@@ -67,7 +69,8 @@ wheelhouse() {
 
 build() {
   step "podman build $IMAGE"
-  podman build --network host --build-arg BASE="$BASE_IMAGE" -f docker/Dockerfile -t "$IMAGE" .
+  podman build --network host --build-arg BASE="$BASE_IMAGE" --build-arg EXTRAS="$EXTRAS" \
+    -f docker/Dockerfile -t "$IMAGE" .
   step "built $IMAGE ($(podman image inspect --format '{{.Size}}' "$IMAGE") bytes)"
 }
 

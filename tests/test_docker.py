@@ -5,6 +5,8 @@ from __future__ import annotations
 import configparser
 import fnmatch
 import re
+import subprocess
+import sys
 import tomllib
 
 from tests.conftest import ROOT
@@ -23,8 +25,37 @@ def test_the_default_base_is_python_311_on_bookworm_and_java_17_comes_with_it():
 
 def test_the_pins_are_read_from_pyproject_not_copied():
     text = (DOCKER / "Dockerfile").read_text()
-    assert '["project"]' in text and '["dependencies"]' in text
+    assert 'pins.py /tmp/pins/pyproject.toml "$EXTRAS"' in text
+    assert re.search(r'^ARG EXTRAS=""$', text, re.M)
     assert not re.search(r"[A-Za-z]==[0-9]", text), "a version pinned in the Dockerfile itself"
+
+
+def pins(*extras: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, str(DOCKER / "pins.py"), str(ROOT / "pyproject.toml"), *extras],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_the_image_installs_the_plain_pins_unless_an_extra_is_named():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    plain = pins()
+    assert plain == project["dependencies"]
+    assert not [pin for pin in plain if pin.startswith(("tensorflow", "keras"))]
+    assert pins("keras") == plain + project["optional-dependencies"]["keras"]
+    # dev names sparkface[keras]: taken apart into its pins, each once
+    dev = pins("dev,keras")
+    assert "tensorflow==2.21.0" in dev and "pytest==9.2.0" in dev
+    assert len(dev) == len(set(dev)) and not [pin for pin in dev if pin.startswith("sparkface")]
+    unknown = subprocess.run(
+        [sys.executable, str(DOCKER / "pins.py"), str(ROOT / "pyproject.toml"), "gpu"],
+        capture_output=True,
+        text=True,
+    )
+    assert unknown.returncode == 1 and "no extra 'gpu'" in unknown.stderr
 
 
 def test_the_build_context_leaves_out_the_environment_and_outputs():

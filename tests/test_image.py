@@ -134,13 +134,15 @@ def test_the_image_scores_a_read_only_folder_like_a_local_run(image, faces, loca
 def test_the_image_holds_the_pinned_packages(image):
     wanted = dict(pin.split("==") for pin in PROJECT["dependencies"])
     script = (
-        "import importlib.metadata as m, json, sys, sparkface.core.home as h; "
+        "import importlib.metadata as m, importlib.util as u, json, sys, sparkface.core.home as h; "
         "print(json.dumps({'versions': {name: m.version(name) for name in sys.argv[1:]}, "
-        "'python': sys.version_info[:2], 'home': str(h.home())}))"
+        "'python': sys.version_info[:2], 'home': str(h.home()), "
+        "'absent': [name for name in ('tensorflow', 'keras') if u.find_spec(name) is None]}))"
     )
     shown = podman("run", "--rm", image, "python3", "-c", script, *wanted).stdout
     found = json.loads(shown.strip().splitlines()[-1])
     assert found["versions"] == wanted
+    assert found["absent"] == ["tensorflow", "keras"]  # the scoring image: no keras extra
     assert found["python"] == [3, 11]
     assert found["home"].endswith("site-packages/sparkface/_home")  # the installed package's
     java = podman("run", "--rm", image, "java", "-version").stderr
