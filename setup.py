@@ -11,6 +11,11 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HOME = ("conf", "models", "jobs")
+# What scoring and training never read: the model card and its training history and evaluation
+# (they stay in the repository).
+LEFT_OUT = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", "README.md", "history.csv", "test-evaluation"
+)
 
 
 class BuildWithHome(build_py):
@@ -24,9 +29,7 @@ class BuildWithHome(build_py):
         target = target / "_home"
         for name in HOME:
             shutil.rmtree(target / name, ignore_errors=True)
-            shutil.copytree(
-                root / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-            )
+            shutil.copytree(root / name, target / name, ignore=LEFT_OUT)
 
 
 setup(cmdclass={"build_py": BuildWithHome})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -21,7 +20,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
@@ -39,8 +37,8 @@ from sparkface.detect.faces import (  # noqa: E402
     align,
     detect,
 )
-from sparkface.evaluate.frames import jpeg, make_frame  # noqa: E402
 from sparkface.score.run import run_scoring  # noqa: E402
+from sparkface.train.frames import jpeg, make_frame  # noqa: E402
 
 
 def make_inputs(source: Path, count: int, folder: Path, seed: int = 0) -> tuple[Path, Path, int]:

@@ -1,7 +1,7 @@
 """python jobs/convert.py --model MODEL --shards SHARDS --output OUT [--weights int8|float32]
 [--activations float32|int8] [--flip source|yes|no|detect-only]: the model package converted for
 TensorFlow Lite, checked against the Keras model on the validation and test splits of the shards
-it was trained on (sparkface.evaluate.convert). int8 activations are calibrated on the train
+it was trained on (sparkface.train.convert). int8 activations are calibrated on the train
 split."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import logging
 import sys
 
 from sparkface.core.runtime import ACTIVATIONS, WEIGHTS, require_keras
-from sparkface.evaluate.convert import convert_package
 from sparkface.evaluate.metrics import describe
 from sparkface.spark.runner import run_main
+from sparkface.train.convert import convert_package
 
 log = logging.getLogger("sparkface")
 FLIPS = {

@@ -12,9 +12,9 @@ import sys
 
 from sparkface.core.errors import UserError
 from sparkface.core.runtime import require_keras
-from sparkface.evaluate.ensemble import build_ensemble, build_weight_average
 from sparkface.evaluate.metrics import describe
 from sparkface.spark.runner import run_main
+from sparkface.train.ensemble import build_ensemble, build_weight_average
 
 log = logging.getLogger("sparkface")
 

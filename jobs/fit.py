@@ -4,7 +4,7 @@ earlier in OUT, without Spark.
 `spark-submit jobs/train.py` prepares the shards with Spark and then trains on the driver. This job
 is that second half alone, for a machine that has Keras and a GPU but no Spark (a GPU node with
 JAX or PyTorch, say): OUT must hold shards/, preparation.json and config.yaml from an earlier run
-(as `make train-student` copies them from out/train-detect), made with the same data settings.
+(as `make model` copies them from out/train-detect), made with the same data settings.
 The package records the same training-data fingerprint Spark would."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sparkface.core.config import load_labels, load_train
+from sparkface.core.config import load_labels, load_train, require_packages
 from sparkface.core.errors import InputError
 from sparkface.core.runtime import require_keras
 from sparkface.spark.exits import run_main
@@ -23,7 +23,9 @@ from sparkface.train.packaging import fit_and_package, reusable_preparation, sha
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="fit", description=__doc__)
     parser.add_argument("--output", required=True, help="folder holding the prepared shards")
-    parser.add_argument("--config", default=None, help="default: conf/train.yaml")
+    parser.add_argument(
+        "--config", default=None, help="a recipe (default: conf/models/sparkface-cnn.yaml)"
+    )
     parser.add_argument("--labels-config", default=None, help="default: conf/labels.yaml")
     parser.add_argument(
         "--input",
@@ -36,6 +38,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def fit(args: argparse.Namespace) -> None:
     require_keras("training")
     config = load_train(args.config)
+    require_packages(config, args.config or "conf/models/sparkface-cnn.yaml")
     labels = load_labels(args.labels_config)
     out = Path(args.output)
     counts = reusable_preparation(out, config)

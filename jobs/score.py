@@ -7,9 +7,9 @@ spark-submit jobs/score.py --campaign NAME --run-date YYYY-MM-DD [--full]
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import uuid
+from datetime import date
 
 from sparkface.core.config import load_faces, load_ingest
 from sparkface.core.package import default_model_dir, load_bundle
@@ -47,6 +47,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.campaign:
         if not args.run_date:
             parser.error("--campaign needs --run-date YYYY-MM-DD")
+        try:
+            date.fromisoformat(args.run_date)
+        except ValueError:
+            parser.error(f"--run-date {args.run_date!r} is not a date YYYY-MM-DD")
         ignored = {"--input": args.input, "--output": args.output, "--format": args.format}
         ignored["--faces"] = args.faces
         ignored["--batch-size"] = args.batch_size
@@ -72,7 +76,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def score_campaign(args: argparse.Namespace) -> None:
     campaign = load_campaign(args.campaign, args.campaigns_dir)
     if args.model:
-        campaign = dataclasses.replace(campaign, model=args.model)
+        campaign = campaign.model_copy(update={"model": args.model})
     ingest = load_ingest(args.ingest_config)
     in_session(
         f"sparkface-{campaign.name}",
@@ -101,7 +105,7 @@ def score_folder(args: argparse.Namespace) -> None:
             formats,
             args.batch_size,
             run_id=uuid.uuid4().hex,
-            faces=faces if mode == "detect" else None,
+            faces=faces if mode == "detect" else "aligned",
         ),
         log_level=args.spark_log_level,
         extra=arrow_batch(args.batch_size),

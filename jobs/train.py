@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sparkface.core.config import load_ingest, load_labels, load_train
+from sparkface.core.config import load_ingest, load_labels, load_train, require_packages
 from sparkface.core.runtime import require_keras
 from sparkface.spark.runner import add_common_arguments, in_session, run_main
 from sparkface.train.run import run_training
@@ -15,7 +15,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="train", description=__doc__)
     parser.add_argument("--input", required=True, help="folder of labelled faces")
     parser.add_argument("--output", required=True, help="folder for shards, model and metrics")
-    parser.add_argument("--config", default=None, help="default: conf/train.yaml")
+    parser.add_argument(
+        "--config", default=None, help="a recipe (default: conf/models/sparkface-cnn.yaml)"
+    )
     parser.add_argument(
         "--reuse-shards",
         action="store_true",
@@ -34,6 +36,8 @@ def train_model(args: argparse.Namespace) -> None:
     if not args.prepare_only:
         require_keras("training")  # before Spark prepares the shards, not after
     config = load_train(args.config)
+    if not args.prepare_only:
+        require_packages(config, args.config or "conf/models/sparkface-cnn.yaml")
     labels = load_labels(args.labels_config)
     ingest = load_ingest(args.ingest_config)
     in_session(

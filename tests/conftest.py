@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -19,6 +21,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
+
+
+def load_job(name: str, folder: str = "jobs") -> ModuleType:
+    """A job or benchmark script imported as a module by its path (the import path untouched)."""
+    path = ROOT / folder / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_sparkface_{folder}_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 # python -c NO_SPARK ARGS: jobs/fit.py with pyspark unimportable, as on a machine without Spark.
 NO_SPARK = (

@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from sparkface.core.config import ConfigError, load_faces
+from sparkface.core.config import ConfigError, load_faces, validated
 from sparkface.core.package import load_bundle
 from sparkface.score.campaigns import (
     Campaign,
@@ -186,10 +186,12 @@ def test_duckdb_reads_the_documented_columns(spark, setup, bundle):
 
 def test_campaign_files_are_validated(tmp_path):
     (tmp_path / "a.yaml").write_text("inputs: [x]\noutput: y\nmodle: z\n")
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['modle'\]"):
+    with pytest.raises(
+        ConfigError, match=r"a.yaml: modle: unknown key; known keys: \['batch_size'"
+    ):
         load_campaign("a", tmp_path)
     (tmp_path / "b.yaml").write_text("inputs: [x]\n")
-    with pytest.raises(ConfigError, match=r"missing key\(s\) \['output'\]"):
+    with pytest.raises(ConfigError, match=r"b.yaml: output: missing key"):
         load_campaign("b", tmp_path)
     with pytest.raises(ConfigError, match="no campaign 'c'"):
         load_campaign("c", tmp_path)
@@ -247,5 +249,5 @@ def test_a_campaign_says_how_faces_are_found():
     assert detect is not None and detect.min_face_pixels == load_faces().min_face_pixels
     default = Campaign(**base).face_settings()  # conf/faces.yaml's mode
     assert (default is None) == (load_faces().mode == "aligned")
-    with pytest.raises(ConfigError, match="faces: must be one of aligned, detect"):
-        Campaign(**base, faces="crops")
+    with pytest.raises(ConfigError, match="faces: Input should be '', 'aligned' or 'detect'"):
+        validated(Campaign, {**base, "faces": "crops"}, "lobby.yaml")

@@ -3,19 +3,44 @@ from __future__ import annotations
 import pytest
 
 from sparkface.core.config import (
+    CONF_DIR,
+    DEFAULT_FACE_MODE,
     ConfigError,
+    FacesConfig,
+    IngestConfig,
+    LabelConfig,
+    TrainConfig,
+    load_faces,
     load_ingest,
     load_labels,
     load_train,
     parse_age_groups,
+    require_packages,
 )
-from sparkface.core.contract import MODEL_FILE
 
 
-def test_shipped_defaults_load():
-    assert load_labels().groups.names[0] == "7-12"
-    assert ".jpg" in load_ingest().extensions
-    assert load_train().sample_fractions == {"race": {"white": 0.5}}
+def test_the_defaults_are_the_shipped_files():
+    """Code and conf/ say the same: a default changed in one place only is a failure."""
+    assert FacesConfig() == load_faces()
+    assert LabelConfig() == load_labels()
+    assert IngestConfig() == load_ingest()
+    assert TrainConfig() == load_train() == load_train(CONF_DIR / "models" / "sparkface-cnn.yaml")
+    assert load_faces().mode == DEFAULT_FACE_MODE == "detect"
+
+
+def test_every_recipe_validates_without_its_packages_on_disk(tmp_path, monkeypatch):
+    """A fresh clone validates every recipe; the packages a recipe starts from are checked when
+    it trains (require_packages), with the command that makes them."""
+    recipes = sorted((CONF_DIR / "models").glob("*.yaml"))
+    assert len(recipes) == 12
+    student = load_train(CONF_DIR / "models" / "sparkface-cnn-student-m2-swa-lowdrop.yaml")
+    assert student.training.teacher == str(CONF_DIR.parent / "out" / "ensemble-detect")
+    for recipe in recipes:
+        load_train(recipe)
+    with pytest.raises(ConfigError, match="training.initial_model: no model package.*make model"):
+        require_packages(student)
+    plain = load_train()
+    require_packages(plain)  # nothing to find
 
 
 @pytest.mark.parametrize(
@@ -43,46 +68,42 @@ def test_custom_bins_index_ages():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("image_sise: 64\n", r"unknown key\(s\) \['image_sise'\]"),
-        ("sample_fractions: {race: {white: 1.5}}\n", "sample_fractions.race.white"),
-        ("sample_fractions: {race: {purple: 0.5}}\n", "unknown class 'purple'"),
+        ("image_sise: 64\n", r"image_sise: unknown key; known keys: \['faces', 'image_size'"),
+        ("sample_fractions: {race: {white: 1.5}}\n", "sample_fractions.race.white: Input should"),
+        ("sample_fractions: {race: {purple: 0.5}}\n", r"unknown class\(es\) \['purple'\]"),
         ("split: {validation: 0.6, test: 0.5}\n", "must leave faces for training"),
-        ("model: {activation: tanh}\n", "model.activation"),
-        ("model: {age_branch: yes please}\n", "model.age_branch: true or false"),
-        ("training: {batch_size: 0}\n", "training.batch_size"),
-        ("training: {epoch: 3}\n", r"training: unknown key\(s\) \['epoch'\]"),
+        ("model: {activation: tanh}\n", "model.activation: Input should be 'relu' or 'leaky_relu'"),
+        ("model: {augment: yes please}\n", "model.augment: Input should be a valid boolean"),
+        ("model: {augment: 1}\n", "model.augment: Input should be a valid boolean"),
+        ("training: {class_weights: 'no'}\n", "training.class_weights: Input should be a valid"),
+        ("training: {xla: 0}\n", "training.xla: Input should be a valid boolean"),
+        ("training: {flip_test_time: 'true'}\n", "training.flip_test_time: Input should be"),
+        ("training: {steps_per_epoch: 2.5}\n", "training.steps_per_epoch: Input should be"),
+        ("training: {steps_per_epoch: 0}\n", "training.steps_per_epoch: Input should be greater"),
+        ("training: {loss_weights: {age: many}}\n", "training.loss_weights.age: Input should be"),
+        (
+            "training: {loss_weights: {eyes: 1}}\n",
+            "training.loss_weights.eyes: unknown key",
+        ),
+        ("training: {batch_size: 0}\n", "training.batch_size: Input should be greater"),
+        ("training: {epochs: 4.0}\n", "training.epochs: Input should be a valid integer"),
+        ("training: {epoch: 3}\n", r"training.epoch: unknown key; known keys: \['average_epochs'"),
         ("training: {epochs: 4, warmup_epochs: 4}\n", "training.warmup_epochs"),
-        ("training: {initial_model: no/such/package}\n", "training.initial_model: no model"),
         ("training: {initial_member: 1}\n", "training.initial_member: needs initial_model"),
-        ("training: {teacher: no/such/package}\n", "training.teacher: no model"),
         ("training: {teacher_share: 1.5}\n", "training.teacher_share"),
-        ("training: {teacher_mixup: 0.5}\n", "training.teacher_mixup: needs a teacher"),
+        ("training: {teacher_mixup: 0.5}\n", "training.teacher_mixup: unknown key"),
         ("training: {epochs: 4, warmup_epochs: 1, average_epochs: 3}\n", "average_epochs"),
         ("training: {average_epochs: 2, average_learning_rate: 0.01}\n", "average_learning_rate"),
-        ("faces: {mode: detected}\n", "faces.mode: must be one of aligned, detect"),
-        ("faces: {views: {crop: 0.5, photo: 0.5}}\n", r"unknown view\(s\) \['photo'\]"),
+        ("faces: {mode: detected}\n", "faces.mode: Input should be 'aligned' or 'detect'"),
+        ("faces: {views: {crop: 0.5, photo: 0.5}}\n", "faces.views.photo: unknown key"),
         ("faces: {views: {crop: 0.5, frame: 0.4}}\n", "faces.views: shares must sum to 1"),
         ("faces: {views: {crop: 1.5, frame: -0.5}}\n", "faces.views.crop"),
     ],
 )
-def test_bad_training_config_stops_with_the_key(tmp_path, text, message):
+def test_bad_training_config_stops_with_the_file_and_the_key(tmp_path, text, message):
     path = tmp_path / "train.yaml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=message):
-        load_train(path)
-
-
-def test_mixup_is_refused_beside_descriptors_it_would_not_blend(tmp_path):
-    (tmp_path / "teacher").mkdir()
-    (tmp_path / "teacher" / MODEL_FILE).write_bytes(b"")
-    path = tmp_path / "train.yaml"
-    path.write_text(f"training: {{teacher: {tmp_path / 'teacher'}, teacher_mixup: 1.5}}\n")
-    with pytest.raises(ConfigError, match="training.teacher_mixup: must be a fraction"):
-        load_train(path)
-    path.write_text(
-        f"training: {{teacher: {tmp_path / 'teacher'}, teacher_mixup: 0.5, descriptor_weight: 1}}\n"
-    )
-    with pytest.raises(ConfigError, match="descriptors are not blended"):
+    with pytest.raises(ConfigError, match=f"^{path}: .*{message}"):
         load_train(path)
 
 
@@ -101,7 +122,8 @@ def test_a_recipe_extends_another_by_the_keys_it_changes(tmp_path):
         "training: {epochs: 5, patience: 2}\n"
     )
     (tmp_path / "child.yaml").write_text(
-        "extends: base.yaml\nseed: 2\nmodel: {dropout: 0.1}\ntraining: {epochs: 7}\n"
+        f"extends: {tmp_path / 'base.yaml'}\nseed: 2\n"
+        "model: {dropout: 0.1}\ntraining: {epochs: 7}\n"
     )
     child = load_train(tmp_path / "child.yaml")
     assert (child.image_size, child.seed) == (48, 2)
@@ -122,7 +144,7 @@ def test_the_ensembles_seeds_differ_from_the_first_member_only_where_they_say():
 @pytest.mark.parametrize(
     ("files", "message"),
     [
-        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, "a cycle"),
+        ({"a.yaml": "extends: {dir}/b.yaml\n", "b.yaml": "extends: {dir}/a.yaml\n"}, "a cycle"),
         ({"a.yaml": "extends: missing.yaml\n"}, "config file not found"),
         ({"a.yaml": "extends: [b.yaml]\n"}, "expected a file name"),
     ],
@@ -131,6 +153,6 @@ def test_bad_extends_are_named(tmp_path, files, message):
     from sparkface.core.config import load_train
 
     for name, text in files.items():
-        (tmp_path / name).write_text(text)
+        (tmp_path / name).write_text(text.format(dir=tmp_path))
     with pytest.raises(ConfigError, match=message):
         load_train(tmp_path / "a.yaml")

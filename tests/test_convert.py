@@ -1,11 +1,10 @@
 """A model package converted for TensorFlow Lite (sparkface.core.runtime,
-sparkface.evaluate.convert, jobs/convert.py) and scored by the job like any other package."""
+sparkface.train.convert, jobs/convert.py) and scored by the job like any other package."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +28,10 @@ from sparkface.score.run import run_scoring
 from sparkface.score.transform import cached_model
 from sparkface.train.model import make_model
 from sparkface.train.shards import ParquetFaces, shard_files
-from tests.conftest import utk_names, write_faces
+from tests.conftest import load_job, utk_names, write_faces
 from tests.test_ensemble import FACES, GROUPS, descriptor, member, outputs, write_split
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jobs"))
-import convert as convert_job  # noqa: E402
+convert_job = load_job("convert")
 
 
 @pytest.fixture
@@ -174,7 +172,7 @@ def test_a_conversion_that_changes_answers_is_refused(package_and_shards, monkey
     the package's classes by chance, as member(1) made again once did) changes classes and must
     not be written."""
     root = package_and_shards
-    from sparkface.evaluate import convert as module
+    from sparkface.train import convert as module
 
     other = keras_model(root)
     kernel, bias = other.get_layer("gender").get_weights()
@@ -210,8 +208,7 @@ def test_the_speed_benchmark_times_a_converted_package_one_image_at_a_time(
 ):
     """benchmarks/score_bench.py's notebook loop and one-process ceiling run the shipped kind of
     package (TensorFlow Lite) as well as Keras's."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    import score_bench
+    score_bench = load_job("score_bench", "benchmarks")
 
     root = package_and_shards
     assert convert(root, "float32") == 0
@@ -225,8 +222,7 @@ def test_the_speed_benchmark_times_a_converted_package_one_image_at_a_time(
 def test_the_onnx_benchmark_builds_the_same_network_for_onnx_runtime():
     """benchmarks/onnx_bench.py's graph answers as Keras does: batch norms folded into their
     convolutions, and the last block's 3x3 convolutions, which see a 1x1 map, made 1x1."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    import onnx_bench
+    onnx_bench = load_job("onnx_bench", "research/benchmarks")
 
     model = make_model(WIDE, 32, 8, seed=3)  # 32 px: the sixth block sees 1x1
     rng = np.random.default_rng(3)
@@ -260,6 +256,7 @@ def test_the_job_scores_with_a_converted_package(spark, package_and_shards, tmp_
         IngestConfig(),
         batch_size=5,
         run_id="tflite",
+        faces="aligned",
     )
     assert summary["files"] == 13 and summary["errors"] == 1
     rows = spark.read.parquet(str(tmp_path / "out" / "parquet")).orderBy("path").collect()

@@ -4,7 +4,6 @@ transform, the aligned crop and its borders, and the detector on real faces past
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import math
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sparkface.core.config import ConfigError, FacesConfig, load_faces
+from sparkface.core.config import ConfigError, FacesConfig, load_faces, validated
 from sparkface.core.images import ImageError, ImageSpec
 from sparkface.detect.blazeface import MODEL_FILES, BlazeFace, anchors, model_path
 from sparkface.detect.faces import (
@@ -26,7 +25,7 @@ from sparkface.detect.faces import (
     scan_scales,
     similarity,
 )
-from sparkface.evaluate.frames import background, make_frame
+from sparkface.train.frames import background, make_frame
 from tests.conftest import SHARED_FACES
 
 SETTINGS = load_faces()
@@ -154,7 +153,7 @@ def test_a_crop_reaching_past_the_image_is_filled_by_reflection_not_black():
     half = np.array(SETTINGS.template) * 0.5 - 50
     reflected = np.asarray(align(grey, half, SETTINGS))
     assert (reflected == [120, 130, 140]).all()
-    black = np.asarray(align(grey, half, dataclasses.replace(SETTINGS, border="black")))
+    black = np.asarray(align(grey, half, SETTINGS.model_copy(update=dict(border="black"))))
     assert 0.6 < (black.sum(axis=2) == 0).mean() < 0.9
 
 
@@ -225,7 +224,7 @@ def test_no_more_than_max_faces_and_the_pixel_limit_holds(detector):
     crowd = Image.new("RGB", (1280, 720), (40, 40, 40))
     for index in range(30):
         crowd.paste(face, (20 + (index % 10) * 125, 40 + (index // 10) * 220))
-    limited = dataclasses.replace(SETTINGS, max_faces=20)
+    limited = SETTINGS.model_copy(update=dict(max_faces=20))
     found = detect(crowd, FaceFinder(SETTINGS), limited)
     assert len(found) == 20
     assert len(detect(crowd, FaceFinder(SETTINGS), SETTINGS)) >= 28
@@ -236,21 +235,23 @@ def test_no_more_than_max_faces_and_the_pixel_limit_holds(detector):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("mode", "find", "mode: must be one of aligned, detect"),
-        ("min_confidence", 1.5, "min_confidence"),
-        ("scan_min_confidence", 0, "scan_min_confidence: must be between 0 and 1"),
-        ("scan_detector", "full", "scan_detector: only short"),
+        ("mode", "find", "mode: Input should be 'aligned' or 'detect', got 'find'"),
+        ("min_confidence", 1.5, "min_confidence: Input should be less than 1"),
+        ("scan_min_confidence", 0, "scan_min_confidence: Input should be greater than 0"),
+        ("scan_detector", "full", "scan_detector: Input should be 'short'"),
         ("template", ((1, 2),), "template: needs four"),
-        ("border", "blur", "border: must be reflect or black"),
-        ("working_pixels", 100, "working_pixels"),
+        ("border", "blur", "border: Input should be 'reflect' or 'black'"),
+        ("working_pixels", 100, r"working_pixels: must be >= scan_pixels \(272\)"),
         ("refine_window", 0.5, "refine_window: 0 .off. or 1-4"),
-        ("wide_context", 3, "wide_context: must be between 0 and 2"),
-        ("whole_pass", "never", "whole_pass: must be one of unscanned, always"),
+        ("wide_context", 3, "wide_context: Input should be less than or equal to 2"),
+        ("whole_pass", "never", "whole_pass: Input should be 'unscanned' or 'always'"),
+        ("max_faces", True, "max_faces: Input should be a valid integer, got True"),
+        ("min_face_pixels", 40.0, "min_face_pixels: Input should be a valid integer"),
     ],
 )
 def test_bad_face_settings_are_named(key, value, message):
     with pytest.raises(ConfigError, match=message):
-        FacesConfig(**{key: value})
+        validated(FacesConfig, {key: value}, "faces.yaml")
 
 
 def test_a_face_that_fills_a_tight_crop_is_found_with_the_wider_border(detector):
@@ -260,7 +261,7 @@ def test_a_face_that_fills_a_tight_crop_is_found_with_the_wider_border(detector)
     for path in real_faces(12):
         image = Image.open(path).convert("RGB")
         crops.append(jpeg(image.crop((30, 30, 170, 170))))
-    narrow = dataclasses.replace(SETTINGS, wide_context=SETTINGS.context)
+    narrow = SETTINGS.model_copy(update=dict(wide_context=SETTINGS.context))
     found = [len(faces_in(crop, SPEC, detector, SETTINGS)[0]) for crop in crops]
     without = [len(faces_in(crop, SPEC, detector, narrow)[0]) for crop in crops]
     assert found == [1] * len(crops)
@@ -283,7 +284,7 @@ def test_keypoints_found_again_where_the_face_fills_the_window_land_nearer_the_t
         own = detect(crop, detector, SETTINGS)[0].keypoints
         pasted.append(own * side / CROP_SIDE + [left, top])
     data = jpeg(frame)
-    unrefined = dataclasses.replace(SETTINGS, refine_window=0)
+    unrefined = SETTINGS.model_copy(update=dict(refine_window=0))
     errors = {}
     for name, settings in (("refined", SETTINGS), ("as found", unrefined)):
         found = faces_in(data, SPEC, detector, settings)[0]

@@ -1,9 +1,8 @@
-"""Averaging trained model packages into one (sparkface.evaluate.ensemble, jobs/ensemble.py)."""
+"""Averaging trained model packages into one (sparkface.train.ensemble, jobs/ensemble.py)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +13,11 @@ import pytest
 from sparkface.core.config import ModelConfig
 from sparkface.core.contract import GENDERS, RACES
 from sparkface.core.package import load_model_file, save_package
-from sparkface.evaluate.ensemble import average_models
+from sparkface.train.ensemble import average_models
 from sparkface.train.model import make_model, undo_class_weights
+from tests.conftest import load_job
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "jobs"))
-import ensemble as ensemble_job  # noqa: E402
+ensemble_job = load_job("ensemble")
 
 GROUPS = ["7-12", "13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
 # Six cycles at 32x32: five poolings bring the last cycle's input to 1x1.

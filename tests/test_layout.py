@@ -72,6 +72,26 @@ def test_no_project_import_inside_a_function_and_no_cycle():
         visit(module, ())
 
 
-def test_no_job_edits_the_import_path():
-    for job in (ROOT / "jobs").glob("*.py"):
-        assert "sys.path" not in job.read_text(), job
+def test_no_job_or_test_edits_the_import_path():
+    files = [*(ROOT / "jobs").glob("*.py"), *(ROOT / "tests").glob("*.py")]
+    files += (ROOT / "research").rglob("*.py")
+    assert len(files) > 40
+    for path in files:
+        if path.name != "test_layout.py":
+            assert "sys.path" not in path.read_text(), path
+
+
+def test_the_product_never_imports_the_lab():
+    """research/ (model selection, trial benchmarks, the lab's jobs) may use sparkface; nothing
+    the wheel ships may use research/."""
+    shipped = [*PACKAGE.rglob("*.py"), *(ROOT / "jobs").glob("*.py")]
+    shipped += (ROOT / "benchmarks").glob("*.py")
+    for path in shipped:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            assert not [n for n in names if n.split(".")[0] == "research"], path

@@ -164,31 +164,3 @@ def test_a_network_trained_in_mixed_precision_is_packaged_in_float32(tmp_path):
     np.testing.assert_allclose(
         loaded.predict_on_batch(faces)["race"], mixed.predict_on_batch(faces)["race"], atol=0.01
     )
-
-
-def test_an_age_branch_feeds_the_age_heads_only_and_starts_as_a_copy_of_the_shared_layers(
-    tmp_path,
-):
-    from sparkface.train.fit import load_initial_weights
-
-    plain = make_model(small_config(), 32, 8, seed=1)
-    save_package(plain, {"version": "plain"}, tmp_path / "plain")
-    branched = make_model(small_config(age_branch=True), 32, 8, seed=2)
-    names = {layer.name for layer in branched.layers}
-    assert {"age_dense0", "age_dense1", "dense0", "dense1"} <= names
-    assert load_initial_weights(branched, tmp_path / "plain") == "plain"
-    faces = np.random.default_rng(3).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
-    before, after = predict(plain, faces, flip=False), predict(branched, faces, flip=False)
-    for head in before:
-        np.testing.assert_allclose(after[head], before[head], rtol=1e-5, atol=1e-6)
-    # The branch is the age heads' alone: changing it moves them and nothing else.
-    layer = branched.get_layer("age_dense1")
-    kernel, bias = layer.get_weights()
-    layer.set_weights([kernel, bias + 1.0])
-    # (The network's own outputs: scoring clips a small random network's negative ages to 0.)
-    raw = {head: np.asarray(out) for head, out in plain(faces, training=False).items()}
-    moved = {head: np.asarray(out) for head, out in branched(faces, training=False).items()}
-    for head in ("gender", "race"):
-        np.testing.assert_allclose(moved[head], raw[head], rtol=1e-5, atol=1e-6)
-    for head in ("age_group", "age"):
-        assert not np.allclose(moved[head], raw[head], atol=1e-4)

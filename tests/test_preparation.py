@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from sparkface.core.config import IngestConfig, LabelConfig, TrainConfig, train_config_from_dict
+from sparkface.core.config import IngestConfig, LabelConfig, train_config_from_dict
 from sparkface.core.labels import parse_labels
 from sparkface.spark.ingest import read_images
 from sparkface.train.preparation import assign_split, prepare, rebalance
@@ -147,10 +147,6 @@ def test_stream_memory_is_bounded_by_the_buffer(prepared, monkeypatch):
         next(iterator)
     assert stream.rows > 30
     assert max(held) <= 8 + 4 + 8  # buffer + one batch + one read, never the whole split
-
-
-def test_default_config_is_the_studys_sampling():
-    assert TrainConfig().sample_fractions == {"race": {"white": 0.5}}
 
 
 def test_split_is_recorded_nowhere_but_the_folder(prepared, spark):

@@ -24,7 +24,7 @@ def fail_with(error: Exception):
         (ConfigError("training.epochs: must be a positive integer"), 2),
         (InputError("input folder does not exist: /nowhere"), 2),
         (OutputError("cannot write the output to /read-only"), 3),
-        (CampaignError("campaign lobby: input folder(s) missing"), 1),
+        (CampaignError("campaign lobby: input folder(s) missing"), 2),
         (CampaignLocked("another run of this campaign is in progress"), 75),
     ],
 )

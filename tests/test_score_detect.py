@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sparkface.evaluate.frames import make_frame
+from sparkface.train.frames import make_frame
 from tests.conftest import (
     ROOT,
     SHARED_FACES,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import load_job
 
-sys.path.insert(0, str(ROOT / "jobs"))
-import score as score_job  # noqa: E402
+score_job = load_job("score")
 
 CAMPAIGN = ["--campaign", "lobby", "--run-date", "2026-11-28"]
 FOLDER = ["--input", "in", "--output", "out"]
@@ -26,6 +23,7 @@ FOLDER = ["--input", "in", "--output", "out"]
         ([*FOLDER, "--campaigns-dir", "c"], "--campaigns-dir: only with --campaign"),
         ([*FOLDER, "--batch-size", "0"], "--batch-size: must be a positive number"),
         (["--campaign", "lobby"], "--campaign needs --run-date"),
+        (["--campaign", "lobby", "--run-date", "2026-13-01"], "is not a date YYYY-MM-DD"),
         (["--input", "in"], "give --input and --output"),
     ],
 )

@@ -42,6 +42,7 @@ def scored(spark, model_dir, tmp_path_factory):
         IngestConfig(),
         batch_size=8,
         run_id="test-run",
+        faces="aligned",
     )
     rows = spark.read.parquet(str(out / "parquet"))
     return folder, out, summary, rows, cases
@@ -135,6 +136,7 @@ def test_rerun_replaces_rather_than_duplicates(spark, scored, model_dir):
         formats=("parquet",),
         batch_size=8,
         run_id="second",
+        faces="aligned",
     )
     assert again["files"] == summary["files"]
     assert spark.read.parquet(str(out / "parquet")).where("run_id = 'test-run'").count() == 0

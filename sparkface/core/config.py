@@ -1,7 +1,10 @@
-"""Configuration: YAML files in conf/ loaded into frozen, validated dataclasses.
+"""Configuration: YAML files in conf/ validated by pydantic into frozen models.
 
-Every loader rejects unknown keys and impossible values with a ConfigError that names the key,
-so a typo stops a job before any work starts.
+Every loader rejects unknown keys, values of the wrong type (a boolean is `true` or `false`, a
+count a whole number) and impossible values with a ConfigError naming the file and the key, so a
+typo stops a job before any work starts. A relative path in any file under conf/ (a recipe's
+`extends`, `initial_model` and `teacher`, a campaign's inputs, output and model) is taken from the
+project's home (`sparkface.core.home`): the checkout, or $SPARKFACE_HOME.
 """
 
 from __future__ import annotations
@@ -9,21 +12,38 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-from sparkface.core.contract import DEFAULT_AGE_GROUPS, GENDERS, HEADS, MODEL_FILE, RACES
+from sparkface.core.contract import DEFAULT_AGE_GROUPS, GENDERS, HEADS, RACES, RUNTIME_FILES
 from sparkface.core.errors import UserError
 from sparkface.core.home import home
 
 CONF_DIR = home() / "conf"
 
-T = TypeVar("T")
+Model = TypeVar("Model", bound=BaseModel)
+
+# Scalars as YAML gives them, never coerced: `augment: "yes please"` or `epochs: 3.5` is an error.
+Bool = Annotated[bool, Strict()]
+Int = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]  # an int is a number too
+Fraction = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
+Positive = Annotated[int, Strict(), Field(ge=1)]
 
 
 class ConfigError(UserError, ValueError):
     """A configuration file or value that cannot be used; the message names the key."""
+
+
+class Settings(BaseModel):
+    """A block of settings: frozen, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
 
 
 def _read_yaml(path: str | Path) -> dict[str, Any]:
@@ -39,34 +59,48 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def build_dataclass(cls: type[T], data: dict[str, Any], source: str) -> T:
-    """Build `cls` from a mapping, naming any unknown or missing key in the error."""
-    fields = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys: {sorted(fields)}")
-    missing = [
-        name
-        for name, field in fields.items()
-        if name not in data
-        and field.default is dataclasses.MISSING
-        and field.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ConfigError(f"{source}: missing key(s) {missing}")
-    values = {}
-    for name, value in data.items():
-        if isinstance(value, list):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        if isinstance(value, dict) and name in fields:
-            value = dict(value)
-        values[name] = value
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, for loaders of other modules."""
+    return _read_yaml(path)
+
+
+def _known_keys(cls: type[BaseModel], location: tuple) -> list[str]:
+    """The keys a block takes, for the block an unknown key was found in."""
+    for part in location[:-1]:
+        annotation = cls.model_fields[part].annotation if part in cls.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        cls = annotation
+    return sorted(cls.model_fields)
+
+
+def _message(cls: type[BaseModel], error: dict[str, Any]) -> str:
+    location = tuple(error["loc"])
+    key = ".".join(str(part) for part in location if part != "[key]") or "(top level)"
+    if location and location[-1] == "[key]":
+        return f"{key}: unknown key: {error['msg']}"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key; known keys: {_known_keys(cls, location)}"
+    if error["type"] == "missing":
+        return f"{key}: missing key"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "value_error" and message.startswith(tuple(f"{k}:" for k in ("", key))):
+        return message  # our own checks name their key
+    if error["type"] == "value_error" and re.match(r"^[a-z_.]+: ", message):
+        return f"{key + '.' if location else ''}{message}"
+    return f"{key}: {message}, got {error.get('input')!r}"
+
+
+def validated(cls: type[Model], data: dict[str, Any], source: str) -> Model:
+    """`cls` from a mapping, or a ConfigError naming `source` and every bad key."""
     try:
-        return cls(**values)
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from error
-    except TypeError as error:
-        raise ConfigError(f"{source}: {error}") from error
+        return cls.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {_problems(cls, error)}") from None
+
+
+def _problems(cls: type[BaseModel], error: ValidationError) -> str:
+    return "; ".join(_message(cls, e) for e in error.errors())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,352 +162,234 @@ def parse_age_groups(names: list[str] | tuple[str, ...], key: str = "age_groups"
     return AgeGroups(canonical, tuple(lowers), tuple(uppers))
 
 
-@dataclasses.dataclass(frozen=True)
-class LabelConfig:
-    age_groups: tuple[str, ...] = DEFAULT_AGE_GROUPS
-    max_age: int = 116
+class LabelConfig(Settings):
+    """conf/labels.yaml: the age groups and the oldest plausible age."""
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.max_age, int) or self.max_age <= 0:
-            raise ConfigError(f"max_age: must be a positive integer, got {self.max_age!r}")
+    age_groups: tuple[str, ...] = DEFAULT_AGE_GROUPS
+    max_age: Positive = 116
+
+    @model_validator(mode="after")
+    def _bins(self) -> LabelConfig:
         parse_age_groups(self.age_groups)
+        return self
 
     @property
     def groups(self) -> AgeGroups:
         return parse_age_groups(self.age_groups)
 
 
-@dataclasses.dataclass(frozen=True)
-class IngestConfig:
-    extensions: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
-    max_partition_bytes: int = 64 * 1024 * 1024
-    open_cost_bytes: int = 64 * 1024
+class IngestConfig(Settings):
+    """conf/ingest.yaml: which files are images, and how Spark packs them into tasks."""
 
-    def __post_init__(self) -> None:
-        if not self.extensions:
-            raise ConfigError("extensions: needs at least one extension")
-        for extension in self.extensions:
-            if not re.fullmatch(r"\.[A-Za-z0-9]+", str(extension)):
-                raise ConfigError(f"extensions: {extension!r} is not like '.jpg'")
-        for key in ("max_partition_bytes", "open_cost_bytes"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{key}: must be a positive number of bytes, got {value!r}")
+    extensions: tuple[Annotated[str, Field(pattern=r"^\.[A-Za-z0-9]+$")], ...] = Field(
+        (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"), min_length=1
+    )
+    max_partition_bytes: Positive = 64 * 1024 * 1024
+    open_cost_bytes: Positive = 64 * 1024
 
 
-FACE_MODES = ("aligned", "detect")
-WHOLE_PASSES = ("unscanned", "always")
+FaceMode = Literal["aligned", "detect"]
+FACE_MODES: tuple[str, ...] = ("aligned", "detect")
+# The mode scoring uses when neither the command line nor a campaign names one.
+DEFAULT_FACE_MODE = "detect"
 
 
-@dataclasses.dataclass(frozen=True)
-class FacesConfig:
+Point = tuple[float, float]
+
+
+class FacesConfig(Settings):
     """How faces are found in `detect` mode (conf/faces.yaml)."""
 
-    mode: str = "detect"
-    detector: str = "full"
-    scan_detector: str = "short"
-    min_face_pixels: int = 40
-    min_confidence: float = 0.55
-    scan_min_confidence: float = 0.65
-    max_faces: int = 50
-    scan_pixels: int = 256
-    whole_pass: str = "unscanned"
-    context: float = 0.5
-    wide_context: float = 1.0
-    refine_window: float = 2.0
-    working_pixels: int = 1600
+    mode: FaceMode = DEFAULT_FACE_MODE
+    detector: Literal["full", "full_sparse", "short"] = "full"
+    # The full-range models' interpreter cannot take other input shapes than their own.
+    scan_detector: Literal["short"] = "short"
+    min_face_pixels: Annotated[int, Strict(), Field(ge=8)] = 40
+    min_confidence: Annotated[float, Strict(), Field(gt=0, lt=1)] = 0.55
+    scan_min_confidence: Annotated[float, Strict(), Field(gt=0, lt=1)] = 0.65
+    max_faces: Positive = 50
+    scan_pixels: Annotated[int, Strict(), Field(ge=96)] = 272
+    whole_pass: Literal["unscanned", "always"] = "unscanned"
+    context: Annotated[float, Strict(), Field(ge=0, le=2)] = 0.5
+    wide_context: Annotated[float, Strict(), Field(ge=0, le=2)] = 1.0
+    refine_window: Number = 2.0
+    working_pixels: Int = 1600
     # Mean keypoints (right eye, left eye, nose tip, mouth centre) of the training crops in their
-    # own 200-px frame, measured with the detector (jobs/measure_template.py).
-    template: tuple[tuple[float, float], ...] = (
+    # own 200-px frame, measured with the detector (research/jobs/measure_template.py).
+    template: tuple[Point, ...] = (
         (58.9, 59.4),
         (137.4, 59.2),
         (98.5, 107.6),
         (98.7, 143.7),
     )
-    border: str = "reflect"
+    border: Literal["reflect", "black"] = "reflect"
 
-    def __post_init__(self) -> None:
-        if self.mode not in FACE_MODES:
-            raise ConfigError(f"mode: must be one of {', '.join(FACE_MODES)}, got {self.mode!r}")
-        if self.detector not in ("full", "full_sparse", "short"):
-            raise ConfigError(
-                f"detector: must be full, full_sparse or short, got {self.detector!r}"
-            )
-        if self.scan_detector != "short":
-            # The full-range models' interpreter cannot take other input shapes than their own.
-            raise ConfigError(
-                f"scan_detector: only short scans the whole image at any shape, "
-                f"got {self.scan_detector!r}"
-            )
-        if self.whole_pass not in WHOLE_PASSES:
-            raise ConfigError(
-                f"whole_pass: must be one of {', '.join(WHOLE_PASSES)}, got {self.whole_pass!r}"
-            )
-        if self.border not in ("reflect", "black"):
-            raise ConfigError(f"border: must be reflect or black, got {self.border!r}")
-        for key, low in (("min_face_pixels", 8), ("max_faces", 1), ("scan_pixels", 96)):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{key}: must be a whole number >= {low}, got {value!r}")
-        if not isinstance(self.working_pixels, int) or self.working_pixels < self.scan_pixels:
-            raise ConfigError(
-                f"working_pixels: must be a whole number >= scan_pixels ({self.scan_pixels}), "
+    @model_validator(mode="after")
+    def _consistent(self) -> FacesConfig:
+        if self.working_pixels < self.scan_pixels:
+            raise ValueError(
+                f"working_pixels: must be >= scan_pixels ({self.scan_pixels}), "
                 f"got {self.working_pixels!r}"
             )
-        for key in ("min_confidence", "scan_min_confidence"):
-            value = getattr(self, key)
-            if not isinstance(value, (int, float)) or not 0 < value < 1:
-                raise ConfigError(f"{key}: must be between 0 and 1, got {value!r}")
-        if not isinstance(self.refine_window, (int, float)) or not (
-            self.refine_window == 0 or 1 <= self.refine_window <= 4
-        ):
-            raise ConfigError(f"refine_window: 0 (off) or 1-4, got {self.refine_window!r}")
-        for key in ("context", "wide_context"):
-            value = getattr(self, key)
-            if not isinstance(value, (int, float)) or not 0 <= value <= 2:
-                raise ConfigError(f"{key}: must be between 0 and 2, got {value!r}")
-        points = [tuple(point) for point in self.template]
-        if len(points) != 4 or any(len(p) != 2 or not 0 <= min(p) <= max(p) <= 200 for p in points):
-            raise ConfigError(
+        if not (self.refine_window == 0 or 1 <= self.refine_window <= 4):
+            raise ValueError(f"refine_window: 0 (off) or 1-4, got {self.refine_window!r}")
+        points = self.template
+        if len(points) != 4 or any(not 0 <= value <= 200 for point in points for value in point):
+            raise ValueError(
                 "template: needs four [x, y] points inside the 200-px crop (right eye, left eye, "
                 f"nose tip, mouth centre), got {self.template!r}"
             )
-        object.__setattr__(self, "template", tuple((float(x), float(y)) for x, y in points))
+        return self
+
+
+def detector_settings(faces: FacesConfig | str) -> FacesConfig | None:
+    """The detector's settings for a face mode ("detect": conf/faces.yaml's), or None for
+    "aligned": each file one face crop, as the training data."""
+    if isinstance(faces, FacesConfig):
+        return faces
+    if faces not in FACE_MODES:
+        raise ConfigError(f"faces: must be one of {', '.join(FACE_MODES)}, got {faces!r}")
+    return load_faces() if faces == "detect" else None
 
 
 def load_faces(path: str | Path | None = None) -> FacesConfig:
     path = path or CONF_DIR / "faces.yaml"
-    return build_dataclass(FacesConfig, _read_yaml(path), str(path))
+    return validated(FacesConfig, _read_yaml(path), str(path))
 
 
 def load_labels(path: str | Path | None = None) -> LabelConfig:
     path = path or CONF_DIR / "labels.yaml"
-    return build_dataclass(LabelConfig, _read_yaml(path), str(path))
+    return validated(LabelConfig, _read_yaml(path), str(path))
 
 
 def load_ingest(path: str | Path | None = None) -> IngestConfig:
     path = path or CONF_DIR / "ingest.yaml"
-    return build_dataclass(IngestConfig, _read_yaml(path), str(path))
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, for loaders of other modules."""
-    return _read_yaml(path)
+    return validated(IngestConfig, _read_yaml(path), str(path))
 
 
 # ---------------------------------------------------------------------------------------------
 # Training
 
 
-def _check_fraction(key: str, value: object) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise ConfigError(f"{key}: must be a fraction between 0 and 1, got {value!r}")
+class ModelConfig(Settings):
+    """The network: one Conv-BN-activation-MaxPool cycle per entry of `filters`."""
+
+    filters: tuple[Positive, ...] = Field((16, 32, 64, 128, 256, 512), min_length=1)
+    convs_per_block: Positive = 1
+    activation: Literal["relu", "leaky_relu"] = "leaky_relu"
+    dense_units: tuple[Positive, ...] = (256, 128)
+    dropout: Fraction = 0.4
+    augment: Bool = True
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    filters: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
-    convs_per_block: int = 1
-    activation: str = "leaky_relu"
-    dense_units: tuple[int, ...] = (256, 128)
-    dropout: float = 0.4
-    augment: bool = True
-    # The age heads (age group, age) read dense layers of their own, beside the ones gender and
-    # race share: more capacity where a single network falls short of an ensemble, at a cost
-    # per face of a few dense multiply-adds (sparkface.train.model.make_model).
-    age_branch: bool = False
+class TrainingConfig(Settings):
+    """How the network is fitted: optimiser, schedule, weights, start and teacher."""
 
-    def __post_init__(self) -> None:
-        if not self.filters or any(not isinstance(f, int) or f <= 0 for f in self.filters):
-            raise ConfigError(f"model.filters: needs positive integers, got {self.filters!r}")
-        if not isinstance(self.convs_per_block, int) or self.convs_per_block < 1:
-            raise ConfigError(f"model.convs_per_block: must be >= 1, got {self.convs_per_block!r}")
-        if self.activation not in ("relu", "leaky_relu"):
-            raise ConfigError(f"model.activation: 'relu' or 'leaky_relu', got {self.activation!r}")
-        if any(not isinstance(u, int) or u <= 0 for u in self.dense_units):
-            raise ConfigError(
-                f"model.dense_units: needs positive integers, got {self.dense_units!r}"
-            )
-        _check_fraction("model.dropout", self.dropout)
-        if not isinstance(self.age_branch, bool):
-            raise ConfigError(f"model.age_branch: true or false, got {self.age_branch!r}")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingConfig:
-    batch_size: int = 64
-    epochs: int = 40
-    learning_rate: float = 0.002
-    weight_decay: float = 0.0001
-    patience: int = 6
-    shuffle_buffer: int = 4096
-    class_weights: bool = True
-    # The gender head's loss weighted per race x gender cell (shards.gender_cell_weights).
-    gender_cell_weights: bool = False
-    loss_weights: dict = dataclasses.field(default_factory=lambda: dict.fromkeys(HEADS, 1.0))
-    flip_test_time: bool = True
-    steps_per_epoch: int | None = None  # None: one pass over the training split
-    xla: bool = False  # compile the training step with XLA on the CPU too (accelerators: always)
-    warmup_epochs: int = 0  # learning rate rising linearly from 0 before the cosine decay
-    initial_model: str | None = None  # a model package whose weights training starts from
-    initial_member: int | None = None  # initial_model is an ensemble: start from its member i
+    batch_size: Positive = 64
+    epochs: Positive = 40
+    learning_rate: Annotated[float, Strict(), Field(ge=0)] = 0.002
+    weight_decay: Annotated[float, Strict(), Field(ge=0)] = 0.0001
+    patience: Positive = 6
+    shuffle_buffer: Positive = 4096
+    class_weights: Bool = True
+    loss_weights: dict[Literal["age_group", "gender", "race", "age"], Number] = Field(
+        default_factory=lambda: dict.fromkeys(HEADS, 1.0)
+    )
+    flip_test_time: Bool = True
+    steps_per_epoch: Positive | None = None  # None: one pass over the training split
+    xla: Bool = False  # compile the training step with XLA on the CPU too (accelerators: always)
+    warmup_epochs: Annotated[int, Strict(), Field(ge=0)] = 0
+    initial_model: str | None = None  # a Keras model package whose weights training starts from
+    initial_member: Annotated[int, Strict(), Field(ge=0)] | None = None  # of an ensemble
     teacher: str | None = None  # a model package whose predictions the targets mix in
-    teacher_share: float = 0.5  # the teacher's share of each target (the labels': the rest)
-    # The share of train batches blended face by face before the teacher sees them (mixup;
-    # sparkface.train.distill): the student matches its teacher between faces too.
-    teacher_mixup: float = 0.0
-    # > 0: the network also learns to predict the shards' dlib face descriptors (a head dropped
-    # from the package), its loss weighted so (sparkface.train.descriptors).
-    descriptor_weight: float = 0.0
+    teacher_share: Fraction = 0.5  # the teacher's share of each target (the labels': the rest)
     # > 0: the weights of the last this many epochs are averaged, each epoch at
     # average_learning_rate (sparkface.train.averaging); kept only if validation says so.
-    average_epochs: int = 0
-    average_learning_rate: float = 0.0001
+    average_epochs: Annotated[int, Strict(), Field(ge=0)] = 0
+    average_learning_rate: Number = 0.0001
 
-    def __post_init__(self) -> None:
-        for key in ("batch_size", "epochs", "patience", "shuffle_buffer"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"training.{key}: must be a positive integer, got {value!r}")
-        for key in ("learning_rate", "weight_decay"):
-            value = getattr(self, key)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"training.{key}: must be a number >= 0, got {value!r}")
-        unknown = set(self.loss_weights) - set(HEADS)
-        if unknown:
-            raise ConfigError(f"training.loss_weights: unknown head(s) {sorted(unknown)}")
-        if not isinstance(self.warmup_epochs, int) or not 0 <= self.warmup_epochs < self.epochs:
-            raise ConfigError(
-                f"training.warmup_epochs: must be 0 to epochs - 1, got {self.warmup_epochs!r}"
-            )
-        if not isinstance(self.average_epochs, int) or not (
-            0 <= self.average_epochs < self.epochs - self.warmup_epochs
-        ):
-            raise ConfigError(
-                "training.average_epochs: must be 0 to epochs - warmup_epochs - 1, "
-                f"got {self.average_epochs!r}"
+    @model_validator(mode="after")
+    def _schedule(self) -> TrainingConfig:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs: must be 0 to epochs - 1, got {self.warmup_epochs}")
+        if self.average_epochs >= self.epochs - self.warmup_epochs:
+            raise ValueError(
+                "average_epochs: must be 0 to epochs - warmup_epochs - 1, "
+                f"got {self.average_epochs}"
             )
         rate = self.average_learning_rate
-        if self.average_epochs and not (
-            isinstance(rate, (int, float)) and 0 < rate <= self.learning_rate
-        ):
-            raise ConfigError(
-                f"training.average_learning_rate: must be > 0 and <= learning_rate, got {rate!r}"
+        if self.average_epochs and not 0 < rate <= self.learning_rate:
+            raise ValueError(
+                f"average_learning_rate: must be > 0 and <= learning_rate, got {rate!r}"
             )
-        member = self.initial_member
-        if member is not None and (not isinstance(member, int) or member < 0):
-            raise ConfigError(f"training.initial_member: must be an index >= 0, got {member!r}")
-        if member is not None and self.initial_model is None:
-            raise ConfigError("training.initial_member: needs initial_model (an ensemble package)")
-        for key in ("initial_model", "teacher"):
-            package = getattr(self, key)
-            if package is not None and not (Path(package) / MODEL_FILE).is_file():
-                raise ConfigError(f"training.{key}: no model package ({MODEL_FILE}) in {package!r}")
-        _check_fraction("training.teacher_share", self.teacher_share)
-        _check_fraction("training.teacher_mixup", self.teacher_mixup)
-        if self.teacher_mixup and not self.teacher:
-            raise ConfigError("training.teacher_mixup: needs a teacher to ask about the blends")
-        if not isinstance(self.descriptor_weight, (int, float)) or self.descriptor_weight < 0:
-            raise ConfigError(
-                f"training.descriptor_weight: must be a number >= 0, got {self.descriptor_weight!r}"
-            )
-        if self.teacher_mixup and self.descriptor_weight:
-            raise ConfigError(
-                "training.teacher_mixup: blends faces whose dlib descriptors are not blended; "
-                "use it without descriptor_weight"
-            )
+        if self.initial_member is not None and self.initial_model is None:
+            raise ValueError("initial_member: needs initial_model (an ensemble package)")
+        return self
 
 
 # What a training face can be shown as before the detector finds it (TrainFacesConfig.views):
-# the crop itself, pasted into a camera-like frame, or re-framed as in sparkface.evaluate.frames.
-TRAINING_VIEWS = ("crop", "frame", "looser", "tighter", "shifted", "tilted")
+# the crop itself, pasted into a camera-like frame, or re-framed as in sparkface.train.frames.
+TrainingView = Literal["crop", "frame", "looser", "tighter", "shifted", "tilted"]
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainFacesConfig:
+class TrainFacesConfig(Settings):
     """How preparation makes the training faces. `aligned`: each crop as it is (centre square).
     `detect`: each face found and aligned by the detector as `--faces detect` does when scoring
     (conf/faces.yaml's settings), the train split's faces each first shown as one of `views`
     (shares that sum to 1, chosen by a hash of the file name); validation and test faces as
     crops."""
 
-    mode: str = "aligned"
-    views: dict = dataclasses.field(default_factory=lambda: {"crop": 1.0})
+    mode: FaceMode = "aligned"
+    views: dict[TrainingView, Fraction] = Field(default_factory=lambda: {"crop": 1.0}, min_length=1)
 
-    def __post_init__(self) -> None:
-        if self.mode not in FACE_MODES:
-            raise ConfigError(
-                f"faces.mode: must be one of {', '.join(FACE_MODES)}, got {self.mode!r}"
-            )
-        if not isinstance(self.views, dict) or not self.views:
-            raise ConfigError(f"faces.views: expected a mapping of shares, got {self.views!r}")
-        unknown = set(self.views) - set(TRAINING_VIEWS)
-        if unknown:
-            raise ConfigError(
-                f"faces.views: unknown view(s) {sorted(unknown)}; known: {list(TRAINING_VIEWS)}"
-            )
-        for name, share in self.views.items():
-            _check_fraction(f"faces.views.{name}", share)
+    @model_validator(mode="after")
+    def _shares(self) -> TrainFacesConfig:
         if abs(sum(self.views.values()) - 1.0) > 1e-6:
-            raise ConfigError(f"faces.views: shares must sum to 1, got {self.views!r}")
+            raise ValueError(f"views: shares must sum to 1, got {self.views!r}")
+        return self
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    image_size: int = 64
-    min_age: int = 7
-    sample_fractions: dict = dataclasses.field(default_factory=lambda: {"race": {"white": 0.5}})
-    split: dict = dataclasses.field(default_factory=lambda: {"validation": 0.1, "test": 0.1})
-    shards: int = 8
-    seed: int = 1337
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
-    faces: TrainFacesConfig = dataclasses.field(default_factory=TrainFacesConfig)
+class TrainConfig(Settings):
+    """A training recipe (conf/models/*.yaml); the defaults are the shipped lineage's first
+    recipe, conf/models/sparkface-cnn.yaml."""
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.image_size, int) or not 16 <= self.image_size <= 512:
-            raise ConfigError(f"image_size: must be 16-512 pixels, got {self.image_size!r}")
-        if not isinstance(self.min_age, int) or self.min_age < 0:
-            raise ConfigError(f"min_age: must be an age in years, got {self.min_age!r}")
+    image_size: Annotated[int, Strict(), Field(ge=16, le=512)] = 48
+    min_age: Annotated[int, Strict(), Field(ge=0)] = 7
+    # The share of each class's faces kept for training (the study kept half the White faces).
+    sample_fractions: dict[Literal["race", "gender"], dict[str, Fraction]] = Field(
+        default_factory=lambda: {"race": {"white": 1.0}}
+    )
+    # Shares of faces held out, by a hash of the file name (stable across reruns).
+    split: dict[Literal["validation", "test"], Fraction] = Field(
+        default_factory=lambda: {"validation": 0.1, "test": 0.1}
+    )
+    shards: Positive = 8
+    seed: Int = 1337
+    model: ModelConfig = Field(
+        default_factory=lambda: ModelConfig(filters=(16, 32, 64, 128, 256, 384), convs_per_block=2)
+    )
+    training: TrainingConfig = Field(
+        default_factory=lambda: TrainingConfig(epochs=36, patience=8, xla=True)
+    )
+    faces: TrainFacesConfig = Field(default_factory=TrainFacesConfig)
+
+    @model_validator(mode="after")
+    def _classes_and_split(self) -> TrainConfig:
         classes = {"race": RACES, "gender": GENDERS}
         for column, fractions in self.sample_fractions.items():
-            if column not in classes:
-                raise ConfigError(
-                    f"sample_fractions: unknown column {column!r}; use race or gender"
+            unknown = sorted(set(fractions) - set(classes[column]))
+            if unknown:
+                raise ValueError(
+                    f"sample_fractions.{column}: unknown class(es) {unknown}; "
+                    f"known: {list(classes[column])}"
                 )
-            for name, value in dict(fractions).items():
-                if name not in classes[column]:
-                    raise ConfigError(
-                        f"sample_fractions.{column}: unknown class {name!r}; "
-                        f"known: {list(classes[column])}"
-                    )
-                _check_fraction(f"sample_fractions.{column}.{name}", value)
-        unknown = set(self.split) - {"validation", "test"}
-        if unknown:
-            raise ConfigError(f"split: unknown key(s) {sorted(unknown)}; use validation, test")
-        for key, value in self.split.items():
-            _check_fraction(f"split.{key}", value)
         if sum(self.split.values()) >= 1.0:
-            raise ConfigError("split: validation + test must leave faces for training")
-        if not isinstance(self.shards, int) or self.shards < 1:
-            raise ConfigError(f"shards: must be a positive integer, got {self.shards!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+            raise ValueError("split: validation + test must leave faces for training")
+        return self
 
 
 def train_config_from_dict(data: dict[str, Any], source: str = "train config") -> TrainConfig:
-    data = dict(data)
-    if isinstance(data.get("model"), dict):
-        data["model"] = build_dataclass(ModelConfig, data["model"], f"{source}: model")
-    if isinstance(data.get("training"), dict):
-        data["training"] = build_dataclass(TrainingConfig, data["training"], f"{source}: training")
-    if isinstance(data.get("faces"), dict):
-        data["faces"] = build_dataclass(TrainFacesConfig, data["faces"], f"{source}: faces")
-    for key in ("sample_fractions", "split"):
-        if key in data and not isinstance(data[key], dict):
-            raise ConfigError(f"{source}: {key}: expected a mapping, got {data[key]!r}")
-    return build_dataclass(TrainConfig, data, source)
+    return validated(TrainConfig, data, source)
 
 
 def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -487,9 +403,9 @@ def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_extending(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A YAML mapping whose optional `extends: OTHER.yaml` (relative to its own folder) names a
-    file it starts from: its own keys change the other's, nested mappings key by key. So two
-    recipes that differ by a seed differ by one line in one file."""
+    """A YAML mapping whose optional `extends: conf/models/OTHER.yaml` (from the home, as every
+    path under conf/) names a file it starts from: its own keys change the other's, nested
+    mappings key by key. So two recipes that differ by a seed differ by one line in one file."""
     path = Path(path).resolve()
     if path in chain:
         cycle = " -> ".join(str(p) for p in (*chain, path))
@@ -500,10 +416,42 @@ def read_extending(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, 
         return data
     if not isinstance(base, str) or not base:
         raise ConfigError(f"{path}: extends: expected a file name, got {base!r}")
-    return _merged(read_extending(path.parent / base, (*chain, path)), data)
+    return _merged(read_extending(from_home(base), (*chain, path)), data)
+
+
+def from_home(path: str) -> Path:
+    """A path from a file under conf/: relative ones are taken from the project's home."""
+    return (CONF_DIR.parent / path).resolve()
 
 
 def load_train(path: str | Path | None = None) -> TrainConfig:
-    """A training config; it may extend another (see `read_extending`)."""
-    path = path or CONF_DIR / "train.yaml"
-    return train_config_from_dict(read_extending(path), str(path))
+    """A training recipe; it may extend another (see `read_extending`). Its `initial_model` and
+    `teacher` are taken from the home; `require_packages` checks they exist before training."""
+    path = path or CONF_DIR / "models" / "sparkface-cnn.yaml"
+    data = read_extending(path)
+    training = data.get("training")
+    if isinstance(training, dict):
+        for key in ("initial_model", "teacher"):
+            if isinstance(training.get(key), str) and "://" not in training[key]:
+                training[key] = str(from_home(training[key]))
+    return train_config_from_dict(data, str(path))
+
+
+def require_packages(config: TrainConfig, source: str = "training") -> None:
+    """Stop before any work when the recipe's initial model or teacher is not a model package
+    on disk (a recipe validates without them: `make model` builds them in order)."""
+    settings = config.training
+    for key in ("initial_model", "teacher"):
+        package = getattr(settings, key)
+        if package is None:
+            continue
+        if not (Path(package) / "model.json").is_file():
+            raise ConfigError(
+                f"{source}: training.{key}: no model package (model.json) in {package!r}; "
+                "`make model` builds the recipes' packages in order"
+            )
+        if key == "initial_model" and not (Path(package) / RUNTIME_FILES["keras"]).is_file():
+            raise ConfigError(
+                f"{source}: training.initial_model: {package!r} is not a Keras package "
+                f"({RUNTIME_FILES['keras']}); training starts from Keras weights"
+            )

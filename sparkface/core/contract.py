@@ -29,10 +29,10 @@ MAX_AGE = 116
 # The age head predicts years / AGE_SCALE.
 AGE_SCALE = 100.0
 
-# A model package is a folder holding these two files.
-MODEL_FILE = "model.keras"
+# A model package is a folder holding its descriptor and the network in its runtime's file: the
+# descriptor's "runtime" says which ("keras", or "tflite" for a converted package, which scores
+# but does not train or average).
 DESCRIPTOR_FILE = "model.json"
-# A package converted for TensorFlow Lite (descriptor "runtime": "tflite") holds this file
-# instead of MODEL_FILE: it scores, but does not train or average.
+KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
-RUNTIME_FILES = {"keras": MODEL_FILE, "tflite": TFLITE_FILE}
+RUNTIME_FILES = {"keras": KERAS_FILE, "tflite": TFLITE_FILE}

@@ -1,15 +1,23 @@
 """Errors a user can act on, each with the exit code its job ends with.
 
-Jobs map these, and only these, to a one-line message and their exit code; any other exception is
-a bug and is logged with its traceback (`sparkface.spark.runner`).
+Every job, one-off or campaign, exits with one of these codes (the README's table is this one):
+
+    0   done
+    1   an unexpected error: a bug, logged with its traceback (report it)
+    2   bad arguments, configuration, input (a missing folder) or model package: fix, rerun
+    3   the output cannot be written
+    75  another run holds the campaign's lock (EX_TEMPFAIL): the scheduler should retry
+
+Jobs map these errors, and only these, to a one-line message and their exit code; any other
+exception is a bug (`sparkface.spark.exits`).
 """
 
 from __future__ import annotations
 
-EXIT_FAILED = 1  # the run failed for a reason it states (a missing input folder, say)
-EXIT_USAGE = 2  # bad arguments, configuration, input or model: fix them and rerun
-EXIT_OUTPUT = 3  # the output cannot be written
-EXIT_TRY_LATER = 75  # EX_TEMPFAIL: another run holds the lock; the scheduler should retry
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_OUTPUT = 3
+EXIT_TRY_LATER = 75
 
 
 class UserError(Exception):

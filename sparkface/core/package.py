@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 import sparkface
-from sparkface.core.contract import AGE_SCALE, DESCRIPTOR_FILE, MODEL_FILE
+from sparkface.core.contract import AGE_SCALE, DESCRIPTOR_FILE, KERAS_FILE
 from sparkface.core.errors import PackageError
 from sparkface.core.home import home
 from sparkface.core.images import ImageSpec
@@ -35,8 +35,8 @@ def save_package(model, descriptor: dict[str, Any], directory: str | Path) -> Pa
     # An uncompiled model over the same layers: the optimizer's state (twice the weights) is no
     # use for scoring. (keras.models.clone_model keeps the compilation, and with it the state.)
     export = keras.Model(model.input, model.output, name=model.name)
-    export.save(directory / MODEL_FILE)
-    descriptor = {**descriptor, "model_sha256": file_sha256(directory / MODEL_FILE)}
+    export.save(directory / KERAS_FILE)
+    descriptor = {**descriptor, "model_sha256": file_sha256(directory / KERAS_FILE)}
     (directory / DESCRIPTOR_FILE).write_text(json.dumps(descriptor, indent=2) + "\n")
     return directory
 

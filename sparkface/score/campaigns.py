@@ -14,7 +14,6 @@ so readers see the previous state or the new one, never half of a run.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -25,24 +24,27 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import Field, model_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sparkface.core.config import (
     CONF_DIR,
-    FACE_MODES,
     ConfigError,
     FacesConfig,
     IngestConfig,
-    build_dataclass,
+    Number,
+    Positive,
+    Settings,
     load_faces,
     load_yaml,
+    validated,
 )
-from sparkface.core.errors import EXIT_FAILED, PackageError, UserError
+from sparkface.core.errors import PackageError, UserError
 from sparkface.core.package import ModelBundle, default_model_dir, load_bundle
 from sparkface.score.lock import CampaignLock, CampaignLocked
 from sparkface.score.publish import Fault, journal_path, partition_dir, publish, recover
@@ -52,59 +54,44 @@ from sparkface.spark.outputs import FORMATS, summarise, write_predictions
 
 log = logging.getLogger("sparkface")
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 __all__ = ["Campaign", "CampaignError", "CampaignLocked", "load_campaign", "run_campaign"]
 
 
 class CampaignError(UserError):
-    """A run that cannot go ahead or did not finish; the message says why."""
-
-    exit_code = EXIT_FAILED
+    """A run that cannot go ahead (its inputs, model or run date); the message says why."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Campaign:
+class Campaign(Settings):
     """A campaign file, conf/campaigns/NAME.yaml."""
 
-    name: str
-    inputs: tuple[str, ...]
-    output: str
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    inputs: tuple[Annotated[str, Field(min_length=1)], ...] = Field(min_length=1)
+    output: Annotated[str, Field(min_length=1)]
     model: str = ""
-    formats: tuple[str, ...] = ("parquet", "json")
-    batch_size: int = 128
+    formats: tuple[Literal[FORMATS], ...] = Field(("parquet", "json"), min_length=1)
+    batch_size: Positive = 128
     extensions: tuple[str, ...] = ()
     file_name_pattern: str = ""
     modified_after: str = ""
-    lock_stale_after_hours: float = 12.0
-    faces: str = ""  # detect or aligned; empty: conf/faces.yaml's mode
+    lock_stale_after_hours: Number = 12.0
+    faces: Literal["", "aligned", "detect"] = ""  # empty: conf/faces.yaml's mode (detect)
 
-    def __post_init__(self) -> None:
-        if self.faces not in ("", *FACE_MODES):
-            raise ConfigError(f"faces: must be one of {', '.join(FACE_MODES)}, got {self.faces!r}")
-        if not NAME.match(self.name):
-            raise ConfigError(f"name: {self.name!r} must be letters, digits, '-' or '_'")
-        if not self.inputs or not all(isinstance(i, str) and i for i in self.inputs):
-            raise ConfigError("inputs: needs at least one input folder")
-        if not isinstance(self.output, str) or not self.output:
-            raise ConfigError("output: needs an output folder")
-        unknown = [f for f in self.formats if f not in FORMATS]
-        if unknown or not self.formats:
-            raise ConfigError(f"formats: unknown {unknown}; choose from {list(FORMATS)}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ConfigError(f"batch_size: must be a positive integer, got {self.batch_size!r}")
+    @model_validator(mode="after")
+    def _patterns(self) -> Campaign:
         if self.file_name_pattern:
             try:
                 re.compile(self.file_name_pattern)
             except re.error as error:
-                raise ConfigError(f"file_name_pattern: not a regular expression: {error}") from None
+                raise ValueError(f"file_name_pattern: not a regular expression: {error}") from None
         if self.modified_after:
             try:
                 datetime.fromisoformat(str(self.modified_after))
             except ValueError:
-                raise ConfigError(
+                raise ValueError(
                     f"modified_after: {self.modified_after!r} is not an ISO date or time"
                 ) from None
+        return self
 
     def face_settings(self) -> FacesConfig | None:
         """How faces are found (conf/faces.yaml) in detect mode; None in aligned mode."""
@@ -118,7 +105,7 @@ class Campaign:
     def ingest(self, base: IngestConfig) -> IngestConfig:
         if not self.extensions:
             return base
-        return dataclasses.replace(base, extensions=tuple(self.extensions))
+        return base.model_copy(update={"extensions": tuple(self.extensions)})
 
 
 def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
@@ -144,7 +131,7 @@ def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
             str((root / item).resolve()) if isinstance(item, str) and "://" not in item else item
             for item in data["inputs"]
         ]
-    return build_dataclass(Campaign, data, str(path))
+    return validated(Campaign, data, str(path))
 
 
 # ---------------------------------------------------------------------------------------------

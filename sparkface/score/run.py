@@ -11,7 +11,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from sparkface.core.config import FacesConfig, IngestConfig
+from sparkface.core.config import DEFAULT_FACE_MODE, FacesConfig, IngestConfig, detector_settings
 from sparkface.core.images import ImageSpec
 from sparkface.core.package import ModelBundle
 from sparkface.score.transform import score_images
@@ -39,10 +39,12 @@ def run_scoring(
     formats: tuple[str, ...] = ("parquet", "json"),
     batch_size: int = 128,
     run_id: str = "",
-    faces: FacesConfig | None = None,
+    faces: FacesConfig | str = DEFAULT_FACE_MODE,
 ) -> dict[str, Any]:
     """Score every image under `input_dir` into `output_dir`/{parquet,json}; return the summary.
-    `faces` None scores each file as one aligned crop; otherwise faces are detected first."""
+    `faces`: "detect" (the default) finds every face with conf/faces.yaml's settings, a
+    FacesConfig with its own; "aligned" scores each file as one aligned crop."""
+    faces = detector_settings(faces)
     started = time.perf_counter()
     scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     images = images_to_score(spark, input_dir, ingest, bundle.image_spec)

@@ -25,44 +25,20 @@ def taught(
     share: float,
     flip: bool,
     classes: dict[str, int],
-    mixup: float = 0.0,
-    seed: int = 0,
 ) -> Iterator[tuple]:
     """Each (pixels, labels[, weights]) batch with its targets mixed from the teacher's
-    predictions and the labels (`classes`: the number of classes of each class head); `mixup` of
-    the batches blended first (the module's docstring)."""
-    rng = np.random.default_rng(seed)
+    predictions and the labels (`classes`: the number of classes of each class head)."""
     for batch in batches:
         pixels, labels = batch[0], batch[1]
         hard = {head: one_hot(labels[head], classes[head]) for head in CLASS_HEADS}
         hard["age"] = np.asarray(labels["age"], dtype="float32").reshape(-1, 1)
-        if mixup and rng.random() < mixup:
-            pixels, hard = blended(pixels, hard, rng)
         predicted = predict(teacher, pixels, flip=flip)
         predicted["age"] = predicted["age"].reshape(-1, 1) / AGE_SCALE
         targets = {
             head: (share * predicted[head] + (1.0 - share) * hard[head]).astype("float32")
             for head in hard
         }
-        # Other targets (a second teacher's face descriptors) pass through as they are.
-        targets |= {name: value for name, value in labels.items() if name not in targets}
         yield (pixels, targets, *batch[2:])
-
-
-def blended(
-    pixels: np.ndarray, hard: dict[str, np.ndarray], rng: np.random.Generator
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Each uint8 face blended with another face of its batch, weight w ~ U(0, 1) per face, and
-    its label rows (one-hot classes, scaled age) mixed with the same weights."""
-    partner = rng.permutation(len(pixels))
-    weight = rng.uniform(0.0, 1.0, size=len(pixels)).astype("float32")
-
-    def mix(rows: np.ndarray) -> np.ndarray:
-        share = weight.reshape((-1,) + (1,) * (rows.ndim - 1))
-        return share * rows + (1.0 - share) * rows[partner]
-
-    faces = np.clip(np.rint(mix(pixels.astype("float32"))), 0, 255).astype(pixels.dtype)
-    return faces, {head: mix(rows).astype("float32") for head, rows in hard.items()}
 
 
 def with_one_hot_labels(batches: Iterator[tuple], classes: dict[str, int]) -> Iterator[tuple]:

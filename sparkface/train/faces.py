@@ -19,7 +19,7 @@ from PIL import Image
 from sparkface.core.config import FacesConfig
 from sparkface.core.images import ImageError, ImageSpec, check_file_size, decode_face, square_pixels
 from sparkface.detect.faces import Face, FaceFinder, faces_in
-from sparkface.evaluate.frames import camera_frame, jpeg, reframe
+from sparkface.train.frames import camera_frame, jpeg, reframe
 
 FALLBACK = "aligned"  # the view recorded for a face the detector missed in every view
 

@@ -13,19 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from sparkface.core.config import AgeGroups, TrainConfig
-from sparkface.core.contract import GENDERS, MODEL_FILE, RACES
+from sparkface.core.contract import GENDERS, KERAS_FILE, RACES
 from sparkface.core.package import flip_for, load_model_file, read_descriptor
 from sparkface.train.averaging import keep_better, weight_averager
-from sparkface.train.descriptors import DESCRIPTOR_COLUMN, DESCRIPTOR_SIZE
 from sparkface.train.distill import taught, with_one_hot_labels
-from sparkface.train.model import AGE_BRANCH, compile_model, make_model, scoring_model
-from sparkface.train.shards import (
-    ParquetFaces,
-    gender_cell_weights,
-    prefetch,
-    shard_files,
-    train_class_weights,
-)
+from sparkface.train.model import compile_model, make_model
+from sparkface.train.shards import ParquetFaces, prefetch, shard_files, train_class_weights
 
 log = logging.getLogger("sparkface")
 
@@ -59,27 +52,22 @@ def load_initial_weights(model, package: str | Path, member: int | None = None) 
     """Copy the weights of a saved model package into `model`, layer by layer by name, and return
     the package's version. The network is convolutional up to a global pooling, so a package
     trained at another input size fits as long as the layers are the same; any layer that is
-    missing or has other shapes is an error naming it, except the age heads' own dense layers
-    (`ModelConfig.age_branch`), which a package without them fills from its shared ones.
+    missing or has other shapes is an error naming it.
 
-    With `member`, the package is an ensemble (`sparkface.evaluate.ensemble`) and the weights are
+    With `member`, the package is an ensemble (`sparkface.train.ensemble`) and the weights are
     its member `m{member}_`'s as that member was trained: a convolution the ensemble stores as
     its centre tap gets its full kernel back (zeros around the centre, the same outputs), and
     class weights the ensemble took out of a head are put back into its bias."""
-    source = load_model_file(Path(package) / MODEL_FILE)
+    source = load_model_file(Path(package) / KERAS_FILE)
     descriptor = read_descriptor(package)
     prefix = "" if member is None else f"m{member}_"
     saved = {layer.name: layer for layer in source.layers}
     ensemble = descriptor.get("ensemble", {}) if member is not None else {}
     undone = ensemble.get("class_weights_undone", {})
     for layer in model.layers:
-        if not layer.weights or layer.name == DESCRIPTOR_COLUMN:
-            continue  # a training-only descriptor head starts afresh
+        if not layer.weights:
+            continue
         name = prefix + layer.name
-        if name not in saved and layer.name.startswith(AGE_BRANCH):
-            # A network without an age branch: the branch starts as a copy of the shared
-            # layers, so the age heads start from the answers they gave.
-            name = prefix + layer.name.removeprefix(AGE_BRANCH)
         if name not in saved:
             raise ValueError(f"initial model {package}: has no layer {name!r}")
         weights = saved[name].get_weights()
@@ -225,28 +213,23 @@ def _fit(
         **({"averaging": averaging} if averaging else {}),
     }
     (output_dir / "training.json").write_text(json.dumps(run, indent=2) + "\n")
-    return scoring_model(model), run
+    return model, run
 
 
 def distilled(train_batches, validation_batches, config: TrainConfig, n_age_groups: int):
     """The train batches with targets mixed from the teacher's predictions and the labels, and the
     validation batches with one-hot labels (sparkface.train.distill)."""
     settings = config.training
-    teacher = load_model_file(Path(settings.teacher) / MODEL_FILE)
+    teacher = load_model_file(Path(settings.teacher) / KERAS_FILE)
     flip = flip_for(read_descriptor(settings.teacher))
     classes = {"age_group": n_age_groups, "gender": len(GENDERS), "race": len(RACES)}
-    log.info("targets: %.2f x %s's predictions + the rest x the labels; %.2f of batches mixed up",
-             settings.teacher_share, settings.teacher, settings.teacher_mixup)  # fmt: skip
+    log.info(
+        "targets: %.2f x %s's predictions + the rest x the labels",
+        settings.teacher_share,
+        settings.teacher,
+    )
     return (
-        taught(
-            train_batches,
-            teacher,
-            settings.teacher_share,
-            flip,
-            classes,
-            mixup=settings.teacher_mixup,
-            seed=config.seed,
-        ),
+        taught(train_batches, teacher, settings.teacher_share, flip, classes),
         with_one_hot_labels(validation_batches, classes),
     )
 
@@ -264,11 +247,6 @@ def streams(
     if settings.class_weights:
         weights = train_class_weights(shards_dir, config.image_size, n_age_groups)
         log.info("class weights: %s", {k: np.round(v, 2).tolist() for k, v in weights.items()})
-    cells = None
-    if settings.gender_cell_weights:
-        probe = ParquetFaces(shard_files(shards_dir, "train"), config.image_size, 256)
-        cells = gender_cell_weights(probe.labels())
-        log.info("gender weights by race x gender: %s", np.round(cells, 2).tolist())
     train_stream = ParquetFaces(
         shard_files(shards_dir, "train"),
         config.image_size,
@@ -277,16 +255,13 @@ def streams(
         repeat=True,
         seed=config.seed,
         class_weights=weights,
-        gender_cell_weights=cells,
         augment=config.model.augment,
-        descriptors=settings.descriptor_weight > 0,
     )
     validation_stream = ParquetFaces(
         shard_files(shards_dir, "validation"),
         config.image_size,
         settings.batch_size,
         repeat=True,
-        descriptors=settings.descriptor_weight > 0,
     )
     return train_stream, validation_stream
 
@@ -295,14 +270,7 @@ def build_model(config: TrainConfig, n_age_groups: int, steps: int) -> tuple[obj
     """The compiled network, from the initial model's weights when the config names one; and
     that model's version."""
     settings = config.training
-    described = settings.descriptor_weight > 0
-    model = make_model(
-        config.model,
-        config.image_size,
-        n_age_groups,
-        seed=config.seed,
-        descriptor_size=DESCRIPTOR_SIZE if described else 0,
-    )
+    model = make_model(config.model, config.image_size, n_age_groups, seed=config.seed)
     initial = None
     if settings.initial_model:
         initial = load_initial_weights(model, settings.initial_model, settings.initial_member)
@@ -316,7 +284,6 @@ def build_model(config: TrainConfig, n_age_groups: int, steps: int) -> tuple[obj
         xla=settings.xla,
         warmup_steps=steps * settings.warmup_epochs,
         soft_targets=settings.teacher is not None,
-        descriptor_weight=settings.descriptor_weight,
         hold_steps=steps * settings.average_epochs,
         hold_learning_rate=settings.average_learning_rate,
     )

@@ -13,7 +13,6 @@ import numpy as np
 
 from sparkface.core.config import ModelConfig
 from sparkface.core.contract import CLASS_HEADS, HEADS
-from sparkface.train.descriptors import DESCRIPTOR_COLUMN as DESCRIPTOR_HEAD
 
 if TYPE_CHECKING:
     import keras
@@ -23,10 +22,6 @@ def _activation(name: str):
     from keras import layers
 
     return layers.LeakyReLU(negative_slope=0.1) if name == "leaky_relu" else layers.ReLU()
-
-
-# Prefix of the dense layers of the age heads' own branch (ModelConfig.age_branch).
-AGE_BRANCH = "age_"
 
 
 def _dense_stack(x, config: ModelConfig, seed: int, prefix: str):
@@ -47,13 +42,9 @@ def make_model(
     n_genders: int = 2,
     n_races: int = 5,
     seed: int = 0,
-    descriptor_size: int = 0,
 ) -> keras.Model:
     """Conv -> BatchNorm -> activation -> MaxPool cycles, two dense layers with dropout, and four
-    heads: age group, gender, race (softmax) and age in years (regression); with
-    `config.age_branch`, the two age heads read dense layers of their own (`age_dense0`, ...). With
-    `descriptor_size`, a fifth head predicts a teacher's face descriptor while training
-    (sparkface.train.descriptors); `scoring_model` drops it."""
+    heads: age group, gender, race (softmax) and age in years (regression)."""
     import keras
     from keras import layers
 
@@ -70,30 +61,15 @@ def make_model(
             x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
     features = layers.GlobalAveragePooling2D(name="pool_features")(x)
     x = _dense_stack(features, config, seed + 10, "")
-    aged = _dense_stack(features, config, seed + 20, AGE_BRANCH) if config.age_branch else x
     outputs = {
         "age_group": layers.Dense(
             n_age_groups, activation="softmax", dtype="float32", name="age_group"
-        )(aged),
+        )(x),
         "gender": layers.Dense(n_genders, activation="softmax", dtype="float32", name="gender")(x),
         "race": layers.Dense(n_races, activation="softmax", dtype="float32", name="race")(x),
-        "age": layers.Dense(1, dtype="float32", name="age")(aged),
+        "age": layers.Dense(1, dtype="float32", name="age")(x),
     }
-    if descriptor_size:
-        outputs[DESCRIPTOR_HEAD] = layers.Dense(
-            descriptor_size, dtype="float32", name=DESCRIPTOR_HEAD
-        )(x)
     return keras.Model(inputs, outputs, name="sparkface_cnn")
-
-
-def scoring_model(model: keras.Model) -> keras.Model:
-    """The network with the heads scoring uses: a training-only descriptor head dropped."""
-    import keras
-
-    if DESCRIPTOR_HEAD not in model.output_names:
-        return model
-    outputs = {head: model.get_layer(head).output for head in HEADS}
-    return keras.Model(model.inputs, outputs, name=model.name)
 
 
 def undo_class_weights(model: keras.Model, head: str, weights) -> None:
@@ -121,7 +97,6 @@ def compile_model(
     xla: bool = False,
     warmup_steps: int = 0,
     soft_targets: bool = False,
-    descriptor_weight: float = 1.0,
     hold_steps: int = 0,
     hold_learning_rate: float = 0.0,
 ) -> None:
@@ -130,14 +105,12 @@ def compile_model(
     `hold_learning_rate`, and holds it (the epochs whose weights are averaged:
     sparkface.train.averaging). Cross-entropy for the class heads, mean absolute error (in years /
     AGE_SCALE) for age. With `soft_targets`, the class heads' targets are probability rows (a
-    teacher's mixed with the labels: sparkface.train.distill) rather than class indices. A
-    descriptor head, where the model has one, learns by mean squared error, its loss weighted by
-    `descriptor_weight`.
+    teacher's mixed with the labels: sparkface.train.distill) rather than class indices.
 
     With `xla`, the training step is compiled with XLA on the CPU too (Keras's "auto" turns it on
-    only for accelerators; benchmarks/step_speed.py: at 48x48 it made conf/train.yaml's network
-    1.8x faster on this CPU, at 64x64 2x slower). The torch backend keeps its own default, since
-    jit there means torch.compile."""
+    only for accelerators; research/benchmarks/step_speed.py: at 48x48 it made a 64-px recipe's
+    network 1.8x faster on this CPU, at 64x64 2x slower). The torch backend keeps its own default,
+    since jit there means torch.compile."""
     import keras
 
     jit_compile = True if xla and keras.backend.backend() != "torch" else "auto"
@@ -166,9 +139,6 @@ def compile_model(
         "age": "mean_absolute_error",
     }
     weights = {head: float(loss_weights.get(head, 1.0)) for head in HEADS}
-    if DESCRIPTOR_HEAD in model.output_names:
-        losses[DESCRIPTOR_HEAD] = "mean_squared_error"
-        weights[DESCRIPTOR_HEAD] = float(descriptor_weight)
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
         loss=losses,

@@ -5,7 +5,6 @@ Spark (a GPU node with only JAX or PyTorch, say)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import struct
@@ -93,7 +92,7 @@ def fit_and_package(
 
 def write_config(out: Path, config: TrainConfig, labels: LabelConfig) -> None:
     """The run's whole configuration, as plain YAML, beside its outputs."""
-    settings = {**config.to_dict(), "labels": dataclasses.asdict(labels)}
+    settings = {**config.to_dict(), "labels": labels.model_dump()}
     (out / "config.yaml").write_text(
         yaml.safe_dump(json.loads(json.dumps(settings)), sort_keys=False)
     )
@@ -131,7 +130,7 @@ def describe_package(
         "training": {k: v for k, v in run.items() if k != "history"},
         "config": config.to_dict(),
         # How its training faces were made (sparkface.train.faces): aligned crops or detected.
-        "training_faces": dataclasses.asdict(config.faces),
+        "training_faces": config.faces.model_dump(),
     }
 
 

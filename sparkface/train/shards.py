@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 from sparkface.core.contract import AGE_SCALE, CLASS_HEADS, GENDERS, RACES
 from sparkface.core.errors import InputError
 from sparkface.train.augment import augment_batch
-from sparkface.train.descriptors import DESCRIPTOR_COLUMN, descriptor_targets
 
 # Which shard column each class head learns from, and all the shards' label columns.
 TARGETS = {head: f"{head}_index" for head in CLASS_HEADS}
@@ -69,10 +68,8 @@ class ParquetFaces:
         repeat: bool = False,
         seed: int = 0,
         class_weights: dict[str, np.ndarray] | None = None,
-        gender_cell_weights: np.ndarray | None = None,
         read_batch: int = 512,
         augment: bool = False,
-        descriptors: bool = False,
     ) -> None:
         self.files = list(files)
         self.image_size = image_size
@@ -81,10 +78,8 @@ class ParquetFaces:
         self.repeat = repeat
         self.seed = seed
         self.class_weights = class_weights
-        self.gender_cell_weights = gender_cell_weights
         self.read_batch = read_batch
         self.augment = augment
-        self.descriptors = descriptors
         self.rows = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
 
     def __len__(self) -> int:
@@ -95,44 +90,20 @@ class ParquetFaces:
         for index in order:
             parquet = pq.ParquetFile(self.files[index])
             columns = ["pixels", *LABEL_COLUMNS]
-            if self.descriptors:
-                if DESCRIPTOR_COLUMN not in parquet.schema_arrow.names:
-                    raise InputError(
-                        f"{self.files[index]}: no {DESCRIPTOR_COLUMN} column; make the shards "
-                        "with jobs/describe_faces.py"
-                    )
-                columns.append(DESCRIPTOR_COLUMN)
             for batch in parquet.iter_batches(batch_size=self.read_batch, columns=columns):
                 chunk = {"pixels": pixels_to_array(batch.column("pixels"), self.image_size)}
                 for name in LABEL_COLUMNS:
                     chunk[name] = batch.column(name).to_numpy(zero_copy_only=False)
-                if self.descriptors:
-                    chunk[DESCRIPTOR_COLUMN] = descriptor_targets(
-                        batch.column(DESCRIPTOR_COLUMN), batch.num_rows
-                    )
                 yield chunk
 
     def _emit(self, chunk: dict[str, np.ndarray], augment_rng: np.random.Generator):
         pixels = augment_batch(chunk["pixels"], augment_rng) if self.augment else chunk["pixels"]
         targets = {head: chunk[column].astype("int32") for head, column in TARGETS.items()}
         targets["age"] = (chunk["age"].astype("float32") / AGE_SCALE).reshape(-1, 1)
-        if self.descriptors:
-            targets[DESCRIPTOR_COLUMN] = chunk[DESCRIPTOR_COLUMN]
-        if not self.class_weights and self.gender_cell_weights is None:
+        if not self.class_weights:
             return pixels, targets
-        rows = len(chunk["age"])
-        weights = {
-            head: self.class_weights[head][targets[head]]
-            if self.class_weights
-            else np.ones(rows, dtype="float32")
-            for head in TARGETS
-        }
-        weights["age"] = np.ones(rows, dtype="float32")
-        if self.descriptors:
-            weights[DESCRIPTOR_COLUMN] = np.ones(rows, dtype="float32")
-        if self.gender_cell_weights is not None:
-            cell = self.gender_cell_weights[targets["race"], targets["gender"]]
-            weights["gender"] = (weights["gender"] * cell).astype("float32")
+        weights = {head: self.class_weights[head][targets[head]] for head in TARGETS}
+        weights["age"] = np.ones(len(chunk["age"]), dtype="float32")
         return pixels, targets, weights
 
     def _one_pass(
@@ -213,16 +184,6 @@ def class_weights(labels: dict[str, np.ndarray], sizes: dict[str, int]) -> dict[
         mean = (raw * counts).sum() / counts.sum()
         weights[head] = (raw / mean).astype("float32")
     return weights
-
-
-def gender_cell_weights(labels: dict[str, np.ndarray]) -> np.ndarray:
-    """Weights of the gender head's loss per race x gender cell (races x genders), the square
-    root of inverse frequency normalised to a mean of 1 over the rows: the rarer cells (Black
-    women, race others) count more, so that gender is learnt more evenly across races."""
-    counts = np.zeros((len(RACES), len(GENDERS)))
-    np.add.at(counts, (labels["race_index"], labels["gender_index"]), 1)
-    raw = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
-    return (raw / ((raw * counts).sum() / counts.sum())).astype("float32")
 
 
 def train_class_weights(
