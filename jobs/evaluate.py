@@ -1,5 +1,6 @@
-"""spark-submit jobs/evaluate.py --model MODEL --input LABELLED_DIR --output OUT: metrics.json,
-confusion matrices and report.md for a model on a folder of labelled faces."""
+"""spark-submit jobs/evaluate.py --input DIR | --source NAME --output OUT [--split test]:
+metrics.json, confusion matrices and report.md for a model on labelled faces, one source at a time
+(labels in the file names, or a source's labels table)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import argparse
 import logging
 import sys
 
-from sparkface.core.config import load_ingest, load_labels
+from sparkface.core.config import (
+    FACE_MODES,
+    load_ingest,
+    load_labels,
+    load_source,
+    load_train,
+)
 from sparkface.core.package import default_model_dir, load_bundle
 from sparkface.evaluate.metrics import describe
 from sparkface.evaluate.tally import evaluate_folder
@@ -19,8 +26,25 @@ log = logging.getLogger("sparkface")
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="evaluate", description=__doc__)
     parser.add_argument("--model", default=str(default_model_dir()), help="model folder")
-    parser.add_argument("--input", required=True, help="folder of faces with UTKFace-style names")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--input", help="folder of faces with UTKFace-style names")
+    where.add_argument("--source", help="a labelled source of conf/sources/")
     parser.add_argument("--output", required=True, help="folder for metrics.json and charts")
+    parser.add_argument(
+        "--split",
+        choices=("test", "validation", "train", "all"),
+        default="all",
+        help="only this split's faces, by the hash of the file name training uses (default: all)",
+    )
+    parser.add_argument(
+        "--recipe", default=None, help="whose split fractions (default: conf/models/sparkface-cnn)"
+    )
+    parser.add_argument(
+        "--faces",
+        choices=FACE_MODES,
+        default="aligned",
+        help="aligned: each file one face crop (default); detect: find the face in each photo",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     add_common_arguments(parser)
     return parser.parse_args(argv)
@@ -30,11 +54,22 @@ def evaluate_model(args: argparse.Namespace) -> None:
     labels = load_labels(args.labels_config)
     ingest = load_ingest(args.ingest_config)
     bundle = load_bundle(args.model)
+    source = load_source(args.source) if args.source else None
+    split = None if args.split == "all" else (args.split, load_train(args.recipe).split)
     metrics = in_session(
         "sparkface-evaluate",
         ingest,
         lambda spark: evaluate_folder(
-            spark, args.input, args.output, bundle, ingest, labels, args.batch_size
+            spark,
+            args.input,
+            args.output,
+            bundle,
+            ingest,
+            labels,
+            args.batch_size,
+            source=source,
+            split=split,
+            faces=args.faces,
         ),
         log_level=args.spark_log_level,
         extra=arrow_batch(args.batch_size),

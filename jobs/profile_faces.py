@@ -1,4 +1,5 @@
-"""spark-submit jobs/profile_faces.py --input DIR --output OUT: the balance of a folder of faces."""
+"""spark-submit jobs/profile_faces.py --input DIR | --source NAME --output OUT: the balance of a
+folder of labelled faces (labels in the file names, or a source's labels table)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import sys
 import time
 
-from sparkface.core.config import load_ingest, load_labels
+from sparkface.core.config import load_ingest, load_labels, load_source
 from sparkface.profile.run import run_profile
 from sparkface.spark.runner import add_common_arguments, in_session, run_main
 
@@ -16,7 +17,9 @@ log = logging.getLogger("sparkface")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="profile_faces", description=__doc__)
-    parser.add_argument("--input", required=True, help="folder of images (searched recursively)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--input", help="folder of images labelled by their names (recursive)")
+    where.add_argument("--source", help="a labelled source of conf/sources/ (its table's labels)")
     parser.add_argument("--output", required=True, help="folder for summary.json, tables, charts")
     parser.add_argument("--decode-check", action="store_true", help="decode every image too")
     add_common_arguments(parser)
@@ -26,12 +29,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def profile_folder(args: argparse.Namespace) -> None:
     labels = load_labels(args.labels_config)
     ingest = load_ingest(args.ingest_config)
+    source = load_source(args.source) if args.source else None
+    folder = source.images if source else args.input
     start = time.perf_counter()
     _, timings = in_session(
         "sparkface-profile",
         ingest,
         lambda spark: run_profile(
-            spark, args.input, args.output, labels, ingest, args.decode_check
+            spark, folder, args.output, labels, ingest, args.decode_check, source
         ),
         log_level=args.spark_log_level,
     )

@@ -13,7 +13,9 @@ from sparkface.train.run import run_training
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="train", description=__doc__)
-    parser.add_argument("--input", required=True, help="folder of labelled faces")
+    parser.add_argument(
+        "--input", help="folder of faces labelled by their names (or the recipe's `sources`)"
+    )
     parser.add_argument("--output", required=True, help="folder for shards, model and metrics")
     parser.add_argument(
         "--config", default=None, help="a recipe (default: conf/models/sparkface-cnn.yaml)"

@@ -268,6 +268,57 @@ def load_ingest(path: str | Path | None = None) -> IngestConfig:
 
 
 # ---------------------------------------------------------------------------------------------
+# Sources of labelled faces
+
+Gender = Literal["male", "female"]
+Race = Literal["white", "black", "asian", "indian", "others"]
+LABEL_FIELDS = ("file", "age", "gender", "race")
+
+
+class SourceConfig(Settings):
+    """conf/sources/NAME.yaml: a folder of labelled faces. Labels come from UTKFace-style file
+    names (`labels: file_names`) or from a table (CSV with a header, or Parquet) whose `file`
+    column is the image's path under `images`, with any of `age` (years, or a bin `lo-hi` /
+    `70+`), `gender` and `race`; `gender` and `race` map the table's classes onto ours."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    images: Annotated[str, Field(min_length=1)]
+    labels: Annotated[str, Field(min_length=1)] = "file_names"
+    columns: dict[Literal["file", "age", "gender", "race"], str] = Field(default_factory=dict)
+    gender: dict[str, Gender] = Field(default_factory=dict)
+    race: dict[str, Race] = Field(default_factory=dict)
+
+    @property
+    def from_names(self) -> bool:
+        return self.labels == "file_names"
+
+    def column(self, field: str) -> str:
+        """The table's name for one of LABEL_FIELDS."""
+        return self.columns.get(field, field)
+
+
+def load_source(name: str, folder: str | Path | None = None) -> SourceConfig:
+    """conf/sources/NAME.yaml, its `images` and `labels` paths taken from the home."""
+    folder = Path(folder) if folder else CONF_DIR / "sources"
+    path = folder / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        raise ConfigError(f"no source {name!r}: {path} does not exist (known: {known})")
+    data = _read_yaml(path)
+    data.setdefault("name", name)
+    for key in ("images", "labels"):
+        value = data.get(key)
+        if isinstance(value, str) and value != "file_names" and "://" not in value:
+            data[key] = str(from_home(value))
+    return validated(SourceConfig, data, str(path))
+
+
+def folder_source(images: str) -> SourceConfig:
+    """A folder of faces labelled by UTKFace-style names (a job's plain `--input DIR`)."""
+    return SourceConfig(name="input", images=images)
+
+
+# ---------------------------------------------------------------------------------------------
 # Training
 
 
@@ -372,6 +423,9 @@ class TrainConfig(Settings):
         default_factory=lambda: TrainingConfig(epochs=36, patience=8, xla=True)
     )
     faces: TrainFacesConfig = Field(default_factory=TrainFacesConfig)
+    # Named sources of conf/sources/ and the weight of each one's faces in the loss; empty: the
+    # job's --input folder, labelled by its file names, weight 1.
+    sources: dict[str, Annotated[float, Strict(), Field(gt=0)]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _classes_and_split(self) -> TrainConfig:

@@ -1,15 +1,19 @@
-"""Labels from UTKFace-style file names: `age_gender_race_datetime.jpg`, as column expressions.
+"""Labels as column expressions: from UTKFace-style file names (`age_gender_race_datetime.jpg`)
+or from a source's labels table (a CSV or Parquet file mapped onto our classes).
 
-Names that do not parse are kept with a `label_error` that says what is wrong.
+Files that cannot be labelled are kept with a `label_error` that says what is wrong.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkface.core.config import AgeGroups
+from sparkface.core.config import AgeGroups, ConfigError, SourceConfig
 from sparkface.core.contract import GENDERS, MAX_AGE, RACES
+from sparkface.core.errors import InputError
 
 LABEL_COLUMNS = ("age", "gender", "race", "captured_at", "label_error")
 
@@ -95,3 +99,130 @@ def age_group(age: Column, groups: AgeGroups) -> Column:
 def with_age_group(df: DataFrame, groups: AgeGroups) -> DataFrame:
     """Add `age_group` from `age`."""
     return df.withColumn("age_group", age_group(F.col("age"), groups))
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels from a table (conf/sources/NAME.yaml with `labels: TABLE`)
+
+_AGE_BIN = r"^\s*([0-9]+)\s*(?:-\s*([0-9]+)|(\+))\s*$"
+
+
+def with_age_bounds(df: DataFrame) -> DataFrame:
+    """`age_low` and `age_high` from an exact `age` (both the age): the bounds training and
+    evaluation read, so that a face labelled with a bin only has bounds and no age."""
+    return df.withColumn("age_low", F.col("age")).withColumn("age_high", F.col("age"))
+
+
+def read_table(spark: SparkSession, path: str) -> DataFrame:
+    """A labels table: Parquet (by its extension) or CSV with a header, every column a string."""
+    if path.lower().endswith(".parquet") or Path(path.removeprefix("file:")).is_dir():
+        table = spark.read.parquet(path)
+        return table.select([F.col(c).cast("string").alias(c) for c in table.columns])
+    if "://" not in path and not Path(path).is_file():
+        raise InputError(f"labels table not found: {path}")
+    return spark.read.option("header", "true").option("inferSchema", "false").csv(path)
+
+
+def _check_classes(table: DataFrame, column: str, mapping: dict[str, str], source: str) -> None:
+    """Every class the table uses must be mapped onto ours: name the ones that are not."""
+    found = {row[0] for row in table.select(F.trim(column)).distinct().collect() if row[0]}
+    unknown = sorted(found - set(mapping))
+    if unknown:
+        raise ConfigError(
+            f"source {source}: the labels table's {column} has class(es) {unknown} that "
+            f"conf/sources/{source}.yaml does not map (it maps {sorted(mapping)})"
+        )
+
+
+def labels_from_table(
+    spark: SparkSession, files: DataFrame, source: SourceConfig, max_age: int = MAX_AGE
+) -> DataFrame:
+    """`files` (path, file_name, ...) with age, age_low, age_high, gender, race and label_error
+    from the source's labels table, matched by the image's path under `source.images`. An age is
+    years (exact: `age` and both bounds) or a bin `lo-hi` / `lo+` (bounds only, the last up to
+    `max_age`); an image the table does not name is unlabelled, and says so."""
+    table = read_table(spark, source.labels)
+    fields = {field: source.column(field) for field in ("file", "age", "gender", "race")}
+    missing = [name for name in fields.values() if name not in table.columns]
+    if missing:
+        raise ConfigError(
+            f"source {source.name}: the labels table {source.labels} has no column(s) {missing} "
+            f"(it has {table.columns}; conf/sources/{source.name}.yaml `columns` renames them)"
+        )
+    _check_classes(table, fields["gender"], source.gender, source.name)
+    _check_classes(table, fields["race"], source.race, source.name)
+
+    def mapped(column: str, mapping: dict[str, str]) -> Column:
+        expression = F.lit(None).cast("string")
+        for theirs, ours in mapping.items():
+            expression = F.when(F.trim(F.col(column)) == theirs, F.lit(ours)).otherwise(expression)
+        return expression
+
+    age_text = F.trim(F.col(fields["age"]))
+    exact = age_text.rlike(r"^[0-9]+$")
+    binned = F.regexp_extract(age_text, _AGE_BIN, 1) != ""
+    low = F.when(exact, age_text.try_cast("int")).when(
+        binned, F.regexp_extract(age_text, _AGE_BIN, 1).try_cast("int")
+    )
+    high = F.when(exact, age_text.try_cast("int")).when(
+        binned,
+        F.when(F.regexp_extract(age_text, _AGE_BIN, 3) == "+", F.lit(max_age)).otherwise(
+            F.regexp_extract(age_text, _AGE_BIN, 2).try_cast("int")
+        ),
+    )
+    labels = table.select(
+        F.regexp_replace(F.trim(F.col(fields["file"])), r"^\./", "").alias("_file"),
+        F.when(exact, age_text.try_cast("int")).alias("_age"),
+        low.alias("_age_low"),
+        high.alias("_age_high"),
+        mapped(fields["gender"], source.gender).alias("_gender"),
+        mapped(fields["race"], source.race).alias("_race"),
+        age_text.alias("_age_text"),
+    ).dropDuplicates(["_file"])
+    folder = source.images.rstrip("/")
+    prefix = folder + "/" if "://" in folder else f"file:{Path(folder).resolve()}/"
+    relative = F.when(
+        F.col("path").startswith(prefix), F.substring(F.col("path"), len(prefix) + 1, 1 << 20)
+    )
+    joined = files.join(F.broadcast(labels), relative == F.col("_file"), "left")
+    bounds_error = F.when(
+        F.col("_age_low").isNull(),
+        F.format_string("age is not years or a bin 'lo-hi' / 'lo+': '%s'", F.col("_age_text")),
+    ).when(
+        (F.col("_age_high") < F.col("_age_low")) | (F.col("_age_high") > max_age),
+        F.format_string(f"age out of range 0-{max_age}: '%s'", F.col("_age_text")),
+    )
+    label_error = F.when(F.col("_file").isNull(), F.lit("not in the labels table")).otherwise(
+        F.nullif(
+            F.concat_ws(
+                "; ",
+                bounds_error,
+                F.when(F.col("_gender").isNull(), F.lit("no gender")),
+                F.when(F.col("_race").isNull(), F.lit("no race")),
+            ),
+            F.lit(""),
+        )
+    )
+    labelled = label_error.isNull()
+    return joined.select(
+        *files.columns,
+        F.when(labelled, F.col("_age")).alias("age"),
+        F.when(labelled, F.col("_age_low")).alias("age_low"),
+        F.when(labelled, F.col("_age_high")).alias("age_high"),
+        F.when(labelled, F.col("_gender")).alias("gender"),
+        F.when(labelled, F.col("_race")).alias("race"),
+        F.lit(None).cast("timestamp").alias("captured_at"),
+        label_error.alias("label_error"),
+    )
+
+
+def labelled_files(
+    spark: SparkSession, files: DataFrame, source: SourceConfig, max_age: int = MAX_AGE
+) -> DataFrame:
+    """Listed or read files with their labels (age, age_low, age_high, gender, race,
+    label_error) and `source`, from the source's file names or its labels table."""
+    if source.from_names:
+        labelled = with_age_bounds(parse_labels(files, max_age))
+    else:
+        labelled = labels_from_table(spark, files, source, max_age)
+    return labelled.withColumn("source", F.lit(source.name))

@@ -37,12 +37,12 @@ def gender_gaps(metrics: dict[str, Any]) -> dict[str, Any]:
         for race in RACES
         if all((race, gender) in cells and cells[(race, gender)]["faces"] for gender in GENDERS)
     }
-    widest = max(within, key=within.get)
+    widest = max(within, key=within.get) if within else None
     return {
         "between_races": round(100 * (by_race[best][1] - by_race[worst][1]), 1),
         "best_race": best,
         "worst_race": worst,
-        "within_race": round(100 * within[widest], 1),
+        "within_race": round(100 * within[widest], 1) if widest else None,
         "within_race_at": widest,
     }
 

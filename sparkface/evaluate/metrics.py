@@ -53,7 +53,7 @@ def tally_arrays(
         }
     )
     age_tally = ages.groupby(["race", "gender"], as_index=False).agg(
-        count=("error", "size"), error_sum=("error", "sum")
+        count=("error", "size"), error_sum=("error", "sum"), age_count=("error", "size")
     )
     probability_sums = {head: predictions[head].sum(axis=0) for head in CLASS_HEADS}
     return tally, age_tally, probability_sums
@@ -108,17 +108,15 @@ def metrics_from_tally(
     matrices = confusion_matrices(tally, names)
     metrics: dict[str, Any] = {"faces": int(age_tally["count"].sum())}
     for head in CLASS_HEADS:
-        total = max(int(matrices[head].sum()), 1)
-        metrics[f"{head}_accuracy"] = round(float(np.trace(matrices[head])) / total, 4)
+        metrics[f"{head}_accuracy"] = share(np.trace(matrices[head]), matrices[head].sum())
     distance = np.abs(np.subtract.outer(np.arange(len(age_groups)), np.arange(len(age_groups))))
-    metrics["age_group_within_one"] = round(
-        float(matrices["age_group"][distance <= 1].sum())
-        / max(int(matrices["age_group"].sum()), 1),
-        4,
+    metrics["age_group_within_one"] = share(
+        matrices["age_group"][distance <= 1].sum(), matrices["age_group"].sum()
     )
-    metrics["age_mae_years"] = round(
-        float(age_tally["error_sum"].sum()) / max(metrics["faces"], 1), 3
-    )
+    # Faces labelled with an age bin only (a source's table) have no age group or age error.
+    exact = int(age_tally.get("age_count", age_tally["count"]).sum())
+    metrics["exact_ages"] = exact
+    metrics["age_mae_years"] = share(age_tally["error_sum"].sum(), exact, 3)
     metrics["calibration_error"] = {head: calibration_error(tally, head) for head in CLASS_HEADS}
     metrics["per_class"] = {head: per_class(matrices[head], names[head]) for head in CLASS_HEADS}
     metrics["shares"] = {
@@ -127,6 +125,11 @@ def metrics_from_tally(
     metrics["confusion"] = {head: matrices[head].tolist() for head in CLASS_HEADS}
     metrics["by_race_gender"] = by_race_gender(tally, age_tally)
     return metrics
+
+
+def share(part: float, whole: float, digits: int = 4) -> float | None:
+    """part / whole, rounded; None where there is nothing to divide by."""
+    return round(float(part) / float(whole), digits) if whole else None
 
 
 def confusion_matrices(
@@ -175,10 +178,10 @@ def by_race_gender(tally: pd.DataFrame, age_tally: pd.DataFrame) -> list[dict[st
             row: dict[str, Any] = {"race": race, "gender": gender, "faces": faces}
             inside = correct[(correct["race"] == race_index) & (correct["gender"] == gender_index)]
             for head in CLASS_HEADS:
-                row[f"{head}_accuracy"] = round(
-                    float(inside.loc[inside["head"] == head, "correct"].sum()) / faces, 4
-                )
-            row["age_mae_years"] = round(float(ages["error_sum"].sum()) / faces, 2)
+                rows = inside[inside["head"] == head]
+                row[f"{head}_accuracy"] = share(rows["correct"].sum(), rows["count"].sum())
+            exact = ages.get("age_count", ages["count"]).sum()
+            row["age_mae_years"] = share(ages["error_sum"].sum(), exact, 2)
             groups.append(row)
     return groups
 
@@ -195,9 +198,24 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def describe(metrics: dict[str, Any]) -> str:
     """The headline figures in one line, for the jobs' logs."""
-    return (
-        f"{metrics['faces']} faces: gender {metrics['gender_accuracy']:.1%}, "
-        f"race {metrics['race_accuracy']:.1%}, age group {metrics['age_group_accuracy']:.1%} "
-        f"(within one {metrics['age_group_within_one']:.1%}), "
-        f"age MAE {metrics['age_mae_years']:.2f} years"
+    text = (
+        f"{metrics['faces']} faces: gender {percent(metrics['gender_accuracy'])}, "
+        f"race {percent(metrics['race_accuracy'])}, "
+        f"age group {percent(metrics['age_group_accuracy'])} "
+        f"(within one {percent(metrics['age_group_within_one'])}), "
+        f"age MAE {number(metrics['age_mae_years'], 2)} years"
     )
+    if "age_bin_accuracy" in metrics:
+        text += (
+            f", age bin {percent(metrics['age_bin_accuracy'])} "
+            f"(within one {percent(metrics['age_bin_within_one'])})"
+        )
+    return text
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from sparkface.core.contract import CLASS_HEADS, GENDERS, RACES
+from sparkface.evaluate.metrics import number, percent
 
 
 def write_confusion_charts(metrics: dict, age_groups: tuple[str, ...], out: Path) -> list[str]:
@@ -37,7 +38,7 @@ def write_confusion_charts(metrics: dict, age_groups: tuple[str, ...], out: Path
         axes.set_yticks(range(len(names[head])), names[head])
         axes.set_xlabel("predicted")
         axes.set_ylabel("true")
-        axes.set_title(f"{head}: accuracy {metrics[f'{head}_accuracy']:.1%}")
+        axes.set_title(f"{head}: accuracy {percent(metrics[f'{head}_accuracy'])}")
         figure.tight_layout()
         figure.savefig(out / f"confusion_{head}.png", dpi=110)
         plt.close(figure)
@@ -74,16 +75,27 @@ def _headline_section(metrics: dict, title: str) -> list[str]:
     ]
     for head in CLASS_HEADS:
         lines.append(
-            f"| {head} | {metrics[f'{head}_accuracy']:.1%} | "
+            f"| {head} | {percent(metrics[f'{head}_accuracy'])} | "
             f"{metrics['calibration_error'][head]:.3f} |"
         )
-    return [
-        *lines,
+    lines += [
         "",
-        f"- age group within one group: {metrics['age_group_within_one']:.1%}",
-        f"- age mean absolute error: {metrics['age_mae_years']:.2f} years",
-        "",
+        f"- age group within one group: {percent(metrics['age_group_within_one'])}",
+        f"- age mean absolute error: {number(metrics['age_mae_years'], 2)} years "
+        f"({metrics.get('exact_ages', metrics['faces'])} faces with an exact age)",
     ]
+    if "age_bin_accuracy" in metrics:
+        lines += [
+            f"- age in years within the labelled bin: {percent(metrics['age_bin_accuracy'])}, "
+            f"within one bin: {percent(metrics['age_bin_within_one'])} "
+            f"({metrics['age_bins_faces']} faces labelled with a bin)",
+        ]
+    if "gender_gap_between_races" in metrics:
+        lines.append(
+            f"- gender accuracy, best race minus worst: {metrics['gender_gap_between_races']} "
+            "points"
+        )
+    return [*lines, ""]
 
 
 def _race_gender_section(metrics: dict) -> list[str]:
@@ -95,9 +107,9 @@ def _race_gender_section(metrics: dict) -> list[str]:
     ]
     for row in metrics["by_race_gender"]:
         lines.append(
-            f"| {row['race']} | {row['gender']} | {row['faces']} | {row['age_group_accuracy']:.1%}"
-            f" | {row['gender_accuracy']:.1%} | {row['race_accuracy']:.1%} | "
-            f"{row['age_mae_years']:.1f} |"
+            f"| {row['race']} | {row['gender']} | {row['faces']} | "
+            f"{percent(row['age_group_accuracy'])} | {percent(row['gender_accuracy'])} | "
+            f"{percent(row['race_accuracy'])} | {number(row['age_mae_years'])} |"
         )
     return [*lines, ""]
 

@@ -11,14 +11,25 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkface.core.config import AgeGroups, ConfigError, IngestConfig, LabelConfig
-from sparkface.core.contract import CLASS_HEADS
-from sparkface.core.labels import age_group_index, parse_labels
+from sparkface.core.config import (
+    AgeGroups,
+    ConfigError,
+    FacesConfig,
+    IngestConfig,
+    LabelConfig,
+    SourceConfig,
+    detector_settings,
+    folder_source,
+)
+from sparkface.core.contract import CLASS_HEADS, MAX_AGE
+from sparkface.core.labels import age_group_index, labelled_files
 from sparkface.core.package import ModelBundle
-from sparkface.evaluate.metrics import CALIBRATION_BINS, TALLY_KEYS, metrics_from_tally
+from sparkface.evaluate.fairness import gender_gaps
+from sparkface.evaluate.metrics import CALIBRATION_BINS, TALLY_KEYS, metrics_from_tally, share
 from sparkface.evaluate.report import write_evaluation
 from sparkface.score.transform import score_images
 from sparkface.spark.ingest import read_images
+from sparkface.train.preparation import assign_split
 
 
 def evaluate_folder(
@@ -29,31 +40,93 @@ def evaluate_folder(
     ingest: IngestConfig,
     labels_config: LabelConfig,
     batch_size: int = 128,
+    source: SourceConfig | None = None,
+    split: tuple[str, dict[str, float]] | None = None,
+    faces: FacesConfig | str = "aligned",
 ) -> dict[str, Any]:
-    """Score a labelled folder with the scoring job's own code and write its metrics.
+    """Score a labelled folder (or `source`) with the scoring job's own code and write its
+    metrics. With `split` (a split's name and the fractions training used), only that split's
+    faces, chosen by the same hash of the file name. `faces`: how the scoring job finds them
+    (aligned crops, or detect in photos).
 
-    The labelled faces of at least the first age group's age are evaluated; the rest are counted.
-    """
+    The labelled faces of at least the first age group's age (or of a bin that starts there) are
+    evaluated; the rest are counted. Faces labelled with an age bin only are scored on gender and
+    race, and on whether the age in years falls in their bin (or the next): no age group."""
     groups = labels_config.groups
     if list(groups.names) != list(bundle.classes["age_group"]):
         raise ConfigError(
             f"the model's age groups {bundle.classes['age_group']} differ from the "
             f"labels config's {list(groups.names)}"
         )
-    images = parse_labels(read_images(spark, input_dir, ingest), labels_config.max_age)
-    usable = images.where(F.col("label_error").isNull() & (F.col("age") >= groups.min_age))
-    scored = score_images(usable, bundle, batch_size=batch_size)
+    source = source or folder_source(input_dir)
+    files = read_images(spark, source.images, ingest)
+    images = labelled_files(spark, files, source, labels_config.max_age)
+    if split is not None:
+        name, fractions = split
+        images = assign_split(
+            images, fractions.get("validation", 0.1), fractions.get("test", 0.1)
+        ).where(F.col("split") == name)
+    usable = images.where(F.col("label_error").isNull() & (F.col("age_low") >= groups.min_age))
+    usable = usable.cache()
+    scored = score_images(usable, bundle, batch_size=batch_size, faces=detector_settings(faces))
+    # In detect mode a photo may hold several faces: the labelled one is taken to be the most
+    # confident (face_index 0), as in FairFace's photos, cut around one face.
+    first = F.col("face_index").isNull() | (F.col("face_index") == 0)
+    scored = scored.where((F.col("status") == "ok") & first).cache()
     metrics = metrics_from_tally(*tally_spark(scored, usable, bundle.classes, groups), groups.names)
+    metrics.update(bin_metrics(scored, usable))
+    if len({row["race"] for row in metrics["by_race_gender"]}) > 1:
+        metrics["gender_gap_between_races"] = gender_gaps(metrics)["between_races"]
     metrics["files"] = images.count()
     metrics["not_evaluated"] = metrics["files"] - metrics["faces"]
     metrics["model_version"] = bundle.descriptor.get("version")
-    write_evaluation(
-        metrics,
-        groups.names,
-        output_dir,
-        f"Evaluation of {bundle.descriptor.get('name', 'model')} on {input_dir}",
-    )
+    where = source.name if source.name != "input" else input_dir
+    title = f"Evaluation of {bundle.descriptor.get('name', 'model')} on {where}"
+    if split is not None:
+        title += f", {split[0]} split"
+    write_evaluation(metrics, groups.names, output_dir, title)
+    usable.unpersist()
+    scored.unpersist()
     return metrics
+
+
+def bin_metrics(scored: DataFrame, usable: DataFrame) -> dict[str, Any]:
+    """For faces labelled with an age bin only: how often the age in years falls in the bin,
+    and in it or the next one either way (the source's own bins, in order)."""
+    binned = usable.where(F.col("age").isNull()).select("path", "age_low", "age_high")
+    bins = sorted({(r[0], r[1]) for r in binned.select("age_low", "age_high").distinct().collect()})
+    if not bins:
+        return {}
+    position = F.lit(None).cast("int")
+    predicted = F.round(F.col("age_years"))
+    for index, (low, high) in enumerate(bins):
+        position = F.when(predicted.between(low, high), F.lit(index)).otherwise(position)
+    # Below the first bin or above the last: the nearest end.
+    position = F.coalesce(
+        position, F.when(predicted < bins[0][0], F.lit(0)).otherwise(F.lit(len(bins) - 1))
+    )
+    truth = F.lit(None).cast("int")
+    for index, (low, high) in enumerate(bins):
+        truth = F.when((F.col("age_low") == low) & (F.col("age_high") == high), index).otherwise(
+            truth
+        )
+    row = (
+        scored.select("path", "age_years")
+        .join(binned, "path")
+        .select((position - truth).alias("off"))
+        .agg(
+            F.count("*").alias("faces"),
+            F.count_if(F.col("off") == 0).alias("inside"),
+            F.count_if(F.abs(F.col("off")) <= 1).alias("near"),
+        )
+        .first()
+    )
+    return {
+        "age_bins": [f"{low}+" if high >= MAX_AGE else f"{low}-{high}" for low, high in bins],
+        "age_bins_faces": row["faces"],
+        "age_bin_accuracy": share(row["inside"], row["faces"]),
+        "age_bin_within_one": share(row["near"], row["faces"]),
+    }
 
 
 def tally_spark(
@@ -105,7 +178,8 @@ def head_tally(faces: DataFrame, classes: dict[str, list[str]]) -> pd.DataFrame:
                 confidence.alias("confidence"),
             )
         )
-    stacked = functools.reduce(DataFrame.unionByName, parts)
+    # Faces labelled with an age bin only have no true age group.
+    stacked = functools.reduce(DataFrame.unionByName, parts).where(F.col("true").isNotNull())
     return (
         stacked.groupBy(*TALLY_KEYS)
         .agg(F.count("*").alias("count"), F.sum("confidence").alias("confidence_sum"))
@@ -127,6 +201,7 @@ def group_tally(
         faces.groupBy(F.col("true_race").alias("race"), F.col("true_gender").alias("gender"))
         .agg(
             F.count("*").alias("count"),
+            F.count("true_age").alias("age_count"),
             F.sum(F.abs(F.col("age_years") - F.col("true_age"))).alias("error_sum"),
             *[
                 F.sum(F.col("probabilities").getField(head).getItem(name)).alias(column)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
-from sparkface.core.config import IngestConfig, LabelConfig
+from sparkface.core.config import IngestConfig, LabelConfig, SourceConfig, folder_source
 from sparkface.core.errors import OutputError
 from sparkface.core.images import ImageSpec, decode_each
-from sparkface.core.labels import parse_labels
+from sparkface.core.labels import labelled_files
 from sparkface.profile.report import write_profile
 from sparkface.profile.stats import UNLABELLED_IN_JSON, Profile, profile
 from sparkface.spark.ingest import list_files, read_images
@@ -42,15 +42,19 @@ def run_profile(
     labels: LabelConfig,
     ingest: IngestConfig,
     decode_check: bool = False,
+    source: SourceConfig | None = None,
 ) -> tuple[Profile, dict[str, float]]:
-    """Profile `input_dir` into `output_dir`; returns the profile and each step's seconds."""
+    """Profile `input_dir` into `output_dir`; returns the profile and each step's seconds. Its
+    labels come from the file names, or from `source`'s labels table (`source.images` is then
+    `input_dir`)."""
     timings: dict[str, float] = {}
     with timed("listing", timings):
         files = list_files(spark, input_dir, ingest).cache()
         found = files.count()
     log.info("found %d files under %s", found, input_dir)
     with timed("parsing and counting", timings):
-        result = profile(parse_labels(files, labels.max_age), labels.groups)
+        source = source or folder_source(input_dir)
+        result = profile(labelled_files(spark, files, source, labels.max_age), labels.groups)
     log.info(
         "%d image files: %d labelled, %d unlabelled; %d other files ignored",
         result.files,

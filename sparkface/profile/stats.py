@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sparkface.core.config import AgeGroups
-from sparkface.core.contract import GENDERS, RACES
+from sparkface.core.contract import GENDERS, MAX_AGE, RACES
 from sparkface.core.labels import age_group_index
 from sparkface.spark.ingest import require_columns
 
@@ -22,7 +22,8 @@ UNLABELLED_IN_JSON = 1000
 
 @dataclasses.dataclass
 class Profile:
-    """What a folder holds. `counts` has one row per (age, gender, race) with its count."""
+    """What a folder holds. `counts` has one row per (age, age_bin, gender, race) with its count:
+    `age` for an exact age, `age_bin` (e.g. "20-29") for a face labelled with a bin only."""
 
     files: int
     ignored_files: int
@@ -51,8 +52,8 @@ class Profile:
         return grouped.reset_index().astype({"count": "int64"})
 
     def age_histogram(self) -> pd.DataFrame:
-        """Counts per year of age, every year from 0 to the oldest present."""
-        grouped = self.counts.groupby("age")["count"].sum()
+        """Counts per year of age, every year from 0 to the oldest present (exact ages)."""
+        grouped = self.counts.dropna(subset=["age"]).groupby("age")["count"].sum()
         top = int(grouped.index.max()) if len(grouped) else 0
         return grouped.reindex(range(top + 1), fill_value=0).rename_axis("age").reset_index()
 
@@ -70,6 +71,10 @@ class Profile:
             "by_age_group": self.by("age_group"),
             "by_race_gender_age_group": self.by("race", "gender", "age_group"),
             "age_histogram": self.age_histogram(),
+            "by_age_bin": self.counts.dropna(subset=["age_bin"])
+            .groupby("age_bin")["count"]
+            .sum()
+            .reset_index(),
         }
 
     def summary(self) -> dict:
@@ -102,6 +107,7 @@ class Profile:
             "by_race_gender": records(tables["by_race_gender"]),
             "by_age_group": {r["age_group"]: r["count"] for r in records(tables["by_age_group"])},
             "age_histogram": {str(r["age"]): r["count"] for r in records(tables["age_histogram"])},
+            "by_age_bin": {r["age_bin"]: r["count"] for r in records(tables["by_age_bin"])},
             "smallest_cells": records(self.smallest_cells()),
         }
         if self.unreadable is not None:
@@ -127,16 +133,26 @@ def profile(files: DataFrame, groups: AgeGroups) -> Profile:
     image_files = count.get((True, True), 0) + count.get((True, False), 0)
     ignored = count.get((False, True), 0) + count.get((False, False), 0)
 
+    low = F.col("age_low") if "age_low" in files.columns else F.col("age")
+    high = F.col("age_high") if "age_high" in files.columns else F.col("age")
+    age_bin = F.when(
+        F.col("age").isNull() & low.isNotNull(),
+        F.when(high >= MAX_AGE, F.format_string("%d+", low)).otherwise(
+            F.format_string("%d-%d", low, high)
+        ),
+    ).alias("age_bin")
     counts = (
         images.where(F.col("label_error").isNull())
-        .groupBy("age", "gender", "race")
+        .groupBy("age", age_bin, "gender", "race")
         .count()
         .withColumn("age_group_index", age_group_index(F.col("age"), groups))
         .toPandas()
     )
     names = [groups.below_first, *groups.names]
-    counts["age_group"] = [names[i + 1] for i in counts["age_group_index"]]
-    counts = counts.drop(columns="age_group_index").astype({"count": "int64", "age": "int64"})
+    counts["age_group"] = [
+        None if pd.isna(i) else names[int(i) + 1] for i in counts["age_group_index"]
+    ]
+    counts = counts.drop(columns="age_group_index").astype({"count": "int64", "age": "Int64"})
 
     unlabelled_examples = (
         images.where(F.col("label_error").isNotNull())

@@ -30,8 +30,7 @@ def taught(
     predictions and the labels (`classes`: the number of classes of each class head)."""
     for batch in batches:
         pixels, labels = batch[0], batch[1]
-        hard = {head: one_hot(labels[head], classes[head]) for head in CLASS_HEADS}
-        hard["age"] = np.asarray(labels["age"], dtype="float32").reshape(-1, 1)
+        hard = hard_targets(labels, classes)
         predicted = predict(teacher, pixels, flip=flip)
         predicted["age"] = predicted["age"].reshape(-1, 1) / AGE_SCALE
         targets = {
@@ -41,13 +40,26 @@ def taught(
         yield (pixels, targets, *batch[2:])
 
 
+def hard_targets(labels: dict[str, np.ndarray], classes: dict[str, int]) -> dict[str, np.ndarray]:
+    """The labels as target rows: one-hot classes, or, where a label allows several (a mask: an
+    age bin spanning age groups), its mass spread evenly over them; the age, or the middle of its
+    bounds."""
+    hard = {}
+    for head in CLASS_HEADS:
+        value = np.asarray(labels[head])
+        if value.ndim == 2:
+            hard[head] = (value / value.sum(axis=1, keepdims=True)).astype("float32")
+        else:
+            hard[head] = one_hot(value, classes[head])
+    age = np.asarray(labels["age"], dtype="float32").reshape(len(hard["gender"]), -1)
+    hard["age"] = age.mean(axis=1, keepdims=True)
+    return hard
+
+
 def with_one_hot_labels(batches: Iterator[tuple], classes: dict[str, int]) -> Iterator[tuple]:
-    """Each batch with its class labels as one-hot rows: the labels a student is validated on."""
+    """Each batch with its labels as `hard_targets` rows: the labels a student is validated on."""
     for batch in batches:
-        labels = dict(batch[1])
-        for head in CLASS_HEADS:
-            labels[head] = one_hot(labels[head], classes[head])
-        yield (batch[0], labels, *batch[2:])
+        yield (batch[0], hard_targets(batch[1], classes), *batch[2:])
 
 
 def one_hot(indices: np.ndarray, count: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from sparkface.core.config import AgeGroups, TrainConfig
 from sparkface.core.contract import GENDERS, KERAS_FILE, RACES
@@ -163,7 +164,7 @@ def _fit(
 
     train_stream, validation_stream = streams(shards_dir, config, len(groups.names))
     steps = config.training.steps_per_epoch or len(train_stream)
-    model, initial = build_model(config, len(groups.names), steps)
+    model, initial = build_model(config, len(groups.names), steps, train_stream.age_groups > 0)
     train_batches, validation_batches = iter(train_stream), iter(validation_stream)
     teacher = config.training.teacher
     if teacher:
@@ -241,8 +242,12 @@ def _teacher_version(teacher: str | None) -> str | None:
 def streams(
     shards_dir: str | Path, config: TrainConfig, n_age_groups: int
 ) -> tuple[ParquetFaces, ParquetFaces]:
-    """The repeating, shuffled (augmented, class-weighted) train stream and the validation one."""
+    """The repeating, shuffled (augmented, class-weighted) train stream and the validation one;
+    over shards with age bounds (any made since sources came), every face, bins too."""
     settings = config.training
+    files = shard_files(shards_dir, "train")
+    with_bounds = "age_high" in pq.ParquetFile(files[0]).schema_arrow.names
+    groups = n_age_groups if with_bounds else 0
     weights = None
     if settings.class_weights:
         weights = train_class_weights(shards_dir, config.image_size, n_age_groups)
@@ -256,19 +261,23 @@ def streams(
         seed=config.seed,
         class_weights=weights,
         augment=config.model.augment,
+        age_groups=groups,
     )
     validation_stream = ParquetFaces(
         shard_files(shards_dir, "validation"),
         config.image_size,
         settings.batch_size,
         repeat=True,
+        age_groups=groups,
     )
     return train_stream, validation_stream
 
 
-def build_model(config: TrainConfig, n_age_groups: int, steps: int) -> tuple[object, str | None]:
+def build_model(
+    config: TrainConfig, n_age_groups: int, steps: int, intervals: bool = False
+) -> tuple[object, str | None]:
     """The compiled network, from the initial model's weights when the config names one; and
-    that model's version."""
+    that model's version. With `intervals`, its age heads learn from age bounds (bins too)."""
     settings = config.training
     model = make_model(config.model, config.image_size, n_age_groups, seed=config.seed)
     initial = None
@@ -284,6 +293,7 @@ def build_model(config: TrainConfig, n_age_groups: int, steps: int) -> tuple[obj
         xla=settings.xla,
         warmup_steps=steps * settings.warmup_epochs,
         soft_targets=settings.teacher is not None,
+        intervals=intervals,
         hold_steps=steps * settings.average_epochs,
         hold_learning_rate=settings.average_learning_rate,
     )

@@ -88,6 +88,35 @@ def undo_class_weights(model: keras.Model, head: str, weights) -> None:
     layer.set_weights([kernel, (bias - np.log(weights)).astype(bias.dtype)])
 
 
+def partial_label_crossentropy(mask, probabilities):
+    """-log of the probability on the classes a face's label allows (a mask of them): for an age
+    bin, the age groups it spans; for an exact age, one group, where this is cross-entropy."""
+    import keras
+    from keras import ops
+
+    allowed = ops.sum(ops.cast(mask, probabilities.dtype) * probabilities, axis=-1)
+    return -ops.log(ops.clip(allowed, keras.config.epsilon(), 1.0))
+
+
+def interval_absolute_error(bounds, predicted):
+    """How far the predicted age lies outside a face's [low, high] bounds (no loss inside a bin;
+    the absolute error for an exact age, whose bounds are equal)."""
+    from keras import ops
+
+    bounds = ops.cast(bounds, predicted.dtype)
+    below = ops.relu(bounds[:, :1] - predicted)
+    above = ops.relu(predicted - bounds[:, 1:])
+    return ops.mean(below + above, axis=-1)
+
+
+def compatible_accuracy(mask, probabilities):
+    """1 where the most probable class is one the label allows."""
+    from keras import ops
+
+    best = ops.one_hot(ops.argmax(probabilities, axis=-1), ops.shape(probabilities)[-1])
+    return ops.max(ops.cast(mask, best.dtype) * best, axis=-1)
+
+
 def compile_model(
     model: keras.Model,
     learning_rate: float,
@@ -97,6 +126,7 @@ def compile_model(
     xla: bool = False,
     warmup_steps: int = 0,
     soft_targets: bool = False,
+    intervals: bool = False,
     hold_steps: int = 0,
     hold_learning_rate: float = 0.0,
 ) -> None:
@@ -106,6 +136,9 @@ def compile_model(
     sparkface.train.averaging). Cross-entropy for the class heads, mean absolute error (in years /
     AGE_SCALE) for age. With `soft_targets`, the class heads' targets are probability rows (a
     teacher's mixed with the labels: sparkface.train.distill) rather than class indices.
+    With `intervals`, the age-group target is a mask of the groups a face's age bounds span and
+    the age target the bounds themselves (a bin, or an exact age twice): partial-label
+    cross-entropy and the interval error, which equal the plain losses for exact ages.
 
     With `xla`, the training step is compiled with XLA on the CPU too (Keras's "auto" turns it on
     only for accelerators; research/benchmarks/step_speed.py: at 48x48 it made a 64-px recipe's
@@ -138,14 +171,17 @@ def compile_model(
         ),
         "age": "mean_absolute_error",
     }
+    metrics = {**{head: ["accuracy"] for head in CLASS_HEADS}, "age": ["mean_absolute_error"]}
+    if intervals and not soft_targets:
+        losses["age_group"] = partial_label_crossentropy
+        losses["age"] = interval_absolute_error
+        metrics["age_group"] = [compatible_accuracy]
+        metrics["age"] = [interval_absolute_error]
     weights = {head: float(loss_weights.get(head, 1.0)) for head in HEADS}
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
         loss=losses,
         loss_weights=weights,
-        metrics={
-            **{head: ["accuracy"] for head in CLASS_HEADS},
-            "age": ["mean_absolute_error"],
-        },
+        metrics=metrics,
         jit_compile=jit_compile,
     )

@@ -140,8 +140,11 @@ def reusable_preparation(out: Path, config: TrainConfig) -> dict[str, Any] | Non
     if not previous.is_file() or not (out / "config.yaml").is_file():
         return None
     old = yaml.safe_load((out / "config.yaml").read_text())
-    same = all(
-        old.get(key) == json.loads(json.dumps(config.to_dict()[key]))
-        for key in ("image_size", "min_age", "sample_fractions", "split", "shards", "faces")
+    same = (
+        all(
+            old.get(key) == json.loads(json.dumps(config.to_dict()[key]))
+            for key in ("image_size", "min_age", "sample_fractions", "split", "shards", "faces")
+        )
+        and (old.get("sources") or {}) == config.sources
     )
     return json.loads(previous.read_text()) if same else None

@@ -29,12 +29,18 @@ SPLITS = ("train", "validation", "test")
 SHARD_COLUMNS = (
     "path",
     "file_name",
+    "source",
     "age",
+    "age_low",
+    "age_high",
     "age_group_index",
+    "age_group_low",
+    "age_group_high",
     "gender_index",
     "race_index",
     "gender",
     "race",
+    "source_weight",
     "pixels",
 )
 
@@ -70,8 +76,9 @@ def split_paths(
 
 
 def keep_trainable(df: DataFrame, min_age: int) -> DataFrame:
-    """Only labelled faces of at least `min_age`."""
-    return df.where(F.col("label_error").isNull() & (F.col("age") >= min_age))
+    """Only labelled faces of at least `min_age`: an exact age, or a bin that starts there."""
+    low = F.col("age_low") if "age_low" in df.columns else F.col("age")
+    return df.where(F.col("label_error").isNull() & (low >= min_age))
 
 
 def sampled_in(fractions: dict[str, dict[str, float]]) -> Column:
@@ -97,6 +104,8 @@ def with_class_indices(df: DataFrame, groups: AgeGroups) -> DataFrame:
     return df.select(
         "*",
         age_group_index(F.col("age"), groups).alias("age_group_index"),
+        age_group_index(F.col("age_low"), groups).alias("age_group_low"),
+        age_group_index(F.col("age_high"), groups).alias("age_group_high"),
         (F.array_position(gender_names, F.col("gender")) - 1).cast("int").alias("gender_index"),
         (F.array_position(race_names, F.col("race")) - 1).cast("int").alias("race_index"),
     )
@@ -172,7 +181,8 @@ def prepare(
 ) -> dict[str, object]:
     """Write training shards to `output_dir`/shards/split=*/ and return the counts of each step.
 
-    `images` comes from `read_images` + `parse_labels`.
+    `images` comes from `read_images` + `labelled_files` (one source or several, unioned): each
+    source's faces split by a hash of the file name, weighted by `config.sources`.
     """
     spec = ImageSpec(size=config.image_size)
     if config.min_age < groups.min_age:
@@ -186,7 +196,12 @@ def prepare(
         trainable, config.split.get("validation", 0.1), config.split.get("test", 0.1)
     )
     sampled = rebalance(split, config.sample_fractions)
-    columns = ["path", "file_name", "file_size", "age", "gender", "race", "split", "content"]
+    weight = F.lit(1.0)
+    for name, value in config.sources.items():
+        weight = F.when(F.col("source") == name, F.lit(float(value))).otherwise(weight)
+    sampled = sampled.withColumn("source_weight", weight.cast("float"))
+    columns = ["path", "file_name", "file_size", "source", "age", "age_low", "age_high"]
+    columns += ["gender", "race", "source_weight", "split", "content"]
     decoded = decode_images(sampled.select(*columns), spec, config.faces).cache()
     good = with_class_indices(decoded.where(F.col("decode_error").isNull()), groups)
     shards = Path(output_dir) / "shards"
@@ -204,6 +219,10 @@ def prepare(
         .to_dict(orient="records")
     )
     counts["rows"] = {name: int(per_split.get(name, 0)) for name in SPLITS}
+    counts["sources"] = {
+        f"{row['source']}/{row['split']}": row["count"]
+        for row in sorted(good.groupBy("source", "split").count().collect())
+    }
     counts["faces"] = config.faces.mode
     counts["views"] = {}
     for row in sorted(good.groupBy("split", "face_view").count().collect()):
@@ -217,12 +236,12 @@ def prepare(
 def _step_counts(images: DataFrame, config: TrainConfig, groups: AgeGroups) -> dict[str, object]:
     """How many files each step drops, in one pass over the names (no image bytes are read)."""
     names = assign_split(
-        images.select("file_name", "label_error", "age", "race", "gender"),
+        images.select("file_name", "label_error", "age_low", "race", "gender"),
         config.split.get("validation", 0.1),
         config.split.get("test", 0.1),
     )
     labelled = F.col("label_error").isNull()
-    trainable = labelled & (F.col("age") >= max(config.min_age, groups.min_age))
+    trainable = labelled & (F.col("age_low") >= max(config.min_age, groups.min_age))
     row = names.agg(
         F.count("*").alias("files"),
         F.count_if(~labelled).alias("unlabelled"),

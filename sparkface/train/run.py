@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkface.core.config import IngestConfig, LabelConfig, TrainConfig
-from sparkface.core.labels import parse_labels
+from sparkface.core.config import (
+    ConfigError,
+    IngestConfig,
+    LabelConfig,
+    TrainConfig,
+    folder_source,
+    load_source,
+)
+from sparkface.core.labels import labelled_files
 from sparkface.spark.ingest import read_images
 from sparkface.spark.logs import timed
 from sparkface.train.packaging import fit_and_package, reusable_preparation, write_config
@@ -35,9 +43,31 @@ def data_fingerprint(spark: SparkSession, shards_dir: Path) -> str:
     return f"rows={row['rows']};xxhash64-sum={row['hash']}"
 
 
+def training_images(
+    spark: SparkSession,
+    input_dir: str | None,
+    config: TrainConfig,
+    labels: LabelConfig,
+    ingest: IngestConfig,
+) -> DataFrame:
+    """Every labelled image of the recipe's sources (conf/sources/), or of `input_dir` labelled
+    by its file names when the recipe names none."""
+    if config.sources:
+        sources = [load_source(name) for name in config.sources]
+    elif input_dir:
+        sources = [folder_source(input_dir)]
+    else:
+        raise ConfigError("training: give --input, or name sources in the recipe")
+    parts = [
+        labelled_files(spark, read_images(spark, source.images, ingest), source, labels.max_age)
+        for source in sources
+    ]
+    return functools.reduce(DataFrame.unionByName, parts)
+
+
 def run_training(
     spark: SparkSession,
-    input_dir: str,
+    input_dir: str | None,
     output_dir: str,
     config: TrainConfig,
     labels: LabelConfig,
@@ -58,7 +88,7 @@ def run_training(
     counts = reusable_preparation(out, config) if reuse_shards else None
     if counts is None:
         with timed("preparation (Spark)", timings):
-            images = parse_labels(read_images(spark, input_dir, ingest), labels.max_age)
+            images = training_images(spark, input_dir, config, labels, ingest)
             counts = prepare(images, config, labels.groups, str(out))
     else:
         log.info("reusing the shards in %s", out / "shards")
@@ -68,4 +98,5 @@ def run_training(
         write_config(out, config, labels)
         log.info("shards prepared in %s (%s); training left to jobs/fit.py", out, fingerprint)
         return {"counts": counts, "fingerprint": fingerprint, "timings": timings}
-    return fit_and_package(out, config, labels, input_dir, counts, fingerprint, timings, model_name)
+    described = input_dir or "sources " + ", ".join(config.sources)
+    return fit_and_package(out, config, labels, described, counts, fingerprint, timings, model_name)

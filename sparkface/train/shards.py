@@ -20,6 +20,9 @@ from sparkface.train.augment import augment_batch
 # Which shard column each class head learns from, and all the shards' label columns.
 TARGETS = {head: f"{head}_index" for head in CLASS_HEADS}
 LABEL_COLUMNS = (*TARGETS.values(), "age")
+# What shards of several sources add: each face's age bounds (a bin, or twice its exact age), the
+# age groups they span, and its source's weight in the loss.
+INTERVAL_COLUMNS = ("age_low", "age_high", "age_group_low", "age_group_high", "source_weight")
 
 
 def shard_files(shards_dir: str | Path, split: str) -> list[Path]:
@@ -56,6 +59,12 @@ class ParquetFaces:
     With `repeat`, it loops forever (one pass = `len(self)` batches), reshuffling the file order
     and, through the buffer, the rows each pass. With `augment`, each batch is a random
     variation of its faces (`sparkface.train.augment`).
+
+    With `age_groups` (their count), the stream trains on every face, an age bin as much as an
+    exact age: the age-group target is the mask of the groups a face's age bounds span (one for
+    an exact age) and the age target its bounds (`sparkface.train.model`'s partial-label and
+    interval losses), each face weighted by its source. Without it, only faces with an exact age
+    are read, with class indices as targets: what evaluation and conversion read.
     """
 
     def __init__(
@@ -70,6 +79,7 @@ class ParquetFaces:
         class_weights: dict[str, np.ndarray] | None = None,
         read_batch: int = 512,
         augment: bool = False,
+        age_groups: int = 0,
     ) -> None:
         self.files = list(files)
         self.image_size = image_size
@@ -80,7 +90,15 @@ class ParquetFaces:
         self.class_weights = class_weights
         self.read_batch = read_batch
         self.augment = augment
-        self.rows = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+        self.age_groups = age_groups
+        names = pq.ParquetFile(self.files[0]).schema_arrow.names if self.files else []
+        self.extra = [column for column in INTERVAL_COLUMNS if column in names]
+        self.exact_only = not age_groups and "age_high" in names
+        if self.exact_only:
+            ages = [pq.read_table(f, columns=["age"]).column("age") for f in self.files]
+            self.rows = sum(len(age) - age.null_count for age in ages)
+        else:
+            self.rows = sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
 
     def __len__(self) -> int:
         return math.ceil(self.rows / self.batch_size)
@@ -89,15 +107,19 @@ class ParquetFaces:
         order = rng.permutation(len(self.files)) if self.shuffle_buffer else range(len(self.files))
         for index in order:
             parquet = pq.ParquetFile(self.files[index])
-            columns = ["pixels", *LABEL_COLUMNS]
+            columns = ["pixels", *LABEL_COLUMNS, *self.extra]
             for batch in parquet.iter_batches(batch_size=self.read_batch, columns=columns):
+                if self.exact_only:
+                    batch = batch.filter(batch.column("age").is_valid())
                 chunk = {"pixels": pixels_to_array(batch.column("pixels"), self.image_size)}
-                for name in LABEL_COLUMNS:
+                for name in (*LABEL_COLUMNS, *self.extra):
                     chunk[name] = batch.column(name).to_numpy(zero_copy_only=False)
                 yield chunk
 
     def _emit(self, chunk: dict[str, np.ndarray], augment_rng: np.random.Generator):
         pixels = augment_batch(chunk["pixels"], augment_rng) if self.augment else chunk["pixels"]
+        if self.age_groups:
+            return (pixels, *self._interval_targets(chunk))
         targets = {head: chunk[column].astype("int32") for head, column in TARGETS.items()}
         targets["age"] = (chunk["age"].astype("float32") / AGE_SCALE).reshape(-1, 1)
         if not self.class_weights:
@@ -105,6 +127,32 @@ class ParquetFaces:
         weights = {head: self.class_weights[head][targets[head]] for head in TARGETS}
         weights["age"] = np.ones(len(chunk["age"]), dtype="float32")
         return pixels, targets, weights
+
+    def _interval_targets(self, chunk: dict[str, np.ndarray]) -> tuple[dict, dict]:
+        """Targets and weights of every face, its age a bin or exact (the class docstring)."""
+        rows = len(chunk["age"])
+        if "age_high" in chunk:
+            low, high = chunk["age_low"], chunk["age_high"]
+            first, last = chunk["age_group_low"], chunk["age_group_high"]
+        else:  # shards of exact ages only, made before bins were known
+            low = high = chunk["age"]
+            first = last = chunk["age_group_index"]
+        spanned = np.arange(self.age_groups)
+        mask = (spanned >= first[:, None]) & (spanned <= last[:, None])
+        targets = {
+            "age_group": mask.astype("float32"),
+            "gender": chunk["gender_index"].astype("int32"),
+            "race": chunk["race_index"].astype("int32"),
+            "age": (np.stack([low, high], axis=1) / AGE_SCALE).astype("float32"),
+        }
+        source = chunk.get("source_weight", np.ones(rows)).astype("float32")
+        weights = {head: source for head in ("gender", "race", "age", "age_group")}
+        if self.class_weights:
+            group = self.class_weights["age_group"]
+            weights["age_group"] = source * (mask @ group) / mask.sum(axis=1)
+            for head in ("gender", "race"):
+                weights[head] = source * self.class_weights[head][targets[head]]
+        return targets, {head: w.astype("float32") for head, w in weights.items()}
 
     def _one_pass(
         self, rng: np.random.Generator, augment_rng: np.random.Generator
@@ -136,8 +184,9 @@ class ParquetFaces:
                 return
 
     def labels(self) -> dict[str, np.ndarray]:
-        """All label columns of the shards (small: no pixels are read)."""
+        """All label columns of the faces with exact ages (small: no pixels are read)."""
         table = pa.concat_tables(pq.read_table(f, columns=list(LABEL_COLUMNS)) for f in self.files)
+        table = table.filter(table.column("age").is_valid())
         return {name: table.column(name).to_numpy() for name in LABEL_COLUMNS}
 
 

@@ -1,0 +1,113 @@
+"""Faces labelled with an age bin only (a source's table, FairFace's 20-29): the partial-label
+and interval losses, the stream's targets over shards of several sources, and the teacher's
+hard targets (sparkface.train.model, shards, distill)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sparkface.core.contract import AGE_SCALE
+from sparkface.train.distill import hard_targets
+from sparkface.train.model import (
+    compatible_accuracy,
+    interval_absolute_error,
+    partial_label_crossentropy,
+)
+from sparkface.train.shards import ParquetFaces, shard_files
+
+PROBABILITIES = np.array([[0.1, 0.2, 0.3, 0.4], [0.7, 0.1, 0.1, 0.1]], dtype="float32")
+
+
+def test_the_partial_label_loss_is_cross_entropy_for_one_group_and_the_mass_for_a_bin():
+    one = np.array([[0, 0, 1, 0], [1, 0, 0, 0]], dtype="float32")
+    np.testing.assert_allclose(
+        np.asarray(partial_label_crossentropy(one, PROBABILITIES)), -np.log([0.3, 0.7]), rtol=1e-5
+    )
+    spanned = np.array([[0, 1, 1, 0], [0, 1, 1, 1]], dtype="float32")
+    np.testing.assert_allclose(
+        np.asarray(partial_label_crossentropy(spanned, PROBABILITIES)),
+        -np.log([0.5, 0.3]),
+        rtol=1e-5,
+    )
+    np.testing.assert_array_equal(np.asarray(compatible_accuracy(spanned, PROBABILITIES)), [0, 0])
+    np.testing.assert_array_equal(np.asarray(compatible_accuracy(one, PROBABILITIES)), [0, 1])
+
+
+def test_the_interval_loss_is_zero_inside_the_bin_and_the_distance_outside():
+    bounds = np.array([[0.20, 0.29], [0.20, 0.29], [0.20, 0.29], [0.35, 0.35]], dtype="float32")
+    predicted = np.array([[0.25], [0.10], [0.40], [0.30]], dtype="float32")
+    np.testing.assert_allclose(
+        np.asarray(interval_absolute_error(bounds, predicted)), [0.0, 0.10, 0.11, 0.05], atol=1e-6
+    )
+
+
+def write_mixed_split(shards, split: str = "train") -> None:
+    """Four exact ages (UTKFace) and four bins (a table source) with their age-group spans and
+    source weights, as preparation writes them."""
+    folder = shards / f"split={split}"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    exact = [9, 30, 45, 70]
+    bins = [(10, 19), (20, 29), (30, 39), (70, 116)]
+    groups = {9: 0, 30: 3, 45: 5, 70: 7, 10: 0, 19: 2, 20: 2, 29: 3, 39: 4, 116: 7}
+    lows = exact + [low for low, _ in bins]
+    highs = exact + [high for _, high in bins]
+    pq.write_table(
+        pa.table(
+            {
+                "pixels": pa.array(
+                    [rng.integers(0, 256, 32 * 32 * 3, dtype=np.uint8).tobytes() for _ in lows],
+                    pa.binary(),
+                ),
+                "age_group_index": pa.array([groups[a] for a in exact] + [None] * 4, pa.int32()),
+                "gender_index": [0, 1, 0, 1, 1, 0, 1, 0],
+                "race_index": [0, 1, 2, 3, 4, 4, 3, 2],
+                "age": pa.array([*exact, None, None, None, None], pa.int32()),
+                "age_low": lows,
+                "age_high": highs,
+                "age_group_low": [groups[a] for a in lows],
+                "age_group_high": [groups[a] for a in highs],
+                "source_weight": pa.array([1.0] * 4 + [0.5] * 4, pa.float32()),
+            }
+        ),
+        folder / "part-0.parquet",
+    )
+
+
+def test_the_stream_trains_on_bins_with_their_spans_bounds_and_source_weights(tmp_path):
+    write_mixed_split(tmp_path)
+    files = shard_files(tmp_path, "train")
+    ((_, targets, weights),) = list(ParquetFaces(files, 32, 8, age_groups=8))
+    masks = targets["age_group"]
+    assert masks.shape == (8, 8)
+    np.testing.assert_array_equal(masks[0], np.eye(8)[0])  # 9: one group
+    np.testing.assert_array_equal(masks[4], [1, 1, 1, 0, 0, 0, 0, 0])  # 10-19: 7-12 .. 18-24
+    np.testing.assert_array_equal(masks[7], np.eye(8)[7])  # 70+: 65+
+    np.testing.assert_allclose(targets["age"][1], [0.30, 0.30])
+    np.testing.assert_allclose(targets["age"][5], np.array([20, 29]) / AGE_SCALE)
+    for head in ("age_group", "gender", "race", "age"):
+        np.testing.assert_allclose(weights[head], [1.0] * 4 + [0.5] * 4)
+
+
+def test_evaluation_and_conversion_read_only_the_faces_with_exact_ages(tmp_path):
+    write_mixed_split(tmp_path)
+    stream = ParquetFaces(shard_files(tmp_path, "train"), 32, 8)
+    assert stream.rows == 4
+    ((_, targets),) = list(stream)
+    np.testing.assert_array_equal(targets["age_group"], [0, 3, 5, 7])
+    assert list(stream.labels()["age"]) == [9, 30, 45, 70]
+
+
+def test_a_teacher_mixes_with_a_bin_spread_over_its_groups_and_its_middle_age():
+    labels = {
+        "age_group": np.array([[0, 1, 1, 0], [0, 0, 1, 0]], dtype="float32"),
+        "gender": np.array([0, 1]),
+        "race": np.array([4, 2]),
+        "age": np.array([[0.20, 0.29], [0.35, 0.35]], dtype="float32"),
+    }
+    hard = hard_targets(labels, {"age_group": 4, "gender": 2, "race": 5})
+    np.testing.assert_allclose(hard["age_group"], [[0, 0.5, 0.5, 0], [0, 0, 1, 0]])
+    np.testing.assert_allclose(hard["age"], [[0.245], [0.35]])
+    np.testing.assert_array_equal(hard["race"][0], np.eye(5)[4])

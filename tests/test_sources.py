@@ -1,0 +1,125 @@
+"""Labelled faces from a table as well as from names (sparkface.core.labels, a source of
+conf/sources/): classes mapped onto ours, ages as years or bins, every image accounted for; the
+profile and the evaluation of such a source."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sparkface.core.config import (
+    ConfigError,
+    SourceConfig,
+    load_ingest,
+    load_labels,
+    load_source,
+    validated,
+)
+from sparkface.core.labels import labelled_files
+from sparkface.core.package import load_bundle
+from sparkface.evaluate.tally import evaluate_folder
+from sparkface.profile.run import run_profile
+from sparkface.spark.ingest import read_images
+from tests.conftest import tiny_model_package, write_faces
+
+TABLE = """file,age,gender,race
+train/a.jpg,20-29,Male,East Asian
+train/b.jpg,70+,Female,Latino_Hispanic
+train/c.jpg,35,Female,Black
+./train/d.jpg,3-9,Male,White
+train/e.jpg,old,Male,White
+train/missing.jpg,30-39,Male,White
+"""
+MAPPING = {
+    "gender": {"Male": "male", "Female": "female"},
+    "race": {
+        "East Asian": "asian",
+        "Latino_Hispanic": "others",
+        "Black": "black",
+        "White": "white",
+    },
+}
+
+
+@pytest.fixture
+def table_source(tmp_path) -> SourceConfig:
+    write_faces(tmp_path / "photos", [f"train/{n}.jpg" for n in "abcdef"], size=(64, 64))
+    (tmp_path / "photos" / "labels.csv").write_text(TABLE)
+    return SourceConfig(
+        name="photos",
+        images=str(tmp_path / "photos"),
+        labels=str(tmp_path / "photos" / "labels.csv"),
+        **MAPPING,
+    )
+
+
+def test_a_table_labels_each_image_by_its_path_with_bins_as_bounds(spark, table_source):
+    files = read_images(spark, table_source.images, load_ingest())
+    rows = {
+        row.file_name: row
+        for row in labelled_files(spark, files, table_source).orderBy("file_name").collect()
+    }
+    assert set(rows) == {f"{n}.jpg" for n in "abcdef"}  # the CSV is not an image
+    a, b, c, d = rows["a.jpg"], rows["b.jpg"], rows["c.jpg"], rows["d.jpg"]
+    assert (a.age, a.age_low, a.age_high, a.gender, a.race) == (None, 20, 29, "male", "asian")
+    assert (b.age_low, b.age_high, b.race) == (70, 116, "others")
+    assert (c.age, c.age_low, c.age_high, c.race) == (35, 35, 35, "black")
+    assert (d.age_low, d.age_high, d.label_error) == (3, 9, None)  # "./" is the same path
+    assert rows["e.jpg"].label_error == "age is not years or a bin 'lo-hi' / 'lo+': 'old'"
+    assert rows["f.jpg"].label_error == "not in the labels table"
+    assert {row.source for row in rows.values()} == {"photos"}
+
+
+def test_a_class_the_source_does_not_map_is_named(spark, table_source):
+    files = read_images(spark, table_source.images, load_ingest())
+    partial = table_source.model_copy(update={"race": {"White": "white"}})
+    with pytest.raises(ConfigError, match=r"race has class\(es\) \['Black', 'East Asian', 'Lat"):
+        labelled_files(spark, files, partial)
+    with pytest.raises(ConfigError, match="race.Black: Input should be 'white', 'black'"):
+        validated(SourceConfig, {**table_source.model_dump(), "race": {"Black": "dark"}}, "x")
+
+
+def test_the_shipped_sources_map_every_fairface_class():
+    fairface = load_source("fairface")
+    assert set(fairface.race) == {
+        "White",
+        "Black",
+        "Indian",
+        "East Asian",
+        "Southeast Asian",
+        "Latino_Hispanic",
+        "Middle Eastern",
+    }
+    assert (
+        fairface.race["Southeast Asian"] == "asian" and fairface.race["Middle Eastern"] == "others"
+    )
+    assert load_source("utkface").from_names
+
+
+def test_a_sources_profile_counts_its_bins(spark, table_source, tmp_path):
+    profile, _ = run_profile(
+        spark, table_source.images, str(tmp_path / "profile"), load_labels(), load_ingest(),
+        source=table_source,
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "profile" / "summary.json").read_text())
+    assert (summary["files"], summary["labelled"], summary["unlabelled"]["count"]) == (6, 4, 2)
+    assert summary["by_age_bin"] == {"20-29": 1, "3-9": 1, "70+": 1}
+    assert summary["age_histogram"]["35"] == 1
+    assert summary["by_race"]["others"] == 1
+
+
+def test_evaluating_a_source_scores_bins_by_the_age_in_years(spark, table_source, tmp_path):
+    bundle = load_bundle(tiny_model_package(tmp_path / "model"))
+    metrics = evaluate_folder(
+        spark, None, str(tmp_path / "evaluation"), bundle, load_ingest(), load_labels(),
+        batch_size=4, source=table_source,
+    )  # fmt: skip
+    # a (20-29), b (70+) and c (35) are of trainable age; d (3-9) starts below 7.
+    assert metrics["faces"] == 3 and metrics["exact_ages"] == 1
+    assert metrics["age_bins"] == ["20-29", "70+"] and metrics["age_bins_faces"] == 2
+    assert metrics["age_bin_accuracy"] in (0.0, 0.5, 1.0)
+    assert sum(metrics["confusion"]["age_group"][i][j] for i in range(8) for j in range(8)) == 1
+    assert sum(sum(row) for row in metrics["confusion"]["gender"]) == 3
+    report = (tmp_path / "evaluation" / "report.md").read_text()
+    assert "faces labelled with a bin" in report
