@@ -112,7 +112,8 @@ def assert_same_rows(found: pd.DataFrame, local: pd.DataFrame) -> None:
     for column in ("age_years", "age_group_probability", "gender_probability", "race_probability"):
         np.testing.assert_allclose(found[column].fillna(-1), local[column].fillna(-1), atol=1e-4)
     assert found["face_box"].tolist() == local["face_box"].tolist()
-    assert (found["status"] == "ok").sum() >= 36  # faces were found in the crops
+    if SHARED_FACES.is_dir():  # real crops: faces were found (the made-up ones hold none)
+        assert (found["status"] == "ok").sum() >= 36
 
 
 def test_the_image_scores_a_read_only_folder_like_a_local_run(image, faces, local_rows, tmp_path):

@@ -5,8 +5,8 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from sparkface.core.config import IngestConfig, LabelConfig, train_config_from_dict
-from sparkface.core.labels import parse_labels
+from sparkface.core.config import IngestConfig, LabelConfig, folder_source, train_config_from_dict
+from sparkface.core.labels import labelled_files
 from sparkface.spark.ingest import read_images
 from sparkface.train.preparation import assign_split, prepare, rebalance
 from sparkface.train.shards import ParquetFaces, pixels_to_array, shard_files
@@ -64,7 +64,9 @@ def prepared(spark, tmp_path_factory):
         {"image_size": 24, "shards": 2, "sample_fractions": {"race": {"white": 0.5}}}
     )
     out = tmp_path_factory.mktemp("prepared")
-    images = parse_labels(read_images(spark, str(folder), IngestConfig()))
+    images = labelled_files(
+        spark, read_images(spark, str(folder), IngestConfig()), folder_source(str(folder))
+    )
     counts = prepare(images, config, LabelConfig().groups, str(out))
     return names, counts, out, config
 
@@ -219,7 +221,9 @@ def test_detect_mode_shards_hold_the_faces_the_detector_aligned_and_lose_none(
         }
     )
     out = tmp_path_factory.mktemp("prepared-detect")
-    images = parse_labels(read_images(spark, str(folder), IngestConfig()))
+    images = labelled_files(
+        spark, read_images(spark, str(folder), IngestConfig()), folder_source(str(folder))
+    )
     counts = prepare(images, config, LabelConfig().groups, str(out))
     trainable = [s for s in sources if int(s.name.split("_")[0]) >= 7]
     assert counts["faces"] == "detect" and counts["unreadable"] == 1
