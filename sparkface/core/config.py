@@ -84,10 +84,8 @@ def _message(cls: type[BaseModel], error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f"{key}: missing key"
     message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "value_error" and message.startswith(tuple(f"{k}:" for k in ("", key))):
-        return message  # our own checks name their key
-    if error["type"] == "value_error" and re.match(r"^[a-z_.]+: ", message):
-        return f"{key + '.' if location else ''}{message}"
+    if error["type"] == "value_error":  # our own checks, which name their key in their block
+        return f"{key}.{message}" if location else message
     return f"{key}: {message}, got {error.get('input')!r}"
 
 
@@ -297,13 +295,19 @@ class SourceConfig(Settings):
         return self.columns.get(field, field)
 
 
-def load_source(name: str, folder: str | Path | None = None) -> SourceConfig:
-    """conf/sources/NAME.yaml, its `images` and `labels` paths taken from the home."""
-    folder = Path(folder) if folder else CONF_DIR / "sources"
+def named_file(kind: str, name: str, folder: str | Path | None = None) -> Path:
+    """conf/KINDs/NAME.yaml (or NAME.yaml in `folder`), or an error naming the ones there are."""
+    folder = Path(folder) if folder else CONF_DIR / f"{kind}s"
     path = folder / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
-        raise ConfigError(f"no source {name!r}: {path} does not exist (known: {known})")
+        raise ConfigError(f"no {kind} {name!r}: {path} does not exist (known: {known})")
+    return path
+
+
+def load_source(name: str, folder: str | Path | None = None) -> SourceConfig:
+    """conf/sources/NAME.yaml, its `images` and `labels` paths taken from the home."""
+    path = named_file("source", name, folder)
     data = _read_yaml(path)
     data.setdefault("name", name)
     for key in ("images", "labels"):

@@ -42,6 +42,7 @@ from sparkface.core.config import (
     Settings,
     load_faces,
     load_yaml,
+    named_file,
     validated,
 )
 from sparkface.core.errors import PackageError, UserError
@@ -111,11 +112,7 @@ class Campaign(Settings):
 def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
     """Read conf/campaigns/NAME.yaml; relative paths in it are taken from the home (the checkout,
     or $SPARKFACE_HOME: `sparkface.core.home`)."""
-    folder = Path(folder) if folder else CONF_DIR / "campaigns"
-    path = folder / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
-        raise ConfigError(f"no campaign {name!r}: {path} does not exist (known: {known})")
+    path = named_file("campaign", name, folder)
     data = load_yaml(path)
     if "name" in data and data["name"] != name:
         raise ConfigError(f"{path}: name: {data['name']!r} differs from the file name {name!r}")
