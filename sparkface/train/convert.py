@@ -38,7 +38,7 @@ from sparkface.core.runtime import TFLiteModel, runtime_of, to_tflite
 from sparkface.evaluate.metrics import compute_metrics, headline
 from sparkface.evaluate.report import write_evaluation
 from sparkface.evaluate.split import predict_stream
-from sparkface.train.shards import ParquetFaces, shard_files
+from sparkface.train.shards import ParquetFaces, shard_files, split_rows
 
 CALIBRATION_SEED = 0
 
@@ -118,9 +118,10 @@ def convert_package(
         files = shard_files(shards_dir, split)
         expected = descriptor.get("training_data", {}).get(split)
         stream = ParquetFaces(files, size, 256)
-        if expected is not None and stream.rows != expected:
+        rows = split_rows(shards_dir, split)
+        if expected is not None and rows != expected:
             raise PackageError(
-                f"{shards_dir}: the {split} split has {stream.rows} faces, the model was "
+                f"{shards_dir}: the {split} split has {rows} faces, the model was "
                 f"trained with {expected}: not its shards"
             )
         keras_predictions, truth = predict_stream(model, stream, flip)

@@ -33,6 +33,13 @@ def shard_files(shards_dir: str | Path, split: str) -> list[Path]:
     return files
 
 
+def split_rows(shards_dir: str | Path, split: str) -> int:
+    """Every face of one split, whatever its age label (exact or a bin): the count a model's
+    `training_data` records (`ParquetFaces(...).rows` counts only exact ages unless it reads
+    bins)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in shard_files(shards_dir, split))
+
+
 def pixels_to_array(column: pa.Array, image_size: int) -> np.ndarray:
     """A binary Arrow column of size*size*3 bytes per row as an (n, size, size, 3) uint8 array,
     without a Python object per row."""
@@ -58,7 +65,7 @@ class ParquetFaces:
     Memory is bounded by the shuffle buffer plus one Arrow batch, whatever the shards' size.
     With `repeat`, it loops forever (one pass = `len(self)` batches), reshuffling the file order
     and, through the buffer, the rows each pass. With `augment`, each batch is a random
-    variation of its faces (`sparkface.train.augment`).
+    variation of its faces (`sparkface.train.augment`; `light` adds light, colour, blur and JPEG).
 
     With `age_groups` (their count), the stream trains on every face, an age bin as much as an
     exact age: the age-group target is the mask of the groups a face's age bounds span (one for
@@ -79,6 +86,7 @@ class ParquetFaces:
         class_weights: dict[str, np.ndarray] | None = None,
         read_batch: int = 512,
         augment: bool = False,
+        light: bool = False,
         age_groups: int = 0,
     ) -> None:
         self.files = list(files)
@@ -90,6 +98,7 @@ class ParquetFaces:
         self.class_weights = class_weights
         self.read_batch = read_batch
         self.augment = augment
+        self.light = light
         self.age_groups = age_groups
         names = pq.ParquetFile(self.files[0]).schema_arrow.names if self.files else []
         self.extra = [column for column in INTERVAL_COLUMNS if column in names]
@@ -117,7 +126,9 @@ class ParquetFaces:
                 yield chunk
 
     def _emit(self, chunk: dict[str, np.ndarray], augment_rng: np.random.Generator):
-        pixels = augment_batch(chunk["pixels"], augment_rng) if self.augment else chunk["pixels"]
+        pixels = chunk["pixels"]
+        if self.augment:
+            pixels = augment_batch(pixels, augment_rng, light=self.light)
         if self.age_groups:
             return (pixels, *self._interval_targets(chunk))
         targets = {head: chunk[column].astype("int32") for head, column in TARGETS.items()}
