@@ -60,3 +60,33 @@ def test_with_no_shift_zoom_or_rotation_the_warp_is_the_identity_or_the_mirror(f
 def test_an_empty_batch_stays_empty():
     empty = np.zeros((0, 24, 24, 3), dtype=np.uint8)
     assert augment_batch(empty, np.random.default_rng(0)).shape == empty.shape
+
+
+def test_light_changes_colour_blur_and_compression_and_keeps_the_geometry_draws():
+    batch = faces(16, 32, seed=3)
+    plain = augment_batch(batch, np.random.default_rng(5))
+    lit = augment_batch(batch, np.random.default_rng(5), light=True)
+    again = augment_batch(batch, np.random.default_rng(5), light=True)
+    assert lit.shape == batch.shape and lit.dtype == np.uint8
+    np.testing.assert_array_equal(lit, again)
+    assert not np.array_equal(lit, plain)
+
+
+def test_light_warms_or_cools_a_grey_face_by_opposite_red_and_blue_gains():
+    grey = np.full((64, 24, 24, 3), 128, dtype=np.uint8)
+    out = augment_batch(grey, np.random.default_rng(4), light=True).astype(int)
+    red, blue = out[..., 0].mean(axis=(1, 2)), out[..., 2].mean(axis=(1, 2))
+    green = out[..., 1].mean(axis=(1, 2))
+    # Brightness and contrast move all three channels alike; warmth moves red and blue apart.
+    assert np.corrcoef(red - green, blue - green)[0, 1] < -0.9
+    assert np.abs(red - blue).max() > 20
+
+
+def test_light_blurs_some_faces():
+    stripes = np.zeros((64, 24, 24, 3), dtype=np.uint8)
+    stripes[:, :, ::2] = 255
+    plain = augment_batch(stripes, np.random.default_rng(6)).astype(int)
+    lit = augment_batch(stripes, np.random.default_rng(6), light=True).astype(int)
+    # Edge strength: the mean absolute difference of neighbouring columns.
+    edges = lambda b: np.abs(np.diff(b, axis=2)).mean(axis=(1, 2, 3))  # noqa: E731
+    assert (edges(lit) < 0.8 * edges(plain)).mean() > 0.2

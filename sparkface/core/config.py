@@ -335,6 +335,8 @@ class ModelConfig(Settings):
     dense_units: tuple[Positive, ...] = (256, 128)
     dropout: Fraction = 0.4
     augment: Bool = True
+    # With augment: light and colour as cameras see them too (sparkface.train.augment).
+    augment_light: Bool = False
 
 
 class TrainingConfig(Settings):

@@ -7,16 +7,22 @@ and the same code serves every Keras backend.
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 MAX_SHIFT = 0.06  # of the side, each way
 MAX_ZOOM = 0.10  # scale in [1 - MAX_ZOOM, 1 + MAX_ZOOM]
 MAX_DEGREES = 10.0
 MAX_BRIGHTNESS = 0.15  # of the full range, added
 MAX_CONTRAST = 0.2  # factor in [1 - MAX_CONTRAST, 1 + MAX_CONTRAST] around each face's mean
+# Light and colour as cameras see them (`light=True`): warmer or cooler light, a blurred face, a
+# face re-encoded as a low-quality JPEG.
+MAX_TEMPERATURE = 0.15  # red gain 1 + t, blue gain 1 - t, t in [-MAX_TEMPERATURE, MAX_TEMPERATURE]
+BLUR_SHARE, MAX_BLUR = 0.3, 1.0  # the share of faces blurred, and the largest radius in pixels
+JPEG_SHARE, JPEG_QUALITY = 0.5, (30, 90)  # the share of faces re-encoded, and the quality range
 
 
 def _warp(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -43,9 +49,22 @@ def _warp(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(warped)
 
 
-def augment_batch(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _camera(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One face blurred and/or re-encoded as JPEG, each with its own chance."""
+    image = Image.fromarray(face)
+    if rng.random() < BLUR_SHARE:
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, MAX_BLUR)))
+    if rng.random() < JPEG_SHARE:
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=int(rng.integers(*JPEG_QUALITY, endpoint=True)))
+        image = Image.open(buffer)
+    return np.asarray(image.convert("RGB"))
+
+
+def augment_batch(faces: np.ndarray, rng: np.random.Generator, light: bool = False) -> np.ndarray:
     """A randomly flipped, shifted, zoomed, rotated, brightened and contrasted copy of a batch of
-    uint8 faces (n, h, w, 3); the input is left unchanged."""
+    uint8 faces (n, h, w, 3); with `light`, also under warmer or cooler light, blurred and
+    JPEG-compressed at random. The input is left unchanged."""
     if not len(faces):
         return faces.copy()
     warped = np.stack([_warp(face, rng) for face in faces]).astype(np.float32)
@@ -54,4 +73,11 @@ def augment_batch(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     brightness = rng.uniform(-MAX_BRIGHTNESS, MAX_BRIGHTNESS, size=(n, 1, 1, 1)) * 255.0
     mean = warped.mean(axis=(1, 2, 3), keepdims=True)
     adjusted = (warped - mean) * contrast + mean + brightness
-    return np.clip(np.rint(adjusted), 0, 255).astype(np.uint8)
+    if light:
+        warmth = rng.uniform(-MAX_TEMPERATURE, MAX_TEMPERATURE, size=(n, 1, 1))
+        adjusted[..., 0] *= 1 + warmth
+        adjusted[..., 2] *= 1 - warmth
+    out = np.clip(np.rint(adjusted), 0, 255).astype(np.uint8)
+    if light:
+        out = np.stack([_camera(face, rng) for face in out])
+    return out

@@ -44,7 +44,12 @@ from sparkface.evaluate.report import write_evaluation
 from sparkface.evaluate.split import evaluate_split
 from sparkface.train.averaging import recalibrate_batch_norm
 from sparkface.train.model import undo_class_weights
-from sparkface.train.shards import ParquetFaces, shard_files, train_class_weights
+from sparkface.train.shards import (
+    ParquetFaces,
+    shard_files,
+    split_rows,
+    train_class_weights,
+)
 
 
 class EnsembleError(UserError):
@@ -269,6 +274,7 @@ def _train_stream(shards: Path, descriptor: dict[str, Any]) -> ParquetFaces:
         repeat=True,
         seed=int(config.get("seed", 0)),
         augment=bool(model["augment"]),
+        light=bool(model.get("augment_light", False)),
     )
 
 
@@ -309,9 +315,8 @@ def _write_package(
 def _check_shards(shards: Path, first: dict[str, Any], splits: tuple[str, ...]) -> None:
     """The shards' splits (validation and test, and `splits`) hold the members' row counts."""
     expected = first["training_data"]
-    size = int(first["input_size"][0])
     for split in dict.fromkeys((*splits, "validation", "test")):
-        rows = ParquetFaces(shard_files(shards, split), size, 256).rows
+        rows = split_rows(shards, split)
         if split in expected and rows != expected[split]:
             raise EnsembleError(
                 f"{shards}: the {split} split has {rows} faces, the members were trained with "

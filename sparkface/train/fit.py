@@ -261,6 +261,7 @@ def streams(
         seed=config.seed,
         class_weights=weights,
         augment=config.model.augment,
+        light=config.model.augment_light,
         age_groups=groups,
     )
     validation_stream = ParquetFaces(
