@@ -25,6 +25,8 @@ from sparkface.detect.faces import (
     scan_scales,
     similarity,
 )
+from sparkface.detect.yunet import MODEL_FILE as YUNET_FILE
+from sparkface.detect.yunet import YuNet
 from sparkface.train.frames import background, make_frame
 from tests.conftest import SHARED_FACES
 
@@ -159,10 +161,11 @@ def test_a_crop_reaching_past_the_image_is_filled_by_reflection_not_black():
 
 def test_the_detectors_ship_with_sparkface_as_their_notice_records_them():
     notice = (model_path("full").parent / "NOTICE.md").read_text()
-    recorded = dict(re.findall(r"`(\S+\.tflite)` \| `([0-9a-f]{64})`", notice))
-    assert sorted(recorded) == sorted(MODEL_FILES.values())
+    recorded = dict(re.findall(r"`(\S+\.(?:tflite|onnx))` \| `([0-9a-f]{64})`", notice))
+    assert sorted(recorded) == sorted([*MODEL_FILES.values(), YUNET_FILE.name])
     for variant, name in MODEL_FILES.items():
         assert hashlib.sha256(model_path(variant).read_bytes()).hexdigest() == recorded[name]
+    assert hashlib.sha256(YUNET_FILE.read_bytes()).hexdigest() == recorded[YUNET_FILE.name]
     with pytest.raises(ValueError, match="unknown BlazeFace variant"):
         model_path("back")
 
@@ -297,3 +300,69 @@ def test_keypoints_found_again_where_the_face_fills_the_window_land_nearer_the_t
             ]
         )
     assert errors["refined"] < 0.8 * errors["as found"]
+
+
+def test_yunet_cells_decode_into_boxes_and_keypoints_in_input_pixels():
+    """One cell scoring above the threshold on the stride-16 map of a 64x32 input: its box and
+    keypoints from the cell's offsets (in cells, log size), the mouth centre from its corners."""
+    from sparkface.detect.yunet import decode
+
+    width, height = 64, 32
+    raw = {}
+    for stride in (8, 16, 32):
+        cells = (width // stride) * (height // stride)
+        raw[f"cls_{stride}"] = np.full((1, cells, 1), 0.1, np.float32)
+        raw[f"obj_{stride}"] = np.full((1, cells, 1), 0.1, np.float32)
+        raw[f"bbox_{stride}"] = np.zeros((1, cells, 4), np.float32)
+        raw[f"kps_{stride}"] = np.zeros((1, cells, 10), np.float32)
+    cell = 1 * (width // 16) + 2  # row 1, column 2
+    raw["cls_16"][0, cell], raw["obj_16"][0, cell] = 0.9, 0.9
+    raw["bbox_16"][0, cell] = [0.5, 0.25, np.log(2.0), 0.0]
+    raw["kps_16"][0, cell] = [0, 0, 1, 0, 0.5, 0.5, 0, 1, 1, 1]
+    corners, keypoints, scores = decode(raw, width, 0.5)
+    np.testing.assert_allclose(scores, [0.9], rtol=1e-6)
+    centre = np.array([(2 + 0.5) * 16, (1 + 0.25) * 16])
+    np.testing.assert_allclose(corners[0], [*(centre - [16, 8]), *(centre + [16, 8])])
+    origin = np.array([2 * 16, 1 * 16])
+    expected = origin + 16 * np.array([[0, 0], [1, 0], [0.5, 0.5], [0.5, 1]])
+    np.testing.assert_allclose(keypoints[0], expected)
+    assert decode(raw, width, 0.95)[0].shape == (0, 4)
+
+
+def test_yunet_finds_pasted_faces_where_they_are_with_or_without_a_border():
+    faces = real_faces(3)
+    frame = background(np.random.default_rng(4), 1200, 800)
+    places = [(100, 150, 120), (500, 300, 180), (900, 100, 90)]
+    for path, (left, top, side) in zip(faces, places, strict=True):
+        crop = Image.open(path).convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
+        frame.paste(crop, (left, top))
+    yunet = YuNet()
+    for border in (0, 200):
+        found = yunet.detect(frame, 0.6, 640, border)
+        assert len(found) == 3
+        for left, top, side in places:
+            near = [
+                f
+                for f in found
+                if math.hypot(
+                    f.box[0] + f.box[2] / 2 - left - side / 2,
+                    f.box[1] + f.box[3] / 2 - top - side / 2,
+                )
+                < 0.2 * side
+            ]
+            assert len(near) == 1
+            x, y, w, h = near[0].box
+            assert 0.4 * side < w < 1.1 * side
+            right_eye, left_eye, nose, mouth = near[0].keypoints
+            assert x <= right_eye[0] < nose[0] < left_eye[0] <= x + w
+            assert right_eye[1] < nose[1] < mouth[1]
+
+
+def test_the_yunet_setting_finds_faces_through_the_same_path(detector):
+    settings = SETTINGS.model_copy(update=dict(detector="yunet", min_confidence=0.6))
+    finder = FaceFinder(settings)
+    assert isinstance(finder.whole, YuNet) and isinstance(finder.scan, BlazeFace)
+    crops = [jpeg(Image.open(path).convert("RGB")) for path in real_faces(6)]
+    found = [faces_in(crop, SPEC, finder, settings)[0] for crop in crops]
+    assert [len(faces) for faces in found] == [1] * len(crops)
+    assert all(faces[0].crop.size == (CROP_SIDE, CROP_SIDE) for faces in found)

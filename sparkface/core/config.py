@@ -199,7 +199,12 @@ class FacesConfig(Settings):
     """How faces are found in `detect` mode (conf/faces.yaml)."""
 
     mode: FaceMode = DEFAULT_FACE_MODE
-    detector: Literal["full", "full_sparse", "short"] = "full"
+    detector: Literal["yunet", "full", "full_sparse", "short"] = "full"
+    # yunet: the whole image (with its context border) scaled to each of these long sides, one
+    # pass each, merged (a smaller side sees larger faces).
+    detector_pixels: tuple[Annotated[int, Strict(), Field(ge=128, le=4096)], ...] = Field(
+        (640,), min_length=1
+    )
     # The full-range models' interpreter cannot take other input shapes than their own.
     scan_detector: Literal["short"] = "short"
     min_face_pixels: Annotated[int, Strict(), Field(ge=8)] = 40

@@ -15,6 +15,7 @@ from PIL import Image
 from sparkface.core.config import FacesConfig
 from sparkface.core.images import ImageSpec, open_image
 from sparkface.detect.blazeface import BlazeFace, Detection, weighted_nms
+from sparkface.detect.yunet import YuNet
 
 CROP_SIDE = 200  # UTKFace's crops: the template's own pixels
 # The face is known to be there: a weaker score than min_confidence serves to place its keypoints.
@@ -26,7 +27,10 @@ class FaceFinder:
     the scales of small faces."""
 
     def __init__(self, settings: FacesConfig):
-        self.whole = BlazeFace(settings.detector)
+        if settings.detector == "yunet":
+            self.whole: BlazeFace | YuNet = YuNet()
+        else:
+            self.whole = BlazeFace(settings.detector)
         same = settings.scan_detector == settings.detector
         self.scan = self.whole if same else BlazeFace(settings.scan_detector)
 
@@ -80,21 +84,13 @@ def _whole(image: Image.Image, finder: FaceFinder, settings: FacesConfig, contex
 
 
 def detect(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Detection]:
-    """Faces in an RGB image, merged over its scans at the scales of small faces and the whole-
-    image pass (with context around it, for faces that fill the image); most confident first, at
-    most max_faces. With `whole_pass: unscanned`, an image large enough to scan gets a last scan
-    covering it instead of the whole-image pass, which then serves small images (crops) alone.
-    An image too small to scan where the whole-image pass finds nothing is looked at once more
-    with the wider context: a face that fills a tight crop is found only when it is small in the
-    detector's input."""
-    width, height = image.size
-    cover = settings.whole_pass == "unscanned"
-    scales = scan_scales(width, height, settings.scan_pixels, finder.scan.side, cover)
-    found = [] if cover and scales else _whole(image, finder, settings, settings.context)
-    if not found and not scales and settings.wide_context != settings.context:
-        found = _whole(image, finder, settings, settings.wide_context)
-    for scale in scales:
-        found += finder.scan.detect_scaled(image, scale, settings.scan_min_confidence)
+    """Faces in an RGB image, most confident first, at most max_faces: YuNet's one pass over the
+    whole image (`detector: yunet`), or BlazeFace's passes (`_blazeface`); merged, the smaller
+    than `min_face_pixels` dropped, and each one's keypoints refined (`refined`)."""
+    if settings.detector == "yunet":
+        found = _whole_yunet(image, finder, settings)
+    else:
+        found = _blazeface(image, finder, settings)
     if not found:
         return []
     corners = np.array([[x, y, x + w, y + h] for x, y, w, h in (f.box for f in found)])
@@ -106,6 +102,40 @@ def detect(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> lis
     ]
     big_enough = [face for face in merged if min(face.box[2:]) >= settings.min_face_pixels]
     return [refined(image, face, finder, settings) for face in big_enough[: settings.max_faces]]
+
+
+def _blazeface(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Detection]:
+    """BlazeFace's scans at the scales of small faces and its whole-image pass (with context
+    around it, for faces that fill the image). With `whole_pass: unscanned`, an image large
+    enough to scan gets a last scan covering it instead of the whole-image pass, which then
+    serves small images (crops) alone. An image too small to scan where the whole-image pass
+    finds nothing is looked at once more with the wider context: a face that fills a tight crop
+    is found only when it is small in the detector's input."""
+    width, height = image.size
+    cover = settings.whole_pass == "unscanned"
+    scales = scan_scales(width, height, settings.scan_pixels, finder.scan.side, cover)
+    found = [] if cover and scales else _whole(image, finder, settings, settings.context)
+    if not found and not scales and settings.wide_context != settings.context:
+        found = _whole(image, finder, settings, settings.wide_context)
+    for scale in scales:
+        found += finder.scan.detect_scaled(image, scale, settings.scan_min_confidence)
+    return found
+
+
+def _whole_yunet(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Detection]:
+    """YuNet over the whole image at each of `detector_pixels`: an image too small to scan (a
+    crop) with the context border around it, and once more with the wide one where that finds
+    nothing."""
+    width, height = image.size
+    small = not scan_scales(width, height, settings.scan_pixels, finder.scan.side)
+    found: list[Detection] = []
+    for context in dict.fromkeys((settings.context, settings.wide_context) if small else (0.0,)):
+        border = round(context * max(image.size))
+        for side in settings.detector_pixels:
+            found += finder.whole.detect(image, settings.min_confidence, side, border)
+        if found:
+            break
+    return found
 
 
 def refined(image: Image.Image, face: Detection, finder: FaceFinder, settings: FacesConfig):
