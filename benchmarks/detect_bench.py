@@ -6,7 +6,12 @@ in one run, with the shipped model (or `--model DIR`, in its own runtime) and co
    aligned mode: frames per second, faces per second, and their ratio;
 2. where a frame's time goes, in one process: decoding, detecting, aligning, scoring.
 
+`--against FACES_YAML` runs detect mode once more with those faces settings (a partial file: the
+rest from the defaults), in the same session, and prints conf/faces.yaml's frames per second as a
+multiple of its.
+
     python benchmarks/detect_bench.py --input ../shared/data/utkface --frames 1000
+    python benchmarks/detect_bench.py --frames 1000 --against research/conf/faces-blazeface.yaml
 """
 
 from __future__ import annotations
@@ -60,20 +65,19 @@ def make_inputs(source: Path, count: int, folder: Path, seed: int = 0) -> tuple[
 
 
 def bench_jobs(
-    frames: Path, crops: Path, work: Path, model_dir: str
+    frames: Path, crops: Path, work: Path, model_dir: str, against: str | None = None
 ) -> dict[str, tuple[float, int]]:
     from sparkface.spark.session import build_session
 
     ingest = IngestConfig()
     spark = build_session("detect-bench", ingest, {"spark.ui.enabled": "false"})
     bundle = load_bundle(model_dir)
-    faces = load_faces()
+    runs = [("aligned, crops", crops, "aligned"), ("detect, frames", frames, load_faces())]
+    if against:
+        runs.append((f"detect ({Path(against).name}), frames", frames, load_faces(against)))
     results = {}
     try:
-        for name, folder, settings in (
-            ("aligned, crops", crops, None),
-            ("detect, frames", frames, faces),
-        ):
+        for name, folder, settings in runs:
             started = time.perf_counter()
             summary = run_scoring(
                 spark, str(folder), str(work / uuid.uuid4().hex), bundle, ingest, ("parquet",),
@@ -122,6 +126,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--breakdown", type=int, default=200, help="frames timed step by step")
     parser.add_argument("--model", default=str(default_model_dir()), help="a model package")
+    parser.add_argument("--against", help="faces settings to compare detect mode with (YAML)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=ROOT / "out" if (ROOT / "out").is_dir() else None) as tmp:
         work = Path(tmp)
@@ -129,7 +134,7 @@ def main() -> None:
         print(
             f"{args.frames} frames of 640x480 with {faces} faces ({faces / args.frames:.2f} each)"
         )
-        results = bench_jobs(frames, crops, work / "out", args.model)
+        results = bench_jobs(frames, crops, work / "out", args.model, args.against)
         print("| job (2 cores, local mode) | files | seconds | files/s | faces scored/s |")
         print("|---|---|---|---|---|")
         rates = {}
@@ -141,6 +146,9 @@ def main() -> None:
             )
         ratio = rates["detect, frames"] / rates["aligned, crops"]
         print(f"detect frames/s over aligned crops/s: {ratio:.2f}")
+        for name, rate in rates.items():
+            if name.startswith("detect ("):
+                print(f"detect frames/s over {name}: {rates['detect, frames'] / rate:.2f}")
         steps = breakdown(frames, args.breakdown, args.model)
         total = sum(steps.values())
         print(

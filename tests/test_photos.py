@@ -181,7 +181,8 @@ def test_the_benchmark_finds_the_faces_of_photos_it_is_given(tmp_path):
     code = main(
         [
             "--images", str(tmp_path / "images"), "--truth", str(tmp_path / "gt.txt"),
-            "--workers", "1", "--set", "blazeface:detector=full", "--output", str(output),
+            "--workers", "1", "--set", "blazeface:detector=full,min_confidence=0.55",
+            "--output", str(output),
         ]
     )  # fmt: skip
     assert code == 0
@@ -191,3 +192,39 @@ def test_the_benchmark_finds_the_faces_of_photos_it_is_given(tmp_path):
         assert report["photos"] == 2 and report["faces"] == 2
         assert report["recall"] == 1.0 and report["unmatched_per_photo"] == 0.0
         assert report["seconds_per_photo"] > 0
+
+
+def test_set_changes_several_keys_and_lists_of_the_first_config():
+    """--set NAME:KEY=VALUE,...: commas inside a list belong to its value."""
+    from benchmarks.detect_photos import parse_args, variants
+
+    args = parse_args(
+        ["--images", "i", "--truth", "t", "--set", "two:detector_pixels=[800, 400],max_faces=9"]
+    )
+    configs = variants(args)
+    assert list(configs) == ["faces.yaml", "two"]
+    assert configs["two"].detector_pixels == (800, 400) and configs["two"].max_faces == 9
+    assert configs["two"].min_confidence == configs["faces.yaml"].min_confidence
+
+
+@pytest.mark.slow
+def test_the_detect_benchmark_runs_both_modes_and_the_settings_it_is_against(tmp_path):
+    """benchmarks/detect_bench.py: crops in aligned mode, frames in detect mode with
+    conf/faces.yaml and with the faces settings of --against, every file a row in each."""
+    from tests.conftest import load_job, utk_names, write_faces
+
+    bench = load_job("detect_bench", "benchmarks")
+    source = tmp_path / "faces"
+    write_faces(source, utk_names(8), size=(200, 200))
+    frames, crops, _ = bench.make_inputs(source, 6, tmp_path / "inputs")
+    against = bench.ROOT / "research" / "conf" / "faces-blazeface.yaml"
+    results = bench.bench_jobs(
+        frames, crops, tmp_path / "out", str(bench.default_model_dir()), str(against)
+    )
+    assert list(results) == [
+        "aligned, crops",
+        "detect, frames",
+        "detect (faces-blazeface.yaml), frames",
+    ]
+    for seconds, summary in results.values():
+        assert seconds > 0 and summary["files"] == 6
