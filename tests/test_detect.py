@@ -15,10 +15,11 @@ from PIL import Image
 
 from sparkface.core.config import ConfigError, FacesConfig, load_faces, validated
 from sparkface.core.images import ImageError, ImageSpec
-from sparkface.detect.blazeface import MODEL_FILES, BlazeFace, anchors, model_path
+from sparkface.detect.blazeface import MODEL_FILES, BlazeFace, Detection, anchors, model_path
 from sparkface.detect.faces import (
     CROP_SIDE,
     FaceFinder,
+    _whole_yunet,
     align,
     detect,
     faces_in,
@@ -31,6 +32,8 @@ from sparkface.train.frames import background, make_frame
 from tests.conftest import SHARED_FACES
 
 SETTINGS = load_faces()
+# BlazeFace's own passes (detector: full, as before YuNet was the default).
+BLAZEFACE = SETTINGS.model_copy(update=dict(detector="full", min_confidence=0.55))
 SPEC = ImageSpec(size=48)
 
 
@@ -66,7 +69,7 @@ def test_a_scanned_frame_finds_its_large_faces_in_the_covering_scan_without_the_
 ):
     """A face of 420 px in a 640x480 frame: too large for the scan at small faces' scale, found by
     the last scan that covers the frame; the whole-image pass (here made to fail) is not run."""
-    finder = FaceFinder(SETTINGS)
+    finder = FaceFinder(BLAZEFACE)
     face = Image.open(real_faces(1)[0]).convert("RGB").resize((420, 420))
     frame = background(np.random.default_rng(6), 640, 480)
     frame.paste(face, (110, 30))
@@ -83,7 +86,7 @@ def test_a_scanned_frame_finds_its_large_faces_in_the_covering_scan_without_the_
         raise AssertionError("the whole-image pass ran on a scanned frame")
 
     monkeypatch.setattr(finder.whole, "detect", whole_pass)
-    (found,) = detect(frame, finder, SETTINGS)
+    (found,) = detect(frame, finder, BLAZEFACE)
     x, y, w, h = found.box
     assert math.hypot(x + w / 2 - 320, y + h / 2 - 240) < 60 and 300 < w < 500
 
@@ -257,18 +260,23 @@ def test_bad_face_settings_are_named(key, value, message):
         validated(FacesConfig, {key: value}, "faces.yaml")
 
 
-def test_a_face_that_fills_a_tight_crop_is_found_with_the_wider_border(detector):
-    """Crops cut 15% on each side: the face fills the image, and the full-range detector finds it
-    only once it is small in its input; the wider second look finds every one."""
+def test_a_face_that_fills_a_tight_crop_is_found_with_the_wider_border():
+    """Crops cut 15% on each side: the face fills the image, and BlazeFace's full-range model
+    finds it only once it is small in its input; the wider second look finds every one. YuNet
+    (the default) finds every one at the first look."""
     crops = []
     for path in real_faces(12):
         image = Image.open(path).convert("RGB")
         crops.append(jpeg(image.crop((30, 30, 170, 170))))
-    narrow = SETTINGS.model_copy(update=dict(wide_context=SETTINGS.context))
-    found = [len(faces_in(crop, SPEC, detector, SETTINGS)[0]) for crop in crops]
-    without = [len(faces_in(crop, SPEC, detector, narrow)[0]) for crop in crops]
+    blazeface = FaceFinder(BLAZEFACE)
+    narrow = BLAZEFACE.model_copy(update=dict(wide_context=BLAZEFACE.context))
+    found = [len(faces_in(crop, SPEC, blazeface, BLAZEFACE)[0]) for crop in crops]
+    without = [len(faces_in(crop, SPEC, blazeface, narrow)[0]) for crop in crops]
     assert found == [1] * len(crops)
     assert without.count(0) >= 2
+    yunet_narrow = SETTINGS.model_copy(update=dict(wide_context=SETTINGS.context))
+    yunet = FaceFinder(SETTINGS)
+    assert [len(faces_in(crop, SPEC, yunet, yunet_narrow)[0]) for crop in crops] == [1] * 12
 
 
 def test_keypoints_found_again_where_the_face_fills_the_window_land_nearer_the_truth(detector):
@@ -358,11 +366,38 @@ def test_yunet_finds_pasted_faces_where_they_are_with_or_without_a_border():
             assert right_eye[1] < nose[1] < mouth[1]
 
 
-def test_the_yunet_setting_finds_faces_through_the_same_path(detector):
-    settings = SETTINGS.model_copy(update=dict(detector="yunet", min_confidence=0.6))
+def test_the_yunet_setting_finds_faces_through_the_same_path():
+    settings = SETTINGS
+    assert settings.detector == "yunet"
     finder = FaceFinder(settings)
     assert isinstance(finder.whole, YuNet) and isinstance(finder.scan, BlazeFace)
     crops = [jpeg(Image.open(path).convert("RGB")) for path in real_faces(6)]
     found = [faces_in(crop, SPEC, finder, settings)[0] for crop in crops]
     assert [len(faces) for faces in found] == [1] * len(crops)
     assert all(faces[0].crop.size == (CROP_SIDE, CROP_SIDE) for faces in found)
+
+
+def test_yunet_keeps_large_faces_from_a_lower_score(monkeypatch):
+    """A turned or half-hidden large face scores low: from large_face_pixels on, it is kept from
+    large_min_confidence; a small face needs min_confidence."""
+    finder = FaceFinder(SETTINGS)
+    keypoints = np.zeros((4, 2))
+    candidates = [
+        Detection((100, 100, 200, 220), 0.3, keypoints),  # large, low score: kept
+        Detection((500, 100, 60, 60), 0.3, keypoints),  # small, low score: dropped
+        Detection((700, 100, 60, 60), 0.9, keypoints),  # small, high score: kept
+        Detection((100, 500, 200, 200), 0.1, keypoints),  # large, too low even so: dropped
+    ]
+    asked = []
+
+    def whole(_image, min_confidence, _side, _border):
+        asked.append(min_confidence)
+        return [c for c in candidates if c.confidence >= min_confidence]
+
+    monkeypatch.setattr(finder.whole, "detect", whole)
+    frame = Image.new("RGB", (1024, 768))
+    kept = _whole_yunet(frame, finder, SETTINGS)
+    assert asked == [SETTINGS.large_min_confidence] * len(SETTINGS.detector_pixels)
+    assert {c.box[0] for c in kept} == {100, 700}
+    strict = SETTINGS.model_copy(update=dict(large_min_confidence=SETTINGS.min_confidence))
+    assert {c.box[0] for c in _whole_yunet(frame, finder, strict)} == {700}

@@ -199,17 +199,22 @@ class FacesConfig(Settings):
     """How faces are found in `detect` mode (conf/faces.yaml)."""
 
     mode: FaceMode = DEFAULT_FACE_MODE
-    detector: Literal["yunet", "full", "full_sparse", "short"] = "full"
+    detector: Literal["yunet", "full", "full_sparse", "short"] = "yunet"
     # yunet: the whole image (with its context border) scaled to each of these long sides, one
     # pass each, merged (a smaller side sees larger faces).
     detector_pixels: tuple[Annotated[int, Strict(), Field(ge=128, le=4096)], ...] = Field(
-        (640,), min_length=1
+        (640, 320), min_length=1
     )
     # The full-range models' interpreter cannot take other input shapes than their own.
     scan_detector: Literal["short"] = "short"
     min_face_pixels: Annotated[int, Strict(), Field(ge=8)] = 40
-    min_confidence: Annotated[float, Strict(), Field(gt=0, lt=1)] = 0.55
+    min_confidence: Annotated[float, Strict(), Field(gt=0, lt=1)] = 0.6
     scan_min_confidence: Annotated[float, Strict(), Field(gt=0, lt=1)] = 0.65
+    # yunet: a face whose box side is at least large_face_pixels (image pixels) is kept from
+    # large_min_confidence: turned or half-hidden large faces score low, and few false faces are
+    # that large.
+    large_face_pixels: Annotated[int, Strict(), Field(ge=8)] = 160
+    large_min_confidence: Annotated[float, Strict(), Field(gt=0, lt=1)] = 0.15
     max_faces: Positive = 50
     scan_pixels: Annotated[int, Strict(), Field(ge=96)] = 272
     whole_pass: Literal["unscanned", "always"] = "unscanned"

@@ -125,14 +125,24 @@ def _blazeface(image: Image.Image, finder: FaceFinder, settings: FacesConfig) ->
 def _whole_yunet(image: Image.Image, finder: FaceFinder, settings: FacesConfig) -> list[Detection]:
     """YuNet over the whole image at each of `detector_pixels`: an image too small to scan (a
     crop) with the context border around it, and once more with the wide one where that finds
-    nothing."""
+    nothing. Faces from `min_confidence`, or from `large_min_confidence` where their box's
+    shorter side is `large_face_pixels` or more."""
     width, height = image.size
     small = not scan_scales(width, height, settings.scan_pixels, finder.scan.side)
+    lowest = min(settings.min_confidence, settings.large_min_confidence)
     found: list[Detection] = []
     for context in dict.fromkeys((settings.context, settings.wide_context) if small else (0.0,)):
         border = round(context * max(image.size))
         for side in settings.detector_pixels:
-            found += finder.whole.detect(image, settings.min_confidence, side, border)
+            found += [
+                face
+                for face in finder.whole.detect(image, lowest, side, border)
+                if face.confidence >= settings.min_confidence
+                or (
+                    min(face.box[2:]) >= settings.large_face_pixels
+                    and face.confidence >= settings.large_min_confidence
+                )
+            ]
         if found:
             break
     return found
