@@ -42,9 +42,11 @@ profile: $(VENV)/.run check-java
 # The shipped model, rebuilt from the data (models/README.md, "How it was made"): three networks
 # trained on crops and averaged (the first teacher's start), each trained further on faces as
 # --faces detect finds them and averaged again (the teacher), then the teacher's m2 network taught
-# by the whole teacher in four rounds, and converted to TensorFlow Lite with int8 weights into
-# out/sparkface-cnn (copy it to models/ to ship it). Every recipe is one of conf/models/; every
-# step after the first reuses the shards its stage prepared. About 5 h 30 min on 2 CPU cores.
+# by the whole teacher in four rounds, then trained on UTKFace and FairFace together (the world:
+# ../shared/data/fairface, conf/sources/) in two rounds, and converted to TensorFlow Lite with int8
+# weights into out/sparkface-cnn (copy it to models/ to ship it). Every recipe is one of
+# conf/models/; every step after the first reuses the shards its stage prepared. About 7 h on 2
+# CPU cores.
 TRAIN := $(BIN)/spark-submit jobs/train.py --input $(INPUT)
 # $(call reuse,FROM,TO): TO starts from FROM's shards and preparation (the same faces, unprepared
 # again), so that every network of a stage sees the same data.
@@ -73,8 +75,12 @@ model: $(VENV)/.dev check-java
 		$(TRAIN) --output out/train-student-$$round \
 			--config conf/models/sparkface-cnn-student-$$round.yaml --reuse-shards || exit 1; \
 	done
-	$(BIN)/python jobs/convert.py --model out/train-student-m2-swa-lowdrop/model \
-		--shards out/train-detect/shards --output out/sparkface-cnn --flip yes
+	$(BIN)/spark-submit jobs/train.py --output out/train-world --config conf/models/sparkface-cnn-world.yaml
+	$(call reuse,out/train-world,out/train-world-light)
+	$(BIN)/spark-submit jobs/train.py --output out/train-world-light \
+		--config conf/models/sparkface-cnn-world-light.yaml --reuse-shards
+	$(BIN)/python jobs/convert.py --model out/train-world-light/model \
+		--shards out/train-world/shards --output out/sparkface-cnn --flip yes
 
 # The container image sparkface:VERSION, built here with podman from a local Debian base and a
 # wheelhouse (scripts/build_image.sh; installs podman, runc and mmdebstrap with apt if missing).
