@@ -219,7 +219,7 @@ def test_the_detect_benchmark_runs_both_modes_and_the_settings_it_is_against(tmp
     frames, crops, _ = bench.make_inputs(source, 6, tmp_path / "inputs")
     against = bench.ROOT / "research" / "conf" / "faces-blazeface.yaml"
     results = bench.bench_jobs(
-        frames, crops, tmp_path / "out", str(bench.default_model_dir()), str(against)
+        frames, crops, tmp_path / "out", str(bench.default_model_dir()), str(against), rounds=2
     )
     assert list(results) == [
         "aligned, crops",

@@ -56,19 +56,17 @@ class YuNet:
         inner = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         offset = round(border * scale)
         shape = tuple(-(-(side + 2 * offset) // SHAPE_STEP) * SHAPE_STEP for side in inner[::-1])
-        canvas = np.zeros((*shape, 3), dtype=np.float32)
-        resized = image.resize(inner, Image.Resampling.BILINEAR, reducing_gap=3.0)
-        # Blue, green, red in 0-255, as the network was trained (OpenCV's order, no scaling).
-        canvas[offset : offset + inner[1], offset : offset + inner[0]] = np.asarray(
-            resized, np.float32
-        )[..., ::-1]
-        raw = dict(
-            zip(
-                self.outputs,
-                self.session.run(None, {"input": canvas.transpose(2, 0, 1)[None]}),
-                strict=True,
-            )
+        canvas = np.zeros((1, 3, *shape), dtype=np.float32)
+        same = inner == image.size
+        pixels = np.asarray(
+            image if same else image.resize(inner, Image.Resampling.BILINEAR, reducing_gap=3.0)
         )
+        # Blue, green, red in 0-255, as the network was trained (OpenCV's order, no scaling).
+        for channel in range(3):
+            canvas[0, channel, offset : offset + inner[1], offset : offset + inner[0]] = pixels[
+                ..., 2 - channel
+            ]
+        raw = dict(zip(self.outputs, self.session.run(None, {"input": canvas}), strict=True))
         corners, keypoints, scores = decode(raw, shape[1], min_confidence)
         found = []
         for box, points, confidence in weighted_nms(corners, keypoints, scores):
