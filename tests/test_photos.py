@@ -5,6 +5,8 @@ and the benchmark's run over photos the test makes."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -209,22 +211,24 @@ def test_set_changes_several_keys_and_lists_of_the_first_config():
 
 @pytest.mark.slow
 def test_the_detect_benchmark_runs_both_modes_and_the_settings_it_is_against(tmp_path):
-    """benchmarks/detect_bench.py: crops in aligned mode, frames in detect mode with
-    conf/faces.yaml and with the faces settings of --against, every file a row in each."""
-    from tests.conftest import load_job, utk_names, write_faces
+    """benchmarks/detect_bench.py, run as a user runs it (its own process and Spark session):
+    crops in aligned mode, frames in detect mode with conf/faces.yaml and with --against's
+    settings, every file a row in each, and the ratio between the two detectors."""
+    from tests.conftest import ROOT, job_environment, utk_names, write_faces
 
-    bench = load_job("detect_bench", "benchmarks")
     source = tmp_path / "faces"
     write_faces(source, utk_names(8), size=(200, 200))
-    frames, crops, _ = bench.make_inputs(source, 6, tmp_path / "inputs")
-    against = bench.ROOT / "research" / "conf" / "faces-blazeface.yaml"
-    results = bench.bench_jobs(
-        frames, crops, tmp_path / "out", str(bench.default_model_dir()), str(against), rounds=2
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "detect_bench.py"), "--input", str(source),
+        "--frames", "6", "--breakdown", "2", "--rounds", "2",
+        "--against", str(ROOT / "research" / "conf" / "faces-blazeface.yaml"),
+    ]  # fmt: skip
+    run = subprocess.run(
+        command, env=job_environment(), capture_output=True, text=True, timeout=600, check=False
     )
-    assert list(results) == [
-        "aligned, crops",
-        "detect, frames",
-        "detect (faces-blazeface.yaml), frames",
-    ]
-    for seconds, summary in results.values():
-        assert seconds > 0 and summary["files"] == 6
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| ")]
+    names = [row.split(" | ")[0].lstrip("| ") for row in rows[1:]]
+    assert names == ["aligned, crops", "detect, frames", "detect (faces-blazeface.yaml), frames"]
+    assert all(row.split(" | ")[1] == "6" for row in rows[1:])
+    assert "detect frames/s over detect (faces-blazeface.yaml), frames:" in run.stdout
