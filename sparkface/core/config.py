@@ -250,6 +250,46 @@ class FacesConfig(Settings):
         return self
 
 
+class AudienceConfig(Settings):
+    """How a night's faces become audience tables (conf/audience.yaml; a campaign's `audience:`
+    overrides any key): which source (camera, screen) each file is from, the time windows, and
+    when a window has too few faces for shares."""
+
+    enabled: Bool = True
+    # The source: the path's segment at this position (negative: from the end; -1 is the file
+    # name, -2 the folder holding it), or, when set, the named group `source` of this regular
+    # expression searched in the path. A path that gives none is from the source "unknown".
+    source_segment: Int = -2
+    source_pattern: str = ""
+    window_minutes: Annotated[int, Strict(), Field(ge=1, le=1440)] = 60
+    min_faces: Positive = 10  # a window with fewer faces reports counts, no shares
+    draws: Annotated[int, Strict(), Field(ge=20)] = 200  # bootstrap resamples for the intervals
+    seed: Int = 0
+
+    @model_validator(mode="after")
+    def _pattern(self) -> AudienceConfig:
+        if self.source_segment == 0:
+            raise ValueError("source_segment: 0 is the path's root; use a negative position")
+        if self.source_pattern:
+            try:
+                pattern = re.compile(self.source_pattern)
+            except re.error as error:
+                raise ValueError(f"source_pattern: not a regular expression: {error}") from None
+            if "source" not in pattern.groupindex:
+                raise ValueError(
+                    f"source_pattern: {self.source_pattern!r} has no group named source, "
+                    "as in (?P<source>[^/]+)"
+                )
+        return self
+
+
+def load_audience(path: str | Path | None = None, changes: dict[str, Any] | None = None):
+    """conf/audience.yaml, with `changes` (a campaign's `audience:` block) over it."""
+    path = Path(path or CONF_DIR / "audience.yaml")
+    data = _read_yaml(path) if path.is_file() else {}
+    return validated(AudienceConfig, {**data, **(changes or {})}, str(path))
+
+
 def detector_settings(faces: FacesConfig | str) -> FacesConfig | None:
     """The detector's settings for a face mode ("detect": conf/faces.yaml's), or None for
     "aligned": each file one face crop, as the training data."""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import warnings
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -69,6 +71,39 @@ def check_file_size(size: int | None, spec: ImageSpec) -> None:
     """Refuse a file over the byte limit by its size, whether or not its bytes were read."""
     if size is not None and size > spec.max_file_bytes:
         raise ImageError(f"file too large: {size} bytes, limit {spec.max_file_bytes}")
+
+
+# EXIF tags of the capture time: DateTimeOriginal and its offset (Exif IFD), DateTime (IFD0).
+EXIF_IFD = 0x8769
+DATE_TIME_ORIGINAL = 0x9003
+OFFSET_TIME_ORIGINAL = 0x9011
+DATE_TIME = 0x0132
+
+
+def capture_time(data: bytes | None) -> datetime | None:
+    """When the photo was taken, from its EXIF (DateTimeOriginal, else DateTime), in UTC; None
+    when the file has no such tag or is not an image. A time without an EXIF offset is taken to
+    be UTC. Reads the header only, not the pixels."""
+    if not data:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exif = Image.open(io.BytesIO(data)).getexif()
+            details = exif.get_ifd(EXIF_IFD)
+            text = details.get(DATE_TIME_ORIGINAL) or exif.get(DATE_TIME)
+            offset = details.get(OFFSET_TIME_ORIGINAL)
+        if not isinstance(text, str):
+            return None
+        taken = datetime.strptime(text.strip().rstrip("\x00")[:19], "%Y:%m:%d %H:%M:%S")
+        zone = UTC
+        if isinstance(offset, str) and re.fullmatch(r"[+-]\d{2}:\d{2}", offset.strip()):
+            sign = -1 if offset.strip()[0] == "-" else 1
+            hours, minutes = (int(part) for part in offset.strip()[1:].split(":"))
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        return taken.replace(tzinfo=zone).astimezone(UTC)
+    except Exception:  # noqa: BLE001 - a missing or unreadable tag means "no capture time"
+        return None
 
 
 def open_image(data: bytes | None, spec: ImageSpec, draft_size: int | None = None) -> Image.Image:

@@ -70,6 +70,7 @@ class ModelBundle:
     model_bytes: bytes
     sha256: str
     descriptor: dict[str, Any]
+    folder: str = ""  # where it was read from (its audience calibration lives there too)
 
     @property
     def image_spec(self) -> ImageSpec:
@@ -98,7 +99,7 @@ def load_bundle(model_dir: str | Path) -> ModelBundle:
     """Read a model package (model.json and the file its runtime scores with) into bytes the
     executors can receive."""
     descriptor, path = _scoring_file(Path(model_dir))
-    return ModelBundle(path.read_bytes(), file_sha256(path), descriptor)
+    return ModelBundle(path.read_bytes(), file_sha256(path), descriptor, str(model_dir))
 
 
 def load_package_model(model_dir: str | Path, threads: int = 1):

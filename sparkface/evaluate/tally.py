@@ -53,26 +53,10 @@ def evaluate_folder(
     evaluated; the rest are counted. Faces labelled with an age bin only are scored on gender and
     race, and on whether the age in years falls in their bin (or the next): no age group."""
     groups = labels_config.groups
-    if list(groups.names) != list(bundle.classes["age_group"]):
-        raise ConfigError(
-            f"the model's age groups {bundle.classes['age_group']} differ from the "
-            f"labels config's {list(groups.names)}"
-        )
     source = source or folder_source(input_dir)
-    files = read_images(spark, source.images, ingest)
-    images = labelled_files(spark, files, source, labels_config.max_age)
-    if split is not None:
-        name, fractions = split
-        images = assign_split(
-            images, fractions.get("validation", 0.1), fractions.get("test", 0.1)
-        ).where(F.col("split") == name)
-    usable = images.where(F.col("label_error").isNull() & (F.col("age_low") >= groups.min_age))
-    usable = usable.cache()
-    scored = score_images(usable, bundle, batch_size=batch_size, faces=detector_settings(faces))
-    # In detect mode a photo may hold several faces: the labelled one is taken to be the most
-    # confident (face_index 0), as in FairFace's photos, cut around one face.
-    first = F.col("face_index").isNull() | (F.col("face_index") == 0)
-    scored = scored.where((F.col("status") == "ok") & first).cache()
+    images, usable, scored = labelled_scores(
+        spark, source, bundle, ingest, labels_config, batch_size, split, faces
+    )
     metrics = metrics_from_tally(*tally_spark(scored, usable, bundle.classes, groups), groups.names)
     metrics.update(bin_metrics(scored, usable))
     if len({row["race"] for row in metrics["by_race_gender"]}) > 1:
@@ -88,6 +72,54 @@ def evaluate_folder(
     usable.unpersist()
     scored.unpersist()
     return metrics
+
+
+def labelled_scores(
+    spark: SparkSession,
+    source: SourceConfig,
+    bundle: ModelBundle,
+    ingest: IngestConfig,
+    labels_config: LabelConfig,
+    batch_size: int = 128,
+    split: tuple[str, dict[str, float]] | None = None,
+    faces: FacesConfig | str = "aligned",
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """A labelled source's files (of `split`, when given), those usable (labelled, old enough:
+    cached) and their scored faces (cached): one per file, the labelled one."""
+    groups = labels_config.groups
+    if list(groups.names) != list(bundle.classes["age_group"]):
+        raise ConfigError(
+            f"the model's age groups {bundle.classes['age_group']} differ from the "
+            f"labels config's {list(groups.names)}"
+        )
+    files = read_images(spark, source.images, ingest)
+    images = labelled_files(spark, files, source, labels_config.max_age)
+    if split is not None:
+        name, fractions = split
+        images = assign_split(
+            images, fractions.get("validation", 0.1), fractions.get("test", 0.1)
+        ).where(F.col("split") == name)
+    usable = images.where(F.col("label_error").isNull() & (F.col("age_low") >= groups.min_age))
+    usable = usable.cache()
+    scored = score_images(usable, bundle, batch_size=batch_size, faces=detector_settings(faces))
+    # In detect mode a photo may hold several faces: the labelled one is taken to be the most
+    # confident (face_index 0), as in FairFace's photos, cut around one face.
+    first = F.col("face_index").isNull() | (F.col("face_index") == 0)
+    return images, usable, scored.where((F.col("status") == "ok") & first).cache()
+
+
+def labelled_probabilities(
+    scored: DataFrame, usable: DataFrame, classes: dict[str, list[str]], groups: AgeGroups
+) -> pd.DataFrame:
+    """Each scored labelled face, on the driver: its true class index per head (null where its
+    labels do not say, as the age group of a face labelled with an age bin) and the model's
+    probabilities per head, in class order. No path leaves this function."""
+    vectors = [
+        F.array(*[F.col("probabilities")[head][name] for name in classes[head]]).alias(head)
+        for head in CLASS_HEADS
+    ]
+    faces = scored.join(truth(usable, classes, groups), "path")
+    return faces.select(*[f"true_{head}" for head in CLASS_HEADS], *vectors).toPandas()
 
 
 def bin_metrics(scored: DataFrame, usable: DataFrame) -> dict[str, Any]:

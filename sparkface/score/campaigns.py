@@ -32,14 +32,18 @@ from pydantic import Field, model_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from sparkface.audience.calibration import load_calibration
+from sparkface.audience.run import REPORT_FILE, write_audience
 from sparkface.core.config import (
     CONF_DIR,
+    AudienceConfig,
     ConfigError,
     FacesConfig,
     IngestConfig,
     Number,
     Positive,
     Settings,
+    load_audience,
     load_faces,
     load_yaml,
     named_file,
@@ -77,6 +81,9 @@ class Campaign(Settings):
     modified_after: str = ""
     lock_stale_after_hours: Number = 12.0
     faces: Literal["", "aligned", "detect"] = ""  # empty: conf/faces.yaml's mode (detect)
+    audience: AudienceConfig = (
+        AudienceConfig()
+    )  # load_campaign: conf/audience.yaml, then the file's
 
     @model_validator(mode="after")
     def _patterns(self) -> Campaign:
@@ -117,6 +124,8 @@ def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
     if "name" in data and data["name"] != name:
         raise ConfigError(f"{path}: name: {data['name']!r} differs from the file name {name!r}")
     data["name"] = name
+    if isinstance(data.get("audience", {}), dict):
+        data["audience"] = load_audience(changes=data.get("audience") or {})
     if isinstance(data.get("inputs"), str):
         data["inputs"] = [data["inputs"]]
     root = CONF_DIR.parent
@@ -192,6 +201,7 @@ def record_run(root: Path, row: dict[str, Any]) -> None:
             ("model_sha256", pa.string()),
             ("spark_application_id", pa.string()),
             ("output", pa.string()),
+            ("report", pa.string()),
         ]
     )
     table = pa.Table.from_pylist([{name: row.get(name) for name in schema.names}], schema=schema)
@@ -238,6 +248,11 @@ def run_campaign(
         if not full:
             images = unscored(spark, images, root, campaign.name, run_date)
         summary = stage(images, bundle, campaign, record, staging)
+        if campaign.audience.enabled:
+            summary["audience"] = stage_audience(spark, bundle, campaign, record, staging)
+            record["report"] = str(
+                partition_dir(root, "reports", campaign.name, run_date) / REPORT_FILE
+            )
         record.update(
             files_seen=seen,
             scored=summary["scored"],
@@ -337,6 +352,26 @@ def stage(
     return summarise(write_predictions(scored, str(staging), campaign.formats))
 
 
+def stage_audience(
+    spark: SparkSession,
+    bundle: ModelBundle,
+    campaign: Campaign,
+    record: dict[str, Any],
+    staging: Path,
+) -> dict[str, Any]:
+    """The night's audience tables and report, from the staged predictions, into staging."""
+    predictions = spark.read.parquet(str(staging / "parquet"))
+    about = {
+        "campaign": campaign.name,
+        "night": record["run_date"],
+        "model_version": str(bundle.descriptor.get("version")),
+    }
+    calibration = load_calibration(bundle.folder) if bundle.folder else None
+    return write_audience(
+        predictions, staging, bundle.classes, calibration, campaign.audience, about
+    )
+
+
 def write_manifest(
     staging: Path, record: dict[str, Any], summary: dict[str, Any], formats: tuple[str, ...]
 ) -> None:
@@ -344,6 +379,8 @@ def write_manifest(
         key: (value.isoformat() if isinstance(value, datetime) else value)
         for key, value in record.items()
     } | {"errors_by_reason": summary["errors_by_reason"], "formats": list(formats)}
+    if "audience" in summary:
+        manifest["audience"] = summary["audience"]
     (staging / "parquet" / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -367,7 +404,7 @@ def record_recoveries(root: Path, record: dict[str, Any], completed: list[dict[s
 def log_published(record: dict[str, Any], partition: Path) -> None:
     log.info(
         "campaign %s %s: %d files seen, %d skipped as already scored, %d scored, "
-        "%d errors; published %s",
+        "%d errors; published %s; audience report %s",
         record["campaign"],
         record["run_date"],
         record["files_seen"],
@@ -375,4 +412,5 @@ def log_published(record: dict[str, Any], partition: Path) -> None:
         record["scored"],
         record["errors"],
         partition,
+        record.get("report") or "off",
     )

@@ -31,6 +31,12 @@ log = logging.getLogger("sparkface")
 
 RUN_MARKER = "_run_id"  # in each staged tree: which run's rows it holds (readers skip "_" files)
 TREES = (("parquet", "predictions"), ("json", "predictions_json"))
+# The night's audience (sparkface.audience), published with its predictions when staged.
+AUDIENCE_TREES = (
+    ("audience", "audience"),
+    ("audience_shares", "audience_shares"),
+    ("report", "reports"),
+)
 
 # Fault injection for tests: called with the name of each step once it is done.
 Fault = Callable[[str], None]
@@ -142,11 +148,16 @@ def _pause_from_environment() -> Fault:
 def plan(
     staging: Path, root: Path, campaign: str, run_date: str, formats: tuple[str, ...]
 ) -> list[Swap]:
-    """The swaps that publish a run's staged trees (Parquet always, JSON when asked for)."""
+    """The swaps that publish a run's staged trees (Parquet always, JSON when asked for, the
+    audience's when staged)."""
     return [
         Swap(fmt, staging / fmt, partition_dir(root, tree, campaign, run_date))
         for fmt, tree in TREES
         if fmt == "parquet" or fmt in formats
+    ] + [
+        Swap(name, staging / name, partition_dir(root, tree, campaign, run_date))
+        for name, tree in AUDIENCE_TREES
+        if (staging / name).is_dir()
     ]
 
 

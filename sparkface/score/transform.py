@@ -19,7 +19,13 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from sparkface.core.config import ConfigError, FacesConfig
 from sparkface.core.contract import CLASS_HEADS, RUNTIME_FILES
-from sparkface.core.images import ImageError, check_file_size, decode_each, square_pixels
+from sparkface.core.images import (
+    ImageError,
+    capture_time,
+    check_file_size,
+    decode_each,
+    square_pixels,
+)
 from sparkface.core.package import ModelBundle, flip_for, predict
 from sparkface.core.runtime import load_runner, require_keras
 from sparkface.detect.blazeface import USED_KEYPOINTS
@@ -40,6 +46,8 @@ FILE_FIELDS = pa.schema(
         ("modified_at", pa.timestamp("us", tz="UTC")),
     ]
 )
+# When the photo was taken (EXIF), when known: audiences count faces by it (sparkface.audience).
+CAPTURE_FIELDS = pa.schema([("captured_at", pa.timestamp("us", tz="UTC"))])
 PROBABILITIES = pa.struct([(head, pa.map_(pa.string(), pa.float64())) for head in CLASS_HEADS])
 POINT = pa.struct([("x", pa.float64()), ("y", pa.float64())])
 FACE_BOX = pa.struct([(name, pa.int32()) for name in ("x", "y", "width", "height")])
@@ -72,8 +80,10 @@ RUN_FIELDS = pa.schema(
     ]
 )
 PASSED_THROUGH = tuple(FILE_FIELDS.names)
-SCORED_SCHEMA = from_arrow_schema(pa.unify_schemas([FILE_FIELDS, SCORED_ARROW]))
-OUTPUT_SCHEMA = from_arrow_schema(pa.unify_schemas([FILE_FIELDS, SCORED_ARROW, RUN_FIELDS]))
+SCORED_SCHEMA = from_arrow_schema(pa.unify_schemas([FILE_FIELDS, CAPTURE_FIELDS, SCORED_ARROW]))
+OUTPUT_SCHEMA = from_arrow_schema(
+    pa.unify_schemas([FILE_FIELDS, CAPTURE_FIELDS, SCORED_ARROW, RUN_FIELDS])
+)
 OUTPUT_COLUMNS = tuple(OUTPUT_SCHEMA.names)
 
 
@@ -306,18 +316,22 @@ def score_partitions(
                 part = batch.slice(start, batch_size)
                 contents = part.column("content").to_pylist()
                 sizes = part.column("file_size").to_pylist()
+                captured = pa.array(
+                    [capture_time(content) for content in contents], CAPTURE_FIELDS.types[0]
+                )
+                passed = [part.column(name) for name in PASSED_THROUGH] + [captured]
                 if faces is None:
                     columns = score_batch(contents, bundle, model, flip, sizes)
-                    passed = [part.column(name) for name in PASSED_THROUGH]
                 else:
                     columns, sources = detect_batch(
                         contents, sizes, bundle, model, flip, finder, faces
                     )
                     rows = pa.array(sources, type=pa.int32())
-                    passed = [part.column(name).take(rows) for name in PASSED_THROUGH]
+                    passed = [column.take(rows) for column in passed]
                 scored = pa.RecordBatch.from_pydict(columns, schema=SCORED_ARROW)
                 yield pa.RecordBatch.from_arrays(
-                    passed + scored.columns, names=[*PASSED_THROUGH, *SCORED_ARROW.names]
+                    passed + scored.columns,
+                    names=[*PASSED_THROUGH, *CAPTURE_FIELDS.names, *SCORED_ARROW.names],
                 )
 
     return run

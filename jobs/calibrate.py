@@ -1,0 +1,69 @@
+"""spark-submit jobs/calibrate.py --source fairface --source utkface [--split validation]:
+measure how the model errs on labelled faces (each source's split, found as campaigns find them)
+and ship it in the package as audience.json, which audience shares are corrected with."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from sparkface.audience.calibration import write_calibration
+from sparkface.core.config import FACE_MODES, load_ingest, load_labels, load_source, load_train
+from sparkface.core.package import default_model_dir, load_bundle
+from sparkface.evaluate.calibrate import measure_calibration
+from sparkface.spark.runner import add_common_arguments, arrow_batch, in_session, run_main
+
+log = logging.getLogger("sparkface")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="calibrate", description=__doc__)
+    parser.add_argument("--model", default=str(default_model_dir()), help="model folder")
+    parser.add_argument(
+        "--source", action="append", required=True, help="a labelled source of conf/sources/"
+    )
+    parser.add_argument(
+        "--split",
+        choices=("validation", "test", "train", "all"),
+        default="validation",
+        help="each source's split, by the hash of the file name training uses",
+    )
+    parser.add_argument("--recipe", default=None, help="whose split fractions")
+    parser.add_argument("--faces", choices=FACE_MODES, default="detect")
+    parser.add_argument("--batch-size", type=int, default=128)
+    add_common_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def calibrate(args: argparse.Namespace) -> None:
+    labels = load_labels(args.labels_config)
+    ingest = load_ingest(args.ingest_config)
+    bundle = load_bundle(args.model)
+    sources = [load_source(name) for name in args.source]
+    split = None if args.split == "all" else (args.split, load_train(args.recipe).split)
+    heads, measured_on = in_session(
+        "sparkface-calibrate",
+        ingest,
+        lambda spark: measure_calibration(
+            spark, sources, bundle, ingest, labels, split, args.faces, args.batch_size
+        ),
+        log_level=args.spark_log_level,
+        extra=arrow_batch(args.batch_size),
+    )
+    path = write_calibration(args.model, heads, measured_on)
+    log.info(
+        "calibration of %s: %s; written to %s",
+        bundle.descriptor.get("version"),
+        ", ".join(f"{head} {len(part.truth)} faces" for head, part in heads.items()),
+        path,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return run_main("calibrate", lambda: calibrate(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""A night's audience written out: the counts and shares tables (Parquet) and the HTML report,
+from any scored rows (a campaign's staged night, or a one-off run's output)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame
+
+from sparkface.audience.report import now_text, report_data, write_report
+from sparkface.audience.shares import HeadCalibration
+from sparkface.audience.tables import audience_tables
+from sparkface.core.config import AudienceConfig
+
+log = logging.getLogger("sparkface")
+
+# Folders under the output: the counts, the shares, the report.
+COUNTS_DIR, SHARES_DIR, REPORT_DIR = "audience", "audience_shares", "report"
+REPORT_FILE = "audience.html"
+
+
+def write_audience(
+    predictions: DataFrame,
+    output: str | Path,
+    classes: dict[str, list[str]],
+    calibration: dict[str, HeadCalibration] | None,
+    config: AudienceConfig,
+    about: dict[str, Any],
+) -> dict[str, Any]:
+    """Write OUTPUT/audience, OUTPUT/audience_shares (Parquet) and OUTPUT/report/audience.html
+    from `predictions`; return what was written (sources, windows, faces, seconds)."""
+    started = time.perf_counter()
+    output = Path(output)
+    counts, shares = audience_tables(predictions, classes, calibration, config)
+    # A night's tables are small (sources x windows): one file each.
+    counts.coalesce(1).write.mode("overwrite").parquet(str(output / COUNTS_DIR))
+    shares.coalesce(1).write.mode("overwrite").parquet(str(output / SHARES_DIR))
+    spark = predictions.sparkSession
+    counts_frame = spark.read.parquet(str(output / COUNTS_DIR)).toPandas()
+    shares_frame = spark.read.parquet(str(output / SHARES_DIR)).toPandas()
+    about = {
+        **about,
+        "window_minutes": config.window_minutes,
+        "min_faces": config.min_faces,
+        "corrected": calibration is not None,
+        "generated_at": now_text(),
+    }
+    report = write_report(
+        output / REPORT_DIR / REPORT_FILE, report_data(counts_frame, shares_frame, about)
+    )
+    summary = {
+        "sources": int(counts_frame["source"].nunique()),
+        "windows": len(counts_frame),
+        "windows_with_shares": int(counts_frame["shares_reported"].sum()),
+        "faces": int(counts_frame["faces"].sum()),
+        "corrected": calibration is not None,
+        "report": str(report),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    log.info(
+        "audience: %d sources, %d windows (%d with shares), %d faces, %s shares; report %s",
+        summary["sources"],
+        summary["windows"],
+        summary["windows_with_shares"],
+        summary["faces"],
+        "corrected" if summary["corrected"] else "uncorrected",
+        report,
+    )
+    return summary

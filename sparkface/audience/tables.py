@@ -1,0 +1,206 @@
+"""A night's audience from its scored rows, in Spark: per source and time window, counts (images,
+images with a face, faces) and each head's class shares, corrected, with a 95% interval.
+
+Privacy by design: the tables hold sources, windows, counts and shares only: no path, file name,
+box, landmark or single face's prediction. A window with fewer than `min_faces` faces has its
+counts and no shares.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from sparkface.audience.shares import HeadCalibration, estimate
+from sparkface.core.config import AudienceConfig
+from sparkface.core.contract import CLASS_HEADS
+from sparkface.spark.ingest import require_columns
+
+UNKNOWN_SOURCE = "unknown"
+NEEDED = ("path", "modified_at", "captured_at", "status", "probabilities")
+
+COUNTS_SCHEMA = T.StructType(
+    [
+        T.StructField("source", T.StringType()),
+        T.StructField("window_start", T.TimestampType()),
+        T.StructField("window_end", T.TimestampType()),
+        T.StructField("images", T.LongType()),
+        T.StructField("images_with_face", T.LongType()),
+        T.StructField("faces", T.LongType()),
+        T.StructField("errors", T.LongType()),
+        T.StructField("images_timed_by_exif", T.LongType()),
+        T.StructField("images_timed_by_file", T.LongType()),
+        T.StructField("time_basis", T.StringType()),
+        T.StructField("shares_reported", T.BooleanType()),
+    ]
+)
+SHARES_SCHEMA = T.StructType(
+    [
+        T.StructField("source", T.StringType()),
+        T.StructField("span", T.StringType()),  # "window", or "night": all the source's faces
+        T.StructField("window_start", T.TimestampType()),  # null for the night
+        T.StructField("head", T.StringType()),
+        T.StructField("class", T.StringType()),
+        T.StructField("faces", T.LongType()),
+        T.StructField("share", T.DoubleType()),
+        T.StructField("share_low", T.DoubleType()),
+        T.StructField("share_high", T.DoubleType()),
+        T.StructField("share_averaged", T.DoubleType()),
+        T.StructField("share_counted", T.DoubleType()),
+        T.StructField("corrected", T.BooleanType()),
+    ]
+)
+
+
+def source_of(path: Column, config: AudienceConfig) -> Column:
+    """The source (camera, screen) a file is from: a path segment or a pattern's `source` group;
+    "unknown" when the path gives none."""
+    if config.source_pattern:
+        group = re.compile(config.source_pattern).groupindex["source"]
+        java = config.source_pattern.replace("(?P<", "(?<")  # Java's spelling of a named group
+        found = F.regexp_extract(path, java, group)
+    else:
+        segments = F.split(F.regexp_replace(path, r"^[A-Za-z][A-Za-z0-9+.-]*:", ""), "/")
+        found = F.try_element_at(segments, F.lit(config.source_segment))
+    return F.when(F.coalesce(found, F.lit("")) == "", F.lit(UNKNOWN_SOURCE)).otherwise(found)
+
+
+def window_start(time: Column, minutes: int) -> Column:
+    seconds = minutes * 60
+    return F.timestamp_seconds(F.floor(F.unix_timestamp(time) / seconds) * seconds)
+
+
+def placed(predictions: DataFrame, config: AudienceConfig) -> DataFrame:
+    """Each scored row with its source, its time (capture time, else the file's modification
+    time) and its window."""
+    require_columns(predictions, NEEDED, "audience")
+    time = F.coalesce(F.col("captured_at"), F.col("modified_at"))
+    return (
+        predictions.withColumn("source", source_of(F.col("path"), config))
+        .withColumn("timed_by_exif", F.col("captured_at").isNotNull())
+        .withColumn("window_start", window_start(time, config.window_minutes))
+    )
+
+
+def audience_counts(rows: DataFrame, config: AudienceConfig) -> DataFrame:
+    """Per source and window: images, images with a face, faces, unreadable files, how the
+    images were timed, and whether the window has enough faces for shares."""
+    ok = F.col("status") == "ok"
+    counts = rows.groupBy("source", "window_start").agg(
+        F.countDistinct("path").alias("images"),
+        F.countDistinct(F.when(ok, F.col("path"))).alias("images_with_face"),
+        F.count_if(ok).alias("faces"),
+        F.countDistinct(F.when(F.col("status") == "error", F.col("path"))).alias("errors"),
+        F.countDistinct(F.when(F.col("timed_by_exif"), F.col("path"))).alias(
+            "images_timed_by_exif"
+        ),
+    )
+    by_file = F.col("images") - F.col("images_timed_by_exif")
+    return counts.select(
+        "source",
+        "window_start",
+        (F.col("window_start") + F.make_interval(mins=F.lit(config.window_minutes))).alias(
+            "window_end"
+        ),
+        F.col("images").cast("long"),
+        F.col("images_with_face").cast("long"),
+        F.col("faces").cast("long"),
+        F.col("errors").cast("long"),
+        F.col("images_timed_by_exif").cast("long"),
+        by_file.cast("long").alias("images_timed_by_file"),
+        F.when(by_file == 0, "exif")
+        .when(F.col("images_timed_by_exif") == 0, "file")
+        .otherwise("mixed")
+        .alias("time_basis"),
+        (F.col("faces") >= config.min_faces).alias("shares_reported"),
+    )
+
+
+def audience_shares(
+    rows: DataFrame,
+    classes: dict[str, list[str]],
+    calibration: dict[str, HeadCalibration] | None,
+    config: AudienceConfig,
+) -> DataFrame:
+    """Per source, window (of at least `min_faces` faces), head and class: the share, corrected
+    with `calibration` where it has the head, its interval, and the uncorrected averages; and
+    the same for each source's whole night (span "night")."""
+    for head, calibrated in (calibration or {}).items():
+        if list(calibrated.classes) != list(classes[head]):
+            raise ValueError(
+                f"audience calibration: {head} classes {list(calibrated.classes)} differ from "
+                f"the model's {classes[head]}"
+            )
+    vectors = [
+        F.array(*[F.col("probabilities")[head][name] for name in classes[head]]).alias(head)
+        for head in CLASS_HEADS
+    ]
+    faces = rows.where(F.col("status") == "ok").select(
+        "source", F.lit("window").alias("span"), "window_start", *vectors
+    )
+    night = faces.withColumn("span", F.lit("night")).withColumn(
+        "window_start", F.lit(None).cast("timestamp")
+    )
+    estimator = _window_shares(classes, calibration or {}, config)
+    return (
+        faces.unionByName(night)
+        .groupBy("source", "span", "window_start")
+        .applyInPandas(estimator, SHARES_SCHEMA)
+    )
+
+
+def _window_shares(
+    classes: dict[str, list[str]], calibration: dict[str, HeadCalibration], config: AudienceConfig
+):
+    def run(window: pd.DataFrame) -> pd.DataFrame:
+        count = len(window)
+        if count < config.min_faces:
+            return pd.DataFrame(columns=SHARES_SCHEMA.fieldNames())
+        source, span = window["source"].iloc[0], window["span"].iloc[0]
+        start = window["window_start"].iloc[0]
+        # One seed per window, so that a rerun gives the same intervals.
+        seed = [config.seed, zlib.crc32(f"{source}|{span}|{start}".encode())]
+        parts = []
+        for head in CLASS_HEADS:
+            probabilities = np.stack(window[head].to_numpy()).astype("float64")
+            shares = estimate(probabilities, calibration.get(head), draws=config.draws, seed=seed)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "source": source,
+                        "span": span,
+                        "window_start": start,
+                        "head": head,
+                        "class": classes[head],
+                        "faces": count,
+                        "share": shares.share,
+                        "share_low": shares.low,
+                        "share_high": shares.high,
+                        "share_averaged": shares.averaged,
+                        "share_counted": shares.counted,
+                        "corrected": shares.corrected,
+                    }
+                )
+            )
+        return pd.concat(parts, ignore_index=True)
+
+    return run
+
+
+def audience_tables(
+    predictions: DataFrame,
+    classes: dict[str, list[str]],
+    calibration: dict[str, HeadCalibration] | None,
+    config: AudienceConfig,
+) -> tuple[DataFrame, DataFrame]:
+    """(counts, shares) of a night's scored rows; see the module's docstring."""
+    rows = placed(predictions, config).select(
+        "path", "status", "timed_by_exif", "source", "window_start", "probabilities"
+    )
+    return audience_counts(rows, config), audience_shares(rows, classes, calibration, config)

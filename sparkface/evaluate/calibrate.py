@@ -1,0 +1,66 @@
+"""The package's audience calibration, measured: each labelled source's faces (a validation
+split) scored as campaigns score them, their true classes and probabilities pooled per head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from sparkface.audience.shares import HeadCalibration
+from sparkface.core.config import FacesConfig, IngestConfig, LabelConfig, SourceConfig
+from sparkface.core.contract import CLASS_HEADS
+from sparkface.core.package import ModelBundle
+from sparkface.evaluate.tally import labelled_probabilities, labelled_scores
+
+
+def measure_calibration(
+    spark: SparkSession,
+    sources: list[SourceConfig],
+    bundle: ModelBundle,
+    ingest: IngestConfig,
+    labels_config: LabelConfig,
+    split: tuple[str, dict[str, float]] | None,
+    faces: FacesConfig | str = "detect",
+    batch_size: int = 128,
+) -> tuple[dict[str, HeadCalibration], list[dict[str, Any]]]:
+    """Per head, the pooled labelled faces of `sources` (each face where its labels give the
+    head's class: a face labelled with an age bin only has no age group), and what each source
+    gave."""
+    truths: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
+    vectors: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
+    measured_on = []
+    for source in sources:
+        _, usable, scored = labelled_scores(
+            spark, source, bundle, ingest, labels_config, batch_size, split, faces
+        )
+        frame = labelled_probabilities(scored, usable, bundle.classes, labels_config.groups)
+        usable.unpersist()
+        scored.unpersist()
+        given = {}
+        for head in CLASS_HEADS:
+            known = frame[f"true_{head}"].notna() & (frame[f"true_{head}"] >= 0)
+            truths[head].append(frame.loc[known, f"true_{head}"].to_numpy("int64"))
+            rows = frame.loc[known, head].to_numpy()
+            width = len(bundle.classes[head])
+            vectors[head].append(np.stack(rows) if len(rows) else np.zeros((0, width)))
+            given[head] = int(known.sum())
+        measured_on.append(
+            {
+                "source": source.name,
+                "split": split[0] if split else "all",
+                "faces": "detect" if faces != "aligned" else "aligned",
+                "faces_by_head": given,
+            }
+        )
+    heads = {
+        head: HeadCalibration(
+            tuple(bundle.classes[head]),
+            np.concatenate(truths[head]),
+            np.concatenate(vectors[head]).astype("float64"),
+        )
+        for head in CLASS_HEADS
+        if sum(len(part) for part in truths[head])
+    }
+    return heads, measured_on

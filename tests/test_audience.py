@@ -1,0 +1,375 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from sparkface.audience.calibration import load_calibration, write_calibration
+from sparkface.audience.report import report_data, write_report
+from sparkface.audience.shares import HeadCalibration, correct, estimate, total_variation
+from sparkface.audience.tables import audience_tables
+from sparkface.core.config import AudienceConfig, ConfigError, load_audience
+from sparkface.core.contract import DEFAULT_AGE_GROUPS, GENDERS, RACES
+from sparkface.score.transform import OUTPUT_SCHEMA
+
+CLASSES = {"age_group": list(DEFAULT_AGE_GROUPS), "gender": list(GENDERS), "race": list(RACES)}
+
+
+def biased_model(truth: np.ndarray, classes: int, rng, bias: float = 0.8) -> np.ndarray:
+    """Probabilities of a model that knows the true class but leans to class 0."""
+    logits = rng.normal(0, 1, (len(truth), classes))
+    logits[np.arange(len(truth)), truth] += 1.5
+    logits[:, 0] += bias
+    probabilities = np.exp(logits)
+    return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+def test_correction_recovers_shares_that_averaging_gets_wrong():
+    rng = np.random.default_rng(0)
+    calibration_truth = rng.integers(0, 3, 3000)
+    calibration = HeadCalibration(
+        ("a", "b", "c"), calibration_truth, biased_model(calibration_truth, 3, rng)
+    )
+    truth = rng.choice(3, 2000, p=[0.1, 0.3, 0.6])
+    true_shares = np.bincount(truth, minlength=3) / len(truth)
+    probabilities = biased_model(truth, 3, rng)
+    shares = estimate(probabilities, calibration, draws=100)
+    assert total_variation(shares.share, true_shares) < 0.03
+    assert total_variation(shares.averaged, true_shares) > 0.1  # the bias the correction removes
+    assert total_variation(shares.counted, true_shares) > 0.1
+    assert np.all(shares.low <= shares.share) and np.all(shares.share <= shares.high)
+    assert np.isclose(shares.share.sum(), 1) and shares.corrected
+
+
+def test_correction_stays_on_the_simplex():
+    matrix = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8]])
+    # A mean outside what any shares explain: the least-squares shares would go negative.
+    shares = correct(np.array([0.9, 0.05, 0.05]), matrix)
+    assert np.all(shares >= 0) and np.isclose(shares.sum(), 1)
+    assert shares[0] == shares.max()
+    exact = np.array([0.2, 0.5, 0.3])
+    assert np.allclose(correct(exact @ matrix, matrix), exact)
+
+
+def test_intervals_hold_the_true_share_about_as_often_as_they_say():
+    rng = np.random.default_rng(1)
+    calibration_truth = rng.integers(0, 3, 2000)
+    calibration = HeadCalibration(
+        ("a", "b", "c"), calibration_truth, biased_model(calibration_truth, 3, rng)
+    )
+    held = total = 0
+    for draw in range(60):
+        truth = rng.choice(3, 300, p=rng.dirichlet(np.ones(3)))
+        true_shares = np.bincount(truth, minlength=3) / len(truth)
+        shares = estimate(biased_model(truth, 3, rng), calibration, draws=100, seed=draw)
+        held += int(((shares.low <= true_shares) & (true_shares <= shares.high)).sum())
+        total += 3
+    assert 0.88 <= held / total <= 1.0
+
+
+def test_without_calibration_shares_are_the_averages_marked_uncorrected():
+    probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+    shares = estimate(probabilities, None, draws=50)
+    assert np.allclose(shares.share, [17 / 30, 13 / 30]) and not shares.corrected
+    assert np.allclose(shares.counted, [2 / 3, 1 / 3])
+
+
+def test_calibration_round_trips_and_a_class_without_faces_keeps_the_identity(tmp_path):
+    heads = {
+        "gender": HeadCalibration(
+            ("male", "female"), np.array([0, 0, 1]), np.array([[0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
+        ),
+        "race": HeadCalibration(tuple(RACES), np.array([0]), np.array([[0.5, 0.5, 0, 0, 0]])),
+    }
+    write_calibration(tmp_path, heads, [{"source": "x", "split": "validation"}])
+    loaded = load_calibration(tmp_path)
+    assert np.allclose(loaded["gender"].matrix(), [[0.7, 0.3], [0.3, 0.7]])
+    assert np.allclose(loaded["race"].matrix()[1:], np.eye(5)[1:])
+    assert json.loads((tmp_path / "audience.json").read_text())["measured_on"][0]["source"] == "x"
+    assert load_calibration(tmp_path / "elsewhere") is None
+
+
+def test_audience_settings_are_validated(tmp_path):
+    assert load_audience().window_minutes == 60
+    with pytest.raises(ConfigError, match="no group named source"):
+        load_audience(changes={"source_pattern": "/screens/([^/]+)/"})
+    with pytest.raises(ConfigError, match="min_faces"):
+        load_audience(changes={"min_faces": 0})
+    with pytest.raises(ConfigError, match="windw_minutes: unknown key"):
+        load_audience(changes={"windw_minutes": 30})
+
+
+def test_the_report_cannot_be_broken_out_of_by_a_source_name(tmp_path):
+    evil = "</script><script>alert(1)</script>"
+    counts = pd.DataFrame(
+        {
+            "source": [evil],
+            "window_start": [pd.Timestamp("2026-12-01 08:00")],
+            "images": [1],
+            "images_with_face": [1],
+            "faces": [1],
+            "errors": [0],
+            "images_timed_by_exif": [0],
+            "images_timed_by_file": [1],
+            "shares_reported": [False],
+        }
+    )
+    shares = pd.DataFrame(columns=["source", "span", "window_start", "head", "class"])
+    page = write_report(tmp_path / "a.html", report_data(counts, shares, {"campaign": "c"}))
+    text = page.read_text()
+    assert evil not in text and text.count("<script") == 2  # the data's and the page's own
+    assert "alert(1)" in text  # the name is there, as data
+
+
+# ---------------------------------------------------------------------------------------------
+# Spark
+
+
+def scored_row(path, status="ok", captured=None, modified="2026-12-01 08:10", female=0.5, **more):
+    probabilities = None
+    if status == "ok":
+        probabilities = {
+            "age_group": dict.fromkeys(DEFAULT_AGE_GROUPS, 1 / len(DEFAULT_AGE_GROUPS)),
+            "gender": {"male": 1 - female, "female": female},
+            "race": dict.fromkeys(RACES, 0.2),
+        }
+    return {
+        "path": path,
+        "file_name": path.rsplit("/", 1)[-1],
+        "file_size": 10,
+        "modified_at": datetime.fromisoformat(modified).replace(tzinfo=UTC),
+        "captured_at": captured and datetime.fromisoformat(captured).replace(tzinfo=UTC),
+        "status": status,
+        "error": "empty file" if status == "error" else None,
+        "probabilities": probabilities,
+        **more,
+    }
+
+
+def scored_frame(spark, rows):
+    frame = pd.DataFrame(rows)
+    for name in OUTPUT_SCHEMA.fieldNames():
+        if name not in frame:
+            frame[name] = None
+    return spark.createDataFrame(frame[OUTPUT_SCHEMA.fieldNames()], OUTPUT_SCHEMA)
+
+
+@pytest.mark.slow
+def test_counts_and_shares_per_source_and_window(spark):
+    rows = [
+        # lobby, 08:00-09:00 by file time: 12 faces in 6 photos, one photo without a face
+        *[
+            scored_row(f"file:/in/lobby/a{i}.jpg", face_index=j, female=0.9)
+            for i in range(6)
+            for j in range(2)
+        ],
+        scored_row("file:/in/lobby/empty.jpg", status="no_face"),
+        # lobby, 09:00-10:00 by EXIF, although the file is from 08:10: 3 faces (too few)
+        *[scored_row(f"file:/in/lobby/b{i}.jpg", captured="2026-12-01 09:30") for i in range(3)],
+        scored_row("file:/in/lobby/broken.jpg", status="error"),
+        # the shop, one face
+        scored_row("file:/in/shop/c.jpg", female=0.1),
+    ]
+    config = AudienceConfig(min_faces=10, draws=50)
+    counts, shares = audience_tables(scored_frame(spark, rows), CLASSES, None, config)
+    counts = counts.toPandas().sort_values(["source", "window_start"]).reset_index(drop=True)
+    assert counts[["source", "images", "images_with_face", "faces", "errors"]].values.tolist() == [
+        ["lobby", 8, 6, 12, 1],
+        ["lobby", 3, 3, 3, 0],
+        ["shop", 1, 1, 1, 0],
+    ]
+    assert counts["time_basis"].tolist() == ["file", "exif", "file"]
+    assert counts["shares_reported"].tolist() == [True, False, False]
+    assert counts["window_start"][1] == pd.Timestamp("2026-12-01 09:00")
+    assert (counts["window_end"] - counts["window_start"]).eq(pd.Timedelta(hours=1)).all()
+    shares = shares.toPandas()
+    window = shares[shares["span"] == "window"]
+    assert set(window["source"]) == {"lobby"} and window["faces"].unique().tolist() == [12]
+    female = window[(window["head"] == "gender") & (window["class"] == "female")]
+    assert female["share"].round(6).tolist() == [0.9]
+    sums = shares.groupby(["source", "span", "head"])["share"].sum()
+    assert np.allclose(sums, 1)
+    # The night: every face of a source with enough of them (the shop's one face has none).
+    night = shares[shares["span"] == "night"]
+    assert set(night["source"]) == {"lobby"} and night["faces"].unique().tolist() == [15]
+    # Privacy: no path, file name, box or single face in either table.
+    for frame in (counts, shares):
+        assert not {"path", "file_name", "face_box", "face_landmarks"} & set(frame.columns)
+        assert not frame.astype(str).apply(lambda c: c.str.contains("/in/")).any().any()
+
+
+@pytest.mark.slow
+def test_a_path_the_pattern_does_not_match_is_the_unknown_source(spark):
+    rows = [
+        scored_row("file:/cams/screen-7/a.jpg"),
+        scored_row("file:/elsewhere/b.jpg"),
+        scored_row("file:/cams/screen-7/c.jpg", status="error"),
+    ]
+    config = AudienceConfig(source_pattern=r"/cams/(?P<source>screen-\d+)/", draws=20)
+    counts, _ = audience_tables(scored_frame(spark, rows), CLASSES, None, config)
+    found = {row["source"]: (row["images"], row["faces"]) for row in counts.collect()}
+    assert found == {"screen-7": (2, 1), "unknown": (1, 1)}
+
+
+@pytest.mark.slow
+def test_a_night_without_faces_has_counts_and_no_shares(spark):
+    rows = [scored_row("file:/in/lobby/a.jpg", status="no_face")]
+    counts, shares = audience_tables(scored_frame(spark, rows), CLASSES, None, AudienceConfig())
+    assert [(r["images"], r["faces"], r["shares_reported"]) for r in counts.collect()] == [
+        (1, 0, False)
+    ]
+    assert shares.count() == 0
+    empty = scored_frame(spark, rows).where(F.lit(False))
+    counts, shares = audience_tables(empty, CLASSES, None, AudienceConfig())
+    assert counts.count() == 0 and shares.count() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# A campaign night, and its report in a real browser
+
+
+@pytest.fixture(scope="module")
+def night(spark, tmp_path_factory):
+    """A campaign night over two screens' folders (files timed 08:xx and 09:xx, one photo with an
+    EXIF capture time at 11:xx), scored by a tiny model calibrated on made-up faces."""
+    import os
+    import shutil
+
+    from sparkface.core.package import load_bundle
+    from sparkface.score.campaigns import Campaign, run_campaign
+    from tests.conftest import tiny_model_package, utk_names, write_faces
+
+    root = tmp_path_factory.mktemp("night")
+    model = tiny_model_package(root / "model")
+    rng = np.random.default_rng(0)
+    heads = {}
+    for head, names in CLASSES.items():
+        truth = rng.integers(0, len(names), 400)
+        heads[head] = HeadCalibration(tuple(names), truth, biased_model(truth, len(names), rng))
+    write_calibration(model, heads, [{"source": "made-up", "split": "validation"}])
+    inbox = root / "inbox"
+    names = utk_names(40, seed=4)
+    for screen, part in (("screen-a", names[:24]), ("screen-b", names[24:])):
+        for index, path in enumerate(write_faces(inbox / screen, part)):
+            hour = 8 if index % 2 else 9
+            stamp = datetime(2026, 12, 1, hour, 15, tzinfo=UTC).timestamp()
+            os.utime(path, (stamp, stamp))
+    exif_photo = inbox / "screen-b" / "with-exif.jpg"
+    shutil.copy(inbox / "screen-b" / names[24], exif_photo)
+    from PIL import Image
+
+    with Image.open(exif_photo) as image:
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0x9003] = "2026:12:01 11:20:00"
+        image.save(exif_photo, exif=exif)
+    campaign = Campaign(
+        name="screens",
+        inputs=(str(inbox),),
+        output=str(root / "out"),
+        batch_size=8,
+        faces="aligned",
+        audience=AudienceConfig(min_faces=5, draws=40),
+    )
+    bundle = load_bundle(str(model))
+    record = run_campaign(spark, campaign, "2026-12-01", bundle=bundle)
+    return root / "out", record, campaign, bundle
+
+
+def hive(out, tree):
+    import duckdb
+
+    return duckdb.sql(
+        f"select * from read_parquet('{out}/{tree}/**/*.parquet', hive_partitioning=true)"
+    ).df()
+
+
+@pytest.mark.slow
+def test_a_campaign_night_publishes_its_audience_and_report(spark, night):
+    from sparkface.score.campaigns import run_campaign
+
+    out, record, campaign, bundle = night
+    counts = hive(out, "audience").sort_values(["source", "window_start"])
+    assert set(counts["campaign"]) == {"screens"}
+    assert counts[["source", "images", "faces"]].values.tolist() == [
+        ["screen-a", 12, 12],
+        ["screen-a", 12, 12],
+        ["screen-b", 8, 8],
+        ["screen-b", 8, 8],
+        ["screen-b", 1, 1],
+    ]
+    assert counts["time_basis"].tolist() == ["file"] * 4 + ["exif"]
+    assert counts["shares_reported"].tolist() == [True] * 4 + [False]
+    shares = hive(out, "audience_shares")
+    assert shares["corrected"].all()  # the package's calibration was used
+    assert len(shares[shares["span"] == "night"]) == 2 * (8 + 2 + 5)
+    report = out / "reports" / "campaign=screens" / "run_date=2026-12-01" / "audience.html"
+    assert record["report"] == str(report) and report.is_file()
+    runs = pd.read_parquet(out / "runs")
+    assert runs["report"].tolist() == [str(report)]
+    manifest = json.loads(
+        (out / "predictions/campaign=screens/run_date=2026-12-01/_manifest.json").read_text()
+    )
+    assert manifest["audience"]["windows"] == 5
+    # A rerun of the night replaces its audience: the same rows, none twice.
+    run_campaign(spark, campaign, "2026-12-01", bundle=bundle, full=True)
+    again = hive(out, "audience").sort_values(["source", "window_start"])
+    assert (
+        again[["source", "images", "faces"]].values.tolist()
+        == counts[["source", "images", "faces"]].values.tolist()
+    )
+    assert len(hive(out, "audience_shares")) == len(shares)
+
+
+def browser() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(browser() is None, reason="no Chromium here (.ci/run installs Debian's)")
+def test_the_report_shows_each_source_in_a_real_browser(night, tmp_path):
+    import subprocess
+
+    out = night[0]
+    report = out / "reports" / "campaign=screens" / "run_date=2026-12-01" / "audience.html"
+    rendered = subprocess.run(
+        [
+            browser(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--dump-dom",
+            f"file://{report}",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dom = rendered.stdout
+    assert 'data-rendered="yes"' in dom, rendered.stderr[-2000:]
+    assert dom.count('class="source-row"') == 2
+    # Per source: faces per window, and a shares chart per head (both have enough faces).
+    assert dom.count('class="faces-chart"') == 2 and dom.count('class="shares-chart"') == 6
+    assert dom.count('data-faces="12"') == 2 and dom.count('data-faces="1"') == 1
+    assert "screen-a" in dom and "screen-b" in dom and "Campaign screens" in dom
+    assert "/inbox/" not in dom and ".jpg" not in dom  # no file's name or path
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            browser(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1200,1600",
+            f"file://{report}",
+        ],  # fmt: skip
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.stat().st_size > 10_000  # something was drawn
