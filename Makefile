@@ -43,8 +43,9 @@ profile: $(VENV)/.run check-java
 # trained on crops and averaged (the first teacher's start), each trained further on faces as
 # --faces detect finds them and averaged again (the teacher), then the teacher's m2 network taught
 # by the whole teacher in four rounds, then trained on UTKFace and FairFace together (the world:
-# ../shared/data/fairface, conf/sources/) in two rounds, and converted to TensorFlow Lite with int8
-# weights into out/sparkface-cnn (copy it to models/ to ship it). Every recipe is one of
+# ../shared/data/fairface, conf/sources/) in two rounds, converted to TensorFlow Lite with int8
+# weights into out/sparkface-cnn, and its errors measured on both sources' validation faces for
+# the audience shares (audience.json; copy the folder to models/ to ship it). Every recipe is one of
 # conf/models/; every step after the first reuses the shards its stage prepared. About 7 h on 2
 # CPU cores.
 TRAIN := $(BIN)/spark-submit jobs/train.py --input $(INPUT)
@@ -81,6 +82,8 @@ model: $(VENV)/.dev check-java
 		--config conf/models/sparkface-cnn-world-light.yaml --reuse-shards
 	$(BIN)/python jobs/convert.py --model out/train-world-light/model \
 		--shards out/train-world/shards --output out/sparkface-cnn --flip yes
+	$(BIN)/spark-submit jobs/calibrate.py --model out/sparkface-cnn \
+		--source fairface --source utkface --split validation --faces detect --fit-on race=fairface
 
 # The container image sparkface:VERSION, built here with podman from a local Debian base and a
 # wheelhouse (scripts/build_image.sh; installs podman, runc and mmdebstrap with apt if missing).

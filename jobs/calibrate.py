@@ -10,6 +10,7 @@ import sys
 
 from sparkface.audience.calibration import write_calibration
 from sparkface.core.config import FACE_MODES, load_ingest, load_labels, load_source, load_train
+from sparkface.core.errors import UserError
 from sparkface.core.package import default_model_dir, load_bundle
 from sparkface.evaluate.calibrate import measure_calibration
 from sparkface.spark.runner import add_common_arguments, arrow_batch, in_session, run_main
@@ -28,6 +29,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=("validation", "test", "train", "all"),
         default="validation",
         help="each source's split, by the hash of the file name training uses",
+    )
+    parser.add_argument(
+        "--fit-on",
+        action="append",
+        default=[],
+        metavar="HEAD=SOURCE[,SOURCE]",
+        help="fit a head's correction on these sources' faces only (default: all of them), "
+        "e.g. race=fairface: the faces cameras see",
     )
     parser.add_argument("--recipe", default=None, help="whose split fractions")
     parser.add_argument("--faces", choices=FACE_MODES, default="detect")
@@ -51,6 +60,15 @@ def calibrate(args: argparse.Namespace) -> None:
         log_level=args.spark_log_level,
         extra=arrow_batch(args.batch_size),
     )
+    chosen = fit_sources(args.fit_on, heads)
+    heads = {
+        head: (part.only(chosen[head]) if head in chosen else part).fit()
+        for head, part in heads.items()
+    }
+    for entry in measured_on:
+        entry["fitted_heads"] = [
+            h for h in heads if entry["source"] in chosen.get(h, [entry["source"]])
+        ]
     path = write_calibration(args.model, heads, measured_on)
     log.info(
         "calibration of %s: %s; written to %s",
@@ -58,6 +76,19 @@ def calibrate(args: argparse.Namespace) -> None:
         ", ".join(f"{head} {len(part.truth)} faces" for head, part in heads.items()),
         path,
     )
+
+
+def fit_sources(settings: list[str], heads: dict) -> dict[str, list[str]]:
+    """--fit-on HEAD=SOURCE[,SOURCE] settings, checked against the heads measured."""
+    chosen = {}
+    for setting in settings:
+        head, _, sources = setting.partition("=")
+        if head not in heads or not sources:
+            raise UserError(
+                f"--fit-on {setting!r}: expected HEAD=SOURCE with a head of {list(heads)}"
+            )
+        chosen[head] = sources.split(",")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:

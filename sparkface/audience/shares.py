@@ -3,13 +3,20 @@ model's known errors, with a bootstrap interval.
 
 Counting each face's most probable class is biased (a model that calls some women men reports
 too many men), and so is averaging the probabilities, less so. What is known is how the model
-errs: on labelled faces, the mean probability it gives each class for faces of each true class
-(the soft confusion matrix M, rows true classes). For faces of true shares pi, the expected mean
-probability vector is pi @ M; so the shares are estimated by solving that for pi over the
-simplex (least squares; "probabilistic adjusted classify and count", Bella et al., 2010).
+errs on labelled faces (the calibration: each face's true class and the probabilities it got).
+From it, once: the model's probabilities are recalibrated (a temperature and a bias per class,
+fitted by maximum likelihood: "bias-corrected temperature scaling"), and the labelled faces'
+class shares are the prior those recalibrated probabilities hold. A window's shares are then the
+maximum-likelihood shares of its faces (EM over the prior, Saerens, Latinne and Decaestecker,
+2002), which Alexandari, Kundaje and Shrikumar (2020) found hard to beat at this.
 
-The interval is a bootstrap over both samples it rests on: the window's faces, and the labelled
-faces M was measured on (each true class resampled on its own).
+Inverting the soft confusion matrix M (`HeadCalibration.matrix`: shares pi with pi @ M = the
+mean probability) is the textbook alternative: measured on validation nights it amplified noise
+where M's rows are alike (age groups, races on photos in the wild) and did worse than plain
+averaging there (research/benchmarks/audience_choice.py, docs/audience.md).
+
+The interval is a percentile bootstrap over both samples it rests on: the window's faces, and the
+labelled faces (recalibrations fitted on resamples of them, drawn once at calibration).
 """
 
 from __future__ import annotations
@@ -20,16 +27,74 @@ from typing import Any
 import numpy as np
 
 LEVEL = 0.95
+VARIANTS = 20  # recalibrations on resampled labelled faces, for the intervals
+EM_STEPS = 500
+EM_TOLERANCE = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class Recalibration:
+    """Probabilities recalibrated: softmax(scale * log p + bias), whose class shares on the
+    labelled faces are `prior`."""
+
+    scale: float
+    bias: np.ndarray  # (classes,)
+    prior: np.ndarray  # (classes,)
+
+    def apply(self, probabilities: np.ndarray) -> np.ndarray:
+        logits = self.scale * np.log(np.clip(probabilities, 1e-7, 1.0)) + self.bias
+        logits -= logits.max(axis=-1, keepdims=True)
+        calibrated = np.exp(logits)
+        return calibrated / calibrated.sum(axis=-1, keepdims=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scale": round(float(self.scale), 6),
+            "bias": np.round(self.bias, 6).tolist(),
+            "prior": np.round(self.prior, 6).tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Recalibration:
+        return cls(float(data["scale"]), np.asarray(data["bias"]), np.asarray(data["prior"]))
+
+
+def fit_recalibration(
+    truth: np.ndarray, probabilities: np.ndarray, steps: int = 400
+) -> Recalibration:
+    """The scale and biases that maximise the likelihood of the true classes (gradient descent
+    with momentum on the mean negative log likelihood, convex in them); the prior: the faces'
+    class shares, a class no face has given a small share rather than none."""
+    classes = probabilities.shape[1]
+    logs = np.log(np.clip(probabilities, 1e-7, 1.0))
+    onehot = np.eye(classes)[truth]
+    scale, bias = 1.0, np.zeros(classes)
+    velocity = np.zeros(classes + 1)
+    for _ in range(steps):
+        logits = scale * logs + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        calibrated = np.exp(logits)
+        calibrated /= calibrated.sum(axis=1, keepdims=True)
+        error = calibrated - onehot
+        gradient = np.concatenate([[(error * logs).sum() / len(truth)], error.mean(axis=0)])
+        velocity = 0.9 * velocity - 0.5 * gradient
+        scale, bias = scale + velocity[0], bias + velocity[1:]
+    counts = np.bincount(truth, minlength=classes) + 0.5
+    return Recalibration(float(scale), bias, counts / counts.sum())
 
 
 @dataclasses.dataclass(frozen=True)
 class HeadCalibration:
-    """One head's labelled faces: each face's true class and the probabilities the model gave
-    it, in `classes` order."""
+    """One head's labelled faces: each face's true class, the probabilities the model gave it
+    (in `classes` order) and its source; and the recalibration fitted on them, with `variants`
+    fitted on resamples of them."""
 
     classes: tuple[str, ...]
     truth: np.ndarray  # (faces,) int
     probabilities: np.ndarray  # (faces, classes) float
+    sources: np.ndarray | None = None  # (faces,) str
+    fitted: Recalibration | None = None
+    variants: tuple[Recalibration, ...] = ()
 
     def __post_init__(self) -> None:
         if self.probabilities.ndim != 2 or self.probabilities.shape[1] != len(self.classes):
@@ -48,18 +113,48 @@ class HeadCalibration:
         A class no labelled face has keeps the identity row (nothing is known of its errors)."""
         return soft_confusion(self.truth, self.probabilities, len(self.classes))
 
+    def only(self, sources: list[str] | tuple[str, ...]) -> HeadCalibration:
+        """The faces of these sources only (unfitted)."""
+        if self.sources is None:
+            raise ValueError("this calibration does not record its faces' sources")
+        keep = np.isin(self.sources, list(sources))
+        return HeadCalibration(
+            self.classes, self.truth[keep], self.probabilities[keep], self.sources[keep]
+        )
+
+    def fit(self, variants: int = VARIANTS, seed: int = 0) -> HeadCalibration:
+        """This calibration with its recalibration and `variants` bootstrap recalibrations."""
+        rng = np.random.default_rng(seed)
+        resampled = []
+        for _ in range(variants):
+            rows = rng.integers(0, len(self.truth), len(self.truth))
+            resampled.append(fit_recalibration(self.truth[rows], self.probabilities[rows]))
+        fitted = fit_recalibration(self.truth, self.probabilities)
+        return dataclasses.replace(self, fitted=fitted, variants=tuple(resampled))
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "classes": list(self.classes),
             "truth": self.truth.astype(int).tolist(),
             "probabilities": np.round(self.probabilities, 4).tolist(),
         }
+        if self.sources is not None:
+            data["sources"] = [str(source) for source in self.sources]
+        if self.fitted is not None:
+            data["fitted"] = self.fitted.to_json()
+            data["variants"] = [variant.to_json() for variant in self.variants]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HeadCalibration:
         classes = tuple(data["classes"])
         probabilities = np.asarray(data["probabilities"], "float64").reshape(-1, len(classes))
-        return cls(classes, np.asarray(data["truth"], "int64"), probabilities)
+        sources = np.asarray(data["sources"]) if "sources" in data else None
+        fitted = Recalibration.from_json(data["fitted"]) if "fitted" in data else None
+        variants = tuple(Recalibration.from_json(v) for v in data.get("variants", ()))
+        return cls(
+            classes, np.asarray(data["truth"], "int64"), probabilities, sources, fitted, variants
+        )
 
 
 def soft_confusion(truth: np.ndarray, probabilities: np.ndarray, classes: int) -> np.ndarray:
@@ -72,31 +167,48 @@ def soft_confusion(truth: np.ndarray, probabilities: np.ndarray, classes: int) -
     return matrix
 
 
-def correct(mean_probabilities: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """The shares pi >= 0, sum 1, that best explain `mean_probabilities` as pi @ matrix (least
-    squares). Solved on a shrinking support: the equality-constrained solution, then the most
-    negative share dropped, until none is negative (exact for these small, near-diagonal M)."""
-    classes = len(mean_probabilities)
-    support = list(range(classes))
-    while True:
-        shares = _constrained_least_squares(matrix[support].T, mean_probabilities)
-        if shares.min() >= 0 or len(support) == 1:
-            result = np.zeros(classes)
-            result[support] = np.clip(shares, 0, None)
-            return result / result.sum()
-        support.pop(int(shares.argmin()))
+def maximum_likelihood_shares(
+    calibrated: np.ndarray,
+    prior: np.ndarray,
+    weights: np.ndarray | None = None,
+    pseudo_faces: float = 0.0,
+) -> np.ndarray:
+    """EM for the class shares of faces whose recalibrated probabilities (under `prior`) are
+    `calibrated`: (faces, classes), or (draws, faces, classes) with `weights` (draws, faces)
+    summing to 1 per draw; one share vector per draw. With `pseudo_faces`, the most probable
+    shares under a Dirichlet prior worth that many faces of the calibration's mix (shrinkage
+    towards it, for heads whose classes the model tells apart poorly)."""
+    stacked = calibrated if calibrated.ndim == 3 else calibrated[None]
+    if weights is None:
+        weights = np.full(stacked.shape[:2], 1 / stacked.shape[1])
+    prior = np.broadcast_to(prior, (stacked.shape[0], stacked.shape[2]))
+    ratio = stacked / prior[:, None, :]
+    faces = stacked.shape[1]
 
+    def step(shares: np.ndarray) -> np.ndarray:
+        posterior = ratio * shares[:, None, :]
+        posterior /= posterior.sum(axis=2, keepdims=True)
+        counted = np.einsum("df,dfc->dc", weights, posterior) * faces
+        return (counted + pseudo_faces * prior) / (faces + pseudo_faces)
 
-def _constrained_least_squares(design: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """argmin ||design @ x - target|| subject to sum(x) = 1 (the KKT system, least-squares solved
-    so that a singular design still answers)."""
-    size = design.shape[1]
-    system = np.zeros((size + 1, size + 1))
-    system[:size, :size] = design.T @ design
-    system[:size, size] = 1.0
-    system[size, :size] = 1.0
-    right = np.concatenate([design.T @ target, [1.0]])
-    return np.linalg.lstsq(system, right, rcond=None)[0][:size]
+    # EM, accelerated by SQUAREM (Varadhan and Roland, 2008): two steps, then a step along
+    # their extrapolation, kept on the simplex; EM alone crawls where classes look alike.
+    shares = prior.copy()
+    for _ in range(EM_STEPS):
+        first = step(shares)
+        second = step(first)
+        change = first - shares
+        curvature = second - first - change
+        length = np.sqrt((change**2).sum(axis=1) / np.maximum((curvature**2).sum(axis=1), 1e-30))
+        alpha = -np.maximum(length, 1.0)[:, None]
+        jumped = shares - 2 * alpha * change + alpha**2 * curvature
+        jumped = np.clip(jumped, 1e-12, None)
+        updated = step(jumped / jumped.sum(axis=1, keepdims=True))
+        done = np.abs(updated - shares).max() < EM_TOLERANCE
+        shares = updated
+        if done:
+            break
+    return shares if calibrated.ndim == 3 else shares[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,29 +227,45 @@ def estimate(
     probabilities: np.ndarray,
     calibration: HeadCalibration | None,
     draws: int = 200,
-    seed: int = 0,
+    seed: Any = 0,
     level: float = LEVEL,
+    pseudo_faces: float = 0.0,
 ) -> Shares:
-    """The shares of a group of faces (rows of `probabilities`), corrected with `calibration`
-    when given, with a `level` percentile-bootstrap interval over `draws` resamples of the faces
-    (and of the calibration's faces)."""
+    """The shares of a group of faces (rows of `probabilities`) with a `level` interval.
+
+    With `calibration`: the maximum-likelihood shares under its recalibration (most probable
+    under a prior worth `pseudo_faces` faces of its mix, when given); the interval from
+    their variance, the sampling part from the observed information (the faces' likelihood
+    ratios' outer products, on the simplex) and the calibration's part from the spread of the
+    shares under its bootstrap recalibrations; normal, clipped to [0, 1]. Without: the averaged
+    probabilities, with a percentile bootstrap over `draws` resamples of the faces."""
     faces, classes = probabilities.shape
     if faces == 0:
         raise ValueError("no faces to estimate shares from")
-    rng = np.random.default_rng(seed)
     averaged = probabilities.mean(axis=0)
     counted = np.bincount(probabilities.argmax(axis=1), minlength=classes) / faces
-    # Resampled means of the window's faces: multinomial weights, one row per draw.
-    weights = rng.multinomial(faces, np.full(faces, 1 / faces), size=draws) / faces
-    resampled = weights @ probabilities
-    if calibration is None:
-        share, samples = averaged, resampled
-    else:
-        share = correct(averaged, calibration.matrix())
-        matrices = _resampled_matrices(calibration, draws, rng)
-        samples = np.stack([correct(resampled[d], matrices[d]) for d in range(draws)])
     tail = (1 - level) / 2
-    low, high = np.quantile(samples, [tail, 1 - tail], axis=0)
+    if calibration is None:
+        rng = np.random.default_rng(seed)
+        weights = rng.multinomial(faces, np.full(faces, 1 / faces), size=draws) / faces
+        low, high = np.quantile(weights @ probabilities, [tail, 1 - tail], axis=0)
+        share = averaged
+    else:
+        if calibration.fitted is None:
+            calibration = calibration.fit()
+        fitted = calibration.fitted
+        ratio = fitted.apply(probabilities) / fitted.prior
+        share = maximum_likelihood_shares(
+            fitted.apply(probabilities), fitted.prior, pseudo_faces=pseudo_faces
+        )
+        variance = np.diag(_sampling_covariance(ratio, share))
+        if calibration.variants:
+            calibrated = np.stack([v.apply(probabilities) for v in calibration.variants])
+            priors = np.stack([v.prior for v in calibration.variants])
+            spread = maximum_likelihood_shares(calibrated, priors, pseudo_faces=pseudo_faces)
+            variance = variance + spread.var(axis=0)
+        spread = _normal_quantile(1 - tail) * np.sqrt(np.clip(variance, 0, None))
+        low, high = np.clip(share - spread, 0, 1), np.clip(share + spread, 0, 1)
     return Shares(
         share=share,
         low=np.minimum(low, share),
@@ -148,18 +276,23 @@ def estimate(
     )
 
 
-def _resampled_matrices(calibration: HeadCalibration, draws: int, rng) -> np.ndarray:
-    """`draws` soft confusion matrices, each from the calibration's faces resampled within each
-    true class."""
-    classes = len(calibration.classes)
-    matrices = np.broadcast_to(np.eye(classes), (draws, classes, classes)).copy()
-    for label in range(classes):
-        rows = calibration.probabilities[calibration.truth == label]
-        if len(rows) == 0:
-            continue
-        weights = rng.multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=draws)
-        matrices[:, label, :] = weights @ rows / len(rows)
-    return matrices
+def _sampling_covariance(ratio: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """The inverse observed information of the mixture likelihood sum log(ratio @ share), on
+    the simplex's tangent space (shares sum to 1)."""
+    classes = len(share)
+    gradients = ratio / (ratio @ share)[:, None]
+    information = gradients.T @ gradients
+    # An orthonormal basis of the directions that keep the sum: the complement of (1, ..., 1).
+    basis = np.linalg.qr(np.eye(classes) - 1 / classes)[0][:, : classes - 1]
+    reduced = basis.T @ information @ basis
+    return basis @ np.linalg.pinv(reduced) @ basis.T
+
+
+def _normal_quantile(probability: float) -> float:
+    """The standard normal quantile."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(probability)
 
 
 def total_variation(estimated: np.ndarray, true: np.ndarray) -> float:

@@ -23,7 +23,7 @@ from sparkface.core.contract import CLASS_HEADS
 from sparkface.spark.ingest import require_columns
 
 UNKNOWN_SOURCE = "unknown"
-NEEDED = ("path", "modified_at", "captured_at", "status", "probabilities")
+NEEDED = ("path", "modified_at", "status", "probabilities")
 
 COUNTS_SCHEMA = T.StructType(
     [
@@ -80,6 +80,8 @@ def placed(predictions: DataFrame, config: AudienceConfig) -> DataFrame:
     """Each scored row with its source, its time (capture time, else the file's modification
     time) and its window."""
     require_columns(predictions, NEEDED, "audience")
+    if "captured_at" not in predictions.columns:  # scored before capture times were read
+        predictions = predictions.withColumn("captured_at", F.lit(None).cast("timestamp"))
     time = F.coalesce(F.col("captured_at"), F.col("modified_at"))
     return (
         predictions.withColumn("source", source_of(F.col("path"), config))
@@ -147,7 +149,11 @@ def audience_shares(
     night = faces.withColumn("span", F.lit("night")).withColumn(
         "window_start", F.lit(None).cast("timestamp")
     )
-    estimator = _window_shares(classes, calibration or {}, config)
+    # Fitted here, once, on the driver: the executors receive the fitted recalibrations.
+    fitted = {
+        head: part if part.fitted else part.fit() for head, part in (calibration or {}).items()
+    }
+    estimator = _window_shares(classes, fitted, config)
     return (
         faces.unionByName(night)
         .groupBy("source", "span", "window_start")
@@ -169,7 +175,13 @@ def _window_shares(
         parts = []
         for head in CLASS_HEADS:
             probabilities = np.stack(window[head].to_numpy()).astype("float64")
-            shares = estimate(probabilities, calibration.get(head), draws=config.draws, seed=seed)
+            shares = estimate(
+                probabilities,
+                calibration.get(head),
+                draws=config.draws,
+                seed=seed,
+                pseudo_faces=config.pseudo_faces.get(head, 0.0),
+            )
             parts.append(
                 pd.DataFrame(
                     {

@@ -263,8 +263,14 @@ class AudienceConfig(Settings):
     source_pattern: str = ""
     window_minutes: Annotated[int, Strict(), Field(ge=1, le=1440)] = 60
     min_faces: Positive = 10  # a window with fewer faces reports counts, no shares
-    draws: Annotated[int, Strict(), Field(ge=20)] = 200  # bootstrap resamples for the intervals
+    draws: Annotated[int, Strict(), Field(ge=20)] = 200  # bootstrap resamples (uncorrected shares)
     seed: Int = 0
+    # Per head, a Dirichlet prior worth this many faces of the calibration's mix: shrinks a
+    # window's shares towards it, for a head whose classes the model tells apart poorly
+    # (chosen on the validation split: docs/audience.md).
+    pseudo_faces: dict[Literal["age_group", "gender", "race"], Annotated[float, Field(ge=0)]] = {
+        "age_group": 100.0
+    }
 
     @model_validator(mode="after")
     def _pattern(self) -> AudienceConfig:

@@ -26,10 +26,11 @@ def measure_calibration(
     batch_size: int = 128,
 ) -> tuple[dict[str, HeadCalibration], list[dict[str, Any]]]:
     """Per head, the pooled labelled faces of `sources` (each face where its labels give the
-    head's class: a face labelled with an age bin only has no age group), and what each source
-    gave."""
+    head's class: a face labelled with an age bin only has no age group) with their sources,
+    unfitted, and what each source gave."""
     truths: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
     vectors: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
+    names: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
     measured_on = []
     for source in sources:
         _, usable, scored = labelled_scores(
@@ -45,6 +46,7 @@ def measure_calibration(
             rows = frame.loc[known, head].to_numpy()
             width = len(bundle.classes[head])
             vectors[head].append(np.stack(rows) if len(rows) else np.zeros((0, width)))
+            names[head].append(np.full(int(known.sum()), source.name))
             given[head] = int(known.sum())
         measured_on.append(
             {
@@ -59,6 +61,7 @@ def measure_calibration(
             tuple(bundle.classes[head]),
             np.concatenate(truths[head]),
             np.concatenate(vectors[head]).astype("float64"),
+            np.concatenate(names[head]),
         )
         for head in CLASS_HEADS
         if sum(len(part) for part in truths[head])

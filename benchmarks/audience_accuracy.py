@@ -1,0 +1,176 @@
+"""How right the audience shares are, on nights made of labelled faces of known composition.
+
+    python benchmarks/audience_accuracy.py [--nights 40] [--model DIR] [--cache FILE.npz]
+
+1. Scores the test split of each labelled source (conf/sources/fairface, utkface) as a campaign
+   does (detect mode, the labelled face), keeping each face's true classes and probabilities
+   (cached in --cache; no path is kept).
+2. Builds nights: three sources (a camera on FairFace's photos, one on UTKFace's faces, one on
+   both), --windows windows each, every window 200-400 faces drawn without replacement with a
+   mix of its own (per head, class weights from a Dirichlet, --concentration 1: flat), and
+   estimates each window's shares as the audience step does (the package's calibration,
+   measured on the validation splits, and conf/audience.yaml's pseudo_faces).
+3. Prints, per head: windows, the mean and 90th percentile of half the sum of absolute differences
+   from the true shares (corrected, uncorrected probability averaging, counting the most probable
+   class), and how often the 95% intervals hold the true share.
+
+Age groups are known only for faces with exact ages (UTKFace): FairFace's are labelled with age
+bins that cut across the model's groups, so the age-group rows use the windows of UTKFace's faces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+
+import numpy as np  # noqa: E402
+
+from sparkface.audience.calibration import load_calibration  # noqa: E402
+from sparkface.audience.shares import estimate, total_variation  # noqa: E402
+from sparkface.core.config import load_audience  # noqa: E402
+from sparkface.core.contract import CLASS_HEADS  # noqa: E402
+from sparkface.core.package import default_model_dir, load_bundle  # noqa: E402
+
+PSEUDO_FACES = load_audience().pseudo_faces
+CAMERAS = {"lobby": ("fairface",), "mall": ("utkface",), "station": ("fairface", "utkface")}
+
+
+def scored_faces(model: str, sources: list[str], split: str) -> dict[str, np.ndarray]:
+    """Each source's labelled faces of `split`: source, true classes, probabilities."""
+    from sparkface.core.config import load_ingest, load_labels, load_source, load_train
+    from sparkface.evaluate.tally import labelled_probabilities, labelled_scores
+    from sparkface.spark.runner import arrow_batch, in_session
+
+    bundle = load_bundle(model)
+    labels, ingest = load_labels(), load_ingest()
+    fractions = load_train().split
+
+    def work(spark):
+        frames = []
+        for name in sources:
+            _, usable, scored = labelled_scores(
+                spark, load_source(name), bundle, ingest, labels, 128, (split, fractions), "detect"
+            )
+            frame = labelled_probabilities(scored, usable, bundle.classes, labels.groups)
+            frame["source"] = name
+            frames.append(frame)
+        return frames
+
+    frames = in_session("audience-accuracy", ingest, work, extra=arrow_batch(128))
+    faces: dict[str, np.ndarray] = {"source": np.concatenate([f["source"] for f in frames])}
+    for head in CLASS_HEADS:
+        truth = np.concatenate([f[f"true_{head}"].fillna(-1).to_numpy() for f in frames])
+        faces[f"true_{head}"] = truth.astype("int64")
+        faces[head] = np.concatenate([np.stack(f[head].to_numpy()) for f in frames])
+    return faces
+
+
+def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0):
+    """Per window and head: faces, true shares, estimates (with interval), averaged, counted."""
+    rng = np.random.default_rng(seed)
+    results = []
+    for night in range(nights):
+        for camera, sources in CAMERAS.items():
+            pool = np.flatnonzero(np.isin(faces["source"], sources))
+            for window in range(windows):
+                size = int(rng.integers(200, 401))
+                weights = np.ones(len(pool))
+                for head in CLASS_HEADS:
+                    truth = faces[f"true_{head}"][pool]
+                    mix = rng.dirichlet(np.full(faces[head].shape[1], concentration))
+                    weights *= np.where(truth >= 0, mix[np.clip(truth, 0, None)], 1.0)
+                chosen = rng.choice(pool, size, replace=False, p=weights / weights.sum())
+                for head in CLASS_HEADS:
+                    truth = faces[f"true_{head}"][chosen]
+                    if (truth < 0).any():
+                        continue  # some faces' class unknown: no true shares
+                    classes = faces[head].shape[1]
+                    true_shares = np.bincount(truth, minlength=classes) / size
+                    shares = estimate(
+                        faces[head][chosen],
+                        calibration.get(head),
+                        draws=draws,
+                        seed=[seed, night, window, len(results)],
+                        pseudo_faces=PSEUDO_FACES.get(head, 0.0),
+                    )
+                    results.append(
+                        {
+                            "camera": camera,
+                            "head": head,
+                            "faces": size,
+                            "corrected": total_variation(shares.share, true_shares),
+                            "averaged": total_variation(shares.averaged, true_shares),
+                            "counted": total_variation(shares.counted, true_shares),
+                            "held": int(
+                                ((shares.low <= true_shares) & (true_shares <= shares.high)).sum()
+                            ),
+                            "intervals": classes,
+                        }
+                    )
+    return results
+
+
+def table(results) -> str:
+    import pandas as pd
+
+    frame = pd.DataFrame(results)
+    lines = [
+        "| head | windows | corrected: mean (90th pct) | averaged: mean (90th pct) | "
+        "counted: mean (90th pct) | 95% intervals holding the truth |",
+        "|---|---|---|---|---|---|",
+    ]
+    for head in CLASS_HEADS:
+        part = frame[frame["head"] == head]
+        if part.empty:
+            continue
+        cells = [
+            f"{100 * part[kind].mean():.1f} ({100 * part[kind].quantile(0.9):.1f})"
+            for kind in ("corrected", "averaged", "counted")
+        ]
+        coverage = part["held"].sum() / part["intervals"].sum()
+        lines.append(
+            f"| {head} | {len(part)} | {' | '.join(cells)} | {100 * coverage:.1f}% "
+            f"({part['held'].sum()} of {part['intervals'].sum()}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(default_model_dir()))
+    parser.add_argument("--sources", default="fairface,utkface")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--cache", default=str(ROOT / "out" / "audience-faces.npz"))
+    parser.add_argument("--nights", type=int, default=40)
+    parser.add_argument("--windows", type=int, default=6)
+    parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--concentration", type=float, default=1.0, help="of the Dirichlet behind each mix"
+    )
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    cache = Path(args.cache)
+    if cache.is_file():
+        faces = dict(np.load(cache, allow_pickle=False))
+    else:
+        faces = scored_faces(args.model, args.sources.split(","), args.split)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **{key: value.astype(str) if key == "source" else value
+                           for key, value in faces.items()})  # fmt: skip
+    calibration = load_calibration(args.model) or {}
+    counts = {str(n): int((faces["source"] == n).sum()) for n in np.unique(faces["source"])}
+    print(f"faces of the {args.split} split: {counts}; calibration: {bool(calibration)}")
+    results = simulate(
+        faces, calibration, args.nights, args.windows, args.draws, args.seed, args.concentration
+    )
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
