@@ -187,7 +187,7 @@ def test_duckdb_reads_the_documented_columns(spark, setup, bundle):
 def test_campaign_files_are_validated(tmp_path):
     (tmp_path / "a.yaml").write_text("inputs: [x]\noutput: y\nmodle: z\n")
     with pytest.raises(
-        ConfigError, match=r"a.yaml: modle: unknown key; known keys: \['batch_size'"
+        ConfigError, match=r"a.yaml: modle: unknown key; known keys: \['audience', 'batch_size'"
     ):
         load_campaign("a", tmp_path)
     (tmp_path / "b.yaml").write_text("inputs: [x]\n")

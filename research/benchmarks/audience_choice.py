@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from sparkface.audience.shares import (  # noqa: E402
+from sparkface.audience.shares import (
     HeadCalibration,
     maximum_likelihood_shares,
     total_variation,
 )
-from sparkface.core.contract import CLASS_HEADS  # noqa: E402
+from sparkface.core.contract import CLASS_HEADS
 
 
 def correct(mean_probabilities: np.ndarray, matrix: np.ndarray) -> np.ndarray:
