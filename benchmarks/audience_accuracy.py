@@ -70,6 +70,18 @@ def scored_faces(model: str, sources: list[str], split: str) -> dict[str, np.nda
     return faces
 
 
+def draw_window(faces, pool: np.ndarray, rng, concentration: float) -> np.ndarray:
+    """200-400 faces of `pool`, drawn without replacement with a mix of their own: per head,
+    class weights from a Dirichlet of `concentration` (a face whose class is unknown: 1)."""
+    weights = np.ones(len(pool))
+    for head in CLASS_HEADS:
+        truth = faces[f"true_{head}"][pool]
+        mix = rng.dirichlet(np.full(faces[head].shape[1], concentration))
+        weights *= np.where(truth >= 0, mix[np.clip(truth, 0, None)], 1.0)
+    size = int(rng.integers(200, 401))
+    return rng.choice(pool, size, replace=False, p=weights / weights.sum())
+
+
 def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0):
     """Per window and head: faces, true shares, estimates (with interval), averaged, counted."""
     rng = np.random.default_rng(seed)
@@ -78,13 +90,8 @@ def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0
         for camera, sources in CAMERAS.items():
             pool = np.flatnonzero(np.isin(faces["source"], sources))
             for window in range(windows):
-                size = int(rng.integers(200, 401))
-                weights = np.ones(len(pool))
-                for head in CLASS_HEADS:
-                    truth = faces[f"true_{head}"][pool]
-                    mix = rng.dirichlet(np.full(faces[head].shape[1], concentration))
-                    weights *= np.where(truth >= 0, mix[np.clip(truth, 0, None)], 1.0)
-                chosen = rng.choice(pool, size, replace=False, p=weights / weights.sum())
+                chosen = draw_window(faces, pool, rng, concentration)
+                size = len(chosen)
                 for head in CLASS_HEADS:
                     truth = faces[f"true_{head}"][chosen]
                     if (truth < 0).any():

@@ -21,6 +21,7 @@ import sys
 import numpy as np
 import pandas as pd
 
+from benchmarks.audience_accuracy import CAMERAS, draw_window
 from sparkface.audience.shares import (
     HeadCalibration,
     maximum_likelihood_shares,
@@ -56,9 +57,6 @@ def _constrained_least_squares(design: np.ndarray, target: np.ndarray) -> np.nda
     return np.linalg.lstsq(system, right, rcond=None)[0][:size]
 
 
-CAMERAS = {"lobby": ("fairface",), "mall": ("utkface",), "station": ("fairface", "utkface")}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cache", default="out/audience-faces-validation.npz")
@@ -88,13 +86,8 @@ def main() -> int:
             for camera, sources in CAMERAS.items():
                 pool = np.flatnonzero(~fold & np.isin(faces["source"], sources))
                 for _ in range(args.windows):
-                    size = int(rng.integers(200, 401))
-                    weights = np.ones(len(pool))
-                    for head in CLASS_HEADS:
-                        truth = faces[f"true_{head}"][pool]
-                        mix = rng.dirichlet(np.full(faces[head].shape[1], concentration))
-                        weights *= np.where(truth >= 0, mix[np.clip(truth, 0, None)], 1.0)
-                    chosen = rng.choice(pool, size, replace=False, p=weights / weights.sum())
+                    chosen = draw_window(faces, pool, rng, concentration)
+                    size = len(chosen)
                     for head in CLASS_HEADS:
                         truth = faces[f"true_{head}"][chosen]
                         if (truth < 0).any():
