@@ -176,6 +176,8 @@ def labelled_night(args) -> None:
         photos, record = in_session("audience-night", load_ingest(), work, extra=arrow_batch(128))
         classes = load_bundle(default_model_dir()).classes
         result = compare(scratch / "out", photos, classes)
+        shutil.copyfile(record["report"], args.report)  # the page holds no path or face
+    print(f"report: {args.report}")
     print(f"{len(photos)} photos, {record['scored']} faces; night {record['wall_seconds']:.1f} s, "
           f"audience step {record['audience']['seconds']:.1f} s")  # fmt: skip
     print(
@@ -234,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=int, default=4)
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--report", default=str(ROOT / "out" / "audience-night.html"), help="the night's page"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     (ROOT / "out").mkdir(exist_ok=True)
     cost_night(args) if args.cost else labelled_night(args)
