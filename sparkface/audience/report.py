@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ HEAD_TITLES = {"age_group": "Age group", "gender": "Gender", "race": "Race"}
 
 
 def _time(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+    if pd.isna(value):
         return None
     return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
 

@@ -254,11 +254,9 @@ def estimate(
         if calibration.fitted is None:
             calibration = calibration.fit()
         fitted = calibration.fitted
-        ratio = fitted.apply(probabilities) / fitted.prior
-        share = maximum_likelihood_shares(
-            fitted.apply(probabilities), fitted.prior, pseudo_faces=pseudo_faces
-        )
-        variance = np.diag(_sampling_covariance(ratio, share))
+        recalibrated = fitted.apply(probabilities)
+        share = maximum_likelihood_shares(recalibrated, fitted.prior, pseudo_faces=pseudo_faces)
+        variance = np.diag(_sampling_covariance(recalibrated / fitted.prior, share))
         if calibration.variants:
             calibrated = np.stack([v.apply(probabilities) for v in calibration.variants])
             priors = np.stack([v.prior for v in calibration.variants])
