@@ -35,7 +35,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="HEAD=SOURCE[,SOURCE]",
-        help="fit a head's correction on these sources' faces only (default: all of them), "
+        help="fit a head's correction on these sources' faces only (default: all of them; "
+        "every source's faces are kept, and one correction per source widens the intervals by "
+        "how much they disagree), "
         "e.g. race=fairface: the faces cameras see",
     )
     parser.add_argument("--recipe", default=None, help="whose split fractions")
@@ -61,10 +63,7 @@ def calibrate(args: argparse.Namespace) -> None:
         extra=arrow_batch(args.batch_size),
     )
     chosen = fit_sources(args.fit_on, heads)
-    heads = {
-        head: (part.only(chosen[head]) if head in chosen else part).fit()
-        for head, part in heads.items()
-    }
+    heads = {head: part.fit(on=chosen.get(head, ())) for head, part in heads.items()}
     for entry in measured_on:
         entry["fitted_heads"] = [
             h for h in heads if entry["source"] in chosen.get(h, [entry["source"]])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -66,13 +67,57 @@ def test_intervals_hold_the_true_share_about_as_often_as_they_say():
         ("a", "b", "c"), calibration_truth, biased_model(calibration_truth, 3, rng)
     ).fit(variants=10)
     held = total = 0
+    widths = {True: 0.0, False: 0.0}
     for draw in range(60):
         truth = rng.choice(3, 300, p=rng.dirichlet(np.ones(3)))
         true_shares = np.bincount(truth, minlength=3) / len(truth)
-        shares = estimate(biased_model(truth, 3, rng), calibration, draws=100, seed=draw)
+        probabilities = biased_model(truth, 3, rng)
+        shares = estimate(probabilities, calibration, draws=100, seed=draw)
         held += int(((shares.low <= true_shares) & (true_shares <= shares.high)).sum())
         total += 3
-    assert 0.88 <= held / total <= 1.0
+        for realised in widths:
+            of = estimate(probabilities, calibration, realised=realised)
+            widths[realised] += float((of.high - of.low).mean())
+    assert 0.88 <= held / total <= 0.99
+    # The window's own shares vary less than the mix its faces were drawn from.
+    assert widths[True] < 0.85 * widths[False]
+
+
+def test_a_model_that_is_always_right_knows_the_window_exactly():
+    rng = np.random.default_rng(3)
+    calibration_truth = rng.integers(0, 2, 1000)
+    certain = np.eye(2)[calibration_truth] * 0.98 + 0.01
+    calibration = HeadCalibration(("a", "b"), calibration_truth, certain).fit(variants=0)
+    truth = rng.integers(0, 2, 300)
+    window = estimate(np.eye(2)[truth] * 0.98 + 0.01, calibration)
+    mix = estimate(np.eye(2)[truth] * 0.98 + 0.01, calibration, realised=False)
+    assert np.allclose(window.share, np.bincount(truth) / 300, atol=0.005)
+    assert (window.high - window.low).max() < 0.01 < 0.05 < (mix.high - mix.low).min()
+
+
+def test_a_correction_that_depends_on_the_source_widens_the_interval(tmp_path):
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 3, 1500)
+    leaning = [biased_model(truth[:600], 3, rng), biased_model(truth[600:1200], 3, rng, 2.0)]
+    probabilities = np.concatenate(leaning + [biased_model(truth[1200:], 3, rng)])
+    sources = np.array(["photos"] * 600 + ["crops"] * 600 + ["few"] * 300)
+    sources[-100:] = "fewer"  # 200 faces of "few", 100 of "fewer": too few for a fit of its own
+    calibration = HeadCalibration(("a", "b", "c"), truth, probabilities, sources)
+    fitted = calibration.fit(variants=5, on=["photos"])
+    assert sorted(fitted.domains) == ["crops", "few", "photos"]
+    assert np.allclose(fitted.fitted.prior, calibration.only(["photos"]).fit(0).fitted.prior)
+    assert np.isclose(fitted.fitted.scale, fitted.domains["photos"].scale)
+    window = biased_model(rng.integers(0, 3, 300), 3, rng)
+    wide = estimate(window, fitted)
+    narrow = estimate(window, dataclasses.replace(fitted, domains={}))
+    assert np.allclose(wide.share, narrow.share)
+    assert ((wide.high - wide.low) > (narrow.high - narrow.low) + 0.02).all()
+    write_calibration(tmp_path, {"race": fitted}, [])
+    loaded = load_calibration(tmp_path)["race"]
+    assert loaded.fit_on == ("photos",) and sorted(loaded.domains) == sorted(fitted.domains)
+    assert np.allclose(estimate(window, loaded).high, wide.high, atol=1e-4)
+    with pytest.raises(ValueError, match="no labelled faces of the sources"):
+        calibration.fit(on=["elsewhere"])
 
 
 def test_without_calibration_shares_are_the_averages_marked_uncorrected():

@@ -15,8 +15,13 @@ mean probability) is the textbook alternative: measured on validation nights it 
 where M's rows are alike (age groups, races on photos in the wild) and did worse than plain
 averaging there (research/benchmarks/audience_choice.py, docs/audience.md).
 
-The interval is a percentile bootstrap over both samples it rests on: the window's faces, and the
-labelled faces (recalibrations fitted on resamples of them, drawn once at calibration).
+The interval is for the shares among the window's own faces (who stood in front of the screen,
+not a mix they were drawn from), normal, from three variances: the sample's (the inverse observed
+information of the window's likelihood, less the multinomial variance of its faces' true
+classes, which the window's own shares do not have), the calibration's (the shares under
+recalibrations fitted on resamples of the labelled faces, drawn once at calibration), and the
+domain's (the shares under a recalibration fitted on each labelled source alone: a camera's
+faces are like one source's or another's, and the correction depends on which).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 
 LEVEL = 0.95
 VARIANTS = 20  # recalibrations on resampled labelled faces, for the intervals
+DOMAIN_FACES = 200  # a source with fewer labelled faces gets no recalibration of its own
 EM_STEPS = 500
 EM_TOLERANCE = 1e-6
 
@@ -86,8 +92,10 @@ def fit_recalibration(
 @dataclasses.dataclass(frozen=True)
 class HeadCalibration:
     """One head's labelled faces: each face's true class, the probabilities the model gave it
-    (in `classes` order) and its source; and the recalibration fitted on them, with `variants`
-    fitted on resamples of them."""
+    (in `classes` order) and its source; and the recalibration fitted on them (or on those of
+    the sources `fit_on`), with `variants` fitted on resamples of them, and `domains`: one
+    recalibration per source fitted on its faces alone (how much the correction depends on
+    which labelled source a camera's faces are like)."""
 
     classes: tuple[str, ...]
     truth: np.ndarray  # (faces,) int
@@ -95,6 +103,8 @@ class HeadCalibration:
     sources: np.ndarray | None = None  # (faces,) str
     fitted: Recalibration | None = None
     variants: tuple[Recalibration, ...] = ()
+    fit_on: tuple[str, ...] = ()  # the sources `fitted` and `variants` were fitted on: all when ()
+    domains: dict[str, Recalibration] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.probabilities.ndim != 2 or self.probabilities.shape[1] != len(self.classes):
@@ -122,15 +132,41 @@ class HeadCalibration:
             self.classes, self.truth[keep], self.probabilities[keep], self.sources[keep]
         )
 
-    def fit(self, variants: int = VARIANTS, seed: int = 0) -> HeadCalibration:
-        """This calibration with its recalibration and `variants` bootstrap recalibrations."""
+    def fit(
+        self, variants: int = VARIANTS, seed: int = 0, on: list[str] | tuple[str, ...] = ()
+    ) -> HeadCalibration:
+        """This calibration with its recalibration fitted on the faces of the sources `on`
+        (all, when none are named), `variants` bootstrap recalibrations of those faces, and a
+        recalibration per source of at least DOMAIN_FACES faces when there are two or more."""
+        if on and self.sources is None:
+            raise ValueError("this calibration does not record its faces' sources")
+        chosen = np.isin(self.sources, list(on)) if on else np.ones(len(self.truth), bool)
+        if on and not chosen.any():
+            raise ValueError(f"no labelled faces of the sources {list(on)}")
+        truth, probabilities = self.truth[chosen], self.probabilities[chosen]
         rng = np.random.default_rng(seed)
         resampled = []
         for _ in range(variants):
-            rows = rng.integers(0, len(self.truth), len(self.truth))
-            resampled.append(fit_recalibration(self.truth[rows], self.probabilities[rows]))
-        fitted = fit_recalibration(self.truth, self.probabilities)
-        return dataclasses.replace(self, fitted=fitted, variants=tuple(resampled))
+            rows = rng.integers(0, len(truth), len(truth))
+            resampled.append(fit_recalibration(truth[rows], probabilities[rows]))
+        domains = {}
+        if self.sources is not None:
+            names, counts = np.unique(self.sources, return_counts=True)
+            large = [str(name) for name in names[counts >= DOMAIN_FACES]]
+            if len(large) > 1:
+                domains = {
+                    name: fit_recalibration(
+                        self.truth[self.sources == name], self.probabilities[self.sources == name]
+                    )
+                    for name in large
+                }
+        return dataclasses.replace(
+            self,
+            fitted=fit_recalibration(truth, probabilities),
+            variants=tuple(resampled),
+            fit_on=tuple(on),
+            domains=domains,
+        )
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -143,6 +179,8 @@ class HeadCalibration:
         if self.fitted is not None:
             data["fitted"] = self.fitted.to_json()
             data["variants"] = [variant.to_json() for variant in self.variants]
+            data["fit_on"] = list(self.fit_on)
+            data["domains"] = {name: fit.to_json() for name, fit in self.domains.items()}
         return data
 
     @classmethod
@@ -152,8 +190,16 @@ class HeadCalibration:
         sources = np.asarray(data["sources"]) if "sources" in data else None
         fitted = Recalibration.from_json(data["fitted"]) if "fitted" in data else None
         variants = tuple(Recalibration.from_json(v) for v in data.get("variants", ()))
+        domains = {name: Recalibration.from_json(v) for name, v in data.get("domains", {}).items()}
         return cls(
-            classes, np.asarray(data["truth"], "int64"), probabilities, sources, fitted, variants
+            classes,
+            np.asarray(data["truth"], "int64"),
+            probabilities,
+            sources,
+            fitted,
+            variants,
+            tuple(data.get("fit_on", ())),
+            domains,
         )
 
 
@@ -230,15 +276,22 @@ def estimate(
     seed: Any = 0,
     level: float = LEVEL,
     pseudo_faces: float = 0.0,
+    realised: bool = True,
 ) -> Shares:
     """The shares of a group of faces (rows of `probabilities`) with a `level` interval.
 
     With `calibration`: the maximum-likelihood shares under its recalibration (most probable
     under a prior worth `pseudo_faces` faces of its mix, when given); the interval from
     their variance, the sampling part from the observed information (the faces' likelihood
-    ratios' outer products, on the simplex) and the calibration's part from the spread of the
-    shares under its bootstrap recalibrations; normal, clipped to [0, 1]. Without: the averaged
-    probabilities, with a percentile bootstrap over `draws` resamples of the faces."""
+    ratios' outer products, on the simplex), the calibration's part from the spread of the
+    shares under its bootstrap recalibrations and the domain's from their spread under its
+    per-source recalibrations; normal, clipped to [0, 1]. The interval is for
+    the shares among these faces (`realised`: who stood in front of the screen), so the sampling
+    part leaves out what the faces' true classes would vary by were they drawn again from the
+    same mix (the multinomial's covariance: the complete data's; the missing information
+    principle, Orchard and Woodbury, 1972); `realised=False` gives the interval of the mix.
+    Without a calibration: the averaged probabilities, with a percentile bootstrap over `draws`
+    resamples of the faces."""
     faces, classes = probabilities.shape
     if faces == 0:
         raise ValueError("no faces to estimate shares from")
@@ -256,12 +309,19 @@ def estimate(
         fitted = calibration.fitted
         recalibrated = fitted.apply(probabilities)
         share = maximum_likelihood_shares(recalibrated, fitted.prior, pseudo_faces=pseudo_faces)
-        variance = np.diag(_sampling_covariance(recalibrated / fitted.prior, share))
-        if calibration.variants:
-            calibrated = np.stack([v.apply(probabilities) for v in calibration.variants])
-            priors = np.stack([v.prior for v in calibration.variants])
-            spread = maximum_likelihood_shares(calibrated, priors, pseudo_faces=pseudo_faces)
-            variance = variance + spread.var(axis=0)
+        # With shrinkage the shares are about w * the maximum-likelihood ones + (1 - w) * the
+        # prior, w = faces / (faces + pseudo_faces): w^2 times their variance, plus the bias
+        # towards the prior squared (the maximum-likelihood shares standing for the true ones).
+        unshrunk = maximum_likelihood_shares(recalibrated, fitted.prior) if pseudo_faces else share
+        covariance = _sampling_covariance(recalibrated / fitted.prior, unshrunk)
+        if realised:
+            covariance = covariance - (np.diag(unshrunk) - np.outer(unshrunk, unshrunk)) / faces
+        weight = faces / (faces + pseudo_faces)
+        variance = weight**2 * np.clip(np.diag(covariance), 0, None)
+        variance = variance + ((1 - weight) * (fitted.prior - unshrunk)) ** 2
+        for fits in (calibration.variants, tuple(calibration.domains.values())):
+            if len(fits) > 1:
+                variance = variance + _variance_under(fits, probabilities, pseudo_faces)
         spread = _normal_quantile(1 - tail) * np.sqrt(np.clip(variance, 0, None))
         low, high = np.clip(share - spread, 0, 1), np.clip(share + spread, 0, 1)
     return Shares(
@@ -272,6 +332,16 @@ def estimate(
         counted=counted,
         corrected=calibration is not None,
     )
+
+
+def _variance_under(
+    fits: tuple[Recalibration, ...], probabilities: np.ndarray, pseudo_faces: float
+) -> np.ndarray:
+    """The variance of the shares over these recalibrations of the faces' probabilities."""
+    calibrated = np.stack([fit.apply(probabilities) for fit in fits])
+    priors = np.stack([fit.prior for fit in fits])
+    shares = maximum_likelihood_shares(calibrated, priors, pseudo_faces=pseudo_faces)
+    return shares.var(axis=0)
 
 
 def _sampling_covariance(ratio: np.ndarray, share: np.ndarray) -> np.ndarray:
