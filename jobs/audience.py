@@ -38,6 +38,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--source-pattern", help="regex with a group (?P<source>...)")
     parser.add_argument("--source-segment", type=int, help="path segment (-2: the folder)")
     parser.add_argument("--window-minutes", type=int)
+    parser.add_argument("--timezone", help="the clock windows are cut by, e.g. Europe/Paris")
     parser.add_argument("--min-faces", type=int)
     add_common_arguments(parser, labels=False)
     return parser.parse_args(argv)
@@ -50,6 +51,7 @@ def audience(args: argparse.Namespace) -> None:
             "source_pattern": args.source_pattern,
             "source_segment": args.source_segment,
             "window_minutes": args.window_minutes,
+            "timezone": args.timezone,
             "min_faces": args.min_faces,
         }.items()
         if value is not None

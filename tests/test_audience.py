@@ -15,6 +15,7 @@ from sparkface.audience.shares import HeadCalibration, estimate, total_variation
 from sparkface.audience.tables import audience_tables
 from sparkface.core.config import AudienceConfig, ConfigError, load_audience
 from sparkface.core.contract import DEFAULT_AGE_GROUPS, GENDERS, RACES
+from sparkface.core.images import capture_time
 from sparkface.score.transform import OUTPUT_SCHEMA
 
 CLASSES = {"age_group": list(DEFAULT_AGE_GROUPS), "gender": list(GENDERS), "race": list(RACES)}
@@ -145,8 +146,32 @@ def test_calibration_round_trips_and_a_class_without_faces_keeps_the_identity(tm
     assert load_calibration(tmp_path / "elsewhere") is None
 
 
+def test_capture_times_with_and_without_the_camera_s_offset():
+    from io import BytesIO
+
+    from PIL import Image
+
+    def photo(tags=None) -> bytes:
+        exif = Image.Exif()
+        exif.get_ifd(0x8769).update(tags or {})
+        buffer = BytesIO()
+        Image.new("RGB", (8, 8)).save(buffer, "JPEG", exif=exif)
+        return buffer.getvalue()
+
+    at, offset = capture_time(photo({0x9003: "2026:12:01 09:20:00", 0x9011: "+05:30"}))
+    assert at == datetime(2026, 12, 1, 3, 50, tzinfo=UTC) and offset == "+05:30"
+    at, offset = capture_time(photo({0x9003: "2026:12:01 09:20:00"}))
+    assert at == datetime(2026, 12, 1, 9, 20, tzinfo=UTC) and offset is None  # the camera's clock
+    assert capture_time(photo()) == (None, None)
+    assert capture_time(b"not an image") == (None, None)
+
+
 def test_audience_settings_are_validated(tmp_path):
     assert load_audience().window_minutes == 60
+    assert load_audience().timezone == "UTC"
+    assert load_audience(changes={"timezone": "Asia/Kolkata"}).timezone == "Asia/Kolkata"
+    with pytest.raises(ConfigError, match="'Mars/Olympus' is not a time zone"):
+        load_audience(changes={"timezone": "Mars/Olympus"})
     with pytest.raises(ConfigError, match="no group named source"):
         load_audience(changes={"source_pattern": "/screens/([^/]+)/"})
     with pytest.raises(ConfigError, match="min_faces"):
@@ -252,6 +277,38 @@ def test_counts_and_shares_per_source_and_window(spark):
     for frame in (counts, shares):
         assert not {"path", "file_name", "face_box", "face_landmarks"} & set(frame.columns)
         assert not frame.astype(str).apply(lambda c: c.str.contains("/in/")).any().any()
+
+
+@pytest.mark.slow
+def test_windows_are_cut_by_the_clock_of_the_audience_s_time_zone(spark):
+    rows = [
+        # The camera's clock, without an offset: 09:20 in Kolkata.
+        scored_row("file:/in/lobby/a.jpg", captured="2026-12-01 09:20"),
+        # With its offset: 03:50 UTC, 09:20 in Kolkata.
+        scored_row("file:/in/lobby/b.jpg", captured="2026-12-01 03:50", captured_offset="+00:00"),
+        # By the file's time: 04:45 UTC, 10:15 in Kolkata.
+        scored_row("file:/in/lobby/c.jpg", modified="2026-12-01 04:45"),
+    ]
+    frame = scored_frame(spark, rows)
+    kolkata = AudienceConfig(timezone="Asia/Kolkata", draws=20)
+    counts = audience_tables(frame, CLASSES, None, kolkata)[0].toPandas()
+    counts = counts.sort_values("window_start").reset_index(drop=True)
+    # Kolkata's 09:00 and 10:00 (UTC+05:30), as instants.
+    assert counts["window_start"].tolist() == [
+        pd.Timestamp("2026-12-01 03:30"),
+        pd.Timestamp("2026-12-01 04:30"),
+    ]
+    assert counts["images"].tolist() == [2, 1] and set(counts["timezone"]) == {"Asia/Kolkata"}
+    assert (counts["window_end"] - counts["window_start"]).eq(pd.Timedelta(hours=1)).all()
+    empty = pd.DataFrame(columns=["source", "span", "window_start", "head", "class"])
+    page = report_data(counts, empty, {"timezone": "Asia/Kolkata"})
+    assert [w["start"] for w in page["sources"][0]["per_window"]] == [
+        "2026-12-01 09:00",
+        "2026-12-01 10:00",
+    ]
+    # On UTC's clock the camera's 09:20 is another hour, and every window starts on the hour.
+    counts = audience_tables(frame, CLASSES, None, AudienceConfig(draws=20))[0].toPandas()
+    assert sorted(counts["window_start"].dt.hour) == [3, 4, 9]
 
 
 @pytest.mark.slow
@@ -374,6 +431,41 @@ def test_a_campaign_night_publishes_its_audience_and_report(spark, night):
         == counts[["source", "images", "faces"]].values.tolist()
     )
     assert len(hive(out, "audience_shares")) == len(shares)
+
+
+@pytest.mark.slow
+def test_the_audience_job_on_a_night_s_predictions_in_a_time_zone(night, tmp_path):
+    import subprocess
+
+    from tests.conftest import ROOT, job_environment, spark_submit
+
+    out = night[0]
+    args = ["--predictions", str(out / "predictions"), "--output", str(tmp_path / "a")]
+    args += ["--timezone", "Asia/Kolkata", "--min-faces", "5"]
+    result = subprocess.run(
+        spark_submit("audience.py", *args),
+        capture_output=True,
+        text=True,
+        env=job_environment(),
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    counts = pd.read_parquet(tmp_path / "a" / "audience")
+    assert set(counts["timezone"]) == {"Asia/Kolkata"} and counts["faces"].sum() == 41
+    # Kolkata is UTC+05:30: its hours start at half past UTC's.
+    assert (counts["window_start"].dt.minute == 30).all()
+    page = (tmp_path / "a" / "report" / "audience.html").read_text()
+    assert "Asia/Kolkata" in page
+    with pytest.raises(subprocess.CalledProcessError):
+        subprocess.run(
+            spark_submit("audience.py", *args[:4], "--timezone", "Mars/Olympus"),
+            capture_output=True,
+            env=job_environment(),
+            cwd=ROOT,
+            timeout=600,
+            check=True,
+        )
 
 
 def browser() -> str | None:

@@ -19,10 +19,13 @@ from sparkface.core.contract import CLASS_HEADS
 HEAD_TITLES = {"age_group": "Age group", "gender": "Gender", "race": "Race"}
 
 
-def _time(value: Any) -> str | None:
+def _time(value: Any, zone: str) -> str | None:
+    """A window's start (an instant; without a zone: UTC's) on `zone`'s clock."""
     if pd.isna(value):
         return None
-    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
+    instant = pd.Timestamp(value)
+    instant = instant.tz_localize("UTC") if instant.tzinfo is None else instant
+    return instant.tz_convert(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def report_data(
@@ -30,6 +33,7 @@ def report_data(
 ) -> dict[str, Any]:
     """The page's data: per source its windows (counts, and shares where reported) and its
     night's shares, with the campaign's facts in `about`."""
+    zone = about.get("timezone", "UTC")
     sources = []
     for source, windows in counts.sort_values(["source", "window_start"]).groupby("source"):
         mine = shares[shares["source"] == source]
@@ -47,7 +51,7 @@ def report_data(
                 "time_basis": _basis(windows),
                 "per_window": [
                     {
-                        "start": _time(row.window_start),
+                        "start": _time(row.window_start, zone),
                         "images": int(row.images),
                         "faces": int(row.faces),
                         "shares_reported": bool(row.shares_reported),
@@ -187,7 +191,7 @@ function facesChart(source) {
   });
   text(svg, left - 4, 14, String(most), "end");
   text(svg, left - 4, height - bottom, "0", "end");
-  text(svg, left, height - 8, "faces per window (start, UTC)");
+  text(svg, left, height - 8, "faces per window (start, " + (about.timezone || "UTC") + ")");
   return svg;
 }
 
@@ -221,7 +225,7 @@ document.getElementById("about").textContent = [
   about.campaign ? "Campaign " + about.campaign : null,
   about.night ? "night " + about.night : null,
   about.model_version ? "model " + about.model_version : null,
-  "windows of " + about.window_minutes + " minutes (UTC)",
+  "windows of " + about.window_minutes + " minutes (" + (about.timezone || "UTC") + ")",
   "shares from " + about.min_faces + " faces a window",
   about.generated_at ? "made " + about.generated_at : null,
 ].filter(Boolean).join(" · ");

@@ -44,6 +44,7 @@ def write_audience(
     about = {
         **about,
         "window_minutes": config.window_minutes,
+        "timezone": config.timezone,
         "min_faces": config.min_faces,
         "corrected": calibration is not None,
         "generated_at": now_text(),

@@ -37,6 +37,7 @@ COUNTS_SCHEMA = T.StructType(
         T.StructField("images_timed_by_exif", T.LongType()),
         T.StructField("images_timed_by_file", T.LongType()),
         T.StructField("time_basis", T.StringType()),
+        T.StructField("timezone", T.StringType()),  # the clock the windows were cut by
         T.StructField("shares_reported", T.BooleanType()),
     ]
 )
@@ -71,22 +72,36 @@ def source_of(path: Column, config: AudienceConfig) -> Column:
     return F.when(F.coalesce(found, F.lit("")) == "", F.lit(UNKNOWN_SOURCE)).otherwise(found)
 
 
-def window_start(time: Column, minutes: int) -> Column:
+def window_start(time: Column, minutes: int, zone: str = "UTC") -> Column:
+    """The start of the window of `minutes` that holds `time`, windows cut by `zone`'s clock
+    (an hour's window starts on the hour there). Where the clock goes back, its repeated hour is
+    one window."""
     seconds = minutes * 60
-    return F.timestamp_seconds(F.floor(F.unix_timestamp(time) / seconds) * seconds)
+    local = F.unix_timestamp(F.from_utc_timestamp(time, zone))
+    return F.to_utc_timestamp(F.timestamp_seconds(F.floor(local / seconds) * seconds), zone)
+
+
+def window_end(start: Column, minutes: int, zone: str = "UTC") -> Column:
+    local = F.from_utc_timestamp(start, zone) + F.make_interval(mins=F.lit(minutes))
+    return F.to_utc_timestamp(local, zone)
 
 
 def placed(predictions: DataFrame, config: AudienceConfig) -> DataFrame:
     """Each scored row with its source, its time (capture time, else the file's modification
-    time) and its window."""
+    time; a capture time its camera wrote without an offset read by `config.timezone`'s clock)
+    and its window."""
     require_columns(predictions, NEEDED, "audience")
-    if "captured_at" not in predictions.columns:  # scored before capture times were read
-        predictions = predictions.withColumn("captured_at", F.lit(None).cast("timestamp"))
-    time = F.coalesce(F.col("captured_at"), F.col("modified_at"))
+    for name, kind in (("captured_at", "timestamp"), ("captured_offset", "string")):
+        if name not in predictions.columns:  # scored before capture times were read
+            predictions = predictions.withColumn(name, F.lit(None).cast(kind))
+    captured = F.col("captured_at")
+    # Scoring read a time without an offset as UTC: its clock's reading, here read in the zone.
+    clock = F.when(F.col("captured_offset").isNull(), F.to_utc_timestamp(captured, config.timezone))
+    time = F.coalesce(clock.otherwise(captured), F.col("modified_at"))
     return (
         predictions.withColumn("source", source_of(F.col("path"), config))
         .withColumn("timed_by_exif", F.col("captured_at").isNotNull())
-        .withColumn("window_start", window_start(time, config.window_minutes))
+        .withColumn("window_start", window_start(time, config.window_minutes, config.timezone))
     )
 
 
@@ -107,7 +122,7 @@ def audience_counts(rows: DataFrame, config: AudienceConfig) -> DataFrame:
     return counts.select(
         "source",
         "window_start",
-        (F.col("window_start") + F.make_interval(mins=F.lit(config.window_minutes))).alias(
+        window_end(F.col("window_start"), config.window_minutes, config.timezone).alias(
             "window_end"
         ),
         F.col("images").cast("long"),
@@ -120,6 +135,7 @@ def audience_counts(rows: DataFrame, config: AudienceConfig) -> DataFrame:
         .when(F.col("images_timed_by_exif") == 0, "file")
         .otherwise("mixed")
         .alias("time_basis"),
+        F.lit(config.timezone).alias("timezone"),
         (F.col("faces") >= config.min_faces).alias("shares_reported"),
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -262,6 +263,9 @@ class AudienceConfig(Settings):
     source_segment: Int = -2
     source_pattern: str = ""
     window_minutes: Annotated[int, Strict(), Field(ge=1, le=1440)] = 60
+    # The clock windows are cut by (an IANA time zone: "Europe/Paris", "Asia/Kolkata"), which is
+    # also the clock of a camera that writes its EXIF time without an offset.
+    timezone: str = "UTC"
     min_faces: Positive = 10  # a window with fewer faces reports counts, no shares
     draws: Annotated[int, Strict(), Field(ge=20)] = 200  # bootstrap resamples (uncorrected shares)
     seed: Int = 0
@@ -274,6 +278,13 @@ class AudienceConfig(Settings):
 
     @model_validator(mode="after")
     def _pattern(self) -> AudienceConfig:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            raise ValueError(
+                f"timezone: {self.timezone!r} is not a time zone; use an IANA name such as "
+                "'Europe/Paris' or 'UTC'"
+            ) from None
         if self.source_segment == 0:
             raise ValueError("source_segment: 0 is the path's root; use a negative position")
         if self.source_pattern:

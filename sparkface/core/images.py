@@ -80,12 +80,14 @@ OFFSET_TIME_ORIGINAL = 0x9011
 DATE_TIME = 0x0132
 
 
-def capture_time(data: bytes | None) -> datetime | None:
-    """When the photo was taken, from its EXIF (DateTimeOriginal, else DateTime), in UTC; None
-    when the file has no such tag or is not an image. A time without an EXIF offset is taken to
-    be UTC. Reads the header only, not the pixels."""
+def capture_time(data: bytes | None) -> tuple[datetime | None, str | None]:
+    """When the photo was taken, from its EXIF (DateTimeOriginal, else DateTime), in UTC, and
+    the offset from UTC the camera wrote with it (OffsetTimeOriginal, "+05:30"); None when the
+    file has no such tag or is not an image. A time without an offset is the camera's clock,
+    taken here to be UTC (an audience may read it in its own time zone). Reads the header only,
+    not the pixels."""
     if not data:
-        return None
+        return None, None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -94,16 +96,17 @@ def capture_time(data: bytes | None) -> datetime | None:
             text = details.get(DATE_TIME_ORIGINAL) or exif.get(DATE_TIME)
             offset = details.get(OFFSET_TIME_ORIGINAL)
         if not isinstance(text, str):
-            return None
+            return None, None
         taken = datetime.strptime(text.strip().rstrip("\x00")[:19], "%Y:%m:%d %H:%M:%S")
-        zone = UTC
-        if isinstance(offset, str) and re.fullmatch(r"[+-]\d{2}:\d{2}", offset.strip()):
-            sign = -1 if offset.strip()[0] == "-" else 1
-            hours, minutes = (int(part) for part in offset.strip()[1:].split(":"))
-            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
-        return taken.replace(tzinfo=zone).astimezone(UTC)
+        offset = offset.strip().rstrip("\x00") if isinstance(offset, str) else ""
+        if not re.fullmatch(r"[+-]\d{2}:\d{2}", offset):
+            return taken.replace(tzinfo=UTC), None
+        sign = -1 if offset[0] == "-" else 1
+        hours, minutes = (int(part) for part in offset[1:].split(":"))
+        zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        return taken.replace(tzinfo=zone).astimezone(UTC), offset
     except Exception:  # noqa: BLE001 - a missing or unreadable tag means "no capture time"
-        return None
+        return None, None
 
 
 def open_image(data: bytes | None, spec: ImageSpec, draft_size: int | None = None) -> Image.Image:

@@ -46,8 +46,11 @@ FILE_FIELDS = pa.schema(
         ("modified_at", pa.timestamp("us", tz="UTC")),
     ]
 )
-# When the photo was taken (EXIF), when known: audiences count faces by it (sparkface.audience).
-CAPTURE_FIELDS = pa.schema([("captured_at", pa.timestamp("us", tz="UTC"))])
+# When the photo was taken (EXIF), when known, and the offset from UTC its camera wrote (null:
+# the camera's clock, read as UTC): audiences count faces by it (sparkface.audience).
+CAPTURE_FIELDS = pa.schema(
+    [("captured_at", pa.timestamp("us", tz="UTC")), ("captured_offset", pa.string())]
+)
 PROBABILITIES = pa.struct([(head, pa.map_(pa.string(), pa.float64())) for head in CLASS_HEADS])
 POINT = pa.struct([("x", pa.float64()), ("y", pa.float64())])
 FACE_BOX = pa.struct([(name, pa.int32()) for name in ("x", "y", "width", "height")])
@@ -316,10 +319,11 @@ def score_partitions(
                 part = batch.slice(start, batch_size)
                 contents = part.column("content").to_pylist()
                 sizes = part.column("file_size").to_pylist()
-                captured = pa.array(
-                    [capture_time(content) for content in contents], CAPTURE_FIELDS.types[0]
-                )
-                passed = [part.column(name) for name in PASSED_THROUGH] + [captured]
+                captures = [capture_time(content) for content in contents]
+                passed = [part.column(name) for name in PASSED_THROUGH] + [
+                    pa.array([at for at, _ in captures], CAPTURE_FIELDS.types[0]),
+                    pa.array([offset for _, offset in captures], CAPTURE_FIELDS.types[1]),
+                ]
                 if faces is None:
                     columns = score_batch(contents, bundle, model, flip, sizes)
                 else:
