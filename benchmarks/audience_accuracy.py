@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 import numpy as np  # noqa: E402
 
-from sparkface.audience.calibration import load_calibration  # noqa: E402
+from sparkface.audience.calibration import load_calibration, load_likeness  # noqa: E402
 from sparkface.audience.shares import estimate, total_variation  # noqa: E402
 from sparkface.core.config import load_audience  # noqa: E402
 from sparkface.core.contract import CLASS_HEADS  # noqa: E402
@@ -82,7 +82,7 @@ def draw_window(faces, pool: np.ndarray, rng, concentration: float) -> np.ndarra
     return rng.choice(pool, size, replace=False, p=weights / weights.sum())
 
 
-def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0):
+def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0, likeness=None):
     """Per window and head: faces, true shares, estimates (with interval), averaged, counted."""
     rng = np.random.default_rng(seed)
     results = []
@@ -92,6 +92,11 @@ def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0
             for window in range(windows):
                 chosen = draw_window(faces, pool, rng, concentration)
                 size = len(chosen)
+                like = (
+                    likeness.window({h: faces[h][chosen] for h in CLASS_HEADS})
+                    if likeness
+                    else None
+                )
                 for head in CLASS_HEADS:
                     truth = faces[f"true_{head}"][chosen]
                     if (truth < 0).any():
@@ -104,6 +109,7 @@ def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0
                         draws=draws,
                         seed=[seed, night, window, len(results)],
                         pseudo_faces=PSEUDO_FACES.get(head, 0.0),
+                        likeness=like,
                     )
                     results.append(
                         {
@@ -172,8 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     calibration = load_calibration(args.model) or {}
     counts = {str(n): int((faces["source"] == n).sum()) for n in np.unique(faces["source"])}
     print(f"faces of the {args.split} split: {counts}; calibration: {bool(calibration)}")
+    likeness = load_likeness(args.model)
     results = simulate(
-        faces, calibration, args.nights, args.windows, args.draws, args.seed, args.concentration
+        faces,
+        calibration,
+        args.nights,
+        args.windows,
+        args.draws,
+        args.seed,
+        args.concentration,
+        likeness,
     )
     print(table(results))
     return 0

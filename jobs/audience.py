@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from sparkface.audience.calibration import load_calibration
+from sparkface.audience.calibration import load_calibration, load_likeness
 from sparkface.audience.run import write_audience
 from sparkface.core.config import load_audience, load_ingest
 from sparkface.core.package import default_model_dir, load_bundle
@@ -72,7 +72,10 @@ def audience(args: argparse.Namespace) -> None:
                 about["model_version"],
                 bundle.descriptor.get("version"),
             )
-        return write_audience(predictions, args.output, bundle.classes, calibration, config, about)
+        likeness = load_likeness(args.model)
+        return write_audience(
+            predictions, args.output, bundle.classes, calibration, config, about, likeness
+        )
 
     in_session("sparkface-audience", load_ingest(args.ingest_config), work, args.spark_log_level)
 

@@ -53,7 +53,7 @@ def calibrate(args: argparse.Namespace) -> None:
     bundle = load_bundle(args.model)
     sources = [load_source(name) for name in args.source]
     split = None if args.split == "all" else (args.split, load_train(args.recipe).split)
-    heads, measured_on = in_session(
+    heads, measured_on, likeness = in_session(
         "sparkface-calibrate",
         ingest,
         lambda spark: measure_calibration(
@@ -68,7 +68,7 @@ def calibrate(args: argparse.Namespace) -> None:
         entry["fitted_heads"] = [
             h for h in heads if entry["source"] in chosen.get(h, [entry["source"]])
         ]
-    path = write_calibration(args.model, heads, measured_on)
+    path = write_calibration(args.model, heads, measured_on, likeness)
     log.info(
         "calibration of %s: %s; written to %s",
         bundle.descriptor.get("version"),

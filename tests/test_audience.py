@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from sparkface.audience.calibration import load_calibration, write_calibration
+from sparkface.audience.calibration import load_calibration, load_likeness, write_calibration
+from sparkface.audience.likeness import fit_source_classifier
 from sparkface.audience.report import report_data, write_report
 from sparkface.audience.shares import HeadCalibration, estimate, total_variation
 from sparkface.audience.tables import audience_tables
@@ -119,6 +120,43 @@ def test_a_correction_that_depends_on_the_source_widens_the_interval(tmp_path):
     assert np.allclose(estimate(window, loaded).high, wide.high, atol=1e-4)
     with pytest.raises(ValueError, match="no labelled faces of the sources"):
         calibration.fit(on=["elsewhere"])
+
+
+def test_faces_are_corrected_by_the_labelled_source_they_are_like(tmp_path):
+    rng = np.random.default_rng(5)
+
+    def seen(truth, source):
+        """Photos: a model leaning to class 0; crops: surer of itself, leaning to class 2."""
+        if source == "photos":
+            return biased_model(truth, 3, rng, 1.0)
+        logits = 2 * rng.normal(0, 1, (len(truth), 3))
+        logits[np.arange(len(truth)), truth] += 5.0
+        logits[:, 2] += 2.0
+        odds = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return odds / odds.sum(axis=1, keepdims=True)
+
+    truth = rng.integers(0, 3, 2400)
+    names = np.array(["photos"] * 1200 + ["crops"] * 1200)
+    probabilities = np.concatenate([seen(truth[:1200], "photos"), seen(truth[1200:], "crops")])
+    calibration = HeadCalibration(("a", "b", "c"), truth, probabilities, names)
+    calibration = calibration.fit(variants=5, on=["photos"])
+    likeness = fit_source_classifier({"race": probabilities}, names)
+    assert likeness.sources == ("crops", "photos")
+    window_truth = rng.choice(3, 300, p=[0.6, 0.3, 0.1])
+    true_shares = np.bincount(window_truth, minlength=3) / 300
+    window = seen(window_truth, "crops")
+    like = likeness.window({"race": window})
+    assert like["crops"].mean() > 0.8
+    corrected = estimate(window, calibration, likeness=like)
+    as_photos = estimate(window, calibration)
+    assert total_variation(corrected.share, true_shares) < 0.03
+    assert total_variation(as_photos.share, true_shares) > 0.08
+    assert np.all(corrected.low <= true_shares) and np.all(true_shares <= corrected.high)
+    write_calibration(tmp_path, {"race": calibration}, [], likeness)
+    loaded = load_likeness(tmp_path)
+    assert np.allclose(loaded.window({"race": window})["crops"], like["crops"], atol=1e-4)
+    assert load_likeness(tmp_path / "elsewhere") is None
+    assert fit_source_classifier({"race": probabilities}, np.full(2400, "one")) is None
 
 
 def test_without_calibration_shares_are_the_averages_marked_uncorrected():

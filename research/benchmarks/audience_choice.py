@@ -12,11 +12,12 @@ absolute differences, points) per head and camera for: averaging, counting, inve
 confusion matrix, and maximum likelihood (EM) on recalibrated probabilities fitted on all the
 sources' faces or on FairFace's only (for gender and race: the photos cameras see).
 
-With --intervals: how often the 95% intervals of `estimate` hold the true share, per head and
-camera, and their mean half width, for the interval of the mix the faces were drawn from, of the
-window's own faces (`realised`), and of those widened by the spread of the corrections fitted
-per source (`domains`); each with the package's settings (race fitted on FairFace's faces,
-conf/audience.yaml's pseudo_faces).
+With --intervals: the share error of `estimate`, how often its 95% intervals hold the true
+share, per head and camera, and their mean half width, for the interval of the mix the faces
+were drawn from, of the window's own faces (`realised`), of those widened by the spread of the
+corrections fitted per source (`domains`), and with each face corrected by the sources it is
+like (`likeness`, sparkface.audience.likeness, fitted on the same half); each with the
+package's settings (race fitted on FairFace's faces, conf/audience.yaml's pseudo_faces).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.audience_accuracy import CAMERAS, PSEUDO_FACES, draw_window
+from sparkface.audience.likeness import fit_source_classifier
 from sparkface.audience.shares import (
     HeadCalibration,
     estimate,
@@ -71,6 +73,9 @@ def intervals(faces, halves, rng, args) -> pd.DataFrame:
     rows = []
     for fold in (halves, ~halves):
         fits = {}
+        likeness = fit_source_classifier(
+            {head: faces[head][fold] for head in CLASS_HEADS}, faces["source"][fold]
+        )
         for head in CLASS_HEADS:
             known = fold & (faces[f"true_{head}"] >= 0)
             whole = HeadCalibration(
@@ -85,6 +90,7 @@ def intervals(faces, halves, rng, args) -> pd.DataFrame:
                 pool = np.flatnonzero(~fold & np.isin(faces["source"], sources))
                 for _ in range(args.windows):
                     chosen = draw_window(faces, pool, rng, concentration)
+                    like = likeness.window({head: faces[head][chosen] for head in CLASS_HEADS})
                     for head in CLASS_HEADS:
                         truth = faces[f"true_{head}"][chosen]
                         if (truth < 0).any():
@@ -92,19 +98,22 @@ def intervals(faces, halves, rng, args) -> pd.DataFrame:
                         probabilities = faces[head][chosen]
                         true = np.bincount(truth, minlength=probabilities.shape[1]) / len(truth)
                         kinds = {
-                            "mix": (dataclasses.replace(fits[head], domains={}), False),
-                            "realised": (dataclasses.replace(fits[head], domains={}), True),
-                            "domains": (fits[head], True),
+                            "mix": (dataclasses.replace(fits[head], domains={}), False, None),
+                            "realised": (dataclasses.replace(fits[head], domains={}), True, None),
+                            "domains": (fits[head], True, None),
+                            "likeness": (fits[head], True, like),
                         }
                         row = {"concentration": concentration, "camera": camera, "head": head}
-                        for kind, (calibration, realised) in kinds.items():
+                        for kind, (calibration, realised, odds) in kinds.items():
                             shares = estimate(
                                 probabilities,
                                 calibration,
                                 pseudo_faces=PSEUDO_FACES.get(head, 0.0),
                                 realised=realised,
+                                likeness=odds,
                             )
                             held = (shares.low <= true) & (true <= shares.high)
+                            row[f"error_{kind}"] = total_variation(shares.share, true)
                             row[f"held_{kind}"] = held.mean()
                             row[f"width_{kind}"] = ((shares.high - shares.low) / 2).mean()
                         rows.append(row)

@@ -10,6 +10,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
+from sparkface.audience.likeness import SourceClassifier
 from sparkface.audience.report import now_text, report_data, write_report
 from sparkface.audience.shares import HeadCalibration
 from sparkface.audience.tables import audience_tables
@@ -29,12 +30,13 @@ def write_audience(
     calibration: dict[str, HeadCalibration] | None,
     config: AudienceConfig,
     about: dict[str, Any],
+    likeness: SourceClassifier | None = None,
 ) -> dict[str, Any]:
     """Write OUTPUT/audience, OUTPUT/audience_shares (Parquet) and OUTPUT/report/audience.html
     from `predictions`; return what was written (sources, windows, faces, seconds)."""
     started = time.perf_counter()
     output = Path(output)
-    counts, shares = audience_tables(predictions, classes, calibration, config)
+    counts, shares = audience_tables(predictions, classes, calibration, config, likeness)
     # A night's tables are small (sources x windows): one file each.
     counts.coalesce(1).write.mode("overwrite").parquet(str(output / COUNTS_DIR))
     shares.coalesce(1).write.mode("overwrite").parquet(str(output / SHARES_DIR))

@@ -22,6 +22,11 @@ classes, which the window's own shares do not have), the calibration's (the shar
 recalibrations fitted on resamples of the labelled faces, drawn once at calibration), and the
 domain's (the shares under a recalibration fitted on each labelled source alone: a camera's
 faces are like one source's or another's, and the correction depends on which).
+
+Which one, the model's own outputs tell, in part: with a classifier of the labelled source a
+face is like (`sparkface.audience.likeness`), each face is recalibrated by each source's
+recalibration in proportion to its odds of being like that source's faces, and the domain's
+variance is weighted by them.
 """
 
 from __future__ import annotations
@@ -277,6 +282,7 @@ def estimate(
     level: float = LEVEL,
     pseudo_faces: float = 0.0,
     realised: bool = True,
+    likeness: dict[str, np.ndarray] | None = None,
 ) -> Shares:
     """The shares of a group of faces (rows of `probabilities`) with a `level` interval.
 
@@ -290,6 +296,10 @@ def estimate(
     part leaves out what the faces' true classes would vary by were they drawn again from the
     same mix (the multinomial's covariance: the complete data's; the missing information
     principle, Orchard and Woodbury, 1972); `realised=False` gives the interval of the mix.
+    With `likeness` (per source, each face's odds of being like its labelled faces:
+    `sparkface.audience.likeness`), each face's probabilities are recalibrated by the sources'
+    own recalibrations in those proportions, and the domain's variance is the spread of the
+    shares under each source's alone, weighted by the window's likeness to it.
     Without a calibration: the averaged probabilities, with a percentile bootstrap over `draws`
     resamples of the faces."""
     faces, classes = probabilities.shape
@@ -307,21 +317,43 @@ def estimate(
         if calibration.fitted is None:
             calibration = calibration.fit()
         fitted = calibration.fitted
-        recalibrated = fitted.apply(probabilities)
+        mixed = {name: fit for name, fit in calibration.domains.items() if name in (likeness or {})}
+        if len(mixed) > 1:
+            # Each face's likelihood ratio: its sources' recalibrations, by how like each it is.
+            odds = np.stack([likeness[name] for name in mixed], axis=1)
+            odds = odds / np.maximum(odds.sum(axis=1, keepdims=True), 1e-12)
+            ratio = sum(
+                odds[:, [i]] * fit.apply(probabilities) / fit.prior
+                for i, fit in enumerate(mixed.values())
+            )
+        else:
+            ratio = fitted.apply(probabilities) / fitted.prior
+        recalibrated = ratio * fitted.prior  # shrinkage, if any, towards the fitted prior
         share = maximum_likelihood_shares(recalibrated, fitted.prior, pseudo_faces=pseudo_faces)
         # With shrinkage the shares are about w * the maximum-likelihood ones + (1 - w) * the
         # prior, w = faces / (faces + pseudo_faces): w^2 times their variance, plus the bias
         # towards the prior squared (the maximum-likelihood shares standing for the true ones).
         unshrunk = maximum_likelihood_shares(recalibrated, fitted.prior) if pseudo_faces else share
-        covariance = _sampling_covariance(recalibrated / fitted.prior, unshrunk)
+        covariance = _sampling_covariance(ratio, unshrunk)
         if realised:
             covariance = covariance - (np.diag(unshrunk) - np.outer(unshrunk, unshrunk)) / faces
         weight = faces / (faces + pseudo_faces)
         variance = weight**2 * np.clip(np.diag(covariance), 0, None)
         variance = variance + ((1 - weight) * (fitted.prior - unshrunk)) ** 2
-        for fits in (calibration.variants, tuple(calibration.domains.values())):
-            if len(fits) > 1:
-                variance = variance + _variance_under(fits, probabilities, pseudo_faces)
+        if len(calibration.variants) > 1:
+            variance += _variance_under(calibration.variants, probabilities, pseudo_faces)
+        if len(mixed) > 1:
+            # The shares under each source's recalibration alone, weighted by how like it the
+            # window's faces are: their spread about the mixed shares.
+            alone = maximum_likelihood_shares(
+                np.stack([fit.apply(probabilities) for fit in mixed.values()]),
+                np.stack([fit.prior for fit in mixed.values()]),
+                pseudo_faces=pseudo_faces,
+            )
+            variance += odds.mean(axis=0) @ (alone - share) ** 2
+        elif len(calibration.domains) > 1:
+            domains = tuple(calibration.domains.values())
+            variance += _variance_under(domains, probabilities, pseudo_faces)
         spread = _normal_quantile(1 - tail) * np.sqrt(np.clip(variance, 0, None))
         low, high = np.clip(share - spread, 0, 1), np.clip(share + spread, 0, 1)
     return Shares(

@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from sparkface.audience.likeness import SourceClassifier
 from sparkface.audience.shares import HeadCalibration, estimate
 from sparkface.core.config import AudienceConfig
 from sparkface.core.contract import CLASS_HEADS
@@ -145,10 +146,12 @@ def audience_shares(
     classes: dict[str, list[str]],
     calibration: dict[str, HeadCalibration] | None,
     config: AudienceConfig,
+    likeness: SourceClassifier | None = None,
 ) -> DataFrame:
     """Per source, window (of at least `min_faces` faces), head and class: the share, corrected
-    with `calibration` where it has the head, its interval, and the uncorrected averages; and
-    the same for each source's whole night (span "night")."""
+    with `calibration` where it has the head (each face by the labelled sources it is like, with
+    `likeness`), its interval, and the uncorrected averages; and the same for each source's
+    whole night (span "night")."""
     for head, calibrated in (calibration or {}).items():
         if list(calibrated.classes) != list(classes[head]):
             raise ValueError(
@@ -169,7 +172,7 @@ def audience_shares(
     fitted = {
         head: part if part.fitted else part.fit() for head, part in (calibration or {}).items()
     }
-    estimator = _window_shares(classes, fitted, config)
+    estimator = _window_shares(classes, fitted, config, likeness)
     return (
         faces.unionByName(night)
         .groupBy("source", "span", "window_start")
@@ -178,7 +181,10 @@ def audience_shares(
 
 
 def _window_shares(
-    classes: dict[str, list[str]], calibration: dict[str, HeadCalibration], config: AudienceConfig
+    classes: dict[str, list[str]],
+    calibration: dict[str, HeadCalibration],
+    config: AudienceConfig,
+    likeness: SourceClassifier | None,
 ):
     def run(window: pd.DataFrame) -> pd.DataFrame:
         count = len(window)
@@ -188,15 +194,19 @@ def _window_shares(
         start = window["window_start"].iloc[0]
         # One seed per window, so that a rerun gives the same intervals.
         seed = [config.seed, zlib.crc32(f"{source}|{span}|{start}".encode())]
+        vectors = {
+            head: np.stack(window[head].to_numpy()).astype("float64") for head in CLASS_HEADS
+        }
+        like = likeness.window(vectors) if likeness and calibration else None
         parts = []
         for head in CLASS_HEADS:
-            probabilities = np.stack(window[head].to_numpy()).astype("float64")
             shares = estimate(
-                probabilities,
+                vectors[head],
                 calibration.get(head),
                 draws=config.draws,
                 seed=seed,
                 pseudo_faces=config.pseudo_faces.get(head, 0.0),
+                likeness=like,
             )
             parts.append(
                 pd.DataFrame(
@@ -226,9 +236,11 @@ def audience_tables(
     classes: dict[str, list[str]],
     calibration: dict[str, HeadCalibration] | None,
     config: AudienceConfig,
+    likeness: SourceClassifier | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """(counts, shares) of a night's scored rows; see the module's docstring."""
     rows = placed(predictions, config).select(
         "path", "status", "timed_by_exif", "source", "window_start", "probabilities"
     )
-    return audience_counts(rows, config), audience_shares(rows, classes, calibration, config)
+    shares = audience_shares(rows, classes, calibration, config, likeness)
+    return audience_counts(rows, config), shares

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from pyspark.sql import SparkSession
 
+from sparkface.audience.likeness import SourceClassifier, fit_source_classifier
 from sparkface.audience.shares import HeadCalibration
 from sparkface.core.config import FacesConfig, IngestConfig, LabelConfig, SourceConfig
 from sparkface.core.contract import CLASS_HEADS
@@ -24,13 +25,16 @@ def measure_calibration(
     split: tuple[str, dict[str, float]] | None,
     faces: FacesConfig | str = "detect",
     batch_size: int = 128,
-) -> tuple[dict[str, HeadCalibration], list[dict[str, Any]]]:
+) -> tuple[dict[str, HeadCalibration], list[dict[str, Any]], SourceClassifier | None]:
     """Per head, the pooled labelled faces of `sources` (each face where its labels give the
     head's class: a face labelled with an age bin only has no age group) with their sources,
-    unfitted, and what each source gave."""
+    unfitted; what each source gave; and, with two sources or more, the classifier of which
+    source a face is like, fitted on every face found (labelled or not)."""
+    every: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
     truths: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
     vectors: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
     names: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
+    faces_of: list[np.ndarray] = []
     measured_on = []
     for source in sources:
         _, usable, scored = labelled_scores(
@@ -41,13 +45,16 @@ def measure_calibration(
         scored.unpersist()
         given = {}
         for head in CLASS_HEADS:
+            width = len(bundle.classes[head])
+            rows = frame[head].to_numpy()
+            every[head].append(np.stack(rows) if len(rows) else np.zeros((0, width)))
             known = frame[f"true_{head}"].notna() & (frame[f"true_{head}"] >= 0)
             truths[head].append(frame.loc[known, f"true_{head}"].to_numpy("int64"))
             rows = frame.loc[known, head].to_numpy()
-            width = len(bundle.classes[head])
             vectors[head].append(np.stack(rows) if len(rows) else np.zeros((0, width)))
             names[head].append(np.full(int(known.sum()), source.name))
             given[head] = int(known.sum())
+        faces_of.append(np.full(len(frame), source.name))
         measured_on.append(
             {
                 "source": source.name,
@@ -66,4 +73,8 @@ def measure_calibration(
         for head in CLASS_HEADS
         if sum(len(part) for part in truths[head])
     }
-    return heads, measured_on
+    likeness = fit_source_classifier(
+        {head: np.concatenate(every[head]).astype("float64") for head in CLASS_HEADS},
+        np.concatenate(faces_of),
+    )
+    return heads, measured_on, likeness

@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkface.audience.calibration import load_calibration
+from sparkface.audience.calibration import load_calibration, load_likeness
 from sparkface.audience.run import REPORT_FILE, write_audience
 from sparkface.core.config import (
     CONF_DIR,
@@ -367,8 +367,9 @@ def stage_audience(
         "model_version": str(bundle.descriptor.get("version")),
     }
     calibration = load_calibration(bundle.folder) if bundle.folder else None
+    likeness = load_likeness(bundle.folder) if bundle.folder else None
     return write_audience(
-        predictions, staging, bundle.classes, calibration, campaign.audience, about
+        predictions, staging, bundle.classes, calibration, campaign.audience, about, likeness
     )
 
 
