@@ -332,14 +332,16 @@ def estimate(
         share = maximum_likelihood_shares(recalibrated, fitted.prior, pseudo_faces=pseudo_faces)
         # With shrinkage the shares are about w * the maximum-likelihood ones + (1 - w) * the
         # prior, w = faces / (faces + pseudo_faces): w^2 times their variance, plus the bias
-        # towards the prior squared (the maximum-likelihood shares standing for the true ones).
+        # towards the prior squared.
         unshrunk = maximum_likelihood_shares(recalibrated, fitted.prior) if pseudo_faces else share
         covariance = _sampling_covariance(ratio, unshrunk)
         if realised:
             covariance = covariance - (np.diag(unshrunk) - np.outer(unshrunk, unshrunk)) / faces
         weight = faces / (faces + pseudo_faces)
-        variance = weight**2 * np.clip(np.diag(covariance), 0, None)
-        variance = variance + ((1 - weight) * (fitted.prior - unshrunk)) ** 2
+        sampling = np.clip(np.diag(covariance), 0, None)
+        # The squared pull, estimated without bias: (prior - unshrunk)^2 less unshrunk's variance.
+        pull = np.clip((fitted.prior - unshrunk) ** 2 - sampling, 0, None)
+        variance = weight**2 * sampling + (1 - weight) ** 2 * pull
         if len(calibration.variants) > 1:
             variance += _variance_under(calibration.variants, probabilities, pseudo_faces)
         if len(mixed) > 1:
