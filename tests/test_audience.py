@@ -13,7 +13,7 @@ from sparkface.audience.calibration import load_calibration, load_likeness, writ
 from sparkface.audience.likeness import fit_source_classifier
 from sparkface.audience.report import report_data, write_report
 from sparkface.audience.shares import HeadCalibration, estimate, total_variation
-from sparkface.audience.tables import audience_tables
+from sparkface.audience.tables import audience_shares, audience_tables
 from sparkface.core.config import AudienceConfig, ConfigError, load_audience
 from sparkface.core.contract import DEFAULT_AGE_GROUPS, GENDERS, RACES
 from sparkface.core.images import capture_time
@@ -157,6 +157,9 @@ def test_faces_are_corrected_by_the_labelled_source_they_are_like(tmp_path):
     assert np.allclose(loaded.window({"race": window})["crops"], like["crops"], atol=1e-4)
     assert load_likeness(tmp_path / "elsewhere") is None
     assert fit_source_classifier({"race": probabilities}, np.full(2400, "one")) is None
+    # A classifier fitted on another model's classes is refused before any face is read.
+    with pytest.raises(ValueError, match=r"reads 3 probabilities of \['race'\], the model gives 5"):
+        audience_shares(None, CLASSES, None, AudienceConfig(), likeness)
 
 
 def test_without_calibration_shares_are_the_averages_marked_uncorrected():

@@ -158,6 +158,13 @@ def audience_shares(
                 f"audience calibration: {head} classes {list(calibrated.classes)} differ from "
                 f"the model's {classes[head]}"
             )
+    if likeness is not None:
+        widths = sum(len(classes.get(head, ())) for head in likeness.heads)
+        if widths != len(likeness.mean):
+            raise ValueError(
+                f"audience calibration: its source classifier reads {len(likeness.mean)} "
+                f"probabilities of {list(likeness.heads)}, the model gives {widths}"
+            )
     vectors = [
         F.array(*[F.col("probabilities")[head][name] for name in classes[head]]).alias(head)
         for head in CLASS_HEADS
