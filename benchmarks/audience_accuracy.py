@@ -179,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     counts = {str(n): int((faces["source"] == n).sum()) for n in np.unique(faces["source"])}
     print(f"faces of the {args.split} split: {counts}; calibration: {bool(calibration)}")
     likeness = load_likeness(args.model)
+    if likeness is not None:
+        odds = likeness.posteriors({head: faces[head] for head in CLASS_HEADS})
+        own = np.array(likeness.sources)[odds.argmax(axis=1)] == faces["source"]
+        print(f"faces the source classifier finds like their own source: {100 * own.mean():.1f}%")
     results = simulate(
         faces,
         calibration,
