@@ -183,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         odds = likeness.posteriors({head: faces[head] for head in CLASS_HEADS})
         own = np.array(likeness.sources)[odds.argmax(axis=1)] == faces["source"]
         print(f"faces the source classifier finds like their own source: {100 * own.mean():.1f}%")
+        for name in likeness.sources:
+            mean = odds[faces["source"] == name].mean(axis=0)
+            said = ", ".join(
+                f"{other} {m:.2f}" for other, m in zip(likeness.sources, mean, strict=True)
+            )
+            print(f"  {name}'s faces, mean odds of being like: {said}")
     results = simulate(
         faces,
         calibration,
