@@ -34,10 +34,7 @@ class SourceClassifier:
     prior: np.ndarray  # (sources,): their shares of the labelled faces
 
     def features(self, vectors: dict[str, np.ndarray]) -> np.ndarray:
-        logs = np.concatenate(
-            [np.log(np.clip(vectors[head], 1e-6, 1.0)) for head in self.heads], axis=1
-        )
-        standard = (logs - self.mean) / self.scale
+        standard = (_logs(vectors, self.heads) - self.mean) / self.scale
         return np.concatenate([standard, standard**2], axis=1)
 
     def posteriors(self, vectors: dict[str, np.ndarray]) -> np.ndarray:
@@ -75,6 +72,11 @@ class SourceClassifier:
         return cls(tuple(data["sources"]), tuple(data["heads"]), **arrays)
 
 
+def _logs(vectors: dict[str, np.ndarray], heads: tuple[str, ...]) -> np.ndarray:
+    """The faces' log probabilities of `heads`, side by side."""
+    return np.concatenate([np.log(np.clip(vectors[head], 1e-6, 1.0)) for head in heads], axis=1)
+
+
 def fit_source_classifier(
     vectors: dict[str, np.ndarray],
     sources: np.ndarray,
@@ -88,7 +90,7 @@ def fit_source_classifier(
     if len(names) < 2:
         return None
     heads = tuple(sorted(vectors))
-    logs = np.concatenate([np.log(np.clip(vectors[head], 1e-6, 1.0)) for head in heads], axis=1)
+    logs = _logs(vectors, heads)
     mean, scale = logs.mean(axis=0), logs.std(axis=0) + 1e-6
     onehot = np.eye(len(names))[index]
     prior = onehot.mean(axis=0)

@@ -143,12 +143,10 @@ class HeadCalibration:
         """This calibration with its recalibration fitted on the faces of the sources `on`
         (all, when none are named), `variants` bootstrap recalibrations of those faces, and a
         recalibration per source of at least DOMAIN_FACES faces when there are two or more."""
-        if on and self.sources is None:
-            raise ValueError("this calibration does not record its faces' sources")
-        chosen = np.isin(self.sources, list(on)) if on else np.ones(len(self.truth), bool)
-        if on and not chosen.any():
+        chosen = self.only(on) if on else self
+        if not len(chosen.truth):
             raise ValueError(f"no labelled faces of the sources {list(on)}")
-        truth, probabilities = self.truth[chosen], self.probabilities[chosen]
+        truth, probabilities = chosen.truth, chosen.probabilities
         rng = np.random.default_rng(seed)
         resampled = []
         for _ in range(variants):
@@ -322,10 +320,9 @@ def estimate(
             # Each face's likelihood ratio: its sources' recalibrations, by how like each it is.
             odds = np.stack([likeness[name] for name in mixed], axis=1)
             odds = odds / np.maximum(odds.sum(axis=1, keepdims=True), 1e-12)
-            ratio = sum(
-                odds[:, [i]] * fit.apply(probabilities) / fit.prior
-                for i, fit in enumerate(mixed.values())
-            )
+            each = np.stack([fit.apply(probabilities) for fit in mixed.values()])
+            priors = np.stack([fit.prior for fit in mixed.values()])
+            ratio = np.einsum("fs,sfc->fc", odds, each / priors[:, None, :])
         else:
             ratio = fitted.apply(probabilities) / fitted.prior
         recalibrated = ratio * fitted.prior  # shrinkage, if any, towards the fitted prior
@@ -347,11 +344,7 @@ def estimate(
         if len(mixed) > 1:
             # The shares under each source's recalibration alone, weighted by how like it the
             # window's faces are: their spread about the mixed shares.
-            alone = maximum_likelihood_shares(
-                np.stack([fit.apply(probabilities) for fit in mixed.values()]),
-                np.stack([fit.prior for fit in mixed.values()]),
-                pseudo_faces=pseudo_faces,
-            )
+            alone = maximum_likelihood_shares(each, priors, pseudo_faces=pseudo_faces)
             variance += odds.mean(axis=0) @ (alone - share) ** 2
         elif len(calibration.domains) > 1:
             domains = tuple(calibration.domains.values())
