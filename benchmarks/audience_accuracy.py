@@ -128,26 +128,27 @@ def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0
     return results
 
 
-def table(results) -> str:
+def table(results, by_camera: bool = False) -> str:
+    """Per head (and camera): windows, share errors (mean, 90th percentile), interval coverage."""
     import pandas as pd
 
     frame = pd.DataFrame(results)
+    keys = ["head", "camera"] if by_camera else ["head"]
     lines = [
-        "| head | windows | corrected: mean (90th pct) | averaged: mean (90th pct) | "
-        "counted: mean (90th pct) | 95% intervals holding the truth |",
-        "|---|---|---|---|---|---|",
+        f"| {' | '.join(keys)} | windows | corrected: mean (90th pct) | averaged: mean (90th pct) "
+        "| counted: mean (90th pct) | 95% intervals holding the truth |",
+        "|---|" + "---|" * (len(keys) + 4),
     ]
-    for head in CLASS_HEADS:
-        part = frame[frame["head"] == head]
-        if part.empty:
-            continue
+    order = {head: i for i, head in enumerate(CLASS_HEADS)}
+    groups = sorted(frame.groupby(keys), key=lambda item: (order[item[0][0]], item[0]))
+    for key, part in groups:
         cells = [
             f"{100 * part[kind].mean():.1f} ({100 * part[kind].quantile(0.9):.1f})"
             for kind in ("corrected", "averaged", "counted")
         ]
         coverage = part["held"].sum() / part["intervals"].sum()
         lines.append(
-            f"| {head} | {len(part)} | {' | '.join(cells)} | {100 * coverage:.1f}% "
+            f"| {' | '.join(key)} | {len(part)} | {' | '.join(cells)} | {100 * coverage:.1f}% "
             f"({part['held'].sum()} of {part['intervals'].sum()}) |"
         )
     return "\n".join(lines)
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         likeness,
     )
     print(table(results))
+    print(table(results, by_camera=True))
     return 0
 
 
