@@ -131,6 +131,23 @@ def test_a_recipe_extends_another_by_the_keys_it_changes(tmp_path):
     assert (child.training.epochs, child.training.patience) == (7, 2)
 
 
+def test_a_recipe_that_names_its_sources_trains_on_those_only(tmp_path):
+    from sparkface.core.config import load_train
+
+    (tmp_path / "base.yaml").write_text(
+        "sources: {utkface: 1.0, fairface: 1.0}\nsample_fractions: {race: {white: 0.5}}\n"
+    )
+    (tmp_path / "child.yaml").write_text(
+        f"extends: {tmp_path / 'base.yaml'}\nsources: {{fairface: 2.0}}\n"
+        "sample_fractions: {race: {black: 0.9}}\n"
+    )
+    (tmp_path / "same.yaml").write_text(f"extends: {tmp_path / 'base.yaml'}\nseed: 3\n")
+    child = load_train(tmp_path / "child.yaml")
+    assert child.sources == {"fairface": 2.0}
+    assert child.sample_fractions == {"race": {"white": 0.5, "black": 0.9}}
+    assert load_train(tmp_path / "same.yaml").sources == {"utkface": 1.0, "fairface": 1.0}
+
+
 def test_the_ensembles_seeds_differ_from_the_first_member_only_where_they_say():
     from sparkface.core.config import CONF_DIR, load_train
 

@@ -519,11 +519,19 @@ def train_config_from_dict(data: dict[str, Any], source: str = "train config") -
     return validated(TrainConfig, data, source)
 
 
-def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `changes` applied: mappings merge key by key, anything else is replaced."""
+# Top-level keys whose mapping a recipe replaces whole when it names them: a recipe's `sources`
+# are the sources it trains on, not more sources beside those of the one it extends.
+WHOLE_KEYS = frozenset({"sources"})
+
+
+def _merged(
+    base: dict[str, Any], changes: dict[str, Any], whole: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """`base` with `changes` applied: mappings merge key by key (but those of `whole`), anything
+    else is replaced."""
     merged = dict(base)
     for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if key not in whole and isinstance(value, dict) and isinstance(merged.get(key), dict):
             value = _merged(merged[key], value)
         merged[key] = value
     return merged
@@ -532,7 +540,8 @@ def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 def read_extending(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A YAML mapping whose optional `extends: conf/models/OTHER.yaml` (from the home, as every
     path under conf/) names a file it starts from: its own keys change the other's, nested
-    mappings key by key. So two recipes that differ by a seed differ by one line in one file."""
+    mappings key by key, but `sources`, which a recipe that names them replaces whole. So two
+    recipes that differ by a seed differ by one line in one file."""
     path = Path(path).resolve()
     if path in chain:
         cycle = " -> ".join(str(p) for p in (*chain, path))
@@ -543,7 +552,7 @@ def read_extending(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, 
         return data
     if not isinstance(base, str) or not base:
         raise ConfigError(f"{path}: extends: expected a file name, got {base!r}")
-    return _merged(read_extending(from_home(base), (*chain, path)), data)
+    return _merged(read_extending(from_home(base), (*chain, path)), data, WHOLE_KEYS)
 
 
 def from_home(path: str) -> Path:
