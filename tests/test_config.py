@@ -87,7 +87,10 @@ def test_custom_bins_index_ages():
         ),
         ("training: {batch_size: 0}\n", "training.batch_size: Input should be greater"),
         ("training: {epochs: 4.0}\n", "training.epochs: Input should be a valid integer"),
-        ("training: {epoch: 3}\n", r"training.epoch: unknown key; known keys: \['average_epochs'"),
+        (
+            "training: {epoch: 3}\n",
+            r"training.epoch: unknown key; known keys: \['augment_workers', 'average_epochs'",
+        ),
         ("training: {epochs: 4, warmup_epochs: 4}\n", "training.warmup_epochs"),
         ("training: {initial_member: 1}\n", "training.initial_member: needs initial_model"),
         ("training: {teacher_share: 1.5}\n", "training.teacher_share"),

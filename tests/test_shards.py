@@ -44,3 +44,24 @@ def test_training_weights_the_class_heads_only_when_the_config_asks(tmp_path):
     for head in SIZES:
         np.testing.assert_allclose(weights[head], expected[head][targets[head]])
     np.testing.assert_array_equal(weights["age"], np.ones(40, dtype="float32"))
+
+
+def test_augmenting_workers_keep_the_order_and_give_the_same_batches_on_every_run(tmp_path):
+    write_split(tmp_path, "train", 100, seed=5)
+    files = shard_files(tmp_path, "train")
+
+    def stream(workers: int, augment: bool = True) -> list[tuple]:
+        faces = ParquetFaces(
+            files, 32, 8, shuffle_buffer=16, seed=3, augment=augment, light=True, workers=workers
+        )
+        return list(faces)
+
+    plain, one, three, four = stream(1, augment=False), stream(1), stream(3), stream(4)
+    assert len(plain) == len(one) == len(three) == len(four) == 13
+    for batches in (one, three, four):
+        for (_, targets), (_, new_targets) in zip(plain, batches, strict=True):
+            np.testing.assert_array_equal(targets["age"], new_targets["age"])
+    for (faces, _), (new_faces, _) in zip(three, four, strict=True):
+        np.testing.assert_array_equal(faces, new_faces)
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(plain, three, strict=True))
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(one, three, strict=True))

@@ -415,6 +415,9 @@ class TrainingConfig(Settings):
     weight_decay: Annotated[float, Strict(), Field(ge=0)] = 0.0001
     patience: Positive = 6
     shuffle_buffer: Positive = 4096
+    # Threads that augment the train stream's batches side by side (sparkface.train.shards); a
+    # GPU outruns one. 1 keeps the augmentation of the recipes trained before it came.
+    augment_workers: Positive = 1
     class_weights: Bool = True
     loss_weights: dict[Literal["age_group", "gender", "race", "age"], Number] = Field(
         default_factory=lambda: dict.fromkeys(HEADS, 1.0)

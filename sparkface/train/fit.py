@@ -263,6 +263,7 @@ def streams(
         augment=config.model.augment,
         light=config.model.augment_light,
         age_groups=groups,
+        workers=settings.augment_workers,
     )
     validation_stream = ParquetFaces(
         shard_files(shards_dir, "validation"),

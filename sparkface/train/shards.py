@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,10 @@ class ParquetFaces:
     With `repeat`, it loops forever (one pass = `len(self)` batches), reshuffling the file order
     and, through the buffer, the rows each pass. With `augment`, each batch is a random
     variation of its faces (`sparkface.train.augment`; `light` adds light, colour, blur and JPEG).
+    With `workers` above 1, that many threads augment batches side by side (Pillow and NumPy
+    release the GIL), each batch with a generator of its own seeded by its index: the same
+    batches, in the same order, on every run with as many or any other number of workers above 1
+    (one worker keeps the single generator of the streams trained before workers came).
 
     With `age_groups` (their count), the stream trains on every face, an age bin as much as an
     exact age: the age-group target is the mask of the groups a face's age bounds span (one for
@@ -88,8 +94,10 @@ class ParquetFaces:
         augment: bool = False,
         light: bool = False,
         age_groups: int = 0,
+        workers: int = 1,
     ) -> None:
         self.files = list(files)
+        self.workers = workers
         self.image_size = image_size
         self.batch_size = batch_size
         self.shuffle_buffer = shuffle_buffer
@@ -165,9 +173,8 @@ class ParquetFaces:
                 weights[head] = source * self.class_weights[head][targets[head]]
         return targets, {head: w.astype("float32") for head, w in weights.items()}
 
-    def _one_pass(
-        self, rng: np.random.Generator, augment_rng: np.random.Generator
-    ) -> Iterator[tuple]:
+    def _one_pass(self, rng: np.random.Generator) -> Iterator[dict[str, np.ndarray]]:
+        """One pass's batches, as columns, not yet augmented or turned into targets."""
         buffer: list[dict[str, np.ndarray]] = []
         buffered = 0
         for chunk in self._chunks(rng):
@@ -178,21 +185,36 @@ class ParquetFaces:
             merged = _concat(buffer, rng if self.shuffle_buffer else None)
             emit = (buffered - self.shuffle_buffer) // self.batch_size * self.batch_size
             for start in range(0, emit, self.batch_size):
-                yield self._emit(_slice(merged, start, start + self.batch_size), augment_rng)
+                yield _slice(merged, start, start + self.batch_size)
             buffer, buffered = [_slice(merged, emit, buffered)], buffered - emit
         if buffered:
             merged = _concat(buffer, rng if self.shuffle_buffer else None)
             for start in range(0, buffered, self.batch_size):
-                yield self._emit(_slice(merged, start, start + self.batch_size), augment_rng)
+                yield _slice(merged, start, start + self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple]:
+    def _batches(self) -> Iterator[dict[str, np.ndarray]]:
         rng = np.random.default_rng(self.seed)
-        # A generator of its own, so that turning augmentation on never changes the row order.
-        augment_rng = np.random.default_rng([self.seed, 1])
         while True:
-            yield from self._one_pass(rng, augment_rng)
+            yield from self._one_pass(rng)
             if not self.repeat:
                 return
+
+    def __iter__(self) -> Iterator[tuple]:
+        if self.workers <= 1 or not self.augment:
+            # A generator of its own, so that turning augmentation on never changes the row order.
+            augment_rng = np.random.default_rng([self.seed, 1])
+            for batch in self._batches():
+                yield self._emit(batch, augment_rng)
+            return
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="sparkface-augment") as pool:
+            pending: deque = deque()
+            for index, batch in enumerate(self._batches()):
+                seeded = np.random.default_rng([self.seed, 2, index])
+                pending.append(pool.submit(self._emit, batch, seeded))
+                if len(pending) >= 2 * self.workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
     def labels(self) -> dict[str, np.ndarray]:
         """All label columns of the faces with exact ages (small: no pixels are read)."""
