@@ -8,11 +8,14 @@
 #   scripts/gpu/train.sh train RECIPE... # there: shards unpacked and checked, one jobs/fit.py per
 #                                        # recipe, side by side
 #
-# `train` needs the recipes' initial model and teacher under out/ (for the student rounds,
-# out/train-student-m2-swa-lowdrop/model and out/ensemble-detect), and writes each package's model
-# file and a tarball of its log, descriptor and training files to $OUT (or out/gpu). The
-# shards are out/train-detect's (`make train-detect`), unpacked in /tmp. .gpu/ may arrive in
-# parts, one per call: each step adds what it finds to the copy in /tmp.
+# A RECIPE is a name (conf/models/sparkface-cnn-NAME.yaml) or a recipe's path (NAME its file name
+# less .yaml). `train` needs the recipes' initial model and teacher under out/ (for the student
+# rounds, out/train-student-m2-swa-lowdrop/model and out/ensemble-detect), and writes each
+# package's model file and a tarball of its log, descriptor and training files to $OUT (or
+# out/gpu). The shards are SHARDS_FROM's (default out/train-detect, `make train-detect`),
+# unpacked in /tmp. .gpu/ may arrive in parts, one per call: each step adds what it finds to the
+# copy in /tmp. With PARTS_MB, `bundle` moves the shard files into .gpu/part1, .gpu/part2, ...
+# of at most that many megabytes each (a call carries at most 64 MiB with the working tree).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SITE=${SITE:-/tmp/sparkface-site}
@@ -22,18 +25,43 @@ RESULTS=${OUT:-out/gpu}
 FACES=${FACES:-../shared/data/utkface}
 # Each recipe's time limit. The first epoch compiles (about 75 s on the H200) before it trains.
 FIT_SECONDS=${FIT_SECONDS:-3600}
+SHARDS_FROM=${SHARDS_FROM:-out/train-detect}
 
+# .gpu/ (and each .gpu/partN/ in it, merged) added to the copy in /tmp.
 stage() {
 	mkdir -p "$STAGE"
-	if [ -d .gpu ]; then cp -r .gpu/. "$STAGE/"; fi
+	if [ ! -d .gpu ]; then return; fi
+	find .gpu -mindepth 1 -maxdepth 1 ! -name 'part*' -exec cp -r {} "$STAGE/" \;
+	for part in .gpu/part*/; do
+		if [ -d "$part" ]; then cp -r "$part". "$STAGE/"; fi
+	done
+}
+
+# A recipe's path and name: conf/models/sparkface-cnn-NAME.yaml, or a path given.
+recipe_path() {
+	if [ -f "$1" ]; then echo "$1"; else echo "conf/models/sparkface-cnn-$1.yaml"; fi
+}
+recipe_name() {
+	basename "$(recipe_path "$1")" .yaml | sed 's/^sparkface-cnn-//'
 }
 
 case "${1:-}" in
 bundle)
 	rm -rf .gpu && mkdir -p .gpu/wheels .gpu/meta
-	cp out/train-detect/preparation.json out/train-detect/config.yaml .gpu/meta/
-	.venv/bin/python scripts/gpu/shards_webp.py pack out/train-detect/shards .gpu/shards \
+	cp "$SHARDS_FROM"/preparation.json "$SHARDS_FROM"/config.yaml .gpu/meta/
+	.venv/bin/python scripts/gpu/shards_webp.py pack "$SHARDS_FROM"/shards .gpu/shards \
 		--splits train validation test --image-size 48
+	if [ -n "${PARTS_MB:-}" ]; then
+		part=1 used=0
+		for file in .gpu/shards/split=*/*.parquet; do
+			size=$(($(stat -c %s "$file") / 1000000 + 1))
+			if [ $used -gt 0 ] && [ $((used + size)) -gt "$PARTS_MB" ]; then part=$((part + 1)) used=0; fi
+			mkdir -p ".gpu/part$part/shards/$(basename "$(dirname "$file")")"
+			mv "$file" ".gpu/part$part/shards/$(basename "$(dirname "$file")")/"
+			used=$((used + size))
+		done
+		rm -r .gpu/shards/split=*
+	fi
 	# Keras and what it needs beyond the GPU image's packages, for its Python (3.12).
 	.venv/bin/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
 		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
@@ -57,13 +85,13 @@ train)
 	PYTHONPATH="$SITE:$PWD" $PYTHON scripts/gpu/shards_webp.py unpack "$STAGE/shards" "$shards"
 	pids=()
 	for recipe in "$@"; do
-		run=out/train-$recipe
+		run=out/train-$(recipe_name "$recipe")
 		rm -rf "$run" && mkdir -p "$run"
 		ln -s "$shards" "$run/shards"
 		cp "$STAGE"/meta/preparation.json "$STAGE"/meta/config.yaml "$run/"
 		PYTHONPATH="$SITE:$PWD" KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false \
 			PYTHONUNBUFFERED=1 timeout "$FIT_SECONDS" $PYTHON jobs/fit.py --output "$run" \
-			--input "$FACES" --config "conf/models/sparkface-cnn-$recipe.yaml" >"$run/fit.log" 2>&1 &
+			--input "$FACES" --config "$(recipe_path "$recipe")" >"$run/fit.log" 2>&1 &
 		pids+=($!)
 	done
 	status=0
@@ -71,19 +99,20 @@ train)
 	# Two files a recipe (a call returns at most 8): the model, and a tarball of the rest that
 	# exists (a run stopped at FIT_SECONDS leaves its log alone).
 	for recipe in "$@"; do
-		run=out/train-$recipe
-		if [ -f "$run/model/model.keras" ]; then cp "$run/model/model.keras" "$RESULTS/$recipe.keras"; fi
+		name=$(recipe_name "$recipe")
+		run=out/train-$name
+		if [ -f "$run/model/model.keras" ]; then cp "$run/model/model.keras" "$RESULTS/$name.keras"; fi
 		files=()
 		for file in fit.log model/model.json training/history.csv training/training.json \
 			summary.json config.yaml evaluation; do
 			if [ -e "$run/$file" ]; then files+=("$file"); fi
 		done
-		tar -czf "$RESULTS/$recipe.tar.gz" -C "$run" "${files[@]}"
+		tar -czf "$RESULTS/$name.tar.gz" -C "$run" "${files[@]}"
 	done
 	exit $status
 	;;
 *)
-	sed -n '2,17p' "$0"
+	sed -n '2,21p' "$0"
 	exit 2
 	;;
 esac
