@@ -89,7 +89,7 @@ train)
 		rm -rf "$run" && mkdir -p "$run"
 		ln -s "$shards" "$run/shards"
 		cp "$STAGE"/meta/preparation.json "$STAGE"/meta/config.yaml "$run/"
-		PYTHONPATH="$SITE:$PWD" KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false \
+		PYTHONPATH="$SITE:$PWD" KERAS_BACKEND=${KERAS_BACKEND:-jax} XLA_PYTHON_CLIENT_PREALLOCATE=false \
 			PYTHONUNBUFFERED=1 timeout "$FIT_SECONDS" $PYTHON jobs/fit.py --output "$run" \
 			--input "$FACES" --config "$(recipe_path "$recipe")" >"$run/fit.log" 2>&1 &
 		pids+=($!)
