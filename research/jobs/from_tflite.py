@@ -14,7 +14,7 @@ in inference, and in training a batch normalises much as the original network's 
 
 OUT holds `model.keras` and the package's `model.json` as a Keras package (`runtime` keras, the
 SHA-256 of the new file, a `recovered_from` entry); the script prints how far the rebuilt
-network's answers lie from the TensorFlow Lite file's on 512 validation faces (as far as the
+network's answers lie from the TensorFlow Lite file's on 512 validation faces (about as far as the
 Keras network's lay from it when it was converted: the int8 kernels quantize activations too).
 """
 
