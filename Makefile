@@ -5,6 +5,9 @@ VENV ?= .venv
 PYTHON ?= python3
 INPUT ?= ../shared/data/utkface
 OUTPUT ?= out/predictions
+# make model: a checkout of github.com/sumanvithaeadala/EthnicityDetection, whence
+# research/jobs/fairface_more.py writes data/fairface-more (not needed once that folder exists).
+FAIRFACE_MORE_REPO ?=
 
 BIN := $(abspath $(VENV))/bin
 # Spark's Python workers use the venv's interpreter; Spark's own log starts at WARN.
@@ -43,16 +46,23 @@ profile: $(VENV)/.run check-java
 # trained on crops and averaged (the first teacher's start), each trained further on faces as
 # --faces detect finds them and averaged again (the teacher), then the teacher's m2 network taught
 # by the whole teacher in four rounds, then trained on UTKFace and FairFace together (the world:
-# ../shared/data/fairface, conf/sources/) in two rounds, converted to TensorFlow Lite with int8
-# weights into out/sparkface-cnn, and its errors measured on both sources' validation faces for
-# the audience shares (audience.json; copy the folder to models/ to ship it). Every recipe is one of
-# conf/models/; every step after the first reuses the shards its stage prepared. About 7 h on 2
-# CPU cores.
+# ../shared/data/fairface, conf/sources/) in two rounds, then on all 40,000 FairFace training photos
+# (data/fairface-more, FAIRFACE_MORE_REPO) twice, UTKFace weighted 1 and 2, the two networks'
+# weights averaged, converted to TensorFlow Lite with int8 weights into out/sparkface-cnn, and its
+# errors measured on both sources' validation faces for the audience shares (audience.json; copy
+# the folder to models/ to ship it). Every recipe is one of conf/models/; every step after the
+# first of a stage reuses the shards its stage prepared. About 8 h 30 min on 2 CPU cores.
 TRAIN := $(BIN)/spark-submit jobs/train.py --input $(INPUT)
+# Stage 6 reads three sources (conf/sources/) and holds more faces in the driver's memory.
+WORLD := $(BIN)/spark-submit --driver-memory 6g jobs/train.py
 # $(call reuse,FROM,TO): TO starts from FROM's shards and preparation (the same faces, unprepared
 # again), so that every network of a stage sees the same data.
 reuse = rm -rf $(2) && mkdir -p $(2) && cp -r $(1)/shards $(1)/preparation.json $(1)/config.yaml $(2)/
 model: $(VENV)/.dev check-java
+	@test -f data/fairface-more/labels.csv || { test -n "$(FAIRFACE_MORE_REPO)" && \
+		$(BIN)/python research/jobs/fairface_more.py --repo $(FAIRFACE_MORE_REPO); } || { \
+		echo "make model: data/fairface-more is missing; give FAIRFACE_MORE_REPO=CHECKOUT, a clone of" \
+		"github.com/sumanvithaeadala/EthnicityDetection (../shared/data/README.md)"; exit 1; }
 	$(TRAIN) --output out/train --config conf/models/sparkface-cnn.yaml
 	for seed in seed2 seed3; do \
 		$(call reuse,out/train,out/train-$$seed) && \
@@ -80,8 +90,14 @@ model: $(VENV)/.dev check-java
 	$(call reuse,out/train-world,out/train-world-light)
 	$(BIN)/spark-submit jobs/train.py --output out/train-world-light \
 		--config conf/models/sparkface-cnn-world-light.yaml --reuse-shards
-	$(BIN)/python jobs/convert.py --model out/train-world-light/model \
-		--shards out/train-world/shards --output out/sparkface-cnn --flip yes
+	$(WORLD) --output out/train-world-all --config conf/models/sparkface-cnn-world-all.yaml
+	$(WORLD) --output out/train-world-all-utk --config conf/models/sparkface-cnn-world-all-utk.yaml
+	PYTHONPATH=. $(BIN)/python research/jobs/soup.py \
+		--models out/train-world-all/model out/train-world-all-utk/model --weights 0.5 0.5 \
+		--shards out/train-world-all/shards --config conf/models/sparkface-cnn-world-all.yaml \
+		--output out/world-soup
+	$(BIN)/python jobs/convert.py --model out/world-soup \
+		--shards out/train-world-all/shards --output out/sparkface-cnn --flip yes
 	$(BIN)/spark-submit jobs/calibrate.py --model out/sparkface-cnn \
 		--source fairface --source utkface --split validation --faces detect --fit-on race=fairface
 
