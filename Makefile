@@ -92,7 +92,7 @@ model: $(VENV)/.dev check-java
 		--config conf/models/sparkface-cnn-world-light.yaml --reuse-shards
 	$(WORLD) --output out/train-world-all --config conf/models/sparkface-cnn-world-all.yaml
 	$(WORLD) --output out/train-world-all-utk --config conf/models/sparkface-cnn-world-all-utk.yaml
-	PYTHONPATH=. $(BIN)/python research/jobs/soup.py \
+	$(BIN)/python jobs/soup.py \
 		--models out/train-world-all/model out/train-world-all-utk/model --weights 0.5 0.5 \
 		--shards out/train-world-all/shards --config conf/models/sparkface-cnn-world-all.yaml \
 		--output out/world-soup

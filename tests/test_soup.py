@@ -1,10 +1,12 @@
-"""research/jobs/soup.py: the weighted mean of networks' weights, layer by layer."""
+"""jobs/soup.py: the weighted mean of networks' weights, layer by layer."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from research.jobs.soup import mixed
+from tests.conftest import load_job
+
+mixed = load_job("soup").mixed
 
 
 def test_the_soup_is_the_weighted_mean_of_each_layer_in_its_own_dtype():

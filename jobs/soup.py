@@ -5,9 +5,13 @@ their weights is a network that keeps some of what each learnt, at one network's
 their predictions would cost two). The batch-normalisation statistics are estimated again on
 `--norm-batches` batches of the shards' train split, as training's own weight averaging does.
 
-    PYTHONPATH=. .venv/bin/python research/jobs/soup.py --models A B --weights 0.5 0.5 \
-        --shards out/train-world-more/shards --config research/conf/models/world-more.yaml \
-        --output out/soup
+    .venv/bin/python jobs/soup.py --models A B --weights 0.5 0.5 \
+        --shards out/train-world-all/shards --config conf/models/sparkface-cnn-world-all.yaml \
+        --output out/world-soup
+
+(a step of `make model`: the shipped network is such a mean, of two networks trained on the same
+faces with the sources weighted differently; `jobs/ensemble.py --average weights` is the same
+for networks trained on one preparation with equal weights.)
 
 OUT holds `model.keras` and A's `model.json` with a `soup` entry (the members and weights),
 ready for `jobs/convert.py --model OUT`.
