@@ -11,7 +11,8 @@ their predictions would cost two). The batch-normalisation statistics are estima
 
 (a step of `make model`: the shipped network is such a mean, of two networks trained on the same
 faces with the sources weighted differently; `jobs/ensemble.py --average weights` is the same
-for networks trained on one preparation with equal weights.)
+mean, `sparkface.train.ensemble.mean_weights`, for networks trained on one preparation, equal
+weights.)
 
 OUT holds `model.keras` and A's `model.json` with a `soup` entry (the members and weights),
 ready for `jobs/convert.py --model OUT`.
@@ -25,24 +26,12 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from sparkface.core.config import load_labels, load_train
 from sparkface.core.contract import DESCRIPTOR_FILE, KERAS_FILE
 from sparkface.core.package import load_model_file
 from sparkface.train.averaging import recalibrate_batch_norm
+from sparkface.train.ensemble import mean_weights
 from sparkface.train.fit import streams
-
-
-def mixed(weights: list[list[np.ndarray]], shares: list[float]) -> list[np.ndarray]:
-    """Layer by layer, the `shares`-weighted mean of several networks' weights (same shapes)."""
-    total = sum(shares)
-    return [
-        (sum(share * w[index] for share, w in zip(shares, weights, strict=True)) / total).astype(
-            weights[0][index].dtype
-        )
-        for index in range(len(weights[0]))
-    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     networks = [load_model_file(folder / KERAS_FILE) for folder in args.models]
     model = networks[0]
-    model.set_weights(mixed([n.get_weights() for n in networks], args.weights))
+    for layer_name, weights in mean_weights(networks, args.weights).items():
+        model.get_layer(layer_name).set_weights(weights)
     config = load_train(args.config)
     train_stream, _ = streams(args.shards, config, len(load_labels().groups.names))
     used = recalibrate_batch_norm(model, iter(train_stream), args.norm_batches)

@@ -197,10 +197,10 @@ def build_ensemble(
     )
 
 
-def mean_weights(models: list) -> dict[str, list[np.ndarray]]:
+def mean_weights(models: list, shares: list[float] | None = None) -> dict[str, list[np.ndarray]]:
     """The element-wise mean of the weights of networks with the same layers (names and shapes),
-    batch-normalisation statistics included, by layer name; an error naming the first layer
-    that differs."""
+    batch-normalisation statistics included, by layer name, each network weighing its share
+    (equal by default); an error naming the first layer that differs."""
     first = models[0]
     weighted = [layer for layer in first.layers if layer.weights]
     for index, model in enumerate(models[1:], start=1):
@@ -219,7 +219,9 @@ def mean_weights(models: list) -> dict[str, list[np.ndarray]]:
     for layer in weighted:
         stacks = zip(*(model.get_layer(layer.name).get_weights() for model in models), strict=True)
         averaged[layer.name] = [
-            np.mean(np.stack(stack), axis=0, dtype="float64").astype(stack[0].dtype)
+            np.average(np.stack(stack).astype("float64"), axis=0, weights=shares).astype(
+                stack[0].dtype
+            )
             for stack in stacks
         ]
     return averaged
