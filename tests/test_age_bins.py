@@ -9,13 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sparkface.core.contract import AGE_SCALE
+from sparkface.evaluate.metrics import compute_metrics
 from sparkface.train.distill import hard_targets
 from sparkface.train.model import (
     compatible_accuracy,
     interval_absolute_error,
     partial_label_crossentropy,
 )
-from sparkface.train.shards import ParquetFaces, shard_files
+from sparkface.train.shards import ParquetFaces, class_weights, shard_files
 
 PROBABILITIES = np.array([[0.1, 0.2, 0.3, 0.4], [0.7, 0.1, 0.1, 0.1]], dtype="float32")
 
@@ -89,6 +90,43 @@ def test_the_stream_trains_on_bins_with_their_spans_bounds_and_source_weights(tm
     np.testing.assert_allclose(targets["age"][5], np.array([20, 29]) / AGE_SCALE)
     for head in ("age_group", "gender", "race", "age"):
         np.testing.assert_allclose(weights[head], [1.0] * 4 + [0.5] * 4)
+
+
+def test_a_face_without_a_race_or_gender_label_is_left_out_of_that_heads_loss(tmp_path):
+    write_mixed_split(tmp_path)
+    part = shard_files(tmp_path, "train")[0]
+    table = pq.read_table(part)
+    table = table.set_column(
+        table.schema.get_field_index("race_index"), "race_index", [[0, -1, 2, 3, 4, -1, 3, 2]]
+    ).set_column(
+        table.schema.get_field_index("gender_index"), "gender_index", [[0, 1, -1, 1, 1, 0, 1, 0]]
+    )
+    pq.write_table(table, part)
+    ((_, targets, weights),) = list(ParquetFaces([part], 32, 8, age_groups=8))
+    np.testing.assert_array_equal(targets["race"], [0, 0, 2, 3, 4, 0, 3, 2])
+    np.testing.assert_allclose(weights["race"], [1.0, 0, 1.0, 1.0, 0.5, 0, 0.5, 0.5])
+    np.testing.assert_allclose(weights["gender"], [1.0, 1.0, 0, 1.0, 0.5, 0.5, 0.5, 0.5])
+    np.testing.assert_allclose(weights["age"], [1.0] * 4 + [0.5] * 4)
+    weighted = ParquetFaces([part], 32, 8, age_groups=8, class_weights=class_weights(
+        {"age_group_index": np.arange(8), "gender_index": np.array([0, 1, -1]),
+         "race_index": np.array([0, 1, 2, 3, 4, -1])}, {"age_group": 8, "gender": 2, "race": 5},
+    ))  # fmt: skip
+    ((_, _, weights),) = list(weighted)
+    assert weights["race"][1] == 0 and weights["race"][0] == 1.0
+
+
+def test_evaluation_judges_a_head_only_on_faces_labelled_for_it():
+    predictions = {
+        "age_group": np.eye(8)[[0, 1, 2]],
+        "gender": np.eye(2)[[0, 1, 1]],
+        "race": np.eye(5)[[4, 4, 4]],
+        "age": np.array([20.0, 30.0, 40.0]),
+    }
+    labels = {"age_group": [0, 1, 2], "gender": [0, 1, 0], "race": [4, -1, -1], "age": [20, 30, 40]}
+    groups = tuple(f"g{i}" for i in range(8))
+    metrics = compute_metrics(predictions, {k: np.array(v) for k, v in labels.items()}, groups)
+    assert metrics["race_accuracy"] == 1.0 and np.sum(metrics["confusion"]["race"]) == 1
+    assert metrics["gender_accuracy"] == round(2 / 3, 4) and metrics["faces"] == 3
 
 
 def test_evaluation_and_conversion_read_only_the_faces_with_exact_ages(tmp_path):

@@ -123,3 +123,40 @@ def test_evaluating_a_source_scores_bins_by_the_age_in_years(spark, table_source
     assert sum(sum(row) for row in metrics["confusion"]["gender"]) == 3
     report = (tmp_path / "evaluation" / "report.md").read_text()
     assert "faces labelled with a bin" in report
+
+
+def test_a_table_without_race_labels_age_and_gender_and_leaves_race_out(spark, tmp_path):
+    write_faces(tmp_path / "faces", ["p1.jpg", "p2.jpg", "p3.jpg"], size=(64, 64))
+    (tmp_path / "faces" / "labels.csv").write_text("file,age,gender\np1.jpg,30,F\np2.jpg,41,M\n")
+    source = SourceConfig(
+        name="faces",
+        images=str(tmp_path / "faces"),
+        labels=str(tmp_path / "faces" / "labels.csv"),
+        gender={"F": "female", "M": "male"},
+        unlabelled=("race",),
+    )
+    files = read_images(spark, source.images, load_ingest())
+    rows = {row.file_name: row for row in labelled_files(spark, files, source).collect()}
+    assert (rows["p1.jpg"].age, rows["p1.jpg"].gender, rows["p1.jpg"].race) == (30, "female", None)
+    assert rows["p1.jpg"].label_error is None and rows["p2.jpg"].label_error is None
+    assert rows["p3.jpg"].label_error == "not in the labels table"
+
+    bundle = load_bundle(tiny_model_package(tmp_path / "model"))
+    metrics = evaluate_folder(
+        spark, None, str(tmp_path / "evaluation"), bundle, load_ingest(), load_labels(),
+        batch_size=4, source=source,
+    )  # fmt: skip
+    assert metrics["faces"] == 2 and metrics["exact_ages"] == 2
+    assert sum(sum(row) for row in metrics["confusion"]["gender"]) == 2
+    assert sum(sum(row) for row in metrics["confusion"]["race"]) == 0
+    assert metrics["race_accuracy"] is None and metrics["by_race_gender"] == []
+    assert "faces" in (tmp_path / "evaluation" / "report.md").read_text()
+
+
+def test_a_table_that_names_a_head_unlabelled_need_not_have_its_column(spark, table_source):
+    files = read_images(spark, table_source.images, load_ingest())
+    with pytest.raises(ConfigError, match=r"no column\(s\) \['ethnicity'\].*`unlabelled` names"):
+        renamed = table_source.model_copy(update={"columns": {"race": "ethnicity"}})
+        labelled_files(spark, files, renamed)
+    with pytest.raises(ConfigError, match="`unlabelled` is for a labels table"):
+        validated(SourceConfig, {"name": "x", "images": "x", "unlabelled": ["race"]}, "x")

@@ -343,8 +343,10 @@ LABEL_FIELDS = ("file", "age", "gender", "race")
 class SourceConfig(Settings):
     """conf/sources/NAME.yaml: a folder of labelled faces. Labels come from UTKFace-style file
     names (`labels: file_names`) or from a table (CSV with a header, or Parquet) whose `file`
-    column is the image's path under `images`, with any of `age` (years, or a bin `lo-hi` /
-    `70+`), `gender` and `race`; `gender` and `race` map the table's classes onto ours."""
+    column is the image's path under `images`, with `age` (years, or a bin `lo-hi` / `70+`),
+    `gender` and `race`; `gender` and `race` map the table's classes onto ours. A table that has
+    no gender or no race (a set of one people's faces, say) names it in `unlabelled`: its faces
+    teach and are judged on the other heads only."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
     images: Annotated[str, Field(min_length=1)]
@@ -352,6 +354,13 @@ class SourceConfig(Settings):
     columns: dict[Literal["file", "age", "gender", "race"], str] = Field(default_factory=dict)
     gender: dict[str, Gender] = Field(default_factory=dict)
     race: dict[str, Race] = Field(default_factory=dict)
+    unlabelled: tuple[Literal["gender", "race"], ...] = ()
+
+    @model_validator(mode="after")
+    def _unlabelled_from_a_table(self) -> SourceConfig:
+        if self.unlabelled and self.from_names:
+            raise ValueError("`unlabelled` is for a labels table: file names carry every label")
+        return self
 
     @property
     def from_names(self) -> bool:

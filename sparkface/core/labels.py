@@ -140,20 +140,28 @@ def labels_from_table(
     """`files` (path, file_name, ...) with age, age_low, age_high, gender, race and label_error
     from the source's labels table, matched by the image's path under `source.images`. An age is
     years (exact: `age` and both bounds) or a bin `lo-hi` / `lo+` (bounds only, the last up to
-    `max_age`); an image the table does not name is unlabelled, and says so."""
+    `max_age`); an image the table does not name is unlabelled, and says so. A head the source
+    names `unlabelled` is null on every face (a labelled face all the same)."""
     table = read_table(spark, source.labels)
-    fields = {field: source.column(field) for field in ("file", "age", "gender", "race")}
+    wanted = [f for f in ("file", "age", "gender", "race") if f not in source.unlabelled]
+    fields = {field: source.column(field) for field in wanted}
     missing = [name for name in fields.values() if name not in table.columns]
     if missing:
         raise ConfigError(
             f"source {source.name}: the labels table {source.labels} has no column(s) {missing} "
-            f"(it has {table.columns}; conf/sources/{source.name}.yaml `columns` renames them)"
+            f"(it has {table.columns}; conf/sources/{source.name}.yaml `columns` renames them, "
+            "`unlabelled` names a head the table has no labels for)"
         )
-    _check_classes(table, fields["gender"], source.gender, source.name)
-    _check_classes(table, fields["race"], source.race, source.name)
+    for head in ("gender", "race"):
+        if head in fields:
+            _check_classes(table, fields[head], getattr(source, head), source.name)
 
-    def mapped(column: str, mapping: dict[str, str]) -> Column:
+    def mapped(head: str) -> Column:
+        """The head's class in our names; null where the source has no labels for it."""
         expression = F.lit(None).cast("string")
+        if head not in fields:
+            return expression
+        column, mapping = fields[head], getattr(source, head)
         for theirs, ours in mapping.items():
             expression = F.when(F.trim(F.col(column)) == theirs, F.lit(ours)).otherwise(expression)
         return expression
@@ -175,8 +183,8 @@ def labels_from_table(
         F.when(exact, age_text.try_cast("int")).alias("_age"),
         low.alias("_age_low"),
         high.alias("_age_high"),
-        mapped(fields["gender"], source.gender).alias("_gender"),
-        mapped(fields["race"], source.race).alias("_race"),
+        mapped("gender").alias("_gender"),
+        mapped("race").alias("_race"),
         age_text.alias("_age_text"),
     ).dropDuplicates(["_file"])
     folder = source.images.rstrip("/")
@@ -197,8 +205,11 @@ def labels_from_table(
             F.concat_ws(
                 "; ",
                 bounds_error,
-                F.when(F.col("_gender").isNull(), F.lit("no gender")),
-                F.when(F.col("_race").isNull(), F.lit("no race")),
+                *[
+                    F.when(F.col(f"_{head}").isNull(), F.lit(f"no {head}"))
+                    for head in ("gender", "race")
+                    if head in fields
+                ],
             ),
             F.lit(""),
         )

@@ -28,19 +28,19 @@ def tally_arrays(
     parts = []
     for head in CLASS_HEADS:
         confidence = predictions[head].max(axis=1)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "race": labels["race"],
-                    "gender": labels["gender"],
-                    "head": head,
-                    "true": labels[head],
-                    "predicted": predictions[head].argmax(axis=1),
-                    "bin": confidence_bin(confidence),
-                    "confidence": confidence,
-                }
-            )
+        part = pd.DataFrame(
+            {
+                "race": labels["race"],
+                "gender": labels["gender"],
+                "head": head,
+                "true": labels[head],
+                "predicted": predictions[head].argmax(axis=1),
+                "bin": confidence_bin(confidence),
+                "confidence": confidence,
+            }
         )
+        # -1: a face whose source has no label for this head is not judged on it.
+        parts.append(part[part["true"] >= 0])
     faces = pd.concat(parts)
     tally = faces.groupby(TALLY_KEYS, as_index=False).agg(
         count=("confidence", "size"), confidence_sum=("confidence", "sum")

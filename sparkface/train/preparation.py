@@ -98,7 +98,8 @@ def rebalance(df: DataFrame, fractions: dict[str, dict[str, float]]) -> DataFram
 
 
 def with_class_indices(df: DataFrame, groups: AgeGroups) -> DataFrame:
-    """Integer targets for the model: age group, gender and race indices."""
+    """Integer targets for the model: age group, gender and race indices; -1 for a gender or a
+    race that a source does not label (the loss leaves that head out for the face)."""
     gender_names = F.array(*[F.lit(n) for n in GENDERS])
     race_names = F.array(*[F.lit(n) for n in RACES])
     return df.select(
@@ -106,8 +107,12 @@ def with_class_indices(df: DataFrame, groups: AgeGroups) -> DataFrame:
         age_group_index(F.col("age"), groups).alias("age_group_index"),
         age_group_index(F.col("age_low"), groups).alias("age_group_low"),
         age_group_index(F.col("age_high"), groups).alias("age_group_high"),
-        (F.array_position(gender_names, F.col("gender")) - 1).cast("int").alias("gender_index"),
-        (F.array_position(race_names, F.col("race")) - 1).cast("int").alias("race_index"),
+        F.coalesce(F.array_position(gender_names, F.col("gender")) - 1, F.lit(-1))
+        .cast("int")
+        .alias("gender_index"),
+        F.coalesce(F.array_position(race_names, F.col("race")) - 1, F.lit(-1))
+        .cast("int")
+        .alias("race_index"),
     )
 
 

@@ -143,7 +143,12 @@ class ParquetFaces:
         targets["age"] = (chunk["age"].astype("float32") / AGE_SCALE).reshape(-1, 1)
         if not self.class_weights:
             return pixels, targets
-        weights = {head: self.class_weights[head][targets[head]] for head in TARGETS}
+        # -1: the face's source has no label for this head; weight 0 leaves it out of the loss.
+        weights = {}
+        for head in TARGETS:
+            labelled = targets[head] >= 0
+            targets[head] = np.where(labelled, targets[head], 0).astype("int32")
+            weights[head] = self.class_weights[head][targets[head]] * labelled
         weights["age"] = np.ones(len(chunk["age"]), dtype="float32")
         return pixels, targets, weights
 
@@ -169,8 +174,13 @@ class ParquetFaces:
         if self.class_weights:
             group = self.class_weights["age_group"]
             weights["age_group"] = source * (mask @ group) / mask.sum(axis=1)
-            for head in ("gender", "race"):
+        for head in ("gender", "race"):
+            # -1: the face's source has no label for this head; the loss leaves the face out.
+            labelled = targets[head] >= 0
+            targets[head] = np.where(labelled, targets[head], 0).astype("int32")
+            if self.class_weights:
                 weights[head] = source * self.class_weights[head][targets[head]]
+            weights[head] = weights[head] * labelled
         return targets, {head: w.astype("float32") for head, w in weights.items()}
 
     def _one_pass(self, rng: np.random.Generator) -> Iterator[dict[str, np.ndarray]]:
@@ -261,7 +271,8 @@ def class_weights(labels: dict[str, np.ndarray], sizes: dict[str, int]) -> dict[
     the training rows: rare classes count more without drowning the common ones."""
     weights = {}
     for head, column in TARGETS.items():
-        counts = np.bincount(labels[column], minlength=sizes[head]).astype("float64")
+        known = labels[column][labels[column] >= 0]  # -1: a source without this head's labels
+        counts = np.bincount(known, minlength=sizes[head]).astype("float64")
         raw = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
         mean = (raw * counts).sum() / counts.sum()
         weights[head] = (raw / mean).astype("float32")
