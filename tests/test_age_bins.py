@@ -127,6 +127,7 @@ def test_evaluation_judges_a_head_only_on_faces_labelled_for_it():
     metrics = compute_metrics(predictions, {k: np.array(v) for k, v in labels.items()}, groups)
     assert metrics["race_accuracy"] == 1.0 and np.sum(metrics["confusion"]["race"]) == 1
     assert metrics["gender_accuracy"] == round(2 / 3, 4) and metrics["faces"] == 3
+    assert metrics["shares"]["race"]["classes"]["others"]["mean_probability"] == 1.0
 
 
 def test_evaluation_and_conversion_read_only_the_faces_with_exact_ages(tmp_path):

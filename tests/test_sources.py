@@ -150,7 +150,10 @@ def test_a_table_without_race_labels_age_and_gender_and_leaves_race_out(spark, t
     assert sum(sum(row) for row in metrics["confusion"]["gender"]) == 2
     assert sum(sum(row) for row in metrics["confusion"]["race"]) == 0
     assert metrics["race_accuracy"] is None and metrics["by_race_gender"] == []
-    assert "faces" in (tmp_path / "evaluation" / "report.md").read_text()
+    assert metrics["calibration_error"]["race"] is None
+    report = (tmp_path / "evaluation" / "report.md").read_text()
+    assert "No face here has a race label." in report and "### race (distance" not in report
+    assert "### gender (distance" in report
 
 
 def test_a_table_that_names_a_head_unlabelled_need_not_have_its_column(spark, table_source):

@@ -55,7 +55,9 @@ def tally_arrays(
     age_tally = ages.groupby(["race", "gender"], as_index=False).agg(
         count=("error", "size"), error_sum=("error", "sum"), age_count=("error", "size")
     )
-    probability_sums = {head: predictions[head].sum(axis=0) for head in CLASS_HEADS}
+    probability_sums = {
+        head: predictions[head][np.asarray(labels[head]) >= 0].sum(axis=0) for head in CLASS_HEADS
+    }
     return tally, age_tally, probability_sums
 
 
@@ -149,18 +151,14 @@ def confusion_matrices(
     return matrices
 
 
-def calibration_error(tally: pd.DataFrame, head: str) -> float:
+def calibration_error(tally: pd.DataFrame, head: str) -> float | None:
     """Expected calibration error: the faces-weighted gap between accuracy and confidence over
-    the confidence bins."""
+    the confidence bins; None where no face is labelled for the head."""
     rows = tally[tally["head"] == head].assign(
         correct=lambda f: (f["true"] == f["predicted"]) * f["count"]
     )
     bins = rows.groupby("bin")[["count", "correct", "confidence_sum"]].sum()
-    return round(
-        float((bins["correct"] - bins["confidence_sum"]).abs().sum())
-        / max(int(bins["count"].sum()), 1),
-        4,
-    )
+    return share((bins["correct"] - bins["confidence_sum"]).abs().sum(), bins["count"].sum())
 
 
 def by_race_gender(tally: pd.DataFrame, age_tally: pd.DataFrame) -> list[dict[str, Any]]:

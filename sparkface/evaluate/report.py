@@ -76,7 +76,7 @@ def _headline_section(metrics: dict, title: str) -> list[str]:
     for head in CLASS_HEADS:
         lines.append(
             f"| {head} | {percent(metrics[f'{head}_accuracy'])} | "
-            f"{metrics['calibration_error'][head]:.3f} |"
+            f"{number(metrics['calibration_error'][head], 3)} |"
         )
     lines += [
         "",
@@ -105,6 +105,8 @@ def _race_gender_section(metrics: dict) -> list[str]:
         "| race | gender | faces | age group | gender | race | age MAE |",
         "|---|---|---|---|---|---|---|",
     ]
+    if not metrics["by_race_gender"]:
+        lines = ["## By race x gender", "", "No face here has a race label."]
     for row in metrics["by_race_gender"]:
         lines.append(
             f"| {row['race']} | {row['gender']} | {row['faces']} | "
@@ -133,6 +135,10 @@ def _shares_section(metrics: dict) -> list[str]:
         "",
     ]
     for head in CLASS_HEADS:
+        if not metrics["per_class"][head] or not any(
+            row["support"] for row in metrics["per_class"][head].values()
+        ):
+            continue  # no face here is labelled for this head
         distance = metrics["shares"][head]["distance"]
         lines += [
             f"### {head} (distance: counted {distance['counted']:.3f}, "

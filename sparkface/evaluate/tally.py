@@ -235,8 +235,14 @@ def group_tally(
             F.count("*").alias("count"),
             F.count("true_age").alias("age_count"),
             F.sum(F.abs(F.col("age_years") - F.col("true_age"))).alias("error_sum"),
+            # Over the faces labelled for the head, as its confusion matrix counts them.
             *[
-                F.sum(F.col("probabilities").getField(head).getItem(name)).alias(column)
+                F.sum(
+                    F.when(
+                        F.col(f"true_{head}").isNotNull(),
+                        F.col("probabilities").getField(head).getItem(name),
+                    )
+                ).alias(column)
                 for (head, name), column in sums.items()
             ],
         )
