@@ -48,12 +48,15 @@ profile: $(VENV)/.run check-java
 # by the whole teacher in four rounds, then trained on UTKFace and FairFace together (the world:
 # ../shared/data/fairface, conf/sources/) in two rounds, then on all 40,000 FairFace training photos
 # (data/fairface-more, FAIRFACE_MORE_REPO) twice, UTKFace weighted 1 and 2, the two networks'
-# weights averaged, converted to TensorFlow Lite with int8 weights into out/sparkface-cnn, and its
+# weights averaged, that mean trained on All-Age-Faces too (data/all-age-faces,
+# ALL_AGE_FACES_REPO) and averaged with it, converted to TensorFlow Lite with int8 weights into
+# out/sparkface-cnn, and its
 # errors measured on both sources' validation faces for the audience shares (audience.json; copy
 # the folder to models/ to ship it). Every recipe is one of conf/models/; every step after the
-# first of a stage reuses the shards its stage prepared. About 8 h 30 min on 2 CPU cores.
+# first of a stage reuses the shards its stage prepared. About 9 h 30 min on 2 CPU cores.
 TRAIN := $(BIN)/spark-submit jobs/train.py --input $(INPUT)
-# Stage 6 reads three sources (conf/sources/) and holds more faces in the driver's memory.
+# Stages 6 and 7 read three and four sources (conf/sources/) and hold more faces in the
+# driver's memory.
 WORLD := $(BIN)/spark-submit --driver-memory 6g jobs/train.py
 # $(call reuse,FROM,TO): TO starts from FROM's shards and preparation (the same faces, unprepared
 # again), so that every network of a stage sees the same data.
@@ -63,6 +66,10 @@ model: $(VENV)/.dev check-java
 		$(BIN)/python research/jobs/fairface_more.py --repo $(FAIRFACE_MORE_REPO); } || { \
 		echo "make model: data/fairface-more is missing; give FAIRFACE_MORE_REPO=CHECKOUT, a clone of" \
 		"github.com/sumanvithaeadala/EthnicityDetection (../shared/data/README.md)"; exit 1; }
+	@test -f data/all-age-faces/labels.csv || { test -n "$(ALL_AGE_FACES_REPO)" && \
+		$(BIN)/python research/jobs/all_age_faces.py --repo $(ALL_AGE_FACES_REPO); } || { \
+		echo "make model: data/all-age-faces is missing; give ALL_AGE_FACES_REPO=CHECKOUT, a clone of" \
+		"github.com/middleyuan/All-Age-Faces-Dataset (../shared/data/README.md)"; exit 1; }
 	$(TRAIN) --output out/train --config conf/models/sparkface-cnn.yaml
 	for seed in seed2 seed3; do \
 		$(call reuse,out/train,out/train-$$seed) && \
@@ -96,8 +103,13 @@ model: $(VENV)/.dev check-java
 		--models out/train-world-all/model out/train-world-all-utk/model --weights 0.5 0.5 \
 		--shards out/train-world-all/shards --config conf/models/sparkface-cnn-world-all.yaml \
 		--output out/world-soup
-	$(BIN)/python jobs/convert.py --model out/world-soup \
-		--shards out/train-world-all/shards --output out/sparkface-cnn --flip yes
+	$(WORLD) --output out/train-world-aaf --config conf/models/sparkface-cnn-world-aaf.yaml
+	$(BIN)/python jobs/soup.py \
+		--models out/train-world-aaf/model out/world-soup --weights 0.5 0.5 \
+		--shards out/train-world-aaf/shards --config conf/models/sparkface-cnn-world-aaf.yaml \
+		--output out/world-aaf-soup
+	$(BIN)/python jobs/convert.py --model out/world-aaf-soup \
+		--shards out/train-world-aaf/shards --output out/sparkface-cnn --flip yes
 	$(BIN)/spark-submit jobs/calibrate.py --model out/sparkface-cnn \
 		--source fairface --source utkface --split validation --faces detect --fit-on race=fairface
 
