@@ -80,6 +80,15 @@ def test_a_class_the_source_does_not_map_is_named(spark, table_source):
         validated(SourceConfig, {**table_source.model_dump(), "race": {"Black": "dark"}}, "x")
 
 
+def evaluated(spark, source: SourceConfig, tmp_path) -> dict:
+    """The metrics of a tiny model on `source`, its report in tmp_path/evaluation."""
+    bundle = load_bundle(tiny_model_package(tmp_path / "model"))
+    return evaluate_folder(
+        spark, None, str(tmp_path / "evaluation"), bundle, load_ingest(), load_labels(),
+        batch_size=4, source=source,
+    )  # fmt: skip
+
+
 def test_the_shipped_sources_map_every_fairface_class():
     fairface = load_source("fairface")
     assert set(fairface.race) == {
@@ -110,11 +119,7 @@ def test_a_sources_profile_counts_its_bins(spark, table_source, tmp_path):
 
 
 def test_evaluating_a_source_scores_bins_by_the_age_in_years(spark, table_source, tmp_path):
-    bundle = load_bundle(tiny_model_package(tmp_path / "model"))
-    metrics = evaluate_folder(
-        spark, None, str(tmp_path / "evaluation"), bundle, load_ingest(), load_labels(),
-        batch_size=4, source=table_source,
-    )  # fmt: skip
+    metrics = evaluated(spark, table_source, tmp_path)
     # a (20-29), b (70+) and c (35) are of trainable age; d (3-9) starts below 7.
     assert metrics["faces"] == 3 and metrics["exact_ages"] == 1
     assert metrics["age_bins"] == ["20-29", "70+"] and metrics["age_bins_faces"] == 2
@@ -141,11 +146,7 @@ def test_a_table_without_race_labels_age_and_gender_and_leaves_race_out(spark, t
     assert rows["p1.jpg"].label_error is None and rows["p2.jpg"].label_error is None
     assert rows["p3.jpg"].label_error == "not in the labels table"
 
-    bundle = load_bundle(tiny_model_package(tmp_path / "model"))
-    metrics = evaluate_folder(
-        spark, None, str(tmp_path / "evaluation"), bundle, load_ingest(), load_labels(),
-        batch_size=4, source=source,
-    )  # fmt: skip
+    metrics = evaluated(spark, source, tmp_path)
     assert metrics["faces"] == 2 and metrics["exact_ages"] == 2
     assert sum(sum(row) for row in metrics["confusion"]["gender"]) == 2
     assert sum(sum(row) for row in metrics["confusion"]["race"]) == 0

@@ -143,11 +143,9 @@ class ParquetFaces:
         targets["age"] = (chunk["age"].astype("float32") / AGE_SCALE).reshape(-1, 1)
         if not self.class_weights:
             return pixels, targets
-        # -1: the face's source has no label for this head; weight 0 leaves it out of the loss.
         weights = {}
         for head in TARGETS:
-            labelled = targets[head] >= 0
-            targets[head] = np.where(labelled, targets[head], 0).astype("int32")
+            targets[head], labelled = _known(targets[head])
             weights[head] = self.class_weights[head][targets[head]] * labelled
         weights["age"] = np.ones(len(chunk["age"]), dtype="float32")
         return pixels, targets, weights
@@ -175,9 +173,7 @@ class ParquetFaces:
             group = self.class_weights["age_group"]
             weights["age_group"] = source * (mask @ group) / mask.sum(axis=1)
         for head in ("gender", "race"):
-            # -1: the face's source has no label for this head; the loss leaves the face out.
-            labelled = targets[head] >= 0
-            targets[head] = np.where(labelled, targets[head], 0).astype("int32")
+            targets[head], labelled = _known(targets[head])
             if self.class_weights:
                 weights[head] = source * self.class_weights[head][targets[head]]
             weights[head] = weights[head] * labelled
@@ -264,6 +260,13 @@ def _concat(parts: list[dict[str, np.ndarray]], rng: np.random.Generator | None)
 
 def _slice(chunk: dict[str, np.ndarray], start: int, stop: int) -> dict[str, np.ndarray]:
     return {key: value[start:stop] for key, value in chunk.items()}
+
+
+def _known(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class indices with -1 (the face's source has no label for the head) made 0, and the mask
+    of the faces that are labelled: their weight in the loss, so the others are left out."""
+    labelled = indices >= 0
+    return np.where(labelled, indices, 0).astype("int32"), labelled
 
 
 def class_weights(labels: dict[str, np.ndarray], sizes: dict[str, int]) -> dict[str, np.ndarray]:
