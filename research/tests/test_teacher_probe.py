@@ -1,0 +1,109 @@
+"""research/benchmarks/teacher_probe.py: a TensorFlow.js graph model with float16 weights is
+rebuilt and answers as its graph says; the probe's regression learns what separates classes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from research.benchmarks.teacher_probe import load_graph_model, softmax_regression
+
+
+def _const(name: str, dtype: str = "DT_FLOAT") -> dict:
+    return {"name": name, "op": "Const", "attr": {"dtype": {"type": dtype}}}
+
+
+def test_a_tfjs_graph_model_answers_with_its_float16_weights(tmp_path):
+    pytest.importorskip("tensorflow")
+    # P(male) = sigmoid(sum(x * a)), the features = x * b: the outputs' names as FaceRes's.
+    nodes = [
+        {
+            "name": "input_1",
+            "op": "Placeholder",
+            "attr": {
+                "dtype": {"type": "DT_FLOAT"},
+                "shape": {"shape": {"dim": [{"size": "-1"}, {"size": "3"}]}},
+            },
+        },
+        _const("a"),
+        _const("b"),
+        _const("axis", "DT_INT32"),
+        {
+            "name": "scaled",
+            "op": "Mul",
+            "input": ["input_1", "a"],
+            "attr": {"T": {"type": "DT_FLOAT"}},
+        },
+        {
+            "name": "summed",
+            "op": "Sum",
+            "input": ["scaled", "axis"],
+            "attr": {
+                "T": {"type": "DT_FLOAT"},
+                "Tidx": {"type": "DT_INT32"},
+                "keep_dims": {"b": True},
+            },
+        },
+        {
+            "name": "gender_pred/Sigmoid",
+            "op": "Sigmoid",
+            "input": ["summed"],
+            "attr": {"T": {"type": "DT_FLOAT"}},
+        },
+        {
+            "name": "global_pooling/Mean",
+            "op": "Mul",
+            "input": ["input_1", "b"],
+            "attr": {"T": {"type": "DT_FLOAT"}},
+        },
+    ]
+    a, b = np.array([0.5, -0.25, 2.0]), np.array([1.0, 3.0, -0.5])
+    weights = [
+        {"name": "a", "shape": [3], "dtype": "float32", "quantization": {"dtype": "float16"}},
+        {"name": "b", "shape": [3], "dtype": "float32", "quantization": {"dtype": "float16"}},
+        {"name": "axis", "shape": [1], "dtype": "int32"},
+    ]
+    raw = a.astype("float16").tobytes() + b.astype("float16").tobytes() + np.int32([1]).tobytes()
+    (tmp_path / "tiny.bin").write_bytes(raw)
+    (tmp_path / "tiny.json").write_text(
+        json.dumps(
+            {
+                "format": "graph-model",
+                "modelTopology": {"node": nodes, "versions": {"producer": 1}},
+                "weightsManifest": [{"paths": ["tiny.bin"], "weights": weights}],
+            }
+        )
+    )
+    network = load_graph_model(tmp_path, "tiny")
+    pixels = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]], dtype="float32")
+    male, features = network(pixels)
+    np.testing.assert_allclose(male.ravel(), 1 / (1 + np.exp(-(pixels @ a))), rtol=1e-6)
+    np.testing.assert_allclose(features, pixels * b, rtol=1e-6)
+
+
+def test_a_quantization_the_probe_cannot_read_is_named(tmp_path):
+    pytest.importorskip("tensorflow")
+    weights = [{"name": "a", "shape": [1], "dtype": "float32", "quantization": {"dtype": "uint8"}}]
+    (tmp_path / "q.bin").write_bytes(b"\x00")
+    (tmp_path / "q.json").write_text(
+        json.dumps(
+            {
+                "modelTopology": {"node": [_const("a")]},
+                "weightsManifest": [{"paths": ["q.bin"], "weights": weights}],
+            }
+        )
+    )
+    with pytest.raises(ValueError, match="a: uint8 weights"):
+        load_graph_model(tmp_path, "q")
+
+
+def test_the_probe_regression_separates_classes_it_can_see():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 600)
+    features = rng.normal(size=(600, 4))
+    features[:, 0] += 3 * (labels == 1)
+    features[:, 1] += 3 * (labels == 2)
+    weights, bias = softmax_regression(features, labels, 3, l2=0.001)
+    assert ((features @ weights + bias).argmax(axis=1) == labels).mean() > 0.9
