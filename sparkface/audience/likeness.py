@@ -103,8 +103,24 @@ def fit_source_classifier(
         np.log(prior),
         prior,
     )
-    features = classifier.features(vectors)
-    weights, bias = classifier.weights.copy(), classifier.bias.copy()
+    weights, bias = multinomial_regression(
+        classifier.features(vectors), onehot, classifier.bias, steps, penalty
+    )
+    return dataclasses.replace(classifier, weights=weights, bias=bias)
+
+
+def multinomial_regression(
+    features: np.ndarray,
+    onehot: np.ndarray,
+    bias: np.ndarray,
+    steps: int = 2000,
+    penalty: float = 1e-3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weights (features, classes) and bias (classes) of a multinomial logistic regression
+    of the classes `onehot` (faces, classes) on `features` (faces, features): gradient descent
+    with momentum on the mean negative log likelihood, L2 `penalty` on the weights, from zero
+    weights and `bias`."""
+    weights, bias = np.zeros((features.shape[1], onehot.shape[1])), bias.copy()
     velocity_weights, velocity_bias = np.zeros_like(weights), np.zeros_like(bias)
     for _ in range(steps):
         logits = features @ weights + bias
@@ -116,4 +132,4 @@ def fit_source_classifier(
         )
         velocity_bias = 0.9 * velocity_bias - 0.05 * error.mean(axis=0)
         weights, bias = weights + velocity_weights, bias + velocity_bias
-    return dataclasses.replace(classifier, weights=weights, bias=bias)
+    return weights, bias
