@@ -13,6 +13,7 @@ from research.jobs.from_tflite import (
     reparametrize,
     tflite_tensors,
 )
+from research.tests.networks import as_if_trained
 from sparkface.core.config import ModelConfig
 from sparkface.train.model import make_model
 
@@ -23,17 +24,8 @@ def test_a_network_rebuilt_from_its_tflite_file_answers_as_the_file_does(tmp_pat
     from sparkface.core.runtime import to_tflite
 
     config = ModelConfig(filters=[4, 8], dense_units=[8], augment=False)
-    trained = make_model(config, 16, 8, seed=1)
     rng = np.random.default_rng(0)
-    for layer in trained.layers:  # every weight away from its initial value, as after training
-        weights = layer.get_weights()
-        if layer.name.startswith("bn"):
-            n = len(weights[0])
-            weights = [rng.uniform(0.5, 2, n), rng.normal(0, 1, n), rng.normal(0, 1, n)]
-            weights.append(rng.uniform(0.5, 2, n))
-        elif weights:
-            weights = [w + rng.normal(0, 0.1, w.shape) for w in weights]
-        layer.set_weights([w.astype("float32") for w in weights])
+    trained = as_if_trained(make_model(config, 16, 8, seed=1), rng)
     path = tmp_path / "model.tflite"
     path.write_bytes(to_tflite(trained, "int8"))
     faces = rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)

@@ -7,24 +7,13 @@ import numpy as np
 import pytest
 
 from research.jobs.widen import widen
+from research.tests.networks import as_if_trained
 from sparkface.core.config import ModelConfig
 from sparkface.train.model import make_model
 
 
 def trained(config: ModelConfig, seed: int):
-    """A small network with every weight away from its initial value, as after training."""
-    model = make_model(config, 16, 8, seed=seed)
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if layer.name.startswith("bn"):
-            n = len(weights[0])
-            weights = [rng.uniform(0.5, 2, n), rng.normal(0, 1, n), rng.normal(0, 1, n)]
-            weights.append(rng.uniform(0.5, 2, n))
-        elif weights:
-            weights = [w + rng.normal(0, 0.1, w.shape) for w in weights]
-        layer.set_weights([w.astype("float32") for w in weights])
-    return model
+    return as_if_trained(make_model(config, 16, 8, seed=seed), np.random.default_rng(seed))
 
 
 @pytest.mark.slow  # builds Keras models
