@@ -45,10 +45,9 @@ def _split_inputs(
     counts = np.bincount(mapping, minlength=weights.shape[-2])
     split = np.take(weights, mapping, axis=-2) / counts[mapping][:, None]
     jitter = rng.normal(0.0, 1.0, split.shape) * noise * np.abs(split)
-    for old in np.flatnonzero(counts > 1):
+    for old in np.unique(mapping):  # an input with one copy is left without noise
         copies = np.flatnonzero(mapping == old)
         jitter[..., copies, :] -= jitter[..., copies, :].mean(axis=-2, keepdims=True)
-    jitter[..., np.flatnonzero(counts[mapping] == 1), :] = 0.0
     return (split + jitter).astype(weights.dtype)
 
 
