@@ -49,11 +49,11 @@ profile: $(VENV)/.run check-java
 # ../shared/data/fairface, conf/sources/) in two rounds, then on all 40,000 FairFace training photos
 # (data/fairface-more, FAIRFACE_MORE_REPO) twice, UTKFace weighted 1 and 2, the two networks'
 # weights averaged, that mean trained on All-Age-Faces too (data/all-age-faces,
-# ALL_AGE_FACES_REPO) and averaged with it, converted to TensorFlow Lite with int8 weights into
-# out/sparkface-cnn, and its
+# ALL_AGE_FACES_REPO) and averaged with it, that mean trained at 64x64 in three rounds,
+# converted to TensorFlow Lite with int8 weights into out/sparkface-cnn, and its
 # errors measured on both sources' validation faces for the audience shares (audience.json; copy
 # the folder to models/ to ship it). Every recipe is one of conf/models/; every step after the
-# first of a stage reuses the shards its stage prepared. About 9 h 30 min on 2 CPU cores.
+# first of a stage reuses the shards its stage prepared. About 11 h 40 min on 2 CPU cores.
 TRAIN := $(BIN)/spark-submit jobs/train.py --input $(INPUT)
 # Stages 6 and 7 read three and four sources (conf/sources/) and hold more faces in the
 # driver's memory.
@@ -108,8 +108,14 @@ model: $(VENV)/.dev check-java
 		--models out/train-world-aaf/model out/world-soup --weights 0.5 0.5 \
 		--shards out/train-world-aaf/shards --config conf/models/sparkface-cnn-world-aaf.yaml \
 		--output out/world-aaf-soup
-	$(BIN)/python jobs/convert.py --model out/world-aaf-soup \
-		--shards out/train-world-aaf/shards --output out/sparkface-cnn --flip yes
+	$(WORLD) --output out/train-world-64 --config conf/models/sparkface-cnn-world-64.yaml
+	for round in 64b 64c; do \
+		$(call reuse,out/train-world-64,out/train-world-$$round) && \
+		$(WORLD) --output out/train-world-$$round \
+			--config conf/models/sparkface-cnn-world-$$round.yaml --reuse-shards || exit 1; \
+	done
+	$(BIN)/python jobs/convert.py --model out/train-world-64c/model \
+		--shards out/train-world-64c/shards --output out/sparkface-cnn --flip yes
 	$(BIN)/spark-submit jobs/calibrate.py --model out/sparkface-cnn \
 		--source fairface --source utkface --split validation --faces detect --fit-on race=fairface
 
