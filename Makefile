@@ -55,7 +55,7 @@ profile: $(VENV)/.run check-java
 # the folder to models/ to ship it). Every recipe is one of conf/models/; every step after the
 # first of a stage reuses the shards its stage prepared. About 11 h 40 min on 2 CPU cores.
 TRAIN := $(BIN)/spark-submit jobs/train.py --input $(INPUT)
-# Stages 6 and 7 read three and four sources (conf/sources/) and hold more faces in the
+# Stages 6, 7 and 8 read three and four sources (conf/sources/) and hold more faces in the
 # driver's memory.
 WORLD := $(BIN)/spark-submit --driver-memory 6g jobs/train.py
 # $(call reuse,FROM,TO): TO starts from FROM's shards and preparation (the same faces, unprepared
