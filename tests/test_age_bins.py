@@ -150,3 +150,18 @@ def test_a_teacher_mixes_with_a_bin_spread_over_its_groups_and_its_middle_age():
     np.testing.assert_allclose(hard["age_group"], [[0, 0.5, 0.5, 0], [0, 0, 1, 0]])
     np.testing.assert_allclose(hard["age"], [[0.245], [0.35]])
     np.testing.assert_array_equal(hard["race"][0], np.eye(5)[4])
+
+
+def test_a_races_gender_factor_multiplies_only_its_faces_gender_weight(tmp_path):
+    write_mixed_split(tmp_path)
+    part = shard_files(tmp_path, "train")[0]
+    table = pq.read_table(part)
+    races = [[0, -1, 2, 1, 4, 1, 3, 2]]  # one face without a race: factor 1
+    table = table.set_column(table.schema.get_field_index("race_index"), "race_index", races)
+    pq.write_table(table, part)
+    factors = {"black": 2.0, "asian": 1.5}
+    ((_, _, weights),) = list(ParquetFaces([part], 32, 8, age_groups=8, gender_by_race=factors))
+    np.testing.assert_allclose(weights["gender"], [1.0, 1.0, 1.5, 2.0, 0.5, 1.0, 0.5, 0.75])
+    for head in ("age_group", "age"):
+        np.testing.assert_allclose(weights[head], [1.0] * 4 + [0.5] * 4)
+    np.testing.assert_allclose(weights["race"], [1.0, 0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5])

@@ -46,6 +46,19 @@ def test_training_weights_the_class_heads_only_when_the_config_asks(tmp_path):
     np.testing.assert_array_equal(weights["age"], np.ones(40, dtype="float32"))
 
 
+def test_the_configs_race_factors_reach_the_gender_weights_of_the_train_stream(tmp_path):
+    write_split(tmp_path, "train", 40, seed=3)
+    write_split(tmp_path, "validation", 10, seed=4)
+    training = TrainingConfig(batch_size=40, gender_weight_by_race={"indian": 3.0})
+    config = TrainConfig(image_size=32, model=ModelConfig(augment=False), training=training)
+    faces = ParquetFaces(shard_files(tmp_path, "train"), 32, 40)
+    _, targets, weights = next(iter(streams(tmp_path, config, 8)[0]))
+    plain = class_weights(faces.labels(), SIZES)["gender"][targets["gender"]]
+    races = targets["race"]
+    assert (races == 3).any() and (races != 3).any()
+    np.testing.assert_allclose(weights["gender"], plain * np.where(races == 3, 3.0, 1.0))
+
+
 def test_augmenting_workers_keep_the_order_and_give_the_same_batches_on_every_run(tmp_path):
     write_split(tmp_path, "train", 100, seed=5)
     files = shard_files(tmp_path, "train")

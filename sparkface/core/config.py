@@ -428,6 +428,11 @@ class TrainingConfig(Settings):
     # GPU outruns one. 1 keeps the augmentation of the recipes trained before it came.
     augment_workers: Positive = 1
     class_weights: Bool = True
+    # Each face's weight in the gender loss times its race's factor here (a race not named: 1;
+    # a face without a race label: 1): more of the loss where gender is hardest to tell.
+    gender_weight_by_race: dict[Race, Annotated[float, Strict(), Field(ge=0)]] = Field(
+        default_factory=dict
+    )
     loss_weights: dict[Literal["age_group", "gender", "race", "age"], Number] = Field(
         default_factory=lambda: dict.fromkeys(HEADS, 1.0)
     )

@@ -264,6 +264,7 @@ def streams(
         light=config.model.augment_light,
         age_groups=groups,
         workers=settings.augment_workers,
+        gender_by_race=settings.gender_weight_by_race,
     )
     validation_stream = ParquetFaces(
         shard_files(shards_dir, "validation"),

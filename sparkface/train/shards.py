@@ -95,6 +95,7 @@ class ParquetFaces:
         light: bool = False,
         age_groups: int = 0,
         workers: int = 1,
+        gender_by_race: dict[str, float] | None = None,
     ) -> None:
         self.files = list(files)
         self.workers = workers
@@ -108,6 +109,9 @@ class ParquetFaces:
         self.augment = augment
         self.light = light
         self.age_groups = age_groups
+        # One factor per race index, and a last one (1) for faces without a race label (-1).
+        factors = [float((gender_by_race or {}).get(race, 1.0)) for race in RACES]
+        self.gender_factors = np.array([*factors, 1.0], dtype="float32")
         names = pq.ParquetFile(self.files[0]).schema_arrow.names if self.files else []
         self.extra = [column for column in INTERVAL_COLUMNS if column in names]
         self.exact_only = not age_groups and "age_high" in names
@@ -147,6 +151,7 @@ class ParquetFaces:
         for head in TARGETS:
             targets[head], labelled = _known(targets[head])
             weights[head] = self.class_weights[head][targets[head]] * labelled
+        weights["gender"] = weights["gender"] * self.gender_factors[chunk["race_index"]]
         weights["age"] = np.ones(len(chunk["age"]), dtype="float32")
         return pixels, targets, weights
 
@@ -177,6 +182,7 @@ class ParquetFaces:
             if self.class_weights:
                 weights[head] = source * self.class_weights[head][targets[head]]
             weights[head] = weights[head] * labelled
+        weights["gender"] = weights["gender"] * self.gender_factors[chunk["race_index"]]
         return targets, {head: w.astype("float32") for head, w in weights.items()}
 
     def _one_pass(self, rng: np.random.Generator) -> Iterator[dict[str, np.ndarray]]:
