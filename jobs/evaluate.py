@@ -45,6 +45,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="aligned",
         help="aligned: each file one face crop (default); detect: find the face in each photo",
     )
+    parser.add_argument(
+        "--per-face",
+        action="store_true",
+        help="also write each file's labels and predictions (Parquet, OUTPUT/faces) to look into "
+        "errors; it holds file paths",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     add_common_arguments(parser)
     return parser.parse_args(argv)
@@ -70,6 +76,7 @@ def evaluate_model(args: argparse.Namespace) -> None:
             source=source,
             split=split,
             faces=args.faces,
+            per_face=args.per_face,
         ),
         log_level=args.spark_log_level,
         extra=arrow_batch(args.batch_size),

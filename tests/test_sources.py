@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from sparkface.core.config import (
@@ -16,6 +18,7 @@ from sparkface.core.config import (
     load_source,
     validated,
 )
+from sparkface.core.contract import RACES
 from sparkface.core.labels import labelled_files
 from sparkface.core.package import load_bundle
 from sparkface.evaluate.tally import evaluate_folder
@@ -80,12 +83,12 @@ def test_a_class_the_source_does_not_map_is_named(spark, table_source):
         validated(SourceConfig, {**table_source.model_dump(), "race": {"Black": "dark"}}, "x")
 
 
-def evaluated(spark, source: SourceConfig, tmp_path) -> dict:
+def evaluated(spark, source: SourceConfig, tmp_path, per_face: bool = False) -> dict:
     """The metrics of a tiny model on `source`, its report in tmp_path/evaluation."""
     bundle = load_bundle(tiny_model_package(tmp_path / "model"))
     return evaluate_folder(
         spark, None, str(tmp_path / "evaluation"), bundle, load_ingest(), load_labels(),
-        batch_size=4, source=source,
+        batch_size=4, source=source, per_face=per_face,
     )  # fmt: skip
 
 
@@ -128,6 +131,37 @@ def test_evaluating_a_source_scores_bins_by_the_age_in_years(spark, table_source
     assert sum(sum(row) for row in metrics["confusion"]["gender"]) == 3
     report = (tmp_path / "evaluation" / "report.md").read_text()
     assert "faces labelled with a bin" in report
+
+
+def test_the_per_face_table_has_every_evaluable_file_once_scored_or_not(
+    spark, table_source, tmp_path
+):
+    (tmp_path / "photos" / "train" / "c.jpg").write_bytes(b"not an image")
+    for _ in range(2):  # a rerun replaces the table
+        metrics = evaluated(spark, table_source, tmp_path, per_face=True)
+    table = pq.read_table(tmp_path / "evaluation" / "faces").to_pandas()
+    rows = {
+        path.rsplit("/", 1)[-1]: row
+        for path, row in zip(table.path, table.itertuples(), strict=True)
+    }
+    assert len(table) == 3 and sorted(rows) == ["a.jpg", "b.jpg", "c.jpg"]
+    assert metrics["faces"] == 2
+    a, b, c = rows["a.jpg"], rows["b.jpg"], rows["c.jpg"]
+    assert (a.true_age_low, a.true_age_high, a.true_race, a.true_gender) == (
+        20,
+        29,
+        "asian",
+        "male",
+    )
+    assert (
+        pd.isna(a.true_age)
+        and a.true_age_group is None
+        and (b.true_age_low, b.scored) == (70, True)
+    )
+    assert a.scored and a.gender in ("male", "female") and a.race in RACES
+    assert sorted(dict(a.probabilities)) == ["age_group", "gender", "race"]
+    assert (c.true_age, c.true_age_group, c.true_race) == (35, "35-44", "black")
+    assert not c.scored and c.gender is None and pd.isna(c.age_years)
 
 
 def test_a_table_without_race_labels_age_and_gender_and_leaves_race_out(spark, tmp_path):

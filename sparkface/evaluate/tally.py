@@ -4,6 +4,7 @@ counts (the tally) reach the driver."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from sparkface.core.config import (
     folder_source,
 )
 from sparkface.core.contract import CLASS_HEADS, MAX_AGE
-from sparkface.core.labels import age_group_index, labelled_files
+from sparkface.core.labels import age_group, age_group_index, labelled_files
 from sparkface.core.package import ModelBundle
 from sparkface.evaluate.fairness import gender_gaps
 from sparkface.evaluate.metrics import CALIBRATION_BINS, TALLY_KEYS, metrics_from_tally, share
@@ -43,11 +44,13 @@ def evaluate_folder(
     source: SourceConfig | None = None,
     split: tuple[str, dict[str, float]] | None = None,
     faces: FacesConfig | str = "aligned",
+    per_face: bool = False,
 ) -> dict[str, Any]:
     """Score a labelled folder (or `source`) with the scoring job's own code and write its
     metrics. With `split` (a split's name and the fractions training used), only that split's
     faces, chosen by the same hash of the file name. `faces`: how the scoring job finds them
-    (aligned crops, or detect in photos).
+    (aligned crops, or detect in photos). With `per_face`, also each evaluated file's labels
+    and predictions (`per_face_rows`) as Parquet in `output_dir`/faces, for looking into errors.
 
     The labelled faces of at least the first age group's age (or of a bin that starts there) are
     evaluated; the rest are counted. Faces labelled with an age bin only are scored on gender and
@@ -69,6 +72,9 @@ def evaluate_folder(
     if split is not None:
         title += f", {split[0]} split"
     write_evaluation(metrics, groups.names, output_dir, title)
+    if per_face:
+        rows = per_face_rows(scored, usable, groups)
+        rows.write.mode("overwrite").parquet(str(Path(output_dir) / "faces"))
     usable.unpersist()
     scored.unpersist()
     return metrics
@@ -106,6 +112,32 @@ def labelled_scores(
     # confident (face_index 0), as in FairFace's photos, cut around one face.
     first = F.col("face_index").isNull() | (F.col("face_index") == 0)
     return images, usable, scored.where((F.col("status") == "ok") & first).cache()
+
+
+def per_face_rows(scored: DataFrame, usable: DataFrame, groups: AgeGroups) -> DataFrame:
+    """One row per labelled file of evaluable age: its labels (`true_*`; an age bin as its
+    bounds) and, where a face was scored, the model's classes, probabilities and age in years;
+    `scored` false where none was (no face found, or the file could not be read: the scoring
+    job's own output says which)."""
+    labels = usable.select(
+        "path",
+        F.col("age").alias("true_age"),
+        F.col("age_low").alias("true_age_low"),
+        F.col("age_high").alias("true_age_high"),
+        age_group(F.col("age"), groups).alias("true_age_group"),
+        F.col("gender").alias("true_gender"),
+        F.col("race").alias("true_race"),
+    )
+    predicted = scored.select(
+        "path",
+        *[c for head in CLASS_HEADS for c in (head, f"{head}_probability")],
+        "age_years",
+        "probabilities",
+        "face_confidence",
+        F.lit(True).alias("scored"),
+    )
+    joined = labels.join(predicted, "path", "left")
+    return joined.withColumn("scored", F.coalesce(F.col("scored"), F.lit(False)))
 
 
 def labelled_probabilities(
