@@ -78,6 +78,7 @@ class ParquetFaces:
     an exact age) and the age target its bounds (`sparkface.train.model`'s partial-label and
     interval losses), each face weighted by its source. Without it, only faces with an exact age
     are read, with class indices as targets: what evaluation and conversion read.
+    `gender_by_race` (race name: factor) multiplies the gender weight of that race's faces.
     """
 
     def __init__(
