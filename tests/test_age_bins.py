@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from sparkface.core.config import TrainingConfig
 from sparkface.core.contract import AGE_SCALE
 from sparkface.evaluate.metrics import compute_metrics
 from sparkface.train.distill import hard_targets
@@ -165,3 +167,18 @@ def test_a_races_gender_factor_multiplies_only_its_faces_gender_weight(tmp_path)
     for head in ("age_group", "age"):
         np.testing.assert_allclose(weights[head], [1.0] * 4 + [0.5] * 4)
     np.testing.assert_allclose(weights["race"], [1.0, 0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5])
+
+
+def test_an_age_ranges_gender_factor_takes_the_faces_whose_age_or_whole_bin_lies_in_it(tmp_path):
+    write_mixed_split(tmp_path)  # ages 9, 30, 45, 70; bins 10-19, 20-29, 30-39, 70-116
+    files = shard_files(tmp_path, "train")
+    ranges = TrainingConfig(gender_weight_by_age={"9-25": 2.0, "65+": 3.0}).gender_age_ranges()
+    assert ranges == [(9, 25, 2.0), (65, 116, 3.0)]
+    both = ParquetFaces(
+        files, 32, 8, age_groups=8, gender_by_race={"white": 5.0}, gender_by_age=ranges
+    )
+    ((_, _, weights),) = list(both)  # the face of 9 is white; 20-29 spills out of 9-25
+    np.testing.assert_allclose(weights["gender"], [10.0, 1.0, 1.0, 3.0, 1.0, 0.5, 0.5, 1.5])
+    np.testing.assert_allclose(weights["race"], [1.0] * 4 + [0.5] * 4)
+    with pytest.raises(ValueError, match="'teens' is not 'lo-hi' or 'lo\\+' years"):
+        TrainingConfig(gender_weight_by_age={"teens": 2.0})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from sparkface.core.config import ModelConfig, TrainConfig, TrainingConfig
+from sparkface.core.contract import AGE_SCALE
 from sparkface.train.fit import streams
 from sparkface.train.shards import ParquetFaces, class_weights, shard_files
 from tests.test_ensemble import write_split
@@ -46,17 +47,22 @@ def test_training_weights_the_class_heads_only_when_the_config_asks(tmp_path):
     np.testing.assert_array_equal(weights["age"], np.ones(40, dtype="float32"))
 
 
-def test_the_configs_race_factors_reach_the_gender_weights_of_the_train_stream(tmp_path):
+def test_the_configs_race_and_age_factors_reach_the_gender_weights_of_the_train_stream(tmp_path):
     write_split(tmp_path, "train", 40, seed=3)
     write_split(tmp_path, "validation", 10, seed=4)
-    training = TrainingConfig(batch_size=40, gender_weight_by_race={"indian": 3.0})
+    training = TrainingConfig(
+        batch_size=40, gender_weight_by_race={"indian": 3.0}, gender_weight_by_age={"0-40": 2.0}
+    )
     config = TrainConfig(image_size=32, model=ModelConfig(augment=False), training=training)
     faces = ParquetFaces(shard_files(tmp_path, "train"), 32, 40)
     _, targets, weights = next(iter(streams(tmp_path, config, 8)[0]))
     plain = class_weights(faces.labels(), SIZES)["gender"][targets["gender"]]
     races = targets["race"]
     assert (races == 3).any() and (races != 3).any()
-    np.testing.assert_allclose(weights["gender"], plain * np.where(races == 3, 3.0, 1.0))
+    ages = np.round(targets["age"][:, 0] * AGE_SCALE)
+    assert (ages <= 40).any() and (ages > 40).any()
+    factors = np.where(races == 3, 3.0, 1.0) * np.where(ages <= 40, 2.0, 1.0)
+    np.testing.assert_allclose(weights["gender"], plain * factors, rtol=1e-6)
 
 
 def test_augmenting_workers_keep_the_order_and_give_the_same_batches_on_every_run(tmp_path):

@@ -18,7 +18,14 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-from sparkface.core.contract import DEFAULT_AGE_GROUPS, GENDERS, HEADS, RACES, RUNTIME_FILES
+from sparkface.core.contract import (
+    DEFAULT_AGE_GROUPS,
+    GENDERS,
+    HEADS,
+    MAX_AGE,
+    RACES,
+    RUNTIME_FILES,
+)
 from sparkface.core.errors import UserError
 from sparkface.core.home import home
 
@@ -433,6 +440,11 @@ class TrainingConfig(Settings):
     gender_weight_by_race: dict[Race, Annotated[float, Strict(), Field(ge=0)]] = Field(
         default_factory=dict
     )
+    # The same by age in years, `lo-hi` or `lo+`: a face whose age (or whole bin) lies in a range
+    # has its gender weight times that range's factor.
+    gender_weight_by_age: dict[str, Annotated[float, Strict(), Field(ge=0)]] = Field(
+        default_factory=dict
+    )
     loss_weights: dict[Literal["age_group", "gender", "race", "age"], Number] = Field(
         default_factory=lambda: dict.fromkeys(HEADS, 1.0)
     )
@@ -465,7 +477,20 @@ class TrainingConfig(Settings):
             )
         if self.initial_member is not None and self.initial_model is None:
             raise ValueError("initial_member: needs initial_model (an ensemble package)")
+        self.gender_age_ranges()  # each key a range of years
         return self
+
+    def gender_age_ranges(self) -> list[tuple[int, int, float]]:
+        """`gender_weight_by_age` as (first year, last year, factor)."""
+        ranges = []
+        for key, factor in self.gender_weight_by_age.items():
+            match = _BIN.match(key)
+            low = int(match.group(1)) if match else 0
+            high = (MAX_AGE if match.group(3) else int(match.group(2))) if match else -1
+            if high < low:
+                raise ValueError(f"gender_weight_by_age: {key!r} is not 'lo-hi' or 'lo+' years")
+            ranges.append((low, high, factor))
+        return ranges
 
 
 # What a training face can be shown as before the detector finds it (TrainFacesConfig.views):

@@ -265,6 +265,7 @@ def streams(
         age_groups=groups,
         workers=settings.augment_workers,
         gender_by_race=settings.gender_weight_by_race,
+        gender_by_age=settings.gender_age_ranges(),
     )
     validation_stream = ParquetFaces(
         shard_files(shards_dir, "validation"),

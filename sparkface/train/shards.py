@@ -78,7 +78,9 @@ class ParquetFaces:
     an exact age) and the age target its bounds (`sparkface.train.model`'s partial-label and
     interval losses), each face weighted by its source. Without it, only faces with an exact age
     are read, with class indices as targets: what evaluation and conversion read.
-    `gender_by_race` (race name: factor) multiplies the gender weight of that race's faces.
+    `gender_by_race` (race name: factor) multiplies the gender weight of that race's faces, and
+    `gender_by_age` ((first year, last year, factor) ranges) that of faces whose age bounds lie in
+    a range.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class ParquetFaces:
         age_groups: int = 0,
         workers: int = 1,
         gender_by_race: dict[str, float] | None = None,
+        gender_by_age: list[tuple[int, int, float]] | None = None,
     ) -> None:
         self.files = list(files)
         self.workers = workers
@@ -113,6 +116,7 @@ class ParquetFaces:
         # One factor per race index, and a last one (1) for faces without a race label (-1).
         factors = [float((gender_by_race or {}).get(race, 1.0)) for race in RACES]
         self.gender_factors = np.array([*factors, 1.0], dtype="float32")
+        self.gender_by_age = list(gender_by_age or [])
         names = pq.ParquetFile(self.files[0]).schema_arrow.names if self.files else []
         self.extra = [column for column in INTERVAL_COLUMNS if column in names]
         self.exact_only = not age_groups and "age_high" in names
@@ -152,7 +156,9 @@ class ParquetFaces:
         for head in TARGETS:
             targets[head], labelled = _known(targets[head])
             weights[head] = self.class_weights[head][targets[head]] * labelled
-        weights["gender"] = weights["gender"] * self.gender_factors[chunk["race_index"]]
+        weights["gender"] = weights["gender"] * self._gender_factors(
+            chunk, chunk["age"], chunk["age"]
+        )
         weights["age"] = np.ones(len(chunk["age"]), dtype="float32")
         return pixels, targets, weights
 
@@ -183,8 +189,17 @@ class ParquetFaces:
             if self.class_weights:
                 weights[head] = source * self.class_weights[head][targets[head]]
             weights[head] = weights[head] * labelled
-        weights["gender"] = weights["gender"] * self.gender_factors[chunk["race_index"]]
+        weights["gender"] = weights["gender"] * self._gender_factors(chunk, low, high)
         return targets, {head: w.astype("float32") for head, w in weights.items()}
+
+    def _gender_factors(
+        self, chunk: dict[str, np.ndarray], low: np.ndarray, high: np.ndarray
+    ) -> np.ndarray:
+        """Each face's factor on its gender weight: its race's, times its age range's."""
+        factors = self.gender_factors[chunk["race_index"]]
+        for first, last, factor in self.gender_by_age:
+            factors = np.where((low >= first) & (high <= last), factors * factor, factors)
+        return factors
 
     def _one_pass(self, rng: np.random.Generator) -> Iterator[dict[str, np.ndarray]]:
         """One pass's batches, as columns, not yet augmented or turned into targets."""
