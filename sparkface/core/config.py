@@ -486,7 +486,7 @@ class TrainingConfig(Settings):
         for key, factor in self.gender_weight_by_age.items():
             match = _BIN.match(key)
             low = int(match.group(1)) if match else 0
-            high = (MAX_AGE if match.group(3) else int(match.group(2))) if match else -1
+            high = int(match.group(2) or MAX_AGE) if match else -1
             if high < low:
                 raise ValueError(f"gender_weight_by_age: {key!r} is not 'lo-hi' or 'lo+' years")
             ranges.append((low, high, factor))
