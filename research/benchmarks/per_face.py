@@ -6,7 +6,9 @@
 Prints gender accuracy per labelled age (exact ages in decades, or the source's bins), gender for
 faces of 10-19 by race and gender, gender by race among faces of 20 and over, and whether the age
 in years, placed in the source's bins, gains from thresholds between the bins fitted on half the
-faces and scored on the other half (a monotone recalibration).
+faces and scored on the other half (a monotone recalibration). With --gender-shifts, gender
+accuracy (all, by race, men and women) when that much is taken from the log odds of `female`
+before the class is chosen (a bias of the gender head's decision).
 """
 
 from __future__ import annotations
@@ -119,16 +121,38 @@ def recalibration_lines(gain: dict, halves: int) -> list[str]:
     ]
 
 
+def gender_shift_lines(faces: pd.DataFrame, shifts: list[float]) -> list[str]:
+    """Gender accuracy with each shift taken from the log odds of `female`."""
+    female = np.array([dict(p["gender"])["female"] for p in faces["probabilities"]])
+    log_odds = np.log(np.clip(female, 1e-9, 1)) - np.log(np.clip(1 - female, 1e-9, 1))
+    truth = (faces["true_gender"].astype(str) == "female").to_numpy()
+    races = faces["true_race"].astype(str).to_numpy()
+    lines = []
+    for shift in shifts:
+        right = ((log_odds - shift) > 0) == truth
+        line = f"gender, log odds of female − {shift:g}: {100 * right.mean():.1f}%"
+        if faces["true_race"].notna().any():
+            by_race = pd.Series(right).groupby(races).mean() * 100
+            named = ", ".join(f"{race} {value:.1f}" for race, value in by_race.items())
+            line += f" ({named}; gap {by_race.max() - by_race.min():.1f})"
+        line += f"; men {100 * right[~truth].mean():.1f}, women {100 * right[truth].mean():.1f}"
+        lines.append(line)
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="an output folder of jobs/evaluate.py --per-face")
-    parser.add_argument("--halves", type=int, default=10)
+    parser.add_argument("--halves", type=int, default=10, help="0: no age-bin recalibration")
+    parser.add_argument("--gender-shifts", type=float, nargs="*", default=[])
     args = parser.parse_args(argv)
     faces = scored_faces(args.folder)
     lines = gender_tables(faces)
-    gain = recalibration_gain(faces, args.halves)
+    gain = recalibration_gain(faces, args.halves) if args.halves else None
     if gain is not None:
         lines += recalibration_lines(gain, args.halves)
+    if args.gender_shifts:
+        lines += gender_shift_lines(faces, args.gender_shifts)
     print("\n".join(lines))
     return 0
 

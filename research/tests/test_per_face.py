@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from research.benchmarks.per_face import bin_positions, fit_cuts, main, recalibration_gain
+from research.benchmarks.per_face import (
+    bin_positions,
+    fit_cuts,
+    gender_shift_lines,
+    main,
+    recalibration_gain,
+)
 
 
 def _faces(ages: np.ndarray, lows: np.ndarray, right: np.ndarray) -> pd.DataFrame:
@@ -58,3 +64,13 @@ def test_teenagers_gender_is_counted_by_race_and_gender(tmp_path, capsys):
     assert "6 faces; gender 50.0%" in printed
     assert "black, male: 1 of 2" in printed and "white, male: 0 of 1" in printed
     assert "20: 66.7% of 3" in printed
+
+
+def test_a_shift_of_the_log_odds_turns_the_faces_it_crosses():
+    # Three men and one woman whose P(female) is 0.6: a shift of 0.5 calls them all men.
+    faces = _faces(np.full(4, 25.0), np.full(4, 20), np.ones(4, dtype=bool))
+    faces["true_gender"] = ["male", "male", "male", "female"]
+    faces["probabilities"] = [{"gender": [("male", 0.4), ("female", 0.6)]}] * 4
+    before, after = gender_shift_lines(faces, [0.0, 0.5])
+    assert "− 0: 25.0%" in before and "men 0.0, women 100.0" in before
+    assert "− 0.5: 75.0%" in after and "men 100.0, women 0.0" in after
