@@ -90,3 +90,17 @@ def test_light_blurs_some_faces():
     # Edge strength: the mean absolute difference of neighbouring columns.
     edges = lambda b: np.abs(np.diff(b, axis=2)).mean(axis=(1, 2, 3))  # noqa: E731
     assert (edges(lit) < 0.8 * edges(plain)).mean() > 0.2
+
+
+def test_gray_turns_that_share_of_faces_grey_and_leaves_the_rest_as_before():
+    batch = faces(200, 16, seed=9)
+    plain = augment_batch(batch, np.random.default_rng(3), light=True)
+    greyed = augment_batch(batch, np.random.default_rng(3), light=True, gray=0.3)
+    grey = (greyed[..., 0] == greyed[..., 1]).all(axis=(1, 2)) & (
+        greyed[..., 1] == greyed[..., 2]
+    ).all(axis=(1, 2))
+    assert 0.2 < grey.mean() < 0.4
+    # The faces left in colour are the same draws as without `gray`.
+    np.testing.assert_array_equal(greyed[~grey], plain[~grey])
+    luminance = plain[grey].astype(float) @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(greyed[grey][..., 0] - luminance).max() <= 0.5 + 1e-9

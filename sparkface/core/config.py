@@ -420,6 +420,9 @@ class ModelConfig(Settings):
     augment: Bool = True
     # With augment: light and colour as cameras see them too (sparkface.train.augment).
     augment_light: Bool = False
+    # With augment: this share of the training faces shown in grey (their luminance in all three
+    # channels), so that colour, which light and cameras change, counts for less.
+    augment_gray: Fraction = 0.0
 
 
 class TrainingConfig(Settings):

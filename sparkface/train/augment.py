@@ -61,10 +61,12 @@ def _camera(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def augment_batch(faces: np.ndarray, rng: np.random.Generator, light: bool = False) -> np.ndarray:
+def augment_batch(
+    faces: np.ndarray, rng: np.random.Generator, light: bool = False, gray: float = 0.0
+) -> np.ndarray:
     """A randomly flipped, shifted, zoomed, rotated, brightened and contrasted copy of a batch of
     uint8 faces (n, h, w, 3); with `light`, also under warmer or cooler light, blurred and
-    JPEG-compressed at random. The input is left unchanged."""
+    JPEG-compressed at random; `gray` of them, at random, in grey. The input is left unchanged."""
     if not len(faces):
         return faces.copy()
     warped = np.stack([_warp(face, rng) for face in faces]).astype(np.float32)
@@ -80,4 +82,15 @@ def augment_batch(faces: np.ndarray, rng: np.random.Generator, light: bool = Fal
     out = np.clip(np.rint(adjusted), 0, 255).astype(np.uint8)
     if light:
         out = np.stack([_camera(face, rng) for face in out])
+    if gray:
+        # Drawn only when asked, so that recipes without it see the same faces as before.
+        chosen = rng.random(n) < gray
+        out[chosen] = to_gray(out[chosen])
     return out
+
+
+def to_gray(faces: np.ndarray) -> np.ndarray:
+    """uint8 faces (n, h, w, 3) as grey: ITU-R BT.601 luminance in all three channels."""
+    luminance = faces.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    grey = np.clip(np.rint(luminance), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)

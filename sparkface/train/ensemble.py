@@ -277,6 +277,7 @@ def _train_stream(shards: Path, descriptor: dict[str, Any]) -> ParquetFaces:
         seed=int(config.get("seed", 0)),
         augment=bool(model["augment"]),
         light=bool(model.get("augment_light", False)),
+        gray=float(model.get("augment_gray", 0.0)),
     )
 
 

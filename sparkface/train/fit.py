@@ -262,6 +262,7 @@ def streams(
         class_weights=weights,
         augment=config.model.augment,
         light=config.model.augment_light,
+        gray=config.model.augment_gray,
         age_groups=groups,
         workers=settings.augment_workers,
         gender_by_race=settings.gender_weight_by_race,

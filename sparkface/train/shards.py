@@ -67,7 +67,8 @@ class ParquetFaces:
     Memory is bounded by the shuffle buffer plus one Arrow batch, whatever the shards' size.
     With `repeat`, it loops forever (one pass = `len(self)` batches), reshuffling the file order
     and, through the buffer, the rows each pass. With `augment`, each batch is a random
-    variation of its faces (`sparkface.train.augment`; `light` adds light, colour, blur and JPEG).
+    variation of its faces (`sparkface.train.augment`; `light` adds light, colour, blur and JPEG;
+    `gray`, that share of faces in grey).
     With `workers` above 1, that many threads augment batches side by side (Pillow and NumPy
     release the GIL), each batch with a generator of its own seeded by its index: the same
     batches, in the same order, on every run with as many or any other number of workers above 1
@@ -96,6 +97,7 @@ class ParquetFaces:
         read_batch: int = 512,
         augment: bool = False,
         light: bool = False,
+        gray: float = 0.0,
         age_groups: int = 0,
         workers: int = 1,
         gender_by_race: dict[str, float] | None = None,
@@ -112,6 +114,7 @@ class ParquetFaces:
         self.read_batch = read_batch
         self.augment = augment
         self.light = light
+        self.gray = gray
         self.age_groups = age_groups
         # One factor per race index, and a last one (1) for faces without a race label (-1).
         factors = [float((gender_by_race or {}).get(race, 1.0)) for race in RACES]
@@ -145,7 +148,7 @@ class ParquetFaces:
     def _emit(self, chunk: dict[str, np.ndarray], augment_rng: np.random.Generator):
         pixels = chunk["pixels"]
         if self.augment:
-            pixels = augment_batch(pixels, augment_rng, light=self.light)
+            pixels = augment_batch(pixels, augment_rng, light=self.light, gray=self.gray)
         if self.age_groups:
             return (pixels, *self._interval_targets(chunk))
         targets = {head: chunk[column].astype("int32") for head, column in TARGETS.items()}
