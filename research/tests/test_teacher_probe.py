@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from research.benchmarks.teacher_probe import load_graph_model
+from research.benchmarks.teacher_probe import NETWORKS, load_graph_model
 
 
 def _const(name: str, dtype: str = "DT_FLOAT") -> dict:
@@ -76,7 +76,7 @@ def test_a_tfjs_graph_model_answers_with_its_float16_weights(tmp_path):
             }
         )
     )
-    network = load_graph_model(tmp_path, "tiny")
+    network = load_graph_model(tmp_path, "tiny", NETWORKS["faceres"].outputs)
     pixels = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]], dtype="float32")
     male, features = network(pixels)
     np.testing.assert_allclose(male.ravel(), 1 / (1 + np.exp(-(pixels @ a))), rtol=1e-6)
@@ -96,4 +96,4 @@ def test_a_quantization_the_probe_cannot_read_is_named(tmp_path):
         )
     )
     with pytest.raises(ValueError, match="a: uint8 weights"):
-        load_graph_model(tmp_path, "q")
+        load_graph_model(tmp_path, "q", ("a:0",))
