@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from sparkface.core.config import (
     AgeGroups,
@@ -108,10 +109,29 @@ def labelled_scores(
     usable = images.where(F.col("label_error").isNull() & (F.col("age_low") >= groups.min_age))
     usable = usable.cache()
     scored = score_images(usable, bundle, batch_size=batch_size, faces=detector_settings(faces))
-    # In detect mode a photo may hold several faces: the labelled one is taken to be the most
-    # confident (face_index 0), as in FairFace's photos, cut around one face.
-    first = F.col("face_index").isNull() | (F.col("face_index") == 0)
-    return images, usable, scored.where((F.col("status") == "ok") & first).cache()
+    return images, usable, labelled_face(scored).cache()
+
+
+def labelled_face(scored: DataFrame) -> DataFrame:
+    """Each file's labelled face among its scored rows. In detect mode a photo may hold several
+    faces; labelled photos (FairFace's, All-Age-Faces') are cut around theirs, so it is the one
+    whose box centre is nearest the image's centre, as training takes it
+    (`sparkface.train.faces.nearest`), not a more confident face at the edge. A crop scored in
+    aligned mode (no box) is its own face."""
+    box = F.col("face_box")
+    off_centre = F.when(box.isNull(), F.lit(0.0)).otherwise(
+        F.hypot(
+            box["x"] + box["width"] / 2 - F.col("width") / 2,
+            box["y"] + box["height"] / 2 - F.col("height") / 2,
+        )
+    )
+    nearest_first = Window.partitionBy("path").orderBy(off_centre, F.col("face_index"))
+    return (
+        scored.where(F.col("status") == "ok")
+        .withColumn("_nearest", F.row_number().over(nearest_first))
+        .where(F.col("_nearest") == 1)
+        .drop("_nearest")
+    )
 
 
 def per_face_rows(scored: DataFrame, usable: DataFrame, groups: AgeGroups) -> DataFrame:
