@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sparkface.evaluate.tally import labelled_face
+from sparkface.evaluate.tally import labelled_face, labelled_probabilities
 
 
 def scored_rows(spark, rows):
@@ -36,3 +36,58 @@ def test_the_labelled_face_is_the_one_nearest_the_photos_centre(spark):
         "file:/c.jpg": 0,
         "file:/d.jpg": -1,
     }
+
+
+def test_labelled_probabilities_come_in_the_order_of_their_paths(spark):
+    # A calibration's bootstrap resamples faces by position: the same faces must come in the
+    # same order however Spark partitioned them.
+    from pyspark.sql import functions as F
+
+    from sparkface.core.config import load_labels
+    from sparkface.core.contract import CLASS_HEADS
+
+    groups = load_labels().groups
+    classes = {
+        "age_group": list(groups.names),
+        "gender": ["male", "female"],
+        "race": ["white", "black", "asian", "indian", "others"],
+    }
+    names = [f"file:/faces/{i:03d}.jpg" for i in range(60)]
+    shuffled = [names[(7 * i) % 60] for i in range(60)]  # 7 and 60 are coprime: a permutation
+    usable = spark.createDataFrame(
+        [
+            (n, 20 + i % 40, "female" if i % 2 else "male", classes["race"][i % 5])
+            for i, n in enumerate(shuffled)
+        ],
+        "path string, age int, gender string, race string",
+    ).repartition(7)
+    maps = ", ".join(f"{head}: map<string,double>" for head in CLASS_HEADS)
+    scored = spark.createDataFrame(
+        [(n, int(n[-7:-4])) for n in reversed(shuffled)], "path string, rank int"
+    ).repartition(5)
+    # each face's probabilities say which file it is: P(female) = its number / 100
+    scored = scored.select(
+        "path",
+        F.struct(
+            *[
+                F.create_map(
+                    *[
+                        x
+                        for name in classes[head]
+                        for x in (
+                            F.lit(name),
+                            F.col("rank") / 100
+                            if (head, name) == ("gender", "female")
+                            else F.lit(0.0),
+                        )
+                    ]
+                ).alias(head)
+                for head in CLASS_HEADS
+            ]
+        )
+        .cast(f"struct<{maps}>")
+        .alias("probabilities"),
+    )
+    frame = labelled_probabilities(scored, usable, classes, groups)
+    assert [round(row[1] * 100) for row in frame["gender"]] == list(range(60))
+    assert "path" not in frame.columns

@@ -165,12 +165,14 @@ def labelled_probabilities(
 ) -> pd.DataFrame:
     """Each scored labelled face, on the driver: its true class index per head (null where its
     labels do not say, as the age group of a face labelled with an age bin) and the model's
-    probabilities per head, in class order. No path leaves this function."""
+    probabilities per head, in class order; in the order of their paths, so that what is fitted
+    on them (bootstrap resamples included) is the same from run to run, however Spark
+    partitioned the faces. No path leaves this function."""
     vectors = [
         F.array(*[F.col("probabilities")[head][name] for name in classes[head]]).alias(head)
         for head in CLASS_HEADS
     ]
-    faces = scored.join(truth(usable, classes, groups), "path")
+    faces = scored.join(truth(usable, classes, groups), "path").orderBy("path")
     return faces.select(*[f"true_{head}" for head in CLASS_HEADS], *vectors).toPandas()
 
 
