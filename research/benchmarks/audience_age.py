@@ -117,8 +117,9 @@ def years_cache(path: Path) -> dict[str, np.ndarray]:
                 "detect",
             )  # fmt: skip
             vector = F.array(*[F.col("probabilities")["age_group"][n] for n in names]).alias("p")
+            # in the order of their paths: the windows drawn from them repeat from run to run
             frame = scored.join(truth(usable, bundle.classes, labels.groups), "path")
-            frame = frame.select("true_age_group", "age_years", vector).toPandas()
+            frame = frame.orderBy("path").select("true_age_group", "age_years", vector).toPandas()
             found[f"{split}_truth"] = frame["true_age_group"].to_numpy("int64")
             found[f"{split}_years"] = frame["age_years"].to_numpy("float64")
             found[f"{split}_p"] = np.stack(frame["p"].to_numpy())

@@ -23,7 +23,8 @@ import pandas as pd
 def scored_faces(folder: str) -> pd.DataFrame:
     """The scored faces, with `right` (gender) and `age_low` (the labelled age's decade or bin)."""
     faces = pd.read_parquet(f"{folder}/faces")
-    faces = faces[faces["scored"]].copy()
+    # in the order of their paths (Spark writes them in any order): the random halves repeat
+    faces = faces[faces["scored"]].sort_values("path", kind="stable").reset_index(drop=True)
     faces["right"] = faces["gender"].astype(str) == faces["true_gender"].astype(str)
     exact = faces["true_age"].notna()
     faces["age_low"] = faces["true_age_low"].astype("float")

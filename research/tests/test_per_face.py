@@ -19,6 +19,7 @@ def _faces(ages: np.ndarray, lows: np.ndarray, right: np.ndarray) -> pd.DataFram
     count = len(ages)
     return pd.DataFrame(
         {
+            "path": [f"file:/faces/{i:05d}.jpg" for i in range(count)],
             "true_age": np.full(count, np.nan),
             "true_age_low": lows.astype(float),
             "true_gender": ["male"] * count,
