@@ -1,7 +1,12 @@
-"""Which scored face of a labelled photo the evaluation takes (sparkface.evaluate.tally)."""
+"""Which scored face of a labelled photo the evaluation takes, and in what order a calibration
+gets the labelled faces (sparkface.evaluate.tally)."""
 
 from __future__ import annotations
 
+from pyspark.sql import functions as F
+
+from sparkface.core.config import load_labels
+from sparkface.core.contract import CLASS_HEADS
 from sparkface.evaluate.tally import labelled_face, labelled_probabilities
 
 
@@ -41,11 +46,6 @@ def test_the_labelled_face_is_the_one_nearest_the_photos_centre(spark):
 def test_labelled_probabilities_come_in_the_order_of_their_paths(spark):
     # A calibration's bootstrap resamples faces by position: the same faces must come in the
     # same order however Spark partitioned them.
-    from pyspark.sql import functions as F
-
-    from sparkface.core.config import load_labels
-    from sparkface.core.contract import CLASS_HEADS
-
     groups = load_labels().groups
     classes = {
         "age_group": list(groups.names),
