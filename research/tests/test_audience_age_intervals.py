@@ -7,24 +7,18 @@ import numpy as np
 
 from research.benchmarks.audience_age_intervals import window_variances
 from sparkface.audience.shares import HeadCalibration
-
-
-def _model(truth: np.ndarray, classes: int, rng) -> np.ndarray:
-    logits = rng.normal(0, 1, (len(truth), classes))
-    logits[np.arange(len(truth)), truth] += 1.5
-    probabilities = np.exp(logits)
-    return probabilities / probabilities.sum(axis=1, keepdims=True)
+from tests.test_audience import biased_model
 
 
 def test_without_pseudo_faces_matrix_shrinkage_is_the_sampling_variance():
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 4, 3000)
     calibration = HeadCalibration(
-        ("a", "b", "c", "d"), truth, _model(truth, 4, rng), np.full(3000, "s")
+        ("a", "b", "c", "d"), truth, biased_model(truth, 4, rng, bias=0.0), np.full(3000, "s")
     ).fit(variants=5)
     window = rng.integers(0, 4, 300)
     true = np.bincount(window, minlength=4) / 300
-    probabilities = _model(window, 4, rng)
+    probabilities = biased_model(window, 4, rng, bias=0.0)
     _, free, _ = window_variances(calibration, probabilities, true, 0.0)
     spread = free["the product's"] - free["without the calibration's spread"]
     np.testing.assert_allclose(free["matrix shrinkage"], free["the product's"], atol=1e-9)
