@@ -34,6 +34,7 @@ from sparkface.audience.shares import (
     _sampling_covariance,
     _variance_under,
     maximum_likelihood_shares,
+    tangent_basis,
     total_variation,
 )
 
@@ -55,7 +56,7 @@ def window_variances(calibration: HeadCalibration, probabilities, true, pseudo_f
     pull = np.clip((fitted.prior - unshrunk) ** 2 - sampling, 0, None)
     spread = _variance_under(calibration.variants, probabilities, pseudo_faces)
     # matrix shrinkage, on the simplex's tangent space, at the shrunk shares
-    basis = np.linalg.qr(np.eye(classes) - 1 / classes)[0][:, : classes - 1]
+    basis = tangent_basis(classes)
     gradients = ratio / (ratio @ share)[:, None]
     observed = basis.T @ (gradients.T @ gradients) @ basis
     from_prior = basis.T @ np.diag(pseudo_faces * fitted.prior / share**2) @ basis

@@ -24,15 +24,18 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from research.benchmarks.per_face import bin_positions
 from sparkface.audience.likeness import multinomial_regression
 from sparkface.core.contract import AGE_SCALE
+from sparkface.train.shards import pixels_to_array
 
-BIN_LOWS = np.array([0, 3, 10, 20, 30, 40, 50, 60, 70])  # FairFace's: 0-2, 3-9, …, 70+
+BIN_CUTS = np.array([3, 10, 20, 30, 40, 50, 60, 70])  # FairFace's bins: 0-2, 3-9, …, 70+
+BINS = len(BIN_CUTS) + 1
 
 
 def bin_of(ages) -> np.ndarray:
     """FairFace's bin index of each age in years."""
-    return np.searchsorted(BIN_LOWS, np.asarray(ages, dtype=float), side="right") - 1
+    return bin_positions(np.asarray(ages, dtype=float), BIN_CUTS)
 
 
 def features(network, pixels: np.ndarray, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -48,18 +51,13 @@ def features(network, pixels: np.ndarray, batch: int = 512) -> tuple[np.ndarray,
 
 def faces(shards: str, split: str, sources: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The pixels and labelled bin of a split's faces of these sources."""
-    table = (
-        ds.dataset(shards, partitioning="hive")
-        .to_table(
-            columns=["age_low", "pixels"],
-            filter=(pc.field("split") == split) & pc.field("source").isin(sources),
-        )
-        .combine_chunks()
+    table = ds.dataset(shards, partitioning="hive").to_table(
+        columns=["age_low", "pixels"],
+        filter=(pc.field("split") == split) & pc.field("source").isin(sources),
     )
-    raw = b"".join(value.as_py() for value in table["pixels"])
-    side = int(round((len(raw) / len(table) / 3) ** 0.5))
-    pixels = np.frombuffer(raw, np.uint8).reshape(-1, side, side, 3)
-    return pixels, bin_of(np.asarray(table["age_low"]))
+    column = table["pixels"].combine_chunks()
+    side = int(round((len(column[0].as_py()) / 3) ** 0.5))
+    return pixels_to_array(column, side), bin_of(np.asarray(table["age_low"]))
 
 
 def main() -> None:
@@ -93,10 +91,10 @@ def main() -> None:
     print(f"| the network's years, binned | | {scored(bin_of(valid_years))} |")
     mean, spread = train.mean(axis=0), train.std(axis=0) + 1e-6
     train, valid = (train - mean) / spread, (valid - mean) / spread
-    onehot = np.eye(len(BIN_LOWS))[train_bins]
+    onehot = np.eye(BINS)[train_bins]
     for penalty in (1e-4, 1e-3, 1e-2, 3e-2):
         weights, bias = multinomial_regression(
-            train, onehot, np.zeros(len(BIN_LOWS)), steps=1500, penalty=penalty
+            train, onehot, np.zeros(BINS), steps=1500, penalty=penalty
         )
         print(f"| a linear head | {penalty} | {scored((valid @ weights + bias).argmax(axis=1))} |")
 

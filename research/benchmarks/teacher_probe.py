@@ -35,8 +35,8 @@ from PIL import Image
 
 from sparkface.audience.likeness import multinomial_regression
 from sparkface.core.config import load_faces
-from sparkface.core.images import ImageSpec, open_image
-from sparkface.detect.faces import CROP_SIDE, align, cached_finder, find_faces
+from sparkface.core.images import ImageSpec
+from sparkface.detect.faces import CROP_SIDE, align, cached_finder, find_faces, working_image
 
 # ArcFace's five keypoints in its 112-px crop, the mouth's corners averaged into one centre as
 # conf/faces.yaml's template has it (right eye, left eye, nose tip, mouth centre)
@@ -124,8 +124,7 @@ def describe(network, probed: Probed, faces: list[tuple[str, int, int]], batch: 
     finder = cached_finder(settings)
     crops, labels = [], []
     for path, gender, race in faces:
-        image = open_image(Path(path).read_bytes(), ImageSpec(size=48), settings.working_pixels)
-        image.thumbnail((settings.working_pixels,) * 2, Image.Resampling.BILINEAR)
+        image = working_image(Path(path).read_bytes(), ImageSpec(size=48), settings)
         found = find_faces(image, finder, settings)
         if found:
             face = max(found, key=lambda f: f.box[2] * f.box[3])

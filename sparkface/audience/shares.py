@@ -371,14 +371,19 @@ def _variance_under(
     return shares.var(axis=0)
 
 
+def tangent_basis(classes: int) -> np.ndarray:
+    """(classes, classes - 1): an orthonormal basis of the directions that keep shares' sum, the
+    complement of (1, ..., 1)."""
+    return np.linalg.qr(np.eye(classes) - 1 / classes)[0][:, : classes - 1]
+
+
 def _sampling_covariance(ratio: np.ndarray, share: np.ndarray) -> np.ndarray:
     """The inverse observed information of the mixture likelihood sum log(ratio @ share), on
     the simplex's tangent space (shares sum to 1)."""
     classes = len(share)
     gradients = ratio / (ratio @ share)[:, None]
     information = gradients.T @ gradients
-    # An orthonormal basis of the directions that keep the sum: the complement of (1, ..., 1).
-    basis = np.linalg.qr(np.eye(classes) - 1 / classes)[0][:, : classes - 1]
+    basis = tangent_basis(classes)
     reduced = basis.T @ information @ basis
     return basis @ np.linalg.pinv(reduced) @ basis.T
 

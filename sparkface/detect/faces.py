@@ -235,18 +235,26 @@ def find_faces(image: Image.Image, finder: FaceFinder, settings: FacesConfig) ->
     return faces
 
 
+def working_image(data: bytes | None, spec: ImageSpec, settings: FacesConfig) -> Image.Image:
+    """An image file as detection looks at it: EXIF orientation applied, no larger than
+    `working_pixels` on its long side (`info["original_size"]`: its size before). Raises
+    ImageError for a file that is not a usable image."""
+    image = open_image(data, spec, settings.working_pixels)
+    if max(image.size) > settings.working_pixels:
+        image.thumbnail(
+            (settings.working_pixels, settings.working_pixels), Image.Resampling.BILINEAR
+        )
+    return image
+
+
 def faces_in(
     data: bytes | None, spec: ImageSpec, finder: FaceFinder, settings: FacesConfig
 ) -> tuple[list[Face], int, int]:
     """Every face in an image file, with boxes and keypoints in the pixels of the image after EXIF
     orientation, and that size (width, height). Larger images are looked at no larger than
     `working_pixels` on their long side. Raises ImageError for a file that is not a usable image."""
-    image = open_image(data, spec, settings.working_pixels)
+    image = working_image(data, spec, settings)
     width, height = image.info["original_size"]
-    if max(image.size) > settings.working_pixels:
-        image.thumbnail(
-            (settings.working_pixels, settings.working_pixels), Image.Resampling.BILINEAR
-        )
     scale = width / image.width
     faces = []
     for face in find_faces(image, finder, settings):
