@@ -22,6 +22,7 @@ from sparkface.core.contract import RACES
 from sparkface.core.labels import labelled_files
 from sparkface.core.package import load_bundle
 from sparkface.evaluate.tally import evaluate_folder
+from sparkface.evaluate.uncertainty import wilson
 from sparkface.profile.run import run_profile
 from sparkface.spark.ingest import read_images
 from tests.conftest import tiny_model_package, write_faces
@@ -127,6 +128,8 @@ def test_evaluating_a_source_scores_bins_by_the_age_in_years(spark, table_source
     assert metrics["faces"] == 3 and metrics["exact_ages"] == 1
     assert metrics["age_bins"] == ["20-29", "70+"] and metrics["age_bins_faces"] == 2
     assert metrics["age_bin_accuracy"] in (0.0, 0.5, 1.0)
+    inside = round(2 * metrics["age_bin_accuracy"])
+    assert metrics["intervals"]["age_bin_accuracy"] == wilson(inside, 2)
     assert sum(metrics["confusion"]["age_group"][i][j] for i in range(8) for j in range(8)) == 1
     assert sum(sum(row) for row in metrics["confusion"]["gender"]) == 3
     report = (tmp_path / "evaluation" / "report.md").read_text()

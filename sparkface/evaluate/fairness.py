@@ -3,7 +3,8 @@ race, from the `by_race_gender` rows of its metrics (sparkface.evaluate.metrics)
 
 Two gaps summarise it: the best race's gender accuracy minus the worst's, and the largest
 difference between a race's women and its men. Both are small-sample figures (a few hundred faces
-a race on the test split, 43 `others` men), so read them with the counts beside them.
+a race on the test split, 43 `others` men), so read them with the counts beside them, and the
+first with the gap chance alone gives on the same counts (`gap_figures`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sparkface.core.contract import GENDERS, RACES
+from sparkface.evaluate.uncertainty import gap_by_chance, wilson
 
 
 def gender_accuracy_by_race(metrics: dict[str, Any]) -> dict[str, tuple[int, float]]:
@@ -44,6 +46,27 @@ def gender_gaps(metrics: dict[str, Any]) -> dict[str, Any]:
         "worst_race": worst,
         "within_race": round(100 * within[widest], 1) if widest else None,
         "within_race_at": widest,
+    }
+
+
+def gap_figures(metrics: dict[str, Any]) -> dict[str, Any]:
+    """For metrics.json: the gap between races (points), what chance alone gives on the same
+    counts, and each race's gender accuracy with its 95% interval; nothing with fewer than two
+    races."""
+    by_race = gender_accuracy_by_race(metrics)
+    if len(by_race) < 2:
+        return {}
+    return {
+        "gender_gap_between_races": gender_gaps(metrics)["between_races"],
+        "gender_gap_by_chance": gap_by_chance(by_race),
+        "gender_accuracy_by_race": {
+            race: {
+                "faces": faces,
+                "accuracy": round(accuracy, 4),
+                "interval": wilson(round(accuracy * faces), faces),
+            }
+            for race, (faces, accuracy) in by_race.items()
+        },
     }
 
 

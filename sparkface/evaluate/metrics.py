@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from sparkface.core.contract import CLASS_HEADS, GENDERS, RACES
+from sparkface.evaluate.uncertainty import wilson
 
 CALIBRATION_BINS = 15
 
@@ -112,9 +113,15 @@ def metrics_from_tally(
     for head in CLASS_HEADS:
         metrics[f"{head}_accuracy"] = share(np.trace(matrices[head]), matrices[head].sum())
     distance = np.abs(np.subtract.outer(np.arange(len(age_groups)), np.arange(len(age_groups))))
-    metrics["age_group_within_one"] = share(
-        matrices["age_group"][distance <= 1].sum(), matrices["age_group"].sum()
-    )
+    within_one = matrices["age_group"][distance <= 1].sum()
+    metrics["age_group_within_one"] = share(within_one, matrices["age_group"].sum())
+    metrics["intervals"] = {
+        **{
+            f"{head}_accuracy": wilson(int(np.trace(matrices[head])), int(matrices[head].sum()))
+            for head in CLASS_HEADS
+        },
+        "age_group_within_one": wilson(int(within_one), int(matrices["age_group"].sum())),
+    }
     # Faces labelled with an age bin only (a source's table) have no age group or age error.
     exact = int(age_tally.get("age_count", age_tally["count"]).sum())
     metrics["exact_ages"] = exact

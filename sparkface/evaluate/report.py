@@ -70,32 +70,50 @@ def _headline_section(metrics: dict, title: str) -> list[str]:
         "",
         f"Faces: {metrics['faces']}",
         "",
-        "| head | accuracy | calibration error |",
-        "|---|---|---|",
+        "| head | accuracy | 95% interval | calibration error |",
+        "|---|---|---|---|",
     ]
+    intervals = metrics.get("intervals", {})
     for head in CLASS_HEADS:
         lines.append(
             f"| {head} | {percent(metrics[f'{head}_accuracy'])} | "
+            f"{span(intervals.get(f'{head}_accuracy'))} | "
             f"{number(metrics['calibration_error'][head], 3)} |"
         )
     lines += [
         "",
-        f"- age group within one group: {percent(metrics['age_group_within_one'])}",
+        f"- age group within one group: {percent(metrics['age_group_within_one'])} "
+        f"({span(intervals.get('age_group_within_one'))})",
         f"- age mean absolute error: {number(metrics['age_mae_years'], 2)} years "
         f"({metrics.get('exact_ages', metrics['faces'])} faces with an exact age)",
     ]
     if "age_bin_accuracy" in metrics:
         lines += [
-            f"- age in years within the labelled bin: {percent(metrics['age_bin_accuracy'])}, "
+            f"- age in years within the labelled bin: {percent(metrics['age_bin_accuracy'])} "
+            f"({span(intervals.get('age_bin_accuracy'))}), "
             f"within one bin: {percent(metrics['age_bin_within_one'])} "
-            f"({metrics['age_bins_faces']} faces labelled with a bin)",
+            f"({span(intervals.get('age_bin_within_one'))}; "
+            f"{metrics['age_bins_faces']} faces labelled with a bin)",
         ]
     if "gender_gap_between_races" in metrics:
         lines.append(
             f"- gender accuracy, best race minus worst: {metrics['gender_gap_between_races']} "
             "points"
         )
+        chance = metrics.get("gender_gap_by_chance")
+        if chance:
+            lines.append(
+                f"  (a model right on every race {percent(chance['pooled_accuracy'])} of the time "
+                f"would show {chance['median']} points on these faces, {chance['p95']} at the "
+                f"95th percentile; chance alone reaches the gap measured here in "
+                f"{percent(chance['chance_of_measured'])} of {chance['draws']:,} draws)"
+            )
     return [*lines, ""]
+
+
+def span(interval: list[float] | None) -> str:
+    """A 95% interval of a share, in percent."""
+    return "–" if interval is None else f"{interval[0]:.1%} to {interval[1]:.1%}"
 
 
 def _race_gender_section(metrics: dict) -> list[str]:
@@ -113,6 +131,13 @@ def _race_gender_section(metrics: dict) -> list[str]:
             f"{percent(row['age_group_accuracy'])} | {percent(row['gender_accuracy'])} | "
             f"{percent(row['race_accuracy'])} | {number(row['age_mae_years'])} |"
         )
+    by_race = metrics.get("gender_accuracy_by_race", {})
+    if by_race:
+        lines += ["", "| race | faces | gender | 95% interval |", "|---|---|---|---|"]
+        lines += [
+            f"| {race} | {row['faces']} | {percent(row['accuracy'])} | {span(row['interval'])} |"
+            for race, row in by_race.items()
+        ]
     return [*lines, ""]
 
 

@@ -26,9 +26,10 @@ from sparkface.core.config import (
 from sparkface.core.contract import CLASS_HEADS, MAX_AGE
 from sparkface.core.labels import age_group, age_group_index, labelled_files
 from sparkface.core.package import ModelBundle
-from sparkface.evaluate.fairness import gender_gaps
+from sparkface.evaluate.fairness import gap_figures
 from sparkface.evaluate.metrics import CALIBRATION_BINS, TALLY_KEYS, metrics_from_tally, share
 from sparkface.evaluate.report import write_evaluation
+from sparkface.evaluate.uncertainty import wilson
 from sparkface.score.transform import score_images
 from sparkface.spark.ingest import read_images
 from sparkface.train.preparation import assign_split
@@ -62,9 +63,10 @@ def evaluate_folder(
         spark, source, bundle, ingest, labels_config, batch_size, split, faces
     )
     metrics = metrics_from_tally(*tally_spark(scored, usable, bundle.classes, groups), groups.names)
-    metrics.update(bin_metrics(scored, usable))
-    if len({row["race"] for row in metrics["by_race_gender"]}) > 1:
-        metrics["gender_gap_between_races"] = gender_gaps(metrics)["between_races"]
+    binned = bin_metrics(scored, usable)
+    metrics["intervals"].update(binned.pop("intervals", {}))
+    metrics.update(binned)
+    metrics.update(gap_figures(metrics))
     metrics["files"] = images.count()
     metrics["not_evaluated"] = metrics["files"] - metrics["faces"]
     metrics["model_version"] = bundle.descriptor.get("version")
@@ -178,7 +180,8 @@ def labelled_probabilities(
 
 def bin_metrics(scored: DataFrame, usable: DataFrame) -> dict[str, Any]:
     """For faces labelled with an age bin only: how often the age in years falls in the bin,
-    and in it or the next one either way (the source's own bins, in order)."""
+    and in it or the next one either way (the source's own bins, in order), with their 95%
+    intervals."""
     binned = usable.where(F.col("age").isNull()).select("path", "age_low", "age_high")
     bins = sorted({(r[0], r[1]) for r in binned.select("age_low", "age_high").distinct().collect()})
     if not bins:
@@ -212,6 +215,10 @@ def bin_metrics(scored: DataFrame, usable: DataFrame) -> dict[str, Any]:
         "age_bins_faces": row["faces"],
         "age_bin_accuracy": share(row["inside"], row["faces"]),
         "age_bin_within_one": share(row["near"], row["faces"]),
+        "intervals": {
+            "age_bin_accuracy": wilson(row["inside"], row["faces"]),
+            "age_bin_within_one": wilson(row["near"], row["faces"]),
+        },
     }
 
 
