@@ -183,26 +183,13 @@ def bin_metrics(scored: DataFrame, usable: DataFrame) -> dict[str, Any]:
     and in it or the next one either way (the source's own bins, in order), with their 95%
     intervals."""
     binned = usable.where(F.col("age").isNull()).select("path", "age_low", "age_high")
-    bins = sorted({(r[0], r[1]) for r in binned.select("age_low", "age_high").distinct().collect()})
+    bins = source_bins(binned)
     if not bins:
         return {}
-    position = F.lit(None).cast("int")
-    predicted = F.round(F.col("age_years"))
-    for index, (low, high) in enumerate(bins):
-        position = F.when(predicted.between(low, high), F.lit(index)).otherwise(position)
-    # Below the first bin or above the last: the nearest end.
-    position = F.coalesce(
-        position, F.when(predicted < bins[0][0], F.lit(0)).otherwise(F.lit(len(bins) - 1))
-    )
-    truth = F.lit(None).cast("int")
-    for index, (low, high) in enumerate(bins):
-        truth = F.when((F.col("age_low") == low) & (F.col("age_high") == high), index).otherwise(
-            truth
-        )
     row = (
         scored.select("path", "age_years")
         .join(binned, "path")
-        .select((position - truth).alias("off"))
+        .select(bins_off(bins).alias("off"))
         .agg(
             F.count("*").alias("faces"),
             F.count_if(F.col("off") == 0).alias("inside"),
@@ -220,6 +207,29 @@ def bin_metrics(scored: DataFrame, usable: DataFrame) -> dict[str, Any]:
             "age_bin_within_one": wilson(row["near"], row["faces"]),
         },
     }
+
+
+def source_bins(binned: DataFrame) -> list[tuple[int, int]]:
+    """The age bins (low, high) of a source's faces labelled with one, in order."""
+    return sorted({(r[0], r[1]) for r in binned.select("age_low", "age_high").distinct().collect()})
+
+
+def bins_off(bins: list[tuple[int, int]], age: str = "age_years") -> Column:
+    """How many of the source's `bins` the age in years (rounded; below the first bin or above
+    the last: the nearest end) lies from the face's labelled bin (`age_low`, `age_high`)."""
+    position = F.lit(None).cast("int")
+    predicted = F.round(F.col(age))
+    for index, (low, high) in enumerate(bins):
+        position = F.when(predicted.between(low, high), F.lit(index)).otherwise(position)
+    position = F.coalesce(
+        position, F.when(predicted < bins[0][0], F.lit(0)).otherwise(F.lit(len(bins) - 1))
+    )
+    truth = F.lit(None).cast("int")
+    for index, (low, high) in enumerate(bins):
+        truth = F.when((F.col("age_low") == low) & (F.col("age_high") == high), index).otherwise(
+            truth
+        )
+    return position - truth
 
 
 def tally_spark(

@@ -24,12 +24,7 @@ def wilson(hits: int, faces: int, z: float = Z95) -> list[float] | None:
     """Wilson's score interval [low, high] of the share of hits among faces; None without faces."""
     if faces <= 0:
         return None
-    rate = hits / faces
-    centre = (rate + z * z / (2 * faces)) / (1 + z * z / faces)
-    half = (
-        z * math.sqrt(rate * (1 - rate) / faces + z * z / (4 * faces * faces)) / (1 + z * z / faces)
-    )
-    return [round(max(centre - half, 0.0), 4), round(min(centre + half, 1.0), 4)]
+    return [round(bound, 4) for bound in _wilson_exact(hits, faces, z)]
 
 
 def gap_by_chance(
@@ -58,3 +53,93 @@ def gap_by_chance(
         "chance_of_measured": round(float((spread >= measured - 1e-9).mean()), 4),
         "draws": draws,
     }
+
+
+def paired_difference(
+    both: int, before_only: int, after_only: int, neither: int, z: float = Z95
+) -> dict[str, Any] | None:
+    """Two models judged on the same faces: the accuracy of each, the difference (after minus
+    before) with Newcombe's score interval for paired proportions (his method 10, built on
+    Wilson's intervals of each), and McNemar's exact two-sided p-value (is one right more often
+    where they disagree?). The faces both get right or both get wrong tell nothing of which is
+    better; only those where they disagree move the difference. None without faces."""
+    faces = both + before_only + after_only + neither
+    if faces == 0:
+        return None
+    before, after = (both + before_only) / faces, (both + after_only) / faces
+    low_before, high_before = _wilson_exact(both + before_only, faces, z)
+    low_after, high_after = _wilson_exact(both + after_only, faces, z)
+    margins = (both + before_only) * (after_only + neither) * (both + after_only)
+    margins *= before_only + neither
+    phi = (both * neither - before_only * after_only) / math.sqrt(margins) if margins else 0.0
+    difference = after - before
+    below = math.sqrt(
+        max(
+            (after - low_after) ** 2
+            - 2 * phi * (after - low_after) * (high_before - before)
+            + (high_before - before) ** 2,
+            0.0,
+        )
+    )
+    above = math.sqrt(
+        max(
+            (high_after - after) ** 2
+            - 2 * phi * (high_after - after) * (before - low_before)
+            + (before - low_before) ** 2,
+            0.0,
+        )
+    )
+    return {
+        "faces": faces,
+        "before": round(before, 4),
+        "after": round(after, 4),
+        "difference": round(difference, 4),
+        "interval": [
+            round(max(difference - below, -1.0), 4),
+            round(min(difference + above, 1.0), 4),
+        ],
+        "before_only": before_only,
+        "after_only": after_only,
+        "p_value": round(mcnemar_p(before_only, after_only), 4),
+    }
+
+
+def mcnemar_p(before_only: int, after_only: int) -> float:
+    """McNemar's exact two-sided p-value: the chance that, were both models equally often right
+    where they disagree, the disagreements would split at least this unevenly."""
+    disagree = before_only + after_only
+    if disagree == 0:
+        return 1.0
+    fewer = min(before_only, after_only)
+    k = np.arange(fewer)
+    # log C(n, j) for j = 0..fewer by the ratio of neighbours; each split has chance 2^-n.
+    log_choose = np.concatenate([[0.0], np.cumsum(np.log(disagree - k) - np.log(k + 1))])
+    tail = np.exp(log_choose - disagree * math.log(2)).sum()
+    return float(min(1.0, 2 * tail))
+
+
+def mean_difference(
+    total: float, total_squares: float, faces: int, z: float = Z95
+) -> dict[str, Any] | None:
+    """The mean of per-face differences (after minus before, as of absolute age errors) with its
+    normal 95% interval, from their sum and sum of squares; None without faces."""
+    if faces == 0:
+        return None
+    mean = total / faces
+    variance = max(total_squares / faces - mean * mean, 0.0) * faces / max(faces - 1, 1)
+    half = z * math.sqrt(variance / faces)
+    return {
+        "faces": faces,
+        "difference": round(mean, 3),
+        "interval": [round(mean - half, 3), round(mean + half, 3)],
+    }
+
+
+def _wilson_exact(hits: int, faces: int, z: float) -> tuple[float, float]:
+    """Wilson's interval unrounded, for the intervals built on it."""
+    rate = hits / faces
+    centre = (rate + z * z / (2 * faces)) / (1 + z * z / faces)
+    half = (
+        z * math.sqrt(rate * (1 - rate) / faces + z * z / (4 * faces * faces)) / (1 + z * z / faces)
+    )
+    return max(centre - half, 0.0), min(centre + half, 1.0)
