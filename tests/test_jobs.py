@@ -87,7 +87,7 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
     assert metrics["faces"] == preparation["rows"]["test"] > 0  # the whole test split
     confusion = np.asarray(metrics["confusion"]["gender"])
     assert confusion.sum() == metrics["faces"]
-    assert metrics["gender_accuracy"] == round(np.trace(confusion) / metrics["faces"], 4)
+    assert metrics["gender_accuracy"] == round(np.trace(confusion) / metrics["faces"], 6)
     assert descriptor["metrics"]["gender_accuracy"] == metrics["gender_accuracy"]
     assert (tmp_path / "t" / "config.yaml").is_file()
     averaging = descriptor["training"]["averaging"]  # the last two epochs' weights averaged

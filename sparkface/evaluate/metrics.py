@@ -136,8 +136,10 @@ def metrics_from_tally(
     return metrics
 
 
-def share(part: float, whole: float, digits: int = 4) -> float | None:
-    """part / whole, rounded; None where there is nothing to divide by."""
+def share(part: float, whole: float, digits: int = 6) -> float | None:
+    """part / whole, rounded; None where there is nothing to divide by. Six digits, so that a
+    share shown in percent to one decimal is rounded once (1,240 of 1,765 is 70.3%, where 0.7025
+    would show 70.2%)."""
     return round(float(part) / float(whole), digits) if whole else None
 
 
