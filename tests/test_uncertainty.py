@@ -8,7 +8,13 @@ import pytest
 from sparkface.core.contract import GENDERS, RACES
 from sparkface.evaluate.fairness import gap_figures
 from sparkface.evaluate.report import write_evaluation
-from sparkface.evaluate.uncertainty import gap_by_chance, wilson
+from sparkface.evaluate.uncertainty import (
+    gap_by_chance,
+    mcnemar_p,
+    mean_difference,
+    paired_difference,
+    wilson,
+)
 from tests.test_evaluation import GROUPS, metrics  # noqa: F401 (a fixture)
 
 
@@ -77,3 +83,22 @@ def test_the_report_reads_the_gap_against_chance_and_each_race_with_its_interval
     assert "| black | 400 | 85.0% | 81.2% to 88.2% |" in report
     assert "| gender | 75.0% | 30.1% to 95.4% |" in report
     assert gap_figures({"by_race_gender": rows[:2]}) == {}  # one race: no gap
+
+
+def test_the_paired_difference_matches_newcombes_worked_example():
+    # Newcombe (1998), Statistics in Medicine 17:873-890: 36 pairs both right, 12 only the first,
+    # 2 only the second, none neither; difference 0.2, method 10's interval 0.0569 to 0.3404.
+    paired = paired_difference(both=36, before_only=12, after_only=2, neither=0)
+    assert paired["difference"] == -0.2 and paired["interval"] == [-0.3404, -0.0569]
+    swapped = paired_difference(both=36, before_only=2, after_only=12, neither=0)
+    assert swapped["interval"] == [0.0569, 0.3404]
+    # McNemar's exact p: 2 P(X <= 2) for X ~ Binomial(14, 1/2) = 2 (1 + 14 + 91) / 2^14.
+    assert mcnemar_p(12, 2) == pytest.approx(212 / 16384) and mcnemar_p(3, 3) == 1.0
+    assert paired_difference(0, 0, 0, 0) is None
+
+
+def test_the_mean_difference_has_a_normal_interval_from_sums():
+    # Differences 1, 2, 3: mean 2, sample variance 1, half width 1.96 / sqrt(3).
+    figures = mean_difference(6.0, 14.0, 3)
+    assert figures["difference"] == 2.0
+    assert figures["interval"] == pytest.approx([2 - 1.1316, 2 + 1.1316], abs=1e-3)

@@ -73,22 +73,10 @@ def paired_difference(
     margins *= before_only + neither
     phi = (both * neither - before_only * after_only) / math.sqrt(margins) if margins else 0.0
     difference = after - before
-    below = math.sqrt(
-        max(
-            (after - low_after) ** 2
-            - 2 * phi * (after - low_after) * (high_before - before)
-            + (high_before - before) ** 2,
-            0.0,
-        )
-    )
-    above = math.sqrt(
-        max(
-            (high_after - after) ** 2
-            - 2 * phi * (high_after - after) * (before - low_before)
-            + (before - low_before) ** 2,
-            0.0,
-        )
-    )
+    # How far the difference may lie below: the after model's room below its accuracy against
+    # the before model's room above its own, less what their correlation shares; above, mirrored.
+    below = _combined(after - low_after, high_before - before, phi)
+    above = _combined(high_after - after, before - low_before, phi)
     return {
         "faces": faces,
         "before": round(before, 4),
@@ -133,6 +121,11 @@ def mean_difference(
         "difference": round(mean, 3),
         "interval": [round(mean - half, 3), round(mean + half, 3)],
     }
+
+
+def _combined(first: float, second: float, phi: float) -> float:
+    """Two one-sided margins combined as the margin of a difference of correlated shares."""
+    return math.sqrt(max(first * first - 2 * phi * first * second + second * second, 0.0))
 
 
 def _wilson_exact(hits: int, faces: int, z: float) -> tuple[float, float]:
