@@ -89,9 +89,10 @@ def test_the_paired_difference_matches_newcombes_worked_example():
     # Newcombe (1998), Statistics in Medicine 17:873-890: 36 pairs both right, 12 only the first,
     # 2 only the second, none neither; difference 0.2, method 10's interval 0.0569 to 0.3404.
     paired = paired_difference(both=36, before_only=12, after_only=2, neither=0)
-    assert paired["difference"] == -0.2 and paired["interval"] == [-0.3404, -0.0569]
+    assert paired["difference"] == -0.2
+    assert paired["interval"] == pytest.approx([-0.3404, -0.0569], abs=5e-5)
     swapped = paired_difference(both=36, before_only=2, after_only=12, neither=0)
-    assert swapped["interval"] == [0.0569, 0.3404]
+    assert swapped["interval"] == pytest.approx([0.0569, 0.3404], abs=5e-5)
     # McNemar's exact p: 2 P(X <= 2) for X ~ Binomial(14, 1/2) = 2 (1 + 14 + 91) / 2^14.
     assert mcnemar_p(12, 2) == pytest.approx(212 / 16384) and mcnemar_p(3, 3) == 1.0
     assert paired_difference(0, 0, 0, 0) is None

@@ -79,12 +79,13 @@ def paired_difference(
     above = _combined(high_after - after, before - low_before, phi)
     return {
         "faces": faces,
-        "before": round(before, 4),
-        "after": round(after, 4),
-        "difference": round(difference, 4),
+        # Six digits, as the evaluation's shares: shown in points to one decimal, rounded once.
+        "before": round(before, 6),
+        "after": round(after, 6),
+        "difference": round(difference, 6),
         "interval": [
-            round(max(difference - below, -1.0), 4),
-            round(min(difference + above, 1.0), 4),
+            round(max(difference - below, -1.0), 6),
+            round(min(difference + above, 1.0), 6),
         ],
         "before_only": before_only,
         "after_only": after_only,
