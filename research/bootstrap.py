@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from sparkface.core.contract import RACES
+from sparkface.evaluate.uncertainty import accuracy_spread
 
 
 def races_gap_draws(
@@ -16,14 +17,6 @@ def races_gap_draws(
     right = (predictions["gender"].argmax(axis=1) == truth["gender"]).astype(float)
     races = np.eye(len(RACES))[truth["race"]]
     return accuracy_spread(weights @ (races * right[:, None]), weights @ races)
-
-
-def accuracy_spread(correct: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Per row (a draw: counts of faces right and of faces, one column per race), the best race's
-    accuracy minus the worst's, in points; a race with no faces in the row counts for neither."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        accuracy = np.where(faces > 0, correct / faces, np.nan)
-    return 100.0 * (np.nanmax(accuracy, axis=1) - np.nanmin(accuracy, axis=1))
 
 
 def races_gap_intervals(

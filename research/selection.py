@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from research.bootstrap import accuracy_spread, races_gap_draws
+from research.bootstrap import races_gap_draws
 from sparkface.core.contract import CLASS_HEADS, RACES
 from sparkface.core.errors import InputError
 from sparkface.core.package import flip_for, load_package_model, read_descriptor
 from sparkface.evaluate.metrics import compute_metrics
 from sparkface.evaluate.split import predict_stream
+from sparkface.evaluate.uncertainty import accuracy_spread
 from sparkface.train.shards import ParquetFaces, shard_files
 
 # (header, metrics key, format) of each figure of a table row.

@@ -43,8 +43,7 @@ def gap_by_chance(
     pooled = float((faces * accuracy).sum() / faces.sum())
     measured = 100 * (accuracy.max() - accuracy.min())
     rng = np.random.default_rng(seed)
-    drawn = rng.binomial(faces, pooled, size=(draws, len(faces))) / faces
-    spread = 100 * (drawn.max(axis=1) - drawn.min(axis=1))
+    spread = accuracy_spread(rng.binomial(faces, pooled, size=(draws, len(faces))), faces)
     return {
         "pooled_accuracy": round(pooled, 4),
         "median": round(float(np.median(spread)), 1),
@@ -53,6 +52,14 @@ def gap_by_chance(
         "chance_of_measured": round(float((spread >= measured - 1e-9).mean()), 4),
         "draws": draws,
     }
+
+
+def accuracy_spread(correct: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Per row (a draw: counts of faces right and of faces, one column per race), the best race's
+    accuracy minus the worst's, in points; a race with no faces in the row counts for neither."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.where(faces > 0, correct / faces, np.nan)
+    return 100.0 * (np.nanmax(accuracy, axis=1) - np.nanmin(accuracy, axis=1))
 
 
 def paired_difference(
