@@ -4,9 +4,9 @@ figures more than chance?
 Each model's accuracies come with their own 95% intervals (sparkface.evaluate.uncertainty), but
 two models evaluated on the same faces are far more alike than two samples: most faces both get
 right or both get wrong, and only the faces where they disagree say which is better. Paired, a
-difference of a point on 1,765 faces can be told from noise where two unpaired intervals of ±1.4
-points each cannot. Reads the per-face tables `jobs/evaluate.py --per-face` writes (OUTPUT/faces),
-in Spark: only counts reach the driver.
+difference of a point on 1,765 faces can be told from noise where the two models' own intervals
+(±1.3 to ±2.4 points on FairFace's validation photos) overlap. Reads the per-face tables
+`jobs/evaluate.py --per-face` writes (OUTPUT/faces), in Spark: only counts reach the driver.
 """
 
 from __future__ import annotations

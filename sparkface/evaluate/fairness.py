@@ -62,7 +62,7 @@ def gap_figures(metrics: dict[str, Any]) -> dict[str, Any]:
         "gender_accuracy_by_race": {
             race: {
                 "faces": faces,
-                "accuracy": round(accuracy, 4),
+                "accuracy": round(accuracy, 6),
                 "interval": wilson(round(accuracy * faces), faces),
             }
             for race, (faces, accuracy) in by_race.items()
