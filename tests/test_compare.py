@@ -88,6 +88,12 @@ def test_a_table_that_is_not_an_evaluations_per_face_table_is_named(spark):
         outcomes(spark.createDataFrame(pd.DataFrame({"path": ["a.jpg"], "scored": [True]})))
 
 
+def test_evaluations_of_different_faces_are_refused(tables, spark):
+    others = spark.createDataFrame(per_face([exact(100), exact(101)]))
+    with pytest.raises(InputError, match="share no scored face"):
+        compare_faces(tables[0], others)
+
+
 def test_the_job_stops_with_exit_2_where_an_evaluation_has_no_per_face_table(tmp_path, capfd):
     (tmp_path / "a" / "faces").mkdir(parents=True)
     (tmp_path / "b").mkdir()

@@ -70,7 +70,8 @@ def _right(head: str) -> Column:
 def compare_faces(before: DataFrame, after: DataFrame) -> dict[str, Any]:
     """Per head, the paired difference of accuracy (after minus before) over the faces both
     models scored and the head's labels judge, and the paired difference of the age's mean
-    absolute error where ages are exact; with the faces only one of them scored."""
+    absolute error where ages are exact; with the faces only one of them scored. Two evaluations
+    that share no scored face (another source or split) are an error that says so."""
     left, right = outcomes(before), outcomes(after)
     pairs = left.alias("b").join(right.alias("a"), "path")
     counts = []
@@ -91,6 +92,11 @@ def compare_faces(before: DataFrame, after: DataFrame) -> dict[str, Any]:
         F.sum(change * change).alias("age_squares"),
         F.count("*").alias("paired"),
     ).first()
+    if not row["paired"]:
+        raise InputError(
+            "the two evaluations share no scored face: compare evaluations of one source, split "
+            "and face mode"
+        )
     heads = {
         head: paired_difference(
             row[f"{head}_both"],
