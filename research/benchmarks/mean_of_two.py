@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from research.benchmarks.per_face import bin_positions, scored_faces
+from research.benchmarks.per_face import in_labelled_bin, scored_faces
 from sparkface.evaluate.uncertainty import paired_difference
 
 CLASS_HEADS = ("gender", "race", "age_group")
@@ -47,11 +47,7 @@ def right_answers(first: pd.DataFrame, second: pd.DataFrame, weight: float) -> d
     age = weight * first["age_years"].to_numpy() + (1 - weight) * second["age_years"].to_numpy()
     exact = first["true_age"].notna().to_numpy()
     if (~exact).any():
-        lows = first["true_age_low"].to_numpy()[~exact]
-        cuts = np.unique(lows)[1:]
-        # rounded half up, as Spark's round in the evaluation
-        placed = bin_positions(np.floor(age[~exact] + 0.5), cuts)
-        right["age_bin"] = placed == bin_positions(lows, cuts)
+        right["age_bin"] = in_labelled_bin(age[~exact], first["true_age_low"].to_numpy()[~exact])
     errors = np.abs(age - first["true_age"].to_numpy())[exact] if exact.any() else None
     return {"right": right, "age_error": errors}
 

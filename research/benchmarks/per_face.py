@@ -61,6 +61,14 @@ def bin_positions(ages: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return np.searchsorted(cuts, ages, side="right")
 
 
+def in_labelled_bin(years: np.ndarray, lows: np.ndarray) -> np.ndarray:
+    """Whether each age in years, rounded half up as the evaluation rounds it (Spark's round),
+    lies in the face's labelled bin (its lower bound in `lows`), the bins being those labelled
+    here; below the first or above the last: the nearest end (`tally.bins_off`)."""
+    cuts = np.unique(lows)[1:]
+    return bin_positions(np.floor(np.asarray(years) + 0.5), cuts) == bin_positions(lows, cuts)
+
+
 def fit_cuts(ages: np.ndarray, truth: np.ndarray, cuts: np.ndarray, rounds: int = 4) -> np.ndarray:
     """Cuts between the bins that place the most ages in their true bin: each cut in turn, on a
     quarter-year grid between its neighbours."""

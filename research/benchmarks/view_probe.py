@@ -19,12 +19,12 @@ import glob
 
 import numpy as np
 import pyarrow.parquet as pq
-from PIL import Image
 
-from research.benchmarks.per_face import bin_positions
+from research.benchmarks.per_face import in_labelled_bin
 from sparkface.core.contract import AGE_SCALE
 from sparkface.core.package import load_package_model, mirrored, read_descriptor
 from sparkface.evaluate.uncertainty import paired_difference
+from sparkface.train.augment import warp
 from sparkface.train.shards import pixels_to_array
 
 COLUMNS = ["source", "pixels", "gender_index", "race_index", "age", "age_low", "age_high",
@@ -32,24 +32,9 @@ COLUMNS = ["source", "pixels", "gender_index", "race_index", "age", "age_low", "
 
 
 def zoomed(faces: np.ndarray, scale: float) -> np.ndarray:
-    """Each (s, s, 3) face scaled about its centre (> 1: closer), edges extended."""
-    side = faces.shape[1]
-    pad = side // 4
-    out = np.empty_like(faces)
-    centre = side / 2 + pad
-    inverse = 1.0 / scale
-    offset = centre - inverse * side / 2
-    for index, face in enumerate(faces):
-        padded = Image.fromarray(np.pad(face, ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
-        out[index] = np.asarray(
-            padded.transform(
-                (side, side),
-                Image.Transform.AFFINE,
-                (inverse, 0, offset, 0, inverse, offset),
-                resample=Image.Resampling.BILINEAR,
-            )
-        )
-    return out
+    """Each (s, s, 3) face scaled about its centre (> 1: closer), edges extended, as training's
+    augmentation warps it."""
+    return np.stack([warp(face, scale) for face in faces])
 
 
 def answers(model, faces: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
@@ -75,12 +60,9 @@ def right(outputs: dict[str, np.ndarray], faces: dict[str, np.ndarray]) -> dict:
     result["race"] = np.where(labelled, result["race"], np.nan)
     years = np.clip(outputs["age"].ravel() * AGE_SCALE, 0.0, None)  # as the package's predict
     binned = np.isnan(faces["age"])
-    lows = faces["age_low"][binned]
     if binned.any():
-        cuts = np.unique(lows)[1:]
-        placed = bin_positions(np.floor(years[binned] + 0.5), cuts)
         age = np.full(len(years), np.nan)
-        age[binned] = placed == bin_positions(lows, cuts)
+        age[binned] = in_labelled_bin(years[binned], faces["age_low"][binned])
         age[~binned] = outputs["age_group"].argmax(1)[~binned] == faces["age_group_index"][~binned]
     else:
         age = (outputs["age_group"].argmax(1) == faces["age_group_index"]).astype(float)

@@ -214,11 +214,11 @@ def source_bins(binned: DataFrame) -> list[tuple[int, int]]:
     return sorted({(r[0], r[1]) for r in binned.select("age_low", "age_high").distinct().collect()})
 
 
-def bins_off(bins: list[tuple[int, int]], age: str = "age_years") -> Column:
+def bins_off(bins: list[tuple[int, int]]) -> Column:
     """How many of the source's `bins` the age in years (rounded; below the first bin or above
     the last: the nearest end) lies from the face's labelled bin (`age_low`, `age_high`)."""
     position = F.lit(None).cast("int")
-    predicted = F.round(F.col(age))
+    predicted = F.round(F.col("age_years"))
     for index, (low, high) in enumerate(bins):
         position = F.when(predicted.between(low, high), F.lit(index)).otherwise(position)
     position = F.coalesce(

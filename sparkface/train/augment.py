@@ -26,20 +26,35 @@ JPEG_SHARE, JPEG_QUALITY = 0.5, (30, 90)  # the share of faces re-encoded, and t
 
 
 def _warp(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random flip, shift, zoom and rotation of an (h, w, 3) face, in one affine resampling.
-    Edges are extended (not filled with black) by padding with the border pixels first."""
+    """One random flip, shift, zoom and rotation of an (h, w, 3) face (`warp`)."""
+    side = face.shape[0]
+    scale = 1.0 + rng.uniform(-MAX_ZOOM, MAX_ZOOM)
+    degrees = rng.uniform(-MAX_DEGREES, MAX_DEGREES)
+    shift_x, shift_y = rng.uniform(-MAX_SHIFT, MAX_SHIFT, size=2) * side
+    return warp(face, scale, degrees, shift_x, shift_y, flip=rng.random() < 0.5)
+
+
+def warp(
+    face: np.ndarray,
+    scale: float = 1.0,
+    degrees: float = 0.0,
+    shift_x: float = 0.0,
+    shift_y: float = 0.0,
+    flip: bool = False,
+) -> np.ndarray:
+    """An (h, w, 3) face zoomed by `scale` (> 1: closer), rotated, shifted (pixels) and mirrored
+    about its centre, in one affine resampling. Edges are extended (not filled with black) by
+    padding with the border pixels first."""
     side = face.shape[0]
     pad = side // 4
     padded = Image.fromarray(np.pad(face, ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
-    scale = 1.0 + rng.uniform(-MAX_ZOOM, MAX_ZOOM)
-    angle = math.radians(rng.uniform(-MAX_DEGREES, MAX_DEGREES))
-    shift_x, shift_y = rng.uniform(-MAX_SHIFT, MAX_SHIFT, size=2) * side
-    flip = -1.0 if rng.random() < 0.5 else 1.0
+    angle = math.radians(degrees)
+    mirror = -1.0 if flip else 1.0
     # Pillow maps each output pixel to an input pixel: output centre -> input centre + shift.
     centre = side / 2 + pad
     cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
-    a, b = cos * flip, sin
-    d, e = -sin * flip, cos
+    a, b = cos * mirror, sin
+    d, e = -sin * mirror, cos
     out_centre = side / 2
     c = centre + shift_x - a * out_centre - b * out_centre
     f = centre + shift_y - d * out_centre - e * out_centre
