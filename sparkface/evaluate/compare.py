@@ -72,8 +72,11 @@ def compare_faces(before: DataFrame, after: DataFrame) -> dict[str, Any]:
     models scored and the head's labels judge, and the paired difference of the age's mean
     absolute error where ages are exact; with the faces only one of them scored. Two evaluations
     that share no scored face (another source or split) are an error that says so."""
-    left, right = outcomes(before), outcomes(after)
-    pairs = left.alias("b").join(right.alias("a"), "path")
+    # One full outer join and one aggregation: the faces both scored and those only one did.
+    left = outcomes(before).withColumn("scored", F.lit(True))
+    right = outcomes(after).withColumn("scored", F.lit(True))
+    pairs = left.alias("b").join(right.alias("a"), "path", "full_outer")
+    both = F.col("b.scored").isNotNull() & F.col("a.scored").isNotNull()
     counts = []
     for head in JUDGED:
         b, a = F.col(f"b.{head}"), F.col(f"a.{head}")
@@ -90,7 +93,8 @@ def compare_faces(before: DataFrame, after: DataFrame) -> dict[str, Any]:
         F.count(change).alias("age_faces"),
         F.sum(change).alias("age_sum"),
         F.sum(change * change).alias("age_squares"),
-        F.count("*").alias("paired"),
+        F.count_if(both).alias("paired"),
+        F.count_if(~both).alias("one_only"),
     ).first()
     if not row["paired"]:
         raise InputError(
@@ -108,7 +112,7 @@ def compare_faces(before: DataFrame, after: DataFrame) -> dict[str, Any]:
     }
     return {
         "faces_paired": row["paired"],
-        "scored_by_one_only": left.count() + right.count() - 2 * row["paired"],
+        "scored_by_one_only": row["one_only"],
         "heads": {head: figures for head, figures in heads.items() if figures},
         "age_mae_years": mean_difference(
             row["age_sum"] or 0.0, row["age_squares"] or 0.0, row["age_faces"]
