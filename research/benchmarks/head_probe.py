@@ -46,12 +46,14 @@ LAYERS = {"pooled": "pool_features", "dense": "dense1", "unpooled": "pool5"}
 
 
 def seven_races(paths: np.ndarray, label_files: list[Path]) -> np.ndarray:
-    """FairFace's own race (index into SEVEN) of each path found in the labels tables, -1 else."""
+    """FairFace's own race (index into SEVEN) of each (absolute) path found in the labels tables,
+    -1 else."""
     known = {}
     for labels in label_files:
+        folder = Path(labels).parent.resolve()  # the shards hold absolute paths
         with open(labels, newline="") as handle:
             for row in csv.DictReader(handle):
-                known[str(labels.parent / row["file"])] = SEVEN.index(row["race"])
+                known[str(folder / row["file"])] = SEVEN.index(row["race"])
     return np.array([known.get(p.removeprefix("file:"), -1) for p in paths])
 
 
@@ -95,14 +97,19 @@ def read_split(args, split: str) -> dict[str, np.ndarray]:
     for name in ("source", "gender_index", "race_index"):
         data[name] = table.column(name).to_numpy(zero_copy_only=False)
     data["source"] = data["source"].astype(str)
-    data["seven"] = seven_races(table.column("path").to_numpy(zero_copy_only=False),
-                                [Path(f) for f in args.labels])  # fmt: skip
+    data["path"] = np.array(
+        [p.removeprefix("file:") for p in table.column("path").to_numpy(zero_copy_only=False)]
+    )
+    data["seven"] = seven_races(data["path"], [Path(f) for f in args.labels])
+    print(f"{split}: FairFace's own race known for {(data['seven'] >= 0).sum()} faces")
     if cache:
         np.savez(cache, **data)
     return data
 
 
-def fit_head(features, targets, hidden: int, weights=None, epochs: int = 40, seed: int = 0):
+def fit_head(
+    features, targets, hidden: int, weights=None, epochs: int = 40, seed: int = 0, batch: int = 512
+):
     """A softmax head (linear, or one hidden layer of `hidden` units with dropout) fitted on
     `targets`: (n, k) masks of the classes each face's label allows; the loss is minus the log of
     the probability on them (a one-hot mask: cross-entropy)."""
@@ -123,7 +130,7 @@ def fit_head(features, targets, hidden: int, weights=None, epochs: int = 40, see
         return -keras.ops.log(keras.ops.sum(mask * p, axis=-1) + 1e-7)
 
     model.compile(keras.optimizers.AdamW(1e-3, weight_decay=1e-4), loss=allowed_mass)
-    model.fit(features, targets.astype(np.float32), sample_weight=weights, batch_size=512,
+    model.fit(features, targets.astype(np.float32), sample_weight=weights, batch_size=batch,
               epochs=epochs, verbose=0)  # fmt: skip
     return model
 
@@ -151,6 +158,18 @@ def cell_weights(gender: np.ndarray, race: np.ndarray) -> np.ndarray:
     return weights
 
 
+def against(now: np.ndarray, before: np.ndarray) -> str:
+    """The paired difference of two heads' right answers on the same faces: points, Newcombe's
+    95% interval, McNemar's p."""
+    paired = paired_difference(
+        int((before & now).sum()), int((before & ~now).sum()),
+        int((~before & now).sum()), int((~before & ~now).sum()),
+    )  # fmt: skip
+    low, high = paired["interval"]
+    difference = 100 * paired["difference"]
+    return f"{difference:+.1f}, {100 * low:+.1f} to {100 * high:+.1f}; p {paired['p_value']:.2f}"
+
+
 def report(
     name: str, right: np.ndarray, base: np.ndarray, valid: dict, head: str, fitted: float
 ) -> None:
@@ -166,13 +185,7 @@ def report(
         now, before = right[inside], base[inside]
         cell = f"{source} {100 * now.mean():.1f}"
         if right is not base:
-            paired = paired_difference(
-                int((before & now).sum()), int((before & ~now).sum()),
-                int((~before & now).sum()), int((~before & ~now).sum()),
-            )  # fmt: skip
-            low, high = paired["interval"]
-            cell += f" ({100 * paired['difference']:+.1f}, {100 * low:+.1f} to "
-            cell += f"{100 * high:+.1f}; p {paired['p_value']:.2f})"
+            cell += f" ({against(now, before)})"
         if head == "gender" and (valid["race_index"][inside] >= 0).any():
             by_race = [now[valid["race_index"][inside] == r].mean() for r in range(5)]
             cell += f" gap {100 * (max(by_race) - min(by_race)):.1f}"

@@ -113,8 +113,8 @@ def fairface_faces(shards: Path, split: str, limit: int, seed: int) -> list[tupl
 
 
 def describe(network, probed: Probed, faces: list[tuple[str, int, int]], batch: int = 32):
-    """Features (P(male) first where the network has it) and labels of the faces found in these
-    photos: the largest face of each photo, found as scoring finds it and aligned onto the
+    """Features (P(male) first where the network has it), labels and paths of the faces found in
+    these photos: the largest face of each photo, found as scoring finds it and aligned onto the
     network's template at its side."""
     settings = load_faces()
     if probed.arcface:
@@ -122,7 +122,7 @@ def describe(network, probed: Probed, faces: list[tuple[str, int, int]], batch: 
         template = tuple((x * scale, y * scale) for x, y in ARCFACE_112)
         settings = settings.model_copy(update={"template": template})
     finder = cached_finder(settings)
-    crops, labels = [], []
+    crops, labels, paths = [], [], []
     for path, gender, race in faces:
         image = working_image(Path(path).read_bytes(), ImageSpec(size=48), settings)
         found = find_faces(image, finder, settings)
@@ -134,12 +134,53 @@ def describe(network, probed: Probed, faces: list[tuple[str, int, int]], batch: 
                 crop = face.crop.resize((probed.side,) * 2, Image.Resampling.BILINEAR)
             crops.append(np.asarray(crop))
             labels.append((gender, race))
+            paths.append(path)
     features = []
     for start in range(0, len(crops), batch):
         pixels = np.stack(crops[start : start + batch]).astype("float32")  # 0-255
         outputs = network(pixels)
         features.append(np.concatenate([o.reshape(len(pixels), -1) for o in outputs], axis=1))
-    return np.concatenate(features), np.array(labels)
+    return np.concatenate(features), np.array(labels), np.array(paths)
+
+
+def beside(cache: str, train: tuple, valid: tuple, epochs: int = 40, batch: int = 512) -> None:
+    """Race and gender heads (linear, `head_probe.fit_head`) on the shipped network's pooled
+    features (from head_probe.py's cache of the same shards), on this network's, and on both
+    side by side, fitted on the train faces described here and scored on the validation ones,
+    each paired against the shipped network's own head."""
+    from research.benchmarks.head_probe import against, fit_head, masks
+
+    ours = []
+    for name, (_, _, paths) in (("train", train), ("validation", valid)):
+        described = np.load(f"{cache}.{name}.npz")
+        row = {path: index for index, path in enumerate(described["path"])}
+        rows = np.array([row[path] for path in paths])
+        ours.append({key: described[key][rows] for key in ("pooled", "race", "gender")})
+    print("| head | features | fitted on the train faces | validation (against its own head) |")
+    print("|---|---|---|---|")
+    for column, head, classes in ((0, "gender", 2), (1, "race", 5)):
+        truth = valid[1][:, column]
+        base = ours[1][head].argmax(1) == truth
+        fitted = (ours[0][head].argmax(1) == train[1][:, column]).mean()
+        print(
+            f"| {head} | the network's own head | {100 * fitted:.1f}% | {100 * base.mean():.1f}% |"
+        )
+        for name, pick in (
+            ("the shipped network's", lambda faces, mine: mine["pooled"]),
+            ("this network's", lambda faces, mine: faces[0]),
+            ("both", lambda faces, mine: np.concatenate([mine["pooled"], faces[0]], axis=1)),
+        ):
+            features = [
+                pick(faces, mine).astype(np.float32)
+                for faces, mine in zip((train, valid), ours, strict=True)
+            ]
+            model = fit_head(
+                features[0], masks(train[1][:, column], classes), 0, epochs=epochs, batch=batch
+            )
+            fitted = (model.predict(features[0], verbose=0).argmax(1) == train[1][:, column]).mean()
+            right = model.predict(features[1], verbose=0).argmax(1) == truth
+            held = f"{100 * right.mean():.1f}% ({against(right, base)})"
+            print(f"| {head} | {name} | {100 * fitted:.1f}% | {held} |")
 
 
 def main() -> None:
@@ -148,24 +189,37 @@ def main() -> None:
     parser.add_argument("--model", default="faceres", choices=sorted(NETWORKS))
     parser.add_argument("--shards", default="out/train-world-aaf/shards")
     parser.add_argument("--train-faces", type=int, default=3000)
+    parser.add_argument(
+        "--beside",
+        help="head_probe.py's --cache of the same shards: heads on the shipped network's "
+        "features, on these, and on both side by side",
+    )
     args = parser.parse_args()
     probed = NETWORKS[args.model]
     network = load_graph_model(Path(args.models), args.model, probed.outputs)
     started = time.perf_counter()
     shards = Path(args.shards)
-    x_train, y_train = describe(
+    x_train, y_train, p_train = describe(
         network, probed, fairface_faces(shards, "train", args.train_faces, 1)
     )
-    x_valid, y_valid = describe(network, probed, fairface_faces(shards, "validation", 10**6, 2))
+    x_valid, y_valid, p_valid = describe(
+        network, probed, fairface_faces(shards, "validation", 10**6, 2)
+    )
     print(
         f"{len(x_train)} train and {len(x_valid)} validation faces described in "
         f"{time.perf_counter() - started:.0f} s"
     )
-    first = 0
+    first = 0 if len(probed.outputs) == 1 else 1
+    if args.beside:
+        beside(
+            args.beside,
+            (x_train[:, first:], y_train, p_train),
+            (x_valid[:, first:], y_valid, p_valid),
+        )
+        return
     if len(probed.outputs) == 2:
         own = ((x_valid[:, 0] <= 0.5).astype(int) == y_valid[:, 0]).mean()
         print(f"the network's own gender (female when P(male) <= 0.5): {100 * own:.1f}%")
-        first = 1
     mean, spread = x_train[:, first:].mean(axis=0), x_train[:, first:].std(axis=0) + 1e-6
     train, valid = (x_train[:, first:] - mean) / spread, (x_valid[:, first:] - mean) / spread
     print("| L2 | head | probe, train sample | probe, validation |\n|---|---|---|---|")

@@ -97,3 +97,37 @@ def test_a_quantization_the_probe_cannot_read_is_named(tmp_path):
     )
     with pytest.raises(ValueError, match="a: uint8 weights"):
         load_graph_model(tmp_path, "q", ("a:0",))
+
+
+@pytest.mark.slow  # trains Keras heads
+def test_heads_beside_the_shipped_network_match_its_faces_by_path(tmp_path, capsys):
+    from research.benchmarks.teacher_probe import beside
+
+    rng = np.random.default_rng(0)
+    races = np.tile(np.arange(5), 200)  # 1,000 faces, each race 200 times
+    genders = np.tile([0, 1], 500)
+    paths = np.array([f"/photos/{i}.jpg" for i in range(1000)])
+    # The shipped network's features name the race exactly; this network's are noise. The cache
+    # holds the faces in another order than the probe described them in.
+    order = rng.permutation(1000)
+    pooled = np.eye(5)[races] * 3 + 0.1 * rng.standard_normal((1000, 5))
+    for split in ("train", "validation"):
+        np.savez(
+            tmp_path / f"cache.{split}.npz",
+            path=paths[order],
+            pooled=pooled[order].astype(np.float32),
+            race=np.eye(5)[races[order]],  # its own head: right on every face
+            gender=np.eye(2)[1 - genders[order]],  # and wrong on every one
+        )
+    noise = rng.standard_normal((1000, 8))
+    labels = np.stack([genders, races], axis=1)
+    beside(
+        str(tmp_path / "cache"), (noise, labels, paths), (noise, labels, paths), epochs=20, batch=50
+    )
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()[2:]]
+    table = {(row[0].strip("| "), row[1]): row[3].rstrip(" |") for row in rows}
+    assert table[("race", "the network's own head")] == "100.0%", table
+    assert table[("gender", "the network's own head")] == "0.0%"
+    shipped = float(table[("race", "the shipped network's")].split("%")[0])
+    assert shipped > 85, table  # its features, matched to the right faces, name the race
+    assert float(table[("race", "this network's")].split("%")[0]) < 40  # noise: about 20%
