@@ -158,6 +158,12 @@ def cell_weights(gender: np.ndarray, race: np.ndarray) -> np.ndarray:
     return weights
 
 
+def fitted_on(data: dict, head: str, inside: np.ndarray) -> float:
+    """The network's own head's share right on these faces (those with a label for it)."""
+    inside = inside & (data[f"{head}_index"] >= 0)
+    return float((data[head][inside].argmax(1) == data[f"{head}_index"][inside]).mean())
+
+
 def against(now: np.ndarray, before: np.ndarray) -> str:
     """The paired difference of two heads' right answers on the same faces: points, Newcombe's
     95% interval, McNemar's p."""
@@ -209,6 +215,14 @@ def main() -> None:
 
     def fitted(answers, labels) -> float:
         return float((answers[ff].argmax(1) == labels[ff]).mean())
+
+    print("the network's own heads on the training faces (un-augmented), per source:")
+    for source in sorted(set(train["source"])):
+        inside = train["source"] == source
+        cells = [f"gender {100 * fitted_on(train, 'gender', inside):.1f}"]
+        if (train["race_index"][inside] >= 0).any():
+            cells.append(f"race {100 * fitted_on(train, 'race', inside):.1f}")
+        print(f"  {source}: {int(inside.sum())} faces, " + ", ".join(cells))
 
     print("race (validation, right per source; against the network's own head)")
     base = valid["race"].argmax(1) == valid["race_index"]
