@@ -158,10 +158,10 @@ def cell_weights(gender: np.ndarray, race: np.ndarray) -> np.ndarray:
     return weights
 
 
-def fitted_on(data: dict, head: str, inside: np.ndarray) -> float:
-    """The network's own head's share right on these faces (those with a label for it)."""
-    inside = inside & (data[f"{head}_index"] >= 0)
-    return float((data[head][inside].argmax(1) == data[f"{head}_index"][inside]).mean())
+def share_right(answers: np.ndarray, labels: np.ndarray, inside: np.ndarray) -> float:
+    """The share of these faces (those with a label) whose most probable class is their label."""
+    inside = inside & (labels >= 0)
+    return float((answers[inside].argmax(1) == labels[inside]).mean())
 
 
 def against(now: np.ndarray, before: np.ndarray) -> str:
@@ -212,21 +212,19 @@ def main() -> None:
     train, valid = read_split(args, "train"), read_split(args, "validation")
 
     ff = np.isin(train["source"], ["fairface", "fairface-more"])
-
-    def fitted(answers, labels) -> float:
-        return float((answers[ff].argmax(1) == labels[ff]).mean())
-
     print("the network's own heads on the training faces (un-augmented), per source:")
     for source in sorted(set(train["source"])):
         inside = train["source"] == source
-        cells = [f"gender {100 * fitted_on(train, 'gender', inside):.1f}"]
-        if (train["race_index"][inside] >= 0).any():
-            cells.append(f"race {100 * fitted_on(train, 'race', inside):.1f}")
+        cells = [
+            f"{head} {100 * share_right(train[head], train[f'{head}_index'], inside):.1f}"
+            for head in ("gender", "race")
+            if (train[f"{head}_index"][inside] >= 0).any()
+        ]
         print(f"  {source}: {int(inside.sum())} faces, " + ", ".join(cells))
 
     print("race (validation, right per source; against the network's own head)")
     base = valid["race"].argmax(1) == valid["race_index"]
-    own = fitted(train["race"], train["race_index"])
+    own = share_right(train["race"], train["race_index"], ff)
     report("the network's own head", base, base, valid, "race", own)
     has_race = train["race_index"] >= 0
     for name, layer, hidden, seven in (
@@ -246,19 +244,20 @@ def main() -> None:
             answers = {split: np.stack([a[:, k == FIVE_OF_SEVEN].sum(1) for k in range(5)], 1)
                        for split, a in answers.items()}  # fmt: skip
         right = answers["validation"].argmax(1) == valid["race_index"]
-        report(name, right, base, valid, "race", fitted(answers["train"], train["race_index"]))
+        fit = share_right(answers["train"], train["race_index"], ff)
+        report(name, right, base, valid, "race", fit)
 
     print("gender (validation; gap: best race minus worst)")
     base = valid["gender"].argmax(1) == valid["gender_index"]
     report("the network's own head", base, base, valid, "gender",
-           fitted(train["gender"], train["gender_index"]))  # fmt: skip
+           share_right(train["gender"], train["gender_index"], ff))  # fmt: skip
     targets = masks(train["gender_index"], 2)
     for name, weights in (("its own layer of 256, pooled", None),
                           ("the same, every race × gender cell weighed equally",
                            cell_weights(train["gender_index"], train["race_index"]))):  # fmt: skip
         head = fit_head(train["pooled"], targets, 256, weights, epochs=args.epochs)
         right = head.predict(valid["pooled"], verbose=0).argmax(1) == valid["gender_index"]
-        own = fitted(head.predict(train["pooled"], verbose=0), train["gender_index"])
+        own = share_right(head.predict(train["pooled"], verbose=0), train["gender_index"], ff)
         report(name, right, base, valid, "gender", own)
 
 
