@@ -148,7 +148,7 @@ def beside(cache: str, train: tuple, valid: tuple, epochs: int = 40, batch: int 
     features (from head_probe.py's cache of the same shards), on this network's, and on both
     side by side, fitted on the train faces described here and scored on the validation ones,
     each paired against the shipped network's own head."""
-    from research.benchmarks.head_probe import against, fit_head, masks
+    from research.benchmarks.head_probe import against, fit_head, masks, share_right
 
     ours = []
     for name, (_, _, paths) in (("train", train), ("validation", valid)):
@@ -159,9 +159,10 @@ def beside(cache: str, train: tuple, valid: tuple, epochs: int = 40, batch: int 
     print("| head | features | fitted on the train faces | validation (against its own head) |")
     print("|---|---|---|---|")
     for column, head, classes in ((0, "gender", 2), (1, "race", 5)):
-        truth = valid[1][:, column]
+        truth, taught = valid[1][:, column], train[1][:, column]
+        every = np.ones(len(taught), dtype=bool)
         base = ours[1][head].argmax(1) == truth
-        fitted = (ours[0][head].argmax(1) == train[1][:, column]).mean()
+        fitted = share_right(ours[0][head], taught, every)
         print(
             f"| {head} | the network's own head | {100 * fitted:.1f}% | {100 * base.mean():.1f}% |"
         )
@@ -174,10 +175,8 @@ def beside(cache: str, train: tuple, valid: tuple, epochs: int = 40, batch: int 
                 pick(faces, mine).astype(np.float32)
                 for faces, mine in zip((train, valid), ours, strict=True)
             ]
-            model = fit_head(
-                features[0], masks(train[1][:, column], classes), 0, epochs=epochs, batch=batch
-            )
-            fitted = (model.predict(features[0], verbose=0).argmax(1) == train[1][:, column]).mean()
+            model = fit_head(features[0], masks(taught, classes), 0, epochs=epochs, batch=batch)
+            fitted = share_right(model.predict(features[0], verbose=0), taught, every)
             right = model.predict(features[1], verbose=0).argmax(1) == truth
             held = f"{100 * right.mean():.1f}% ({against(right, base)})"
             print(f"| {head} | {name} | {100 * fitted:.1f}% | {held} |")
