@@ -93,6 +93,8 @@ def test_custom_bins_index_ages():
         ),
         ("training: {epochs: 4, warmup_epochs: 4}\n", "training.warmup_epochs"),
         ("training: {initial_member: 1}\n", "training.initial_member: needs initial_model"),
+        ("training: {fresh_from: conv3_0}\n", "training.fresh_from: needs initial_model"),
+        ("training: {frozen_through: pool2}\n", "training.frozen_through: needs initial_model"),
         ("training: {teacher_share: 1.5}\n", "training.teacher_share"),
         ("training: {teacher_mixup: 0.5}\n", "training.teacher_mixup: unknown key"),
         ("training: {epochs: 4, warmup_epochs: 1, average_epochs: 3}\n", "average_epochs"),

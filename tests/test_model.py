@@ -114,6 +114,47 @@ def test_training_can_start_from_a_package_made_at_another_input_size(tmp_path):
         load_initial_weights(other, tmp_path / "stage1")
 
 
+def test_training_from_further_back_refreshes_the_top_and_freezes_the_bottom(tmp_path):
+    from sparkface.train.fit import freeze_through, load_initial_weights
+
+    source = make_model(small_config(), 32, 8, seed=1)
+    save_package(source, {"version": "stage-one"}, tmp_path / "stage1")
+    target = make_model(small_config(), 32, 8, seed=2)
+    fresh = {layer.name: layer.get_weights() for layer in target.layers}
+    load_initial_weights(target, tmp_path / "stage1", fresh_from="conv1_0")
+    names = [layer.name for layer in target.layers]
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        kept = source if names.index(layer.name) < names.index("conv1_0") else None
+        expected = kept.get_layer(layer.name).get_weights() if kept else fresh[layer.name]
+        for mine, theirs in zip(layer.get_weights(), expected, strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+    assert not np.array_equal(target.get_layer("conv2_0").get_weights()[0],
+                              source.get_layer("conv2_0").get_weights()[0])  # fmt: skip
+
+    assert freeze_through(target, "pool0", fresh_from="conv1_0") == names.index("pool0") + 1
+    assert [layer.trainable for layer in target.layers] == [
+        i > names.index("pool0") for i in range(len(names))
+    ]
+    before = [w.copy() for w in target.get_layer("bn0_0").get_weights()]
+    top_before = target.get_layer("conv1_0").get_weights()[0].copy()
+    compile_model(target, 0.01, 0.0, {})
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    labels = {"age_group": np.zeros(8), "gender": np.ones(8), "race": np.zeros(8),
+              "age": np.full((8, 1), 0.3)}  # fmt: skip
+    target.fit(faces, labels, epochs=1, batch_size=8, verbose=0)
+    for now, then in zip(target.get_layer("bn0_0").get_weights(), before, strict=True):
+        np.testing.assert_array_equal(now, then)  # moving statistics too: inference mode
+    assert not np.array_equal(target.get_layer("conv1_0").get_weights()[0], top_before)
+
+    with pytest.raises(ValueError, match="frozen_through: 'conv1_0' must come before fresh_from"):
+        freeze_through(target, "conv1_0", fresh_from="conv1_0")
+    with pytest.raises(ValueError, match="fresh_from: the network has no layer 'conv9_0'"):
+        load_initial_weights(target, tmp_path / "stage1", fresh_from="conv9_0")
+
+
 def test_warmup_raises_the_learning_rate_from_zero_before_the_cosine_decay():
     model = make_model(small_config(), 32, 8)
     compile_model(model, 0.01, 0.0, {}, steps=100, warmup_steps=10)

@@ -457,6 +457,12 @@ class TrainingConfig(Settings):
     warmup_epochs: Annotated[int, Strict(), Field(ge=0)] = 0
     initial_model: str | None = None  # a Keras model package whose weights training starts from
     initial_member: Annotated[int, Strict(), Field(ge=0)] | None = None  # of an ensemble
+    # Training from further back: the layers from `fresh_from` on (the network's order, e.g.
+    # conv3_0) start from fresh weights rather than the initial model's, and those up to and
+    # including `frozen_through` (e.g. pool2) keep the initial model's and are not trained
+    # (their batch normalisation in inference mode). Both need initial_model.
+    fresh_from: str | None = None
+    frozen_through: str | None = None
     teacher: str | None = None  # a model package whose predictions the targets mix in
     teacher_share: Fraction = 0.5  # the teacher's share of each target (the labels': the rest)
     # > 0: the weights of the last this many epochs are averaged, each epoch at
@@ -480,6 +486,9 @@ class TrainingConfig(Settings):
             )
         if self.initial_member is not None and self.initial_model is None:
             raise ValueError("initial_member: needs initial_model (an ensemble package)")
+        for name in ("fresh_from", "frozen_through"):
+            if getattr(self, name) is not None and self.initial_model is None:
+                raise ValueError(f"{name}: needs initial_model (the weights the rest keeps)")
         self.gender_age_ranges()  # each key a range of years
         return self
 

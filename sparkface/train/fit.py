@@ -49,11 +49,14 @@ def accelerator() -> str | None:
     return None
 
 
-def load_initial_weights(model, package: str | Path, member: int | None = None) -> str:
+def load_initial_weights(
+    model, package: str | Path, member: int | None = None, fresh_from: str | None = None
+) -> str:
     """Copy the weights of a saved model package into `model`, layer by layer by name, and return
     the package's version. The network is convolutional up to a global pooling, so a package
     trained at another input size fits as long as the layers are the same; any layer that is
-    missing or has other shapes is an error naming it.
+    missing or has other shapes is an error naming it. With `fresh_from`, that layer and every
+    one after it in `model` keep the fresh weights they have.
 
     With `member`, the package is an ensemble (`sparkface.train.ensemble`) and the weights are
     its member `m{member}_`'s as that member was trained: a convolution the ensemble stores as
@@ -65,8 +68,9 @@ def load_initial_weights(model, package: str | Path, member: int | None = None) 
     saved = {layer.name: layer for layer in source.layers}
     ensemble = descriptor.get("ensemble", {}) if member is not None else {}
     undone = ensemble.get("class_weights_undone", {})
+    fresh = model.layers[layer_index(model, fresh_from, "fresh_from") :] if fresh_from else []
     for layer in model.layers:
-        if not layer.weights:
+        if not layer.weights or layer in fresh:
             continue
         name = prefix + layer.name
         if name not in saved:
@@ -88,6 +92,26 @@ def load_initial_weights(model, package: str | Path, member: int | None = None) 
         layer.set_weights(weights)
     version = str(descriptor.get("version", "unversioned"))
     return version if member is None else f"{version} member {member}"
+
+
+def layer_index(model, name: str, setting: str) -> int:
+    """The position of the layer `name` in `model`; an unknown name is an error naming `setting`
+    and the layers there are."""
+    names = [layer.name for layer in model.layers]
+    if name not in names:
+        raise ValueError(f"{setting}: the network has no layer {name!r}; it has {names}")
+    return names.index(name)
+
+
+def freeze_through(model, name: str, fresh_from: str | None = None) -> int:
+    """Make `model`'s layers up to and including `name` untrainable (batch normalisation then runs
+    in inference mode); they must all come before `fresh_from`. Returns how many were frozen."""
+    last = layer_index(model, name, "frozen_through")
+    if fresh_from and last >= layer_index(model, fresh_from, "fresh_from"):
+        raise ValueError(f"frozen_through: {name!r} must come before fresh_from {fresh_from!r}")
+    for layer in model.layers[: last + 1]:
+        layer.trainable = False
+    return last + 1
 
 
 def _full_kernel(kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -203,6 +227,8 @@ def _fit(
             norm_batches=steps,
         )
         log.info("weight averaging: %s", averaging)
+    for layer in model.layers:  # the package is a whole network again, every layer trainable
+        layer.trainable = True
     run = {
         "device": device or "cpu",
         "initial_model": initial,
@@ -287,8 +313,15 @@ def build_model(
     model = make_model(config.model, config.image_size, n_age_groups, seed=config.seed)
     initial = None
     if settings.initial_model:
-        initial = load_initial_weights(model, settings.initial_model, settings.initial_member)
+        initial = load_initial_weights(
+            model, settings.initial_model, settings.initial_member, settings.fresh_from
+        )
         log.info("starting from the weights of %s (%s)", settings.initial_model, initial)
+        if settings.fresh_from:
+            log.info("fresh weights from layer %s on", settings.fresh_from)
+    if settings.frozen_through:
+        frozen = freeze_through(model, settings.frozen_through, settings.fresh_from)
+        log.info("the first %d layers, to %s, not trained", frozen, settings.frozen_through)
     compile_model(
         model,
         settings.learning_rate,
