@@ -205,3 +205,30 @@ def test_a_network_trained_in_mixed_precision_is_packaged_in_float32(tmp_path):
     np.testing.assert_allclose(
         loaded.predict_on_batch(faces)["race"], mixed.predict_on_batch(faces)["race"], atol=0.01
     )
+
+
+@pytest.mark.slow
+def test_a_run_from_further_back_keeps_the_frozen_layers_and_saves_a_whole_network(tmp_path):
+    from sparkface.core.config import TrainConfig, TrainingConfig, parse_age_groups
+    from sparkface.train.fit import train
+    from tests.test_ensemble import GROUPS, write_split
+
+    start = make_model(small_config(), 32, len(GROUPS), seed=1)
+    save_package(start, {"version": "start"}, tmp_path / "start")
+    write_split(tmp_path / "shards", "train", 48, seed=3)
+    write_split(tmp_path / "shards", "validation", 16, seed=4)
+    training = TrainingConfig(
+        batch_size=16, epochs=2, learning_rate=0.01, initial_model=str(tmp_path / "start"),
+        fresh_from="conv2_0", frozen_through="pool1", class_weights=False,
+    )  # fmt: skip
+    config = TrainConfig(image_size=32, model=small_config(augment=False), training=training)
+    model, run = train(tmp_path / "shards", config, parse_age_groups(GROUPS), tmp_path / "out", 0)
+    assert run["initial_model"] == "start"
+    for name in ("conv0_0", "bn0_0", "conv1_0", "bn1_0"):
+        for now, then in zip(model.get_layer(name).get_weights(),
+                             start.get_layer(name).get_weights(), strict=True):  # fmt: skip
+            np.testing.assert_array_equal(now, then)
+    for name in ("conv2_0", "dense0", "race"):
+        assert not np.allclose(model.get_layer(name).get_weights()[0],
+                               start.get_layer(name).get_weights()[0])  # fmt: skip
+    assert all(layer.trainable for layer in model.layers)
