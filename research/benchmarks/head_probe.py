@@ -208,6 +208,8 @@ def main() -> None:
     parser.add_argument("--labels", nargs="+", default=labels)
     parser.add_argument("--cache", help="keep each split's features in CACHE.SPLIT.npz")
     parser.add_argument("--epochs", type=int, default=40)
+    own_only = "the network's own heads only (how well it fits them), no head fitted"
+    parser.add_argument("--own-only", action="store_true", help=own_only)
     args = parser.parse_args()
     train, valid = read_split(args, "train"), read_split(args, "validation")
 
@@ -226,6 +228,11 @@ def main() -> None:
     base = valid["race"].argmax(1) == valid["race_index"]
     own = share_right(train["race"], train["race_index"], ff)
     report("the network's own head", base, base, valid, "race", own)
+    if args.own_only:
+        base = valid["gender"].argmax(1) == valid["gender_index"]
+        own = share_right(train["gender"], train["gender_index"], ff)
+        report("the network's own gender head", base, base, valid, "gender", own)
+        return
     has_race = train["race_index"] >= 0
     for name, layer, hidden, seven in (
         ("linear, dense layer", "dense", 0, False),
