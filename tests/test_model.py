@@ -96,6 +96,21 @@ def test_the_shipped_model_matches_its_descriptor():
     assert descriptor["classes"]["race"] == ["white", "black", "asian", "indian", "others"]
 
 
+def test_separable_blocks_use_depthwise_separable_convolutions_but_on_the_rgb_face():
+    import keras
+
+    plain = make_model(small_config(convs_per_block=2), 32, 8)
+    model = make_model(small_config(convs_per_block=2, separable_blocks=(0, 1)), 32, 8)
+    plain_kind, separable = keras.layers.Conv2D, keras.layers.SeparableConv2D
+    kinds = [type(model.get_layer(name)) for name in ("conv0_0", "conv0_1", "conv1_1", "conv2_0")]
+    assert kinds == [plain_kind, separable, separable, plain_kind]
+    assert model.count_params() < plain.count_params()
+    outputs = model(np.zeros((2, 32, 32, 3), dtype=np.uint8), training=False)
+    assert tuple(outputs["race"].shape) == (2, 5)
+    with pytest.raises(ValueError, match=r"separable_blocks: no block \[3\]"):
+        small_config(separable_blocks=(1, 3))
+
+
 def test_training_can_start_from_a_package_made_at_another_input_size(tmp_path):
     from sparkface.train.fit import load_initial_weights
 

@@ -44,7 +44,8 @@ def make_model(
     seed: int = 0,
 ) -> keras.Model:
     """Conv -> BatchNorm -> activation -> MaxPool cycles, two dense layers with dropout, and four
-    heads: age group, gender, race (softmax) and age in years (regression)."""
+    heads: age group, gender, race (softmax) and age in years (regression). The convolutions of
+    `config.separable_blocks` are depthwise-separable, but one on the RGB face."""
     import keras
     from keras import layers
 
@@ -52,9 +53,9 @@ def make_model(
     x = layers.Rescaling(1.0 / 255.0, name="normalise")(inputs)
     for block, filters in enumerate(config.filters):
         for conv in range(config.convs_per_block):
-            x = layers.Conv2D(
-                filters, 3, padding="same", use_bias=False, name=f"conv{block}_{conv}"
-            )(x)
+            separable = block in config.separable_blocks and x.shape[-1] > 3
+            kind = layers.SeparableConv2D if separable else layers.Conv2D
+            x = kind(filters, 3, padding="same", use_bias=False, name=f"conv{block}_{conv}")(x)
             x = layers.BatchNormalization(name=f"bn{block}_{conv}")(x)
             x = _activation(config.activation)(x)
         if x.shape[1] > 1:
