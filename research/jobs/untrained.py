@@ -31,8 +31,8 @@ def multiply_adds(model) -> int:
     for layer in model.layers:
         if isinstance(layer, keras.layers.SeparableConv2D):
             _, height, width, channels = layer.output.shape
-            inputs = layer.input.shape[-1]
-            total += height * width * inputs * (9 + channels)  # 3 x 3 per channel, then 1 x 1
+            rows, columns, inputs, _ = layer.depthwise_kernel.shape
+            total += height * width * inputs * (rows * columns + channels)  # then 1 x 1
         elif isinstance(layer, keras.layers.Conv2D):
             _, height, width, channels = layer.output.shape
             rows, columns, inputs, _ = layer.kernel.shape
