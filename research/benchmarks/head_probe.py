@@ -154,7 +154,8 @@ def cell_weights(gender: np.ndarray, race: np.ndarray) -> np.ndarray:
     labelled = race >= 0
     cells = race[labelled] * 2 + gender[labelled]
     counts = np.bincount(cells, minlength=10).astype(np.float64)
-    weights[labelled] = (labelled.sum() / (10 * counts))[cells]
+    # a cell without faces is never indexed: its weight need not exist
+    weights[labelled] = (labelled.sum() / (10 * np.maximum(counts, 1)))[cells]
     return weights
 
 
