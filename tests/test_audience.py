@@ -12,7 +12,12 @@ from pyspark.sql import functions as F
 from sparkface.audience.calibration import load_calibration, load_likeness, write_calibration
 from sparkface.audience.likeness import fit_source_classifier, multinomial_regression
 from sparkface.audience.report import report_data, write_report
-from sparkface.audience.shares import HeadCalibration, estimate, total_variation
+from sparkface.audience.shares import (
+    HeadCalibration,
+    estimate,
+    total_variation,
+    unshrunk_shares,
+)
 from sparkface.audience.tables import audience_shares, audience_tables
 from sparkface.core.config import AudienceConfig, ConfigError, load_audience
 from sparkface.core.contract import DEFAULT_AGE_GROUPS, GENDERS, RACES
@@ -60,6 +65,13 @@ def test_shrinkage_pulls_a_window_towards_the_calibration_mix():
     shrunk = estimate(probabilities, calibration, pseudo_faces=60).share
     prior = calibration.fitted.prior
     assert free[0] > 0.9 and prior[0] + 0.1 < shrunk[0] < free[0] - 0.1
+    # Towards another centre: a night's mix, say, of class c only.
+    centre = np.array([0.0, 0.0, 1.0])
+    towards = estimate(probabilities, calibration, pseudo_faces=60, centre=centre).share
+    assert 0.3 < towards[2] < 0.7 and towards[0] < shrunk[0] - 0.2
+    unshrunk, variance = unshrunk_shares(probabilities, calibration)
+    np.testing.assert_allclose(unshrunk, free)
+    assert np.all(variance >= 0) and variance.max() < 0.05
 
 
 def test_intervals_hold_the_true_share_about_as_often_as_they_say():

@@ -221,16 +221,19 @@ def maximum_likelihood_shares(
     prior: np.ndarray,
     weights: np.ndarray | None = None,
     pseudo_faces: float = 0.0,
+    centre: np.ndarray | None = None,
 ) -> np.ndarray:
     """EM for the class shares of faces whose recalibrated probabilities (under `prior`) are
     `calibrated`: (faces, classes), or (draws, faces, classes) with `weights` (draws, faces)
     summing to 1 per draw; one share vector per draw. With `pseudo_faces`, the most probable
-    shares under a Dirichlet prior worth that many faces of the calibration's mix (shrinkage
-    towards it, for heads whose classes the model tells apart poorly)."""
+    shares under a Dirichlet prior worth that many faces of `centre`'s mix (by default the
+    calibration's, `prior`): shrinkage towards it, for heads whose classes the model tells
+    apart poorly."""
     stacked = calibrated if calibrated.ndim == 3 else calibrated[None]
     if weights is None:
         weights = np.full(stacked.shape[:2], 1 / stacked.shape[1])
     prior = np.broadcast_to(prior, (stacked.shape[0], stacked.shape[2]))
+    towards = prior if centre is None else np.broadcast_to(centre, prior.shape)
     ratio = stacked / prior[:, None, :]
     faces = stacked.shape[1]
 
@@ -238,7 +241,7 @@ def maximum_likelihood_shares(
         posterior = ratio * shares[:, None, :]
         posterior /= posterior.sum(axis=2, keepdims=True)
         counted = np.einsum("df,dfc->dc", weights, posterior) * faces
-        return (counted + pseudo_faces * prior) / (faces + pseudo_faces)
+        return (counted + pseudo_faces * towards) / (faces + pseudo_faces)
 
     # EM, accelerated by SQUAREM (Varadhan and Roland, 2008): two steps, then a step along
     # their extrapolation, kept on the simplex; EM alone crawls where classes look alike.
@@ -281,11 +284,13 @@ def estimate(
     pseudo_faces: float = 0.0,
     realised: bool = True,
     likeness: dict[str, np.ndarray] | None = None,
+    centre: np.ndarray | None = None,
 ) -> Shares:
     """The shares of a group of faces (rows of `probabilities`) with a `level` interval.
 
     With `calibration`: the maximum-likelihood shares under its recalibration (most probable
-    under a prior worth `pseudo_faces` faces of its mix, when given); the interval from
+    under a prior worth `pseudo_faces` faces of `centre`'s mix, by default the calibration's,
+    when given); the interval from
     their variance, the sampling part from the observed information (the faces' likelihood
     ratios' outer products, on the simplex), the calibration's part from the spread of the
     shares under its bootstrap recalibrations and the domain's from their spread under its
@@ -312,43 +317,33 @@ def estimate(
         low, high = np.quantile(weights @ probabilities, [tail, 1 - tail], axis=0)
         share = averaged
     else:
-        if calibration.fitted is None:
-            calibration = calibration.fit()
-        fitted = calibration.fitted
-        mixed = {name: fit for name, fit in calibration.domains.items() if name in (likeness or {})}
-        if len(mixed) > 1:
-            # Each face's likelihood ratio: its sources' recalibrations, by how like each it is.
-            odds = np.stack([likeness[name] for name in mixed], axis=1)
-            odds = odds / np.maximum(odds.sum(axis=1, keepdims=True), 1e-12)
-            each = np.stack([fit.apply(probabilities) for fit in mixed.values()])
-            priors = np.stack([fit.prior for fit in mixed.values()])
-            ratio = np.einsum("fs,sfc->fc", odds, each / priors[:, None, :])
-        else:
-            ratio = fitted.apply(probabilities) / fitted.prior
-        recalibrated = ratio * fitted.prior  # shrinkage, if any, towards the fitted prior
-        share = maximum_likelihood_shares(recalibrated, fitted.prior, pseudo_faces=pseudo_faces)
+        corrected = _correct(probabilities, calibration, likeness)
+        fitted = corrected.fitted
+        towards = fitted.prior if centre is None else centre
+        shrink = {"pseudo_faces": pseudo_faces, "centre": centre}
+        share = maximum_likelihood_shares(corrected.recalibrated, fitted.prior, **shrink)
         # With shrinkage the shares are about w * the maximum-likelihood ones + (1 - w) * the
-        # prior, w = faces / (faces + pseudo_faces): w^2 times their variance, plus the bias
-        # towards the prior squared.
-        unshrunk = maximum_likelihood_shares(recalibrated, fitted.prior) if pseudo_faces else share
-        covariance = _sampling_covariance(ratio, unshrunk)
-        if realised:
-            covariance = covariance - (np.diag(unshrunk) - np.outer(unshrunk, unshrunk)) / faces
+        # centre, w = faces / (faces + pseudo_faces): w^2 times their variance, plus the bias
+        # towards the centre squared.
+        if pseudo_faces:
+            unshrunk, sampling = _unshrunk(corrected, realised)
+        else:
+            sampling = _sampling_variance(corrected.ratio, share, realised)
+            unshrunk = share
         weight = faces / (faces + pseudo_faces)
-        sampling = np.clip(np.diag(covariance), 0, None)
-        # The squared pull, estimated without bias: (prior - unshrunk)^2 less unshrunk's variance.
-        pull = np.clip((fitted.prior - unshrunk) ** 2 - sampling, 0, None)
+        # The squared pull, estimated without bias: (centre - unshrunk)^2 less unshrunk's variance.
+        pull = np.clip((towards - unshrunk) ** 2 - sampling, 0, None)
         variance = weight**2 * sampling + (1 - weight) ** 2 * pull
         if len(calibration.variants) > 1:
-            variance += _variance_under(calibration.variants, probabilities, pseudo_faces)
-        if len(mixed) > 1:
+            variance += _variance_under(calibration.variants, probabilities, **shrink)
+        if corrected.odds is not None:
             # The shares under each source's recalibration alone, weighted by how like it the
             # window's faces are: their spread about the mixed shares.
-            alone = maximum_likelihood_shares(each, priors, pseudo_faces=pseudo_faces)
-            variance += odds.mean(axis=0) @ (alone - share) ** 2
+            alone = maximum_likelihood_shares(corrected.each, corrected.priors, **shrink)
+            variance += corrected.odds.mean(axis=0) @ (alone - share) ** 2
         elif len(calibration.domains) > 1:
             domains = tuple(calibration.domains.values())
-            variance += _variance_under(domains, probabilities, pseudo_faces)
+            variance += _variance_under(domains, probabilities, **shrink)
         spread = _normal_quantile(1 - tail) * np.sqrt(np.clip(variance, 0, None))
         low, high = np.clip(share - spread, 0, 1), np.clip(share + spread, 0, 1)
     return Shares(
@@ -361,13 +356,77 @@ def estimate(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Corrected:
+    """A group of faces' probabilities under a calibration: each face's likelihood ratio per
+    class, and, where faces are recalibrated by the sources they are like, each source's
+    recalibration of them (`each`, under `priors`) and the odds (`odds`, faces x sources)."""
+
+    fitted: Recalibration
+    ratio: np.ndarray
+    each: np.ndarray | None = None
+    priors: np.ndarray | None = None
+    odds: np.ndarray | None = None
+
+    @property
+    def recalibrated(self) -> np.ndarray:
+        return self.ratio * self.fitted.prior  # shrinkage, if any, towards the fitted prior
+
+
+def _correct(
+    probabilities: np.ndarray,
+    calibration: HeadCalibration,
+    likeness: dict[str, np.ndarray] | None,
+) -> _Corrected:
+    if calibration.fitted is None:
+        calibration = calibration.fit()
+    fitted = calibration.fitted
+    mixed = {name: fit for name, fit in calibration.domains.items() if name in (likeness or {})}
+    if len(mixed) <= 1:
+        return _Corrected(fitted, fitted.apply(probabilities) / fitted.prior)
+    # Each face's likelihood ratio: its sources' recalibrations, by how like each it is.
+    odds = np.stack([likeness[name] for name in mixed], axis=1)
+    odds = odds / np.maximum(odds.sum(axis=1, keepdims=True), 1e-12)
+    each = np.stack([fit.apply(probabilities) for fit in mixed.values()])
+    priors = np.stack([fit.prior for fit in mixed.values()])
+    ratio = np.einsum("fs,sfc->fc", odds, each / priors[:, None, :])
+    return _Corrected(fitted, ratio, each, priors, odds)
+
+
+def _unshrunk(corrected: _Corrected, realised: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    share = maximum_likelihood_shares(corrected.recalibrated, corrected.fitted.prior)
+    return share, _sampling_variance(corrected.ratio, share, realised)
+
+
+def _sampling_variance(ratio: np.ndarray, share: np.ndarray, realised: bool) -> np.ndarray:
+    """Per class, the maximum-likelihood share's sampling variance: about the window's own
+    faces' shares (`realised`), or about the mix they were drawn from."""
+    covariance = _sampling_covariance(ratio, share)
+    if realised:
+        covariance = covariance - (np.diag(share) - np.outer(share, share)) / len(ratio)
+    return np.clip(np.diag(covariance), 0, None)
+
+
+def unshrunk_shares(
+    probabilities: np.ndarray,
+    calibration: HeadCalibration,
+    likeness: dict[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A group of faces' maximum-likelihood shares under `calibration`, unshrunk, and each
+    share's sampling variance about the group's own faces' shares."""
+    return _unshrunk(_correct(probabilities, calibration, likeness))
+
+
 def _variance_under(
-    fits: tuple[Recalibration, ...], probabilities: np.ndarray, pseudo_faces: float
+    fits: tuple[Recalibration, ...],
+    probabilities: np.ndarray,
+    pseudo_faces: float,
+    centre: np.ndarray | None = None,
 ) -> np.ndarray:
     """The variance of the shares over these recalibrations of the faces' probabilities."""
     calibrated = np.stack([fit.apply(probabilities) for fit in fits])
     priors = np.stack([fit.prior for fit in fits])
-    shares = maximum_likelihood_shares(calibrated, priors, pseudo_faces=pseudo_faces)
+    shares = maximum_likelihood_shares(calibrated, priors, pseudo_faces=pseudo_faces, centre=centre)
     return shares.var(axis=0)
 
 
