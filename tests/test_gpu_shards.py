@@ -57,3 +57,45 @@ def test_unpacking_stops_when_the_pixels_differ_from_the_packed_ones(tmp_path):
     manifest.write_text(json.dumps(recorded))
     with pytest.raises(SystemExit, match="split train: pixels differ"):
         script.unpack(tmp_path / "packed", tmp_path / "back")
+
+
+def test_lossy_packing_comes_back_close_and_checks_its_bytes(tmp_path):
+    script = load_script()
+    rng = np.random.default_rng(2)
+    # Smooth faces, as photos are: lossy WebP keeps them close; random noise it would not.
+    ramp = np.linspace(0, 255, 16, dtype=np.float64)
+    for split, rows in (("train", 4), ("validation", 2)):
+        faces = np.stack([
+            np.stack([np.add.outer(ramp, ramp) / 2 * shade for shade in (0.3, 0.6, 0.9)], axis=-1)
+            * rng.uniform(0.5, 1.0)
+            for _ in range(rows)
+        ]).astype(np.uint8)  # fmt: skip
+        table = pa.table({
+            "file_name": [f"{split}{i}.jpg" for i in range(rows)],
+            "pixels": pa.array([face.tobytes() for face in faces], type=pa.binary()),
+        })  # fmt: skip
+        (tmp_path / "shards" / f"split={split}").mkdir(parents=True)
+        pq.write_table(table, tmp_path / "shards" / f"split={split}" / "part-00000.parquet")
+    lossless = script.pack(tmp_path / "shards", tmp_path / "exact", ["train"], 16)
+    script.pack(tmp_path / "shards", tmp_path / "packed", ["train", "validation"], 16, quality=90)
+    manifest = json.loads((tmp_path / "packed" / "manifest.json").read_text())
+    assert manifest["quality"] == 90 and "pixels_sha256" not in manifest
+    assert manifest["webp_sha256"]["train"] != lossless["train"]
+    script.unpack(tmp_path / "packed", tmp_path / "back")
+    for split in ("train", "validation"):
+        original = pq.read_table(tmp_path / "shards" / f"split={split}")
+        back = pq.read_table(tmp_path / "back" / f"split={split}")
+        assert back.column("file_name").equals(original.column("file_name"))
+        before = np.frombuffer(b"".join(original.column("pixels").to_pylist()), np.uint8)
+        after = np.frombuffer(b"".join(back.column("pixels").to_pylist()), np.uint8)
+        assert before.shape == after.shape
+        assert 0 < np.abs(after.astype(int) - before).mean() < 4
+    # A face's bytes changed on the way: caught before training on it.
+    path = tmp_path / "packed" / "split=validation" / "part-00000.parquet"
+    table = pq.read_table(path)
+    faces = table.column("pixels").to_pylist()
+    faces[0], faces[1] = faces[1], faces[0]
+    pixels = pa.array(faces, type=pa.binary())
+    pq.write_table(table.set_column(table.schema.get_field_index("pixels"), "pixels", pixels), path)
+    with pytest.raises(SystemExit, match="split validation: WebP bytes differ"):
+        script.unpack(tmp_path / "packed", tmp_path / "again")

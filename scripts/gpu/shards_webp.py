@@ -8,6 +8,12 @@ again with its pixels as lossless WebP and records a SHA-256 of each split's pix
 decodes them back to raw pixels, the same rows in the same files and order, and stops unless
 every split's pixels hash as they did.
 
+With `--quality Q` the faces are lossy WebP instead (64-px shards are too large to send
+losslessly in the few calls a GPU session's minutes allow: research/benchmarks/lossy_shards.py
+measures what it costs the network); the manifest then holds a SHA-256 of each split's WebP
+files' bytes, which `unpack` checks before decoding (a decoder of another libwebp version may
+round a pixel differently, so the decoded pixels cannot be hashed ahead).
+
     python scripts/gpu/shards_webp.py pack out/train-detect/shards .gpu/shards
     python scripts/gpu/shards_webp.py unpack .gpu/shards out/train-detect/shards
 """
@@ -31,21 +37,30 @@ from sparkface.train.shards import pixels_to_array
 MANIFEST = "manifest.json"
 
 
-def pack(source: Path, target: Path, splits: list[str], image_size: int) -> dict[str, str]:
-    """Each split's shard files with lossless-WebP pixels; returns the splits' pixel hashes."""
+def pack(
+    source: Path, target: Path, splits: list[str], image_size: int, quality: int | None = None
+) -> dict[str, str]:
+    """Each split's shard files with WebP pixels (lossless, or lossy at `quality`); returns the
+    splits' hashes: of the pixels when lossless, of the WebP bytes when lossy."""
     hashes = {}
     for split in splits:
         digest = hashlib.sha256()
         for path in sorted((source / f"split={split}").glob("*.parquet")):
             table = pq.read_table(path)
             pixels = pixels_to_array(table.column("pixels"), image_size)
-            digest.update(pixels.tobytes())
-            encoded = pa.array([webp(face) for face in pixels], type=pa.binary())
+            faces = [webp(face, quality) for face in pixels]
+            if quality is None:
+                digest.update(pixels.tobytes())
+            else:
+                for data in faces:
+                    digest.update(len(data).to_bytes(4, "little") + data)
+            encoded = pa.array(faces, type=pa.binary())
             table = table.set_column(table.schema.get_field_index("pixels"), "pixels", encoded)
             (target / f"split={split}").mkdir(parents=True, exist_ok=True)
             pq.write_table(table, target / f"split={split}" / path.name, compression="none")
         hashes[split] = digest.hexdigest()
-    manifest = {"image_size": image_size, "pixels_sha256": hashes}
+    kind = "pixels_sha256" if quality is None else "webp_sha256"
+    manifest = {"image_size": image_size, "quality": quality, kind: hashes}
     (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return hashes
 
@@ -54,24 +69,40 @@ def unpack(source: Path, target: Path) -> dict[str, str]:
     """The shards back with raw pixels, checked against the manifest's hashes."""
     manifest = json.loads((source / MANIFEST).read_text())
     size = manifest["image_size"]
-    for split, expected in manifest["pixels_sha256"].items():
+    lossy = "webp_sha256" in manifest
+    hashes = manifest["webp_sha256" if lossy else "pixels_sha256"]
+    for split, expected in hashes.items():
         digest = hashlib.sha256()
         for path in sorted((source / f"split={split}").glob("*.parquet")):
             table = pq.read_table(path)
-            faces = np.stack([decoded(data, size) for data in table.column("pixels").to_pylist()])
-            digest.update(faces.tobytes())
+            packed = table.column("pixels").to_pylist()
+            faces = np.stack([decoded(data, size) for data in packed])
+            if lossy:
+                for data in packed:
+                    digest.update(len(data).to_bytes(4, "little") + data)
+            else:
+                digest.update(faces.tobytes())
             raw = pa.array([face.tobytes() for face in faces], type=pa.binary())
             table = table.set_column(table.schema.get_field_index("pixels"), "pixels", raw)
             (target / f"split={split}").mkdir(parents=True, exist_ok=True)
             pq.write_table(table, target / f"split={split}" / path.name)
         if digest.hexdigest() != expected:
-            raise SystemExit(f"split {split}: pixels differ from the packed ones after decoding")
-    return manifest["pixels_sha256"]
+            what = (
+                "WebP bytes differ from the packed ones"
+                if lossy
+                else ("pixels differ from the packed ones after decoding")
+            )
+            raise SystemExit(f"split {split}: {what}")
+    return hashes
 
 
-def webp(face: np.ndarray) -> bytes:
+def webp(face: np.ndarray, quality: int | None = None) -> bytes:
+    """A face as WebP: lossless, or lossy at `quality` (0-100)."""
     buffer = io.BytesIO()
-    Image.fromarray(face).save(buffer, "WEBP", lossless=True, quality=100, method=2)
+    if quality is None:
+        Image.fromarray(face).save(buffer, "WEBP", lossless=True, quality=100, method=2)
+    else:
+        Image.fromarray(face).save(buffer, "WEBP", quality=quality, method=4)
     return buffer.getvalue()
 
 
@@ -90,12 +121,13 @@ def main(argv: list[str]) -> int:
     packing.add_argument("target", type=Path)
     packing.add_argument("--splits", nargs="+", default=["train", "validation"])
     packing.add_argument("--image-size", type=int, default=48)
+    packing.add_argument("--quality", type=int, help="lossy WebP at this quality (0-100)")
     unpacking = commands.add_parser("unpack")
     unpacking.add_argument("source", type=Path)
     unpacking.add_argument("target", type=Path)
     args = parser.parse_args(argv)
     if args.command == "pack":
-        hashes = pack(args.source, args.target, args.splits, args.image_size)
+        hashes = pack(args.source, args.target, args.splits, args.image_size, args.quality)
     else:
         hashes = unpack(args.source, args.target)
     print(json.dumps(hashes))

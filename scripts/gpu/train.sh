@@ -3,7 +3,7 @@
 # Spark (the network is backend-neutral Keras 3; jobs/fit.py trains without Spark). The .keras
 # packages it writes load here with TensorFlow. docs/gpu.md says how the steps are run:
 #
-#   scripts/gpu/train.sh bundle          # here: .gpu/ = the shards as lossless WebP, Keras's wheels
+#   scripts/gpu/train.sh bundle          # here: .gpu/ = the shards as WebP, Keras's wheels
 #   scripts/gpu/train.sh setup           # there: wheels installed, .gpu/ kept in /tmp
 #   scripts/gpu/train.sh train RECIPE... # there: shards unpacked and checked, one jobs/fit.py per
 #                                        # recipe, side by side
@@ -49,8 +49,11 @@ case "${1:-}" in
 bundle)
 	rm -rf .gpu && mkdir -p .gpu/wheels .gpu/meta
 	cp "$SHARDS_FROM"/preparation.json "$SHARDS_FROM"/config.yaml .gpu/meta/
+	# The faces' size as the shards were prepared; WEBP_QUALITY=Q packs them lossy (docs/gpu.md).
+	size=$(.venv/bin/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["image_size"])' \
+		"$SHARDS_FROM"/config.yaml)
 	.venv/bin/python scripts/gpu/shards_webp.py pack "$SHARDS_FROM"/shards .gpu/shards \
-		--splits train validation test --image-size 48
+		--splits train validation test --image-size "$size" ${WEBP_QUALITY:+--quality "$WEBP_QUALITY"}
 	if [ -n "${PARTS_MB:-}" ]; then
 		part=1 used=0
 		for file in .gpu/shards/split=*/*.parquet; do
