@@ -224,6 +224,8 @@ def test_a_network_trained_in_mixed_precision_is_packaged_in_float32(tmp_path):
 
 @pytest.mark.slow
 def test_a_run_from_further_back_keeps_the_frozen_layers_and_saves_a_whole_network(tmp_path):
+    import h5py
+
     from sparkface.core.config import TrainConfig, TrainingConfig, parse_age_groups
     from sparkface.train.fit import train
     from tests.test_ensemble import GROUPS, write_split
@@ -247,3 +249,14 @@ def test_a_run_from_further_back_keeps_the_frozen_layers_and_saves_a_whole_netwo
         assert not np.allclose(model.get_layer(name).get_weights()[0],
                                start.get_layer(name).get_weights()[0])  # fmt: skip
     assert all(layer.trainable for layer in model.layers)
+    # The best epoch's weights alone, loadable into the recipe's network (what a run stopped by
+    # its time limit brings back: scripts/gpu/train.sh, research/jobs/untrained.py --weights).
+    best = make_model(small_config(), 32, len(GROUPS), seed=2)
+    best.load_weights(tmp_path / "out" / "best.weights.h5")
+    np.testing.assert_array_equal(best.get_layer("conv0_0").get_weights()[0],
+                                  start.get_layer("conv0_0").get_weights()[0])  # fmt: skip
+    assert not np.allclose(best.get_layer("conv2_0").get_weights()[0],
+                           start.get_layer("conv2_0").get_weights()[0])  # fmt: skip
+    # The weights alone: the optimiser's state (twice as much again) is not in the file.
+    with h5py.File(tmp_path / "out" / "best.weights.h5") as saved:
+        assert sorted(saved) == ["layers", "vars"]

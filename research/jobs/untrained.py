@@ -9,6 +9,11 @@ any hour is spent training it, since the cost does not depend on the weights:
 OUT holds `model.keras` (fresh weights, the recipe's seed) and the `--like` package's
 `model.json` (the classes, input and preprocessing it scores with) marked `untrained`, with the
 network's weights and multiply-adds a face.
+
+With `--weights FILE` (a run's `training/best.weights.h5`: its best epoch, which a run stopped
+by its time limit on a GPU machine brings back instead of a package, `scripts/gpu/train.sh`) the
+network holds those weights, and the descriptor says so (`checkpoint` rather than `untrained`):
+a package to convert and evaluate as any other, knowing it is an epoch, not a finished run.
 """
 
 from __future__ import annotations
@@ -47,19 +52,25 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="a training recipe")
     parser.add_argument("--like", required=True, help="a package whose descriptor to take")
     parser.add_argument("--output", required=True)
+    parser.add_argument("--weights", help="a run's best.weights.h5 to put in the network")
     args = parser.parse_args()
     config = load_train(args.config)
     groups = load_labels().groups
     model = make_model(config.model, config.image_size, len(groups.names), seed=config.seed)
     descriptor = json.loads((Path(args.like) / DESCRIPTOR_FILE).read_text())
     descriptor.pop("model_sha256", None)
-    descriptor["untrained"] = {
+    network = {
         "config": args.config,
         "weights": int(model.count_params()),
         "multiply_adds": multiply_adds(model),
     }
+    if args.weights:
+        model.load_weights(args.weights)
+        descriptor["checkpoint"] = {**network, "weights_file": args.weights}
+    else:
+        descriptor["untrained"] = network
     save_package(model, descriptor, args.output)
-    print(f"{args.output}: {descriptor['untrained']}")
+    print(f"{args.output}: {network}")
 
 
 if __name__ == "__main__":

@@ -339,18 +339,39 @@ def build_model(
 
 
 def callbacks(output_dir: Path, patience: int) -> list:
-    """Keep the best checkpoint by validation loss, stop early, log every epoch to CSV."""
+    """Keep the best epoch's weights by validation loss, stop early, log every epoch to CSV."""
     import keras
 
     return [
-        keras.callbacks.ModelCheckpoint(
-            output_dir / "best.keras", monitor="val_loss", save_best_only=True
-        ),
+        best_weights(output_dir / "best.weights.h5"),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience, restore_best_weights=True
         ),
         keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
     ]
+
+
+def best_weights(path: Path):
+    """A Keras callback that writes the network's weights to `path` whenever an epoch's
+    validation loss is the lowest yet: the weights alone, without the optimiser's state (twice
+    as much again, as keras.callbacks.ModelCheckpoint keeps even with save_weights_only), so
+    that a run stopped by its time limit on a GPU machine can still be brought back and
+    packaged (scripts/gpu/train.sh, research/jobs/untrained.py --weights)."""
+    import keras
+
+    class BestWeights(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best = float("inf")
+
+        def on_epoch_end(self, epoch, logs=None):
+            loss = (logs or {}).get("val_loss")
+            if loss is not None and loss < self.best:
+                self.best = loss
+                # The same layers in an uncompiled model: their weights, no optimiser.
+                keras.Model(self.model.input, self.model.output).save_weights(path)
+
+    return BestWeights()
 
 
 def history_summary(
