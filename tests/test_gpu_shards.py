@@ -99,3 +99,34 @@ def test_lossy_packing_comes_back_close_and_checks_its_bytes(tmp_path):
     pq.write_table(table.set_column(table.schema.get_field_index("pixels"), "pixels", pixels), path)
     with pytest.raises(SystemExit, match="split validation: WebP bytes differ"):
         script.unpack(tmp_path / "packed", tmp_path / "again")
+
+
+def test_packed_files_go_into_as_few_parts_as_fit(tmp_path):
+    script = load_script()
+    sizes = {"test": [20], "train": [20, 40, 40, 40], "validation": [20]}
+    for split, each in sizes.items():
+        (tmp_path / "shards" / f"split={split}").mkdir(parents=True)
+        for index, size in enumerate(each):
+            (tmp_path / "shards" / f"split={split}" / f"{index}.parquet").write_bytes(b"x" * size)
+    moved = script.parts(tmp_path, 60)
+    # In the order found, 60 at a time, they would take four parts; first-fit decreasing, three.
+    assert [sum(f.stat().st_size for f in part) for part in moved] == [60, 60, 60]
+    names = sorted(f"{f.parent.name}/{f.name}" for part in moved for f in part)
+    assert names == sorted(
+        f"split={s}/{i}.parquet" for s, e in sizes.items() for i in range(len(e))
+    )
+    assert [f.parents[2].name for f in moved[2]] == ["part3"] * len(moved[2])
+    assert not list((tmp_path / "shards").glob("split=*"))
+    with pytest.raises(SystemExit, match="part1 is there already"):
+        script.parts(tmp_path, 60)
+
+
+def test_a_file_larger_than_a_part_is_a_part_of_its_own(tmp_path):
+    script = load_script()
+    (tmp_path / "shards" / "split=train").mkdir(parents=True)
+    for name, size in (("big", 80), ("small", 10)):
+        (tmp_path / "shards" / "split=train" / f"{name}.parquet").write_bytes(b"x" * size)
+    assert [[f.name for f in part] for part in script.parts(tmp_path, 56)] == [
+        ["big.parquet"],
+        ["small.parquet"],
+    ]

@@ -15,6 +15,7 @@ files' bytes, which `unpack` checks before decoding (a decoder of another libweb
 round a pixel differently, so the decoded pixels cannot be hashed ahead).
 
     python scripts/gpu/shards_webp.py pack out/train-detect/shards .gpu/shards
+    python scripts/gpu/shards_webp.py parts .gpu 55      # files into .gpu/partN of <= 55 MB
     python scripts/gpu/shards_webp.py unpack .gpu/shards out/train-detect/shards
 """
 
@@ -96,6 +97,37 @@ def unpack(source: Path, target: Path) -> dict[str, str]:
     return hashes
 
 
+def parts(bundle: Path, most_bytes: int) -> list[list[Path]]:
+    """The packed shard files (bundle/shards/split=*/*.parquet) moved into bundle/part1,
+    bundle/part2, ... of at most `most_bytes` each (a call to the GPU machine carries what it
+    can), as few as first-fit decreasing finds; a file larger than that is a part of its own."""
+    for existing in sorted(bundle.glob("part*")):
+        raise SystemExit(f"{existing.name} is there already in {bundle}: bundle again from scratch")
+    files = sorted(bundle.glob("shards/split=*/*.parquet"), key=lambda f: -f.stat().st_size)
+    chosen: list[list[Path]] = []
+    room: list[int] = []
+    for file in files:
+        size = file.stat().st_size
+        fits = [index for index, left in enumerate(room) if left >= size]
+        if fits:
+            chosen[fits[0]].append(file)
+            room[fits[0]] -= size
+        else:
+            chosen.append([file])
+            room.append(most_bytes - size)
+    moved = []
+    for number, files_of_part in enumerate(chosen, start=1):
+        moved.append([])
+        for file in files_of_part:
+            target = bundle / f"part{number}" / "shards" / file.parent.name / file.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            file.rename(target)
+            moved[-1].append(target)
+    for split in bundle.glob("shards/split=*"):
+        split.rmdir()
+    return moved
+
+
 def webp(face: np.ndarray, quality: int | None = None) -> bytes:
     """A face as WebP: lossless, or lossy at `quality` (0-100)."""
     buffer = io.BytesIO()
@@ -122,10 +154,18 @@ def main(argv: list[str]) -> int:
     packing.add_argument("--splits", nargs="+", default=["train", "validation"])
     packing.add_argument("--image-size", type=int, default=48)
     packing.add_argument("--quality", type=int, help="lossy WebP at this quality (0-100)")
+    splitting = commands.add_parser("parts", help="move the packed files into parts")
+    splitting.add_argument("bundle", type=Path)
+    splitting.add_argument("most_mb", type=float)
     unpacking = commands.add_parser("unpack")
     unpacking.add_argument("source", type=Path)
     unpacking.add_argument("target", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "parts":
+        for number, files in enumerate(parts(args.bundle, int(args.most_mb * 1e6)), start=1):
+            size = sum(file.stat().st_size for file in files) / 1e6
+            print(f"part{number}: {len(files)} files, {size:.1f} MB")
+        return 0
     if args.command == "pack":
         hashes = pack(args.source, args.target, args.splits, args.image_size, args.quality)
     else:

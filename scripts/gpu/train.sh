@@ -55,15 +55,7 @@ bundle)
 	.venv/bin/python scripts/gpu/shards_webp.py pack "$SHARDS_FROM"/shards .gpu/shards \
 		--splits train validation test --image-size "$size" ${WEBP_QUALITY:+--quality "$WEBP_QUALITY"}
 	if [ -n "${PARTS_MB:-}" ]; then
-		part=1 used=0
-		for file in .gpu/shards/split=*/*.parquet; do
-			size=$(($(stat -c %s "$file") / 1000000 + 1))
-			if [ $used -gt 0 ] && [ $((used + size)) -gt "$PARTS_MB" ]; then part=$((part + 1)) used=0; fi
-			mkdir -p ".gpu/part$part/shards/$(basename "$(dirname "$file")")"
-			mv "$file" ".gpu/part$part/shards/$(basename "$(dirname "$file")")/"
-			used=$((used + size))
-		done
-		rm -r .gpu/shards/split=*
+		.venv/bin/python scripts/gpu/shards_webp.py parts .gpu "$PARTS_MB"
 	fi
 	# Keras and what it needs beyond the GPU image's packages, for its Python (3.12).
 	.venv/bin/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
@@ -100,11 +92,17 @@ train)
 	status=0
 	for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 	# Two files a recipe (a call returns at most 8): the model, and a tarball of the rest that
-	# exists (a run stopped at FIT_SECONDS leaves its log alone).
+	# exists. A run stopped at FIT_SECONDS has no model: its best epoch's weights come back
+	# instead (RECIPE.best.weights.h5; the epoch is in the history; research/jobs/untrained.py
+	# --weights packages them), with its log and history.
 	for recipe in "$@"; do
 		name=$(recipe_name "$recipe")
 		run=out/train-$name
-		if [ -f "$run/model/model.keras" ]; then cp "$run/model/model.keras" "$RESULTS/$name.keras"; fi
+		if [ -f "$run/model/model.keras" ]; then
+			cp "$run/model/model.keras" "$RESULTS/$name.keras"
+		elif [ -f "$run/training/best.weights.h5" ]; then
+			cp "$run/training/best.weights.h5" "$RESULTS/$name.best.weights.h5"
+		fi
 		files=()
 		for file in fit.log model/model.json training/history.csv training/training.json \
 			summary.json config.yaml evaluation; do
