@@ -22,7 +22,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="calibrate", description=__doc__)
     parser.add_argument("--model", default=str(default_model_dir()), help="model folder")
     parser.add_argument(
-        "--source", action="append", required=True, help="a labelled source of conf/sources/"
+        "--source",
+        action="append",
+        required=True,
+        metavar="SOURCE[:AS]",
+        help="a labelled source of conf/sources/; with :AS, counted as the source AS (more faces "
+        "of the same kind, one correction: fairface-more:fairface)",
     )
     parser.add_argument(
         "--split",
@@ -51,13 +56,14 @@ def calibrate(args: argparse.Namespace) -> None:
     labels = load_labels(args.labels_config)
     ingest = load_ingest(args.ingest_config)
     bundle = load_bundle(args.model)
-    sources = [load_source(name) for name in args.source]
+    counted_as = counted_sources(args.source)
+    sources = [load_source(name) for name in counted_as]
     split = None if args.split == "all" else (args.split, load_train(args.recipe).split)
     heads, measured_on, likeness = in_session(
         "sparkface-calibrate",
         ingest,
         lambda spark: measure_calibration(
-            spark, sources, bundle, ingest, labels, split, args.faces, args.batch_size
+            spark, sources, bundle, ingest, labels, split, args.faces, args.batch_size, counted_as
         ),
         log_level=args.spark_log_level,
         extra=arrow_batch(args.batch_size),
@@ -65,9 +71,8 @@ def calibrate(args: argparse.Namespace) -> None:
     chosen = fit_sources(args.fit_on, heads)
     heads = {head: part.fit(on=chosen.get(head, ())) for head, part in heads.items()}
     for entry in measured_on:
-        entry["fitted_heads"] = [
-            h for h in heads if entry["source"] in chosen.get(h, [entry["source"]])
-        ]
+        kind = entry.get("counted_as", entry["source"])
+        entry["fitted_heads"] = [h for h in heads if kind in chosen.get(h, [kind])]
     path = write_calibration(args.model, heads, measured_on, likeness)
     log.info(
         "calibration of %s: %s; written to %s",
@@ -75,6 +80,24 @@ def calibrate(args: argparse.Namespace) -> None:
         ", ".join(f"{head} {len(part.truth)} faces" for head, part in heads.items()),
         path,
     )
+
+
+def counted_sources(settings: list[str]) -> dict[str, str]:
+    """--source SOURCE[:AS] settings: each source and the source it counts as (itself, or AS,
+    which must be one of the sources measured and count as itself)."""
+    counted = {}
+    for setting in settings:
+        name, _, kind = setting.partition(":")
+        if not name or name in counted:
+            raise UserError(f"--source {setting!r}: expected SOURCE or SOURCE:AS, once each")
+        counted[name] = kind or name
+    for name, kind in counted.items():
+        if counted.get(kind) != kind:
+            raise UserError(
+                f"--source {name}:{kind}: {kind} must be measured too, as itself "
+                f"(sources: {', '.join(counted)})"
+            )
+    return counted
 
 
 def fit_sources(settings: list[str], heads: dict) -> dict[str, list[str]]:

@@ -25,11 +25,15 @@ def measure_calibration(
     split: tuple[str, dict[str, float]] | None,
     faces: FacesConfig | str = "detect",
     batch_size: int = 128,
+    counted_as: dict[str, str] | None = None,
 ) -> tuple[dict[str, HeadCalibration], list[dict[str, Any]], SourceClassifier | None]:
     """Per head, the pooled labelled faces of `sources` (each face where its labels give the
     head's class: a face labelled with an age bin only has no age group) with their sources,
     unfitted; what each source gave; and, with two sources or more, the classifier of which
-    source a face is like, fitted on every face found (labelled or not)."""
+    source a face is like, fitted on every face found (labelled or not). A source named in
+    `counted_as` counts as the one it maps to: more faces of the same kind (more FairFace
+    photos, say) for one correction, not a kind of its own."""
+    counted_as = counted_as or {}
     every: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
     truths: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
     vectors: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
@@ -44,6 +48,7 @@ def measure_calibration(
         usable.unpersist()
         scored.unpersist()
         given = {}
+        kind = counted_as.get(source.name, source.name)
         for head in CLASS_HEADS:
             width = len(bundle.classes[head])
             rows = frame[head].to_numpy()
@@ -52,12 +57,13 @@ def measure_calibration(
             truths[head].append(frame.loc[known, f"true_{head}"].to_numpy("int64"))
             rows = frame.loc[known, head].to_numpy()
             vectors[head].append(np.stack(rows) if len(rows) else np.zeros((0, width)))
-            names[head].append(np.full(int(known.sum()), source.name))
+            names[head].append(np.full(int(known.sum()), kind))
             given[head] = int(known.sum())
-        faces_of.append(np.full(len(frame), source.name))
+        faces_of.append(np.full(len(frame), kind))
         measured_on.append(
             {
                 "source": source.name,
+                **({"counted_as": kind} if kind != source.name else {}),
                 "split": split[0] if split else "all",
                 "faces": "detect" if faces != "aligned" else "aligned",
                 "faces_by_head": given,
