@@ -89,6 +89,8 @@ def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0
     for night in range(nights):
         for camera, sources in CAMERAS.items():
             pool = np.flatnonzero(np.isin(faces["source"], sources))
+            if len(pool) == 0:
+                continue  # none of this camera's sources scored (--sources)
             for window in range(windows):
                 chosen = draw_window(faces, pool, rng, concentration)
                 size = len(chosen)
@@ -200,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         args.concentration,
         likeness,
     )
+    if not results:
+        print(f"no night: the cameras' sources ({CAMERAS}) were not among --sources")
+        return 0
     print(table(results))
     print(table(results, by_camera=True))
     return 0
