@@ -31,34 +31,9 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.audience_accuracy import CAMERAS, PSEUDO_FACES, draw_window
-from sparkface.audience.likeness import fit_source_classifier
-from sparkface.audience.shares import HeadCalibration, estimate, total_variation
+from research.benchmarks.audience_choice import calibrated
+from sparkface.audience.shares import estimate, total_variation
 from sparkface.core.contract import CLASS_HEADS
-
-
-def fitted(
-    faces: dict[str, np.ndarray],
-    chosen: np.ndarray,
-    photos: tuple[str, ...],
-    like: np.ndarray | None = None,
-):
-    """Per head, the calibration fitted on the chosen faces, and the source classifier fitted
-    on them (or on the faces `like` chooses)."""
-    like = chosen if like is None else like
-    likeness = fit_source_classifier(
-        {head: faces[head][like] for head in CLASS_HEADS}, faces["source"][like]
-    )
-    fits = {}
-    for head in CLASS_HEADS:
-        known = chosen & (faces[f"true_{head}"] >= 0)
-        whole = HeadCalibration(
-            tuple(str(i) for i in range(faces[head].shape[1])),
-            faces[f"true_{head}"][known],
-            faces[head][known],
-            faces["source"][known],
-        )
-        fits[head] = whole.fit(on=photos if head == "race" else ())
-    return fits, likeness
 
 
 def joined(main: dict[str, np.ndarray], extra: dict[str, np.ndarray], name: str | None):
@@ -97,7 +72,7 @@ def main() -> int:
             "half + extra as fairface": (renamed, fold | is_extra, ("fairface",)),
             "... classifier on the half": (renamed, fold | is_extra, ("fairface",), fold),
         }
-        calibrations = {way: fitted(*setting) for way, setting in ways.items()}
+        calibrations = {way: calibrated(*setting) for way, setting in ways.items()}
         draws = np.random.default_rng(args.seed + 2)
         for concentration in args.concentration:
             for camera, sources in CAMERAS.items():

@@ -67,24 +67,38 @@ def _constrained_least_squares(design: np.ndarray, target: np.ndarray) -> np.nda
     return np.linalg.lstsq(system, right, rcond=None)[0][:size]
 
 
+def calibrated(
+    faces: dict[str, np.ndarray],
+    chosen: np.ndarray,
+    photos: tuple[str, ...] = ("fairface",),
+    like: np.ndarray | None = None,
+):
+    """Per head, the package's kind of calibration fitted on the chosen faces (race on the
+    `photos` sources' faces only), and the source classifier fitted on them (or on the faces
+    `like` chooses)."""
+    like = chosen if like is None else like
+    likeness = fit_source_classifier(
+        {head: faces[head][like] for head in CLASS_HEADS}, faces["source"][like]
+    )
+    fits = {}
+    for head in CLASS_HEADS:
+        known = chosen & (faces[f"true_{head}"] >= 0)
+        whole = HeadCalibration(
+            tuple(str(i) for i in range(faces[head].shape[1])),
+            faces[f"true_{head}"][known],
+            faces[head][known],
+            faces["source"][known],
+        )
+        fits[head] = whole.fit(on=photos if head == "race" else ())
+    return fits, likeness
+
+
 def intervals(faces, halves, rng, args) -> pd.DataFrame:
     """Per concentration, head and camera: the share of true shares the intervals hold, and
     their mean half width (points), for each kind of interval."""
     rows = []
     for fold in (halves, ~halves):
-        fits = {}
-        likeness = fit_source_classifier(
-            {head: faces[head][fold] for head in CLASS_HEADS}, faces["source"][fold]
-        )
-        for head in CLASS_HEADS:
-            known = fold & (faces[f"true_{head}"] >= 0)
-            whole = HeadCalibration(
-                tuple(str(i) for i in range(faces[head].shape[1])),
-                faces[f"true_{head}"][known],
-                faces[head][known],
-                faces["source"][known],
-            )
-            fits[head] = whole.fit(on=("fairface",) if head == "race" else ())
+        fits, likeness = calibrated(faces, fold)
         for concentration in args.concentration:
             for camera, sources in CAMERAS.items():
                 pool = np.flatnonzero(~fold & np.isin(faces["source"], sources))

@@ -26,9 +26,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.audience_accuracy import CAMERAS, PSEUDO_FACES, draw_window
-from sparkface.audience.likeness import fit_source_classifier
+from research.benchmarks.audience_choice import calibrated
 from sparkface.audience.shares import (
-    HeadCalibration,
     estimate,
     total_variation,
     unshrunk_shares,
@@ -104,19 +103,7 @@ def main() -> int:
     halves = rng.random(len(faces["source"])) < 0.5
     rows = []
     for fold in (halves, ~halves):
-        likeness = fit_source_classifier(
-            {head: faces[head][fold] for head in CLASS_HEADS}, faces["source"][fold]
-        )
-        fits = {}
-        for head in CLASS_HEADS:
-            known = fold & (faces[f"true_{head}"] >= 0)
-            whole = HeadCalibration(
-                tuple(str(i) for i in range(faces[head].shape[1])),
-                faces[f"true_{head}"][known],
-                faces[head][known],
-                faces["source"][known],
-            )
-            fits[head] = whole.fit(on=("fairface",) if head == "race" else ())
+        fits, likeness = calibrated(faces, fold)
         for head in CLASS_HEADS:
             # The centre itself: the whole scored half of each source at once, unshrunk.
             for source in ("fairface", "utkface"):
