@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 
+from sparkface.core.errors import UserError
 from sparkface.core.runtime import ACTIVATIONS, WEIGHTS, require_keras
 from sparkface.evaluate.metrics import describe
 from sparkface.spark.runner import run_main
@@ -46,6 +47,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "found in images (detect-only: not face crops); source: as the Keras package does",
     )
     parser.add_argument(
+        "--flip-below",
+        type=float,
+        default=None,
+        metavar="P",
+        help="with --flip yes: the mirror image only for faces whose most probable gender or "
+        "race has less than this probability (0-1) from the face alone",
+    )
+    parser.add_argument(
         "--max-changed",
         type=float,
         default=0.02,
@@ -53,6 +62,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "share of a split's faces",
     )
     return parser.parse_args(argv)
+
+
+def flip_setting(flip: str, below: float | None):
+    """--flip and --flip-below as the descriptor's `flip_test_time`."""
+    if below is None:
+        return FLIPS[flip]
+    if flip != "yes" or not 0 < below < 1:
+        raise UserError(f"--flip-below {below}: a probability between 0 and 1, with --flip yes")
+    return below
 
 
 def convert(args: argparse.Namespace) -> None:
@@ -64,7 +82,7 @@ def convert(args: argparse.Namespace) -> None:
         args.weights,
         args.max_changed,
         activations=args.activations,
-        flip=FLIPS[args.flip],
+        flip=flip_setting(args.flip, args.flip_below),
         calibration_count=args.calibration_faces,
     )
     keras_metrics = descriptor["conversion"]["keras_metrics"]

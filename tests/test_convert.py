@@ -273,3 +273,61 @@ def test_the_job_scores_with_a_converted_package(spark, package_and_shards, tmp_
     for index, row in enumerate(ok):
         got = [row.probabilities["race"][name] for name in bundle.classes["race"]]
         np.testing.assert_allclose(got, direct["race"][index], atol=1e-4)
+
+
+class CountingModel:
+    """A stand-in network: gender and race probabilities set per face (a face's first pixel
+    says how sure it is), another answer for a mirrored face; it records each batch's size."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def predict_on_batch(self, faces):
+        self.batches.append(len(faces))
+        sure = faces[:, 0, 0, 0] / 100.0  # pixel 95: 0.95 sure of gender and race
+        mirrored = faces[:, 0, -1, 1] == 1  # the marker, top left, is top right in a mirror
+        gender = np.stack([sure, 1 - sure], axis=1)
+        race = np.stack([sure, 1 - sure, 0 * sure, 0 * sure, 0 * sure], axis=1)
+        age = np.where(mirrored, 0.5, 0.3)[:, None]
+        return {"age_group": np.tile([[0.5, 0.5]], (len(faces), 1)), "gender": gender,
+                "race": race, "age": age}  # fmt: skip
+
+
+def test_the_mirror_image_only_for_the_faces_the_network_is_unsure_of():
+    faces = np.zeros((4, 2, 2, 3), dtype=np.uint8)
+    faces[:, 0, 0, 0] = [95, 60, 99, 75]  # how sure of gender and race: faces 1 and 3 unsure
+    faces[:, 0, 0, 1] = 1  # a marker that the mirror image moves right...
+    faces[:, 0, 1, 0] = faces[:, 0, 0, 0]  # ...and the same sureness there: a mirror keeps it
+    model = CountingModel()
+    result = predict(model, faces, flip=0.8)
+    assert model.batches == [4, 2]  # one look at every face, a second at the two unsure ones
+    once, both = 0.3, 0.4  # the face alone; the mean with its mirror image (0.5)
+    ratio = result["age"] / result["age"][0]
+    np.testing.assert_allclose(ratio, [1, both / once, 1, both / once])
+    model = CountingModel()
+    predict(model, faces, flip=True)
+    assert model.batches == [4, 4]
+    model = CountingModel()
+    predict(model, faces, flip=False)
+    assert model.batches == [4]
+    model = CountingModel()
+    predict(model, faces, flip=0.5)  # every face sure enough
+    assert model.batches == [4]
+
+
+def test_the_unsure_faces_setting_travels_in_the_descriptor(package_and_shards):
+    from sparkface.core.package import flip_in_mode
+
+    assert (
+        flip_in_mode(0.8) == 0.8
+        and flip_in_mode({"aligned": False, "detect": 0.7}, "detect") == 0.7
+    )
+    assert flip_in_mode(True) is True and flip_in_mode(1) is True and flip_in_mode(0) is False
+    root = package_and_shards
+    assert convert(root, "float32", "--flip", "yes", "--flip-below", "0.8") == 0
+    written = json.loads((root / "float32" / "model.json").read_text())
+    assert written["flip_test_time"] == 0.8
+    assert flip_for(load_bundle(root / "float32").descriptor, "detect") == 0.8
+    assert convert(root, "int8", "--flip", "no", "--flip-below", "0.8") == 2
+    assert convert(root, "int8", "--flip", "yes", "--flip-below", "1.5") == 2
+    assert not (root / "int8").exists()

@@ -108,19 +108,27 @@ def load_package_model(model_dir: str | Path, threads: int = 1):
     return load_runner(path, runtime_of(descriptor), threads)
 
 
-def flip_in_mode(setting: bool | dict[str, bool], mode: str = "aligned") -> bool:
+# A `flip_test_time` setting, as `predict` takes it: mirror every face (True), none (False), or
+# only those whose gender or race answer from the face alone is below this probability (0-1).
+Flip = bool | float
+UNSURE_HEADS = ("gender", "race")
+
+
+def flip_in_mode(setting: Flip | dict[str, Flip], mode: str = "aligned") -> Flip:
     """Whether a `flip_test_time` setting scores each face with its mirror image too in `mode`
     (aligned: face crops and the training shards; detect: faces found in images): one choice for
     both modes, or one per mode, {"aligned": false, "detect": true} where the mirror pays only for
-    detected faces (a mode it leaves out: true)."""
-    if isinstance(setting, dict):
-        return bool(setting.get(mode, True))
-    return bool(setting)
+    detected faces (a mode it leaves out: true). A number between 0 and 1 mirrors only the faces
+    whose least sure gender or race answer falls below it (`predict`)."""
+    value = setting.get(mode, True) if isinstance(setting, dict) else setting
+    if not isinstance(value, bool) and isinstance(value, int | float) and 0 < value < 1:
+        return float(value)
+    return bool(value)
 
 
-def flip_for(descriptor: dict, mode: str = "aligned") -> bool:
+def flip_for(descriptor: dict, mode: str = "aligned") -> Flip:
     """Whether the package scores each face with its mirror image too in `mode`, as its
-    descriptor's `flip_test_time` says (absent: true)."""
+    descriptor's `flip_test_time` says (absent: true; a number: the unsure faces only)."""
     return flip_in_mode(descriptor.get("flip_test_time", True), mode)
 
 
@@ -129,15 +137,24 @@ def mirrored(faces: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(faces[:, :, ::-1, :])
 
 
-def predict(model, faces: np.ndarray, flip: bool = True) -> dict[str, np.ndarray]:
+def predict(model, faces: np.ndarray, flip: Flip = True) -> dict[str, np.ndarray]:
     """Probabilities per class head and age in years for a batch of (n, s, s, 3) uint8 faces.
 
-    With `flip`, averages the predictions of each face and its mirror image.
+    With `flip`, averages the predictions of each face and its mirror image; with a number
+    between 0 and 1, only of the faces whose most probable gender or race has less than that
+    probability from the face alone (the others are not looked at twice: the mirror image's
+    gain is on the faces the network is unsure of, its cost on every face).
     """
     outputs = model.predict_on_batch(faces)
     result = {name: np.asarray(value, dtype=np.float64) for name, value in outputs.items()}
-    if flip:
-        for name, value in model.predict_on_batch(mirrored(faces)).items():
-            result[name] = (result[name] + np.asarray(value, dtype=np.float64)) / 2.0
+    if isinstance(flip, bool):
+        again = np.arange(len(faces)) if flip else np.arange(0)
+    else:
+        sure = np.min([result[head].max(axis=1) for head in UNSURE_HEADS], axis=0)
+        again = np.flatnonzero(sure < flip)
+    if len(again):
+        views = faces if len(again) == len(faces) else faces[again]
+        for name, value in model.predict_on_batch(mirrored(views)).items():
+            result[name][again] = (result[name][again] + np.asarray(value, dtype=np.float64)) / 2
     result["age"] = np.clip(result["age"].reshape(-1) * AGE_SCALE, 0.0, None)
     return result

@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 
 from sparkface.core.contract import AGE_SCALE
-from sparkface.core.package import predict
+from sparkface.core.package import Flip, predict
 from sparkface.evaluate.metrics import compute_metrics
 from sparkface.train.shards import ParquetFaces, shard_files
 
 
-def predict_stream(model, stream: ParquetFaces, flip: bool) -> tuple[dict, dict]:
+def predict_stream(model, stream: ParquetFaces, flip: Flip) -> tuple[dict, dict]:
     """Predictions and labels for every row of a (non-repeating) stream."""
     predictions: dict[str, list] = {}
     labels: dict[str, list] = {}
@@ -28,7 +28,7 @@ def predict_stream(model, stream: ParquetFaces, flip: bool) -> tuple[dict, dict]
 
 
 def evaluate_split(
-    model, shards_dir, split: str, image_size: int, flip: bool, age_groups: tuple[str, ...]
+    model, shards_dir, split: str, image_size: int, flip: Flip, age_groups: tuple[str, ...]
 ) -> dict[str, Any]:
     """Metrics of `model` on one split of training shards."""
     stream = ParquetFaces(shard_files(shards_dir, split), image_size, 256)

@@ -26,7 +26,7 @@ from sparkface.core.images import (
     decode_each,
     square_pixels,
 )
-from sparkface.core.package import ModelBundle, flip_for, predict
+from sparkface.core.package import Flip, ModelBundle, flip_for, predict
 from sparkface.core.runtime import load_runner, require_keras
 from sparkface.detect.blazeface import USED_KEYPOINTS
 from sparkface.detect.faces import Face, FaceFinder, cached_finder, faces_in
@@ -189,7 +189,7 @@ def _predict_into(
     faces: list[np.ndarray],
     bundle: ModelBundle,
     model,
-    flip: bool,
+    flip: Flip,
 ) -> None:
     """Score `faces` and write each one's predictions into `columns` at its position."""
     if not faces:
@@ -214,7 +214,7 @@ def score_batch(
     contents: list[bytes | None],
     bundle: ModelBundle,
     model,
-    flip: bool,
+    flip: Flip,
     sizes: list[int] | None = None,
 ) -> dict[str, list]:
     """`aligned` mode: each file is one face crop. Decode and score one batch; a file that fails
@@ -254,7 +254,7 @@ def detect_batch(
     sizes: list[int],
     bundle: ModelBundle,
     model,
-    flip: bool,
+    flip: Flip,
     finder: FaceFinder,
     settings: FacesConfig,
 ) -> tuple[dict[str, list], list[int]]:
@@ -303,7 +303,7 @@ def _maybe_inject_failure() -> None:
 
 
 def score_partitions(
-    bundle_broadcast, batch_size: int, flip: bool, cores: int, faces: FacesConfig | None = None
+    bundle_broadcast, batch_size: int, flip: Flip, cores: int, faces: FacesConfig | None = None
 ):
     """The function `mapInArrow` runs: Arrow batches of (path, file_size, content) in, scored
     Arrow batches out, `batch_size` images at a time. With `faces` (detect mode), each file gives
@@ -346,7 +346,7 @@ def score_images(
     bundle: ModelBundle,
     *,
     batch_size: int = 128,
-    flip: bool | None = None,
+    flip: Flip | None = None,
     run_id: str = "",
     scored_at: str | None = None,
     faces: FacesConfig | None = None,

@@ -89,7 +89,7 @@ def convert_package(
     weights: str = "int8",
     max_changed: float = 0.02,
     activations: str = "float32",
-    flip: bool | dict[str, bool] | None = None,
+    flip: bool | float | dict[str, bool] | None = None,
     calibration_count: int = 512,
 ) -> dict[str, Any]:
     """Convert the Keras package `model_dir` into a TensorFlow Lite package in `output_dir`,

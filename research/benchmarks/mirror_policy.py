@@ -1,0 +1,84 @@
+"""Must every face be scored twice? The mirror image only where the first look is unsure.
+
+The package scores each face and its mirror image and averages them: half the network's time,
+worth 2.2 points of FairFace race (docs/experiments.md, thirteenth session). If the faces the
+first look is sure of gain nothing from the second, mirroring only the unsure ones keeps the
+gain at a fraction of the cost, and frees time for a wider network (issue 33's cost cap). On
+the validation split's faces of the shards, with a network's Keras model: each face's answers
+from one look and from both, and for each --threshold, the faces mirrored only where the most
+probable class of one of the --sure-of heads (gender and race) has less than that probability:
+the share mirrored and each head's accuracy
+per source (the share mirrored is the network's extra time, over one look's).
+
+    PYTHONPATH=. .venv/bin/python research/benchmarks/mirror_policy.py \
+        --model out/train-world-64c/model --shards out/train-world-64c/shards
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from research.benchmarks.lossy_shards import HEADS, load
+from sparkface.core.package import mirrored
+
+
+def looks(model, faces: np.ndarray, batch: int = 256) -> tuple[dict, dict]:
+    """Each head's probabilities from the face alone and from its mirror image."""
+    once: dict[str, list] = {head: [] for head in HEADS}
+    again: dict[str, list] = {head: [] for head in HEADS}
+    for start in range(0, len(faces), batch):
+        part = faces[start : start + batch]
+        for store, view in ((once, part), (again, mirrored(part))):
+            answers = model.predict_on_batch(view)
+            for head in HEADS:
+                store[head].append(np.asarray(answers[head], dtype=np.float64))
+    return (
+        {head: np.concatenate(value) for head, value in once.items()},
+        {head: np.concatenate(value) for head, value in again.items()},
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="a Keras model's folder (model.keras)")
+    parser.add_argument("--shards", required=True, type=Path)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--threshold", type=float, nargs="+", default=[0.6, 0.7, 0.8, 0.9])
+    parser.add_argument("--sure-of", nargs="+", default=["gender", "race"], choices=list(HEADS))
+    args = parser.parse_args()
+    import keras
+
+    model = keras.saving.load_model(Path(args.model) / "model.keras", compile=False)
+    faces, labels = load(args.shards, "validation", args.image_size)
+    once, again = looks(model, faces)
+    # How sure the first look is: of its least sure head among --sure-of (age groups, which the
+    # network is rarely sure of, would send nearly every face to a second look).
+    sure = np.min([once[head].max(axis=1) for head in args.sure_of], axis=0)
+    sources = sorted(set(labels["source"]))
+    policies = {"one look": np.zeros(len(faces), bool), "both, always": np.ones(len(faces), bool)}
+    for threshold in args.threshold:
+        policies[f"both where unsure (< {threshold})"] = sure < threshold
+    print(f"{len(faces)} validation faces; per source, gender / race / age group accuracy")
+    for name, mirror in policies.items():
+        cells = []
+        for source in sources:
+            heads = []
+            for head, column in HEADS.items():
+                truth = labels[column]
+                known = (labels["source"] == source) & (truth >= 0)
+                if not known.any():
+                    heads.append("-")
+                    continue
+                both = np.where(mirror[:, None], (once[head] + again[head]) / 2, once[head])
+                heads.append(f"{100 * (both[known].argmax(axis=1) == truth[known]).mean():.1f}")
+            cells.append(f"{source} {' / '.join(heads)}")
+        print(f"{name}: mirrored {100 * mirror.mean():.0f}%; " + "; ".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
