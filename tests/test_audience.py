@@ -584,3 +584,14 @@ def test_the_report_shows_each_source_in_a_real_browser(night, tmp_path):
         timeout=120,
     )
     assert shot.stat().st_size > 10_000  # something was drawn
+
+
+def test_an_unfitted_calibration_is_fitted_with_its_variants_before_use():
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 3, 1000)
+    sources = np.where(rng.random(1000) < 0.5, "a", "b")
+    calibration = HeadCalibration(("x", "y", "z"), truth, biased_model(truth, 3, rng), sources)
+    window = biased_model(rng.integers(0, 3, 300), 3, rng)
+    given, fitted = estimate(window, calibration), estimate(window, calibration.fit())
+    np.testing.assert_allclose(given.share, fitted.share)
+    np.testing.assert_allclose(given.low, fitted.low)  # the refits' spread is in both intervals

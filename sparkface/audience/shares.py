@@ -317,6 +317,8 @@ def estimate(
         low, high = np.quantile(weights @ probabilities, [tail, 1 - tail], axis=0)
         share = averaged
     else:
+        if calibration.fitted is None:
+            calibration = calibration.fit()  # its variants and domains, too, widen the interval
         corrected = _correct(probabilities, calibration, likeness)
         fitted = corrected.fitted
         towards = fitted.prior if centre is None else centre
