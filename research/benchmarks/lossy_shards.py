@@ -15,6 +15,7 @@ the package scores.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -35,14 +36,20 @@ def load(shards: Path, split: str, image_size: int) -> tuple[np.ndarray, dict[st
     return pixels_to_array(table.column("pixels"), image_size), labels
 
 
-def round_trip(faces: np.ndarray, quality: int | None, scripts: Path) -> tuple[np.ndarray, int]:
-    """The faces encoded as the GPU bundle would (None: lossless) and decoded; bytes in all."""
-    sys.path.insert(0, str(scripts))
-    from shards_webp import decoded, webp
+def bundle_script():
+    """scripts/gpu/shards_webp.py, the GPU bundle's packer (a script, not a module)."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / "gpu" / "shards_webp.py"
+    spec = importlib.util.spec_from_file_location("shards_webp", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    encoded = [webp(face, quality) for face in faces]
+
+def round_trip(faces: np.ndarray, quality: int | None, script) -> tuple[np.ndarray, int]:
+    """The faces encoded as the GPU bundle would (None: lossless) and decoded; bytes in all."""
+    encoded = [script.webp(face, quality) for face in faces]
     size = faces.shape[1]
-    return np.stack([decoded(data, size) for data in encoded]), sum(map(len, encoded))
+    return np.stack([script.decoded(data, size) for data in encoded]), sum(map(len, encoded))
 
 
 def answers(model, faces: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
@@ -64,7 +71,7 @@ def main() -> int:
     args = parser.parse_args()
     import keras
 
-    scripts = Path(__file__).resolve().parents[2] / "scripts" / "gpu"
+    script = bundle_script()
     model = keras.saving.load_model(Path(args.model) / "model.keras", compile=False)
     train, _ = load(args.shards, "train", args.image_size)
     sample = train[np.random.default_rng(0).choice(len(train), args.sample, replace=False)]
@@ -74,8 +81,8 @@ def main() -> int:
     print(f"raw: {faces[0].nbytes} bytes a face")
     for quality in [None, *args.quality]:
         name = "lossless" if quality is None else f"lossy q{quality}"
-        _, total = round_trip(sample, quality, scripts)
-        back, _ = round_trip(faces, quality, scripts)
+        _, total = round_trip(sample, quality, script)
+        back, _ = round_trip(faces, quality, script)
         error = np.abs(back.astype(int) - faces).mean()
         print(f"\n{name}: {total / len(sample):,.0f} bytes a face "
               f"({total / len(sample) * len(train) / 1e6:.0f} MB for the train split); "
