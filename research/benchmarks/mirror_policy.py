@@ -49,6 +49,7 @@ def main() -> int:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--threshold", type=float, nargs="+", default=[0.6, 0.7, 0.8, 0.9])
     parser.add_argument("--sure-of", nargs="+", default=["gender", "race"], choices=list(HEADS))
+    parser.add_argument("--age-below", type=float, default=0.0, help="and age groups below this")
     args = parser.parse_args()
     import keras
 
@@ -58,10 +59,12 @@ def main() -> int:
     # How sure the first look is: of its least sure head among --sure-of (age groups, which the
     # network is rarely sure of, would send nearly every face to a second look).
     sure = np.min([once[head].max(axis=1) for head in args.sure_of], axis=0)
+    # With --age-below, a face whose most probable age group has less than that is mirrored too.
+    unsure_age = once["age_group"].max(axis=1) < args.age_below
     sources = sorted(set(labels["source"]))
     policies = {"one look": np.zeros(len(faces), bool), "both, always": np.ones(len(faces), bool)}
     for threshold in args.threshold:
-        policies[f"both where unsure (< {threshold})"] = sure < threshold
+        policies[f"both where unsure (< {threshold})"] = (sure < threshold) | unsure_age
     print(f"{len(faces)} validation faces; per source, gender / race / age group accuracy")
     for name, mirror in policies.items():
         cells = []
