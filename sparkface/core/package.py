@@ -121,8 +121,8 @@ def flip_in_mode(setting: Flip | dict[str, Flip], mode: str = "aligned") -> Flip
     detected faces (a mode it leaves out: true). A number between 0 and 1 mirrors only the faces
     whose least sure gender or race answer falls below it (`predict`)."""
     value = setting.get(mode, True) if isinstance(setting, dict) else setting
-    if not isinstance(value, bool) and isinstance(value, int | float) and 0 < value < 1:
-        return float(value)
+    if isinstance(value, float) and 0 < value < 1:
+        return value
     return bool(value)
 
 
@@ -148,13 +148,12 @@ def predict(model, faces: np.ndarray, flip: Flip = True) -> dict[str, np.ndarray
     outputs = model.predict_on_batch(faces)
     result = {name: np.asarray(value, dtype=np.float64) for name, value in outputs.items()}
     if isinstance(flip, bool):
-        again = np.arange(len(faces)) if flip else np.arange(0)
+        again = slice(None) if flip else None  # every face: no copy of the batch
     else:
         sure = np.min([result[head].max(axis=1) for head in UNSURE_HEADS], axis=0)
-        again = np.flatnonzero(sure < flip)
-    if len(again):
-        views = faces if len(again) == len(faces) else faces[again]
-        for name, value in model.predict_on_batch(mirrored(views)).items():
+        again = np.flatnonzero(sure < flip) if (sure < flip).any() else None
+    if again is not None:
+        for name, value in model.predict_on_batch(mirrored(faces[again])).items():
             result[name][again] = (result[name][again] + np.asarray(value, dtype=np.float64)) / 2
     result["age"] = np.clip(result["age"].reshape(-1) * AGE_SCALE, 0.0, None)
     return result
