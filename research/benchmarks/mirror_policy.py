@@ -79,7 +79,10 @@ def main() -> int:
                 both = np.where(mirror[:, None], (once[head] + again[head]) / 2, once[head])
                 heads.append(f"{100 * (both[known].argmax(axis=1) == truth[known]).mean():.1f}")
             cells.append(f"{source} {' / '.join(heads)}")
-        print(f"{name}: mirrored {100 * mirror.mean():.0f}%; " + "; ".join(cells))
+        shares = ", ".join(
+            f"{source} {100 * mirror[labels['source'] == source].mean():.0f}%" for source in sources
+        )
+        print(f"{name}: mirrored {100 * mirror.mean():.0f}% ({shares}); " + "; ".join(cells))
     return 0
 
 
