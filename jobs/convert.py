@@ -1,8 +1,9 @@
 """python jobs/convert.py --model MODEL --shards SHARDS --output OUT [--weights int8|float32]
-[--activations float32|int8] [--flip source|yes|no|detect-only]: the model package converted for
-TensorFlow Lite, checked against the Keras model on the validation and test splits of the shards
-it was trained on (sparkface.train.convert). int8 activations are calibrated on the train
-split."""
+[--activations float32|int8] [--flip source|yes|no|detect-only] [--flip-below P]: the model
+package converted for TensorFlow Lite, checked against the Keras model on the validation and test
+splits of the shards it was trained on (sparkface.train.convert). int8 activations are calibrated
+on the train split. A package already converted keeps its network and changes only its mirror
+setting (--flip), measured again on the same splits."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import logging
 import sys
 
 from sparkface.core.errors import UserError
-from sparkface.core.runtime import ACTIVATIONS, WEIGHTS, require_keras
+from sparkface.core.package import read_descriptor
+from sparkface.core.runtime import ACTIVATIONS, WEIGHTS, require_keras, runtime_of
 from sparkface.evaluate.metrics import describe
 from sparkface.spark.runner import run_main
-from sparkface.train.convert import convert_package
+from sparkface.train.convert import convert_package, remirror_package
 
 log = logging.getLogger("sparkface")
 FLIPS = {
@@ -27,7 +29,11 @@ FLIPS = {
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="convert", description=__doc__)
-    parser.add_argument("--model", required=True, help="a Keras model package folder")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a Keras model package folder (or a converted one: only its --flip changes)",
+    )
     parser.add_argument("--shards", required=True, help="the model's training shards (OUT/shards)")
     parser.add_argument("--output", required=True, help="folder for the converted package")
     parser.add_argument("--weights", choices=WEIGHTS, default="int8")
@@ -57,9 +63,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--max-changed",
         type=float,
-        default=0.02,
+        default=None,
         help="refuse the conversion if a head's predicted class changes for more than this "
-        "share of a split's faces",
+        "share of a split's faces (default 0.02; a converted package's new mirror setting: "
+        "no limit unless given, since changing answers is what it is for)",
     )
     return parser.parse_args(argv)
 
@@ -74,13 +81,16 @@ def flip_setting(flip: str, below: float | None):
 
 
 def convert(args: argparse.Namespace) -> None:
+    if runtime_of(read_descriptor(args.model)) == "tflite":
+        remirror(args)
+        return
     require_keras("converting a Keras package")
     descriptor = convert_package(
         args.model,
         args.shards,
         args.output,
         args.weights,
-        args.max_changed,
+        0.02 if args.max_changed is None else args.max_changed,
         activations=args.activations,
         flip=flip_setting(args.flip, args.flip_below),
         calibration_count=args.calibration_faces,
@@ -97,6 +107,21 @@ def convert(args: argparse.Namespace) -> None:
         )
         log.info("%s split: classes changed from Keras's: %s", split, changed)
     log.info("converted package written to %s (version %s)", args.output, descriptor["version"])
+
+
+def remirror(args: argparse.Namespace) -> None:
+    """A converted package with another mirror setting: the same network, measured again."""
+    if (args.weights, args.activations) != ("int8", "float32"):
+        raise UserError(f"{args.model} is already converted: only its --flip can change")
+    flip = flip_setting(args.flip, args.flip_below)
+    descriptor = remirror_package(args.model, args.shards, args.output, flip, args.max_changed)
+    before = descriptor["mirror_changed"]
+    for split, metrics in (("validation", "validation_metrics"), ("test", "metrics")):
+        log.info("%s split, mirror %s: %s", split, flip, describe(descriptor[metrics]))
+        log.info("%s split, before:  %s", split, describe(before["metrics_before"][split]))
+    log.info(
+        "package written to %s (version %s, the same network)", args.output, descriptor["version"]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

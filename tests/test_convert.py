@@ -331,3 +331,46 @@ def test_the_unsure_faces_setting_travels_in_the_descriptor(package_and_shards):
     assert convert(root, "int8", "--flip", "no", "--flip-below", "0.8") == 2
     assert convert(root, "int8", "--flip", "yes", "--flip-below", "1.5") == 2
     assert not (root / "int8").exists()
+
+
+def test_a_converted_package_changes_its_mirror_setting_and_keeps_its_network(
+    package_and_shards, capsys
+):
+    """A policy change ships without a new network: the same model.tflite, byte for byte, its
+    metrics measured again with the new setting and the package's own beside them."""
+    root = package_and_shards
+    assert convert(root, "int8") == 0  # mirrors every face, as the Keras package does
+    remirror = ["--model", str(root / "int8"), "--shards", str(root / "shards")]
+    assert convert_job.main([*remirror, "--output", str(root / "once"), "--flip", "no"]) == 0
+    source = json.loads((root / "int8" / "model.json").read_text())
+    written = json.loads((root / "once" / "model.json").read_text())
+    assert (root / "once" / "model.tflite").read_bytes() == (
+        root / "int8" / "model.tflite"
+    ).read_bytes()
+    assert written["model_sha256"] == source["model_sha256"]
+    assert written["version"].startswith("0.") and written["flip_test_time"] is False
+    changed = written["mirror_changed"]
+    assert changed["from_version"] == source["version"]
+    assert changed["flip_test_time"] == {"before": True, "after": False}
+    assert changed["metrics_before"]["test"] == source["metrics"]
+    model = TFLiteModel((root / "int8" / "model.tflite").read_bytes())
+    stream = ParquetFaces(shard_files(root / "shards", "test"), 32, 256)
+    predictions, truth = predict_stream(model, stream, False)
+    expected = compute_metrics(predictions, truth, GROUPS)
+    assert written["metrics"]["age_mae_years"] == pytest.approx(expected["age_mae_years"], 1e-3)
+    moved = changed["agreement_with_before"]["test"]
+    assert max(moved[head]["max_probability_difference"] for head in ("gender", "race")) > 0
+    assert (root / "once" / "test-evaluation" / "metrics.json").is_file()
+    # Only the mirror setting can change; a setting that changes too many answers is refused.
+    weights = ["--weights", "float32", "--flip", "no"]
+    assert convert_job.main([*remirror, "--output", str(root / "x"), *weights]) == 2
+    assert convert_job.main([*remirror, "--output", str(root / "x")]) == 2
+    assert "only its --flip can change" in capsys.readouterr().err
+    assert (
+        convert_job.main(
+            [*remirror, "--output", str(root / "x"), "--flip", "no", "--max-changed", "-1"]
+        )
+        == 2
+    )
+    assert "changes class for" in capsys.readouterr().err
+    assert not (root / "x").exists()

@@ -13,6 +13,10 @@ mirror costs is on record.
 
 With int8 activations, the ranges of every layer are calibrated on `calibration_count` faces of
 the shards' train split, each also mirrored.
+
+A package already converted can change only its mirror setting (`remirror_package`): the same
+`model.tflite`, byte for byte, with another `flip_test_time`, its metrics measured again and how
+far its answers lie from the package's own, so that a policy change ships without a new network.
 """
 
 from __future__ import annotations
@@ -82,6 +86,17 @@ def calibration_faces(shards_dir: str | Path, size: int, count: int) -> list[np.
     return batches
 
 
+def check_split_rows(shards_dir: str | Path, split: str, descriptor: dict[str, Any]) -> None:
+    """Refuse shards whose `split` does not hold as many faces as the model was trained with."""
+    expected = descriptor.get("training_data", {}).get(split)
+    rows = split_rows(shards_dir, split)
+    if expected is not None and rows != expected:
+        raise PackageError(
+            f"{shards_dir}: the {split} split has {rows} faces, the model was "
+            f"trained with {expected}: not its shards"
+        )
+
+
 def convert_package(
     model_dir: str | Path,
     shards_dir: str | Path,
@@ -98,7 +113,10 @@ def convert_package(
     source = Path(model_dir)
     descriptor = read_descriptor(source)
     if runtime_of(descriptor) != "keras":
-        raise PackageError(f"{source}: already converted (runtime {runtime_of(descriptor)})")
+        raise PackageError(
+            f"{source}: already converted (runtime {runtime_of(descriptor)}); "
+            "remirror_package changes its mirror setting"
+        )
     if not (source / KERAS_FILE).is_file():
         raise PackageError(f"no {KERAS_FILE} in {source}")
     model = load_model_file(source / KERAS_FILE)
@@ -115,15 +133,8 @@ def convert_package(
     flip = flip_in_mode(setting, "aligned")
     checks, metrics, keras_metrics = {}, {}, {}
     for split in ("validation", "test"):
-        files = shard_files(shards_dir, split)
-        expected = descriptor.get("training_data", {}).get(split)
-        stream = ParquetFaces(files, size, 256)
-        rows = split_rows(shards_dir, split)
-        if expected is not None and rows != expected:
-            raise PackageError(
-                f"{shards_dir}: the {split} split has {rows} faces, the model was "
-                f"trained with {expected}: not its shards"
-            )
+        stream = ParquetFaces(shard_files(shards_dir, split), size, 256)
+        check_split_rows(shards_dir, split, descriptor)
         keras_predictions, truth = predict_stream(model, stream, flip)
         predictions, _ = predict_stream(converted, stream, flip)
         if flip != source_flip:
@@ -172,3 +183,69 @@ def convert_package(
         f"{'with' if flip else 'without'} the mirror image)",
     )
     return converted_descriptor
+
+
+def remirror_package(
+    source: str | Path,
+    shards_dir: str | Path,
+    output_dir: str | Path,
+    flip: bool | float | dict[str, bool] | None,
+    max_changed: float | None = None,
+) -> dict[str, Any]:
+    """The converted package `source` with the mirror setting `flip`, written to `output_dir`:
+    its `model.tflite` copied unchanged, its metrics measured again on both splits of
+    `shards_dir` (the shards it was trained on). How many answers change from the package's own
+    is recorded; with `max_changed`, a setting that changes more of a split's faces is refused
+    (the mirror's answer for a face the network is unsure of moves its age group often: the
+    metrics, not the agreement, say whether the change is worth it)."""
+    if flip is None:
+        raise UserError(f"{source}: already converted; only its --flip can change")
+    source = Path(source)
+    descriptor = read_descriptor(source)
+    content = (source / TFLITE_FILE).read_bytes()
+    model = TFLiteModel(content)
+    size = int(descriptor["input_size"][0])
+    groups = tuple(descriptor["classes"]["age_group"])
+    before, after = flip_for(descriptor), flip_in_mode(flip, "aligned")
+    checks, metrics, source_metrics = {}, {}, {}
+    for split in ("validation", "test"):
+        stream = ParquetFaces(shard_files(shards_dir, split), size, 256)
+        check_split_rows(shards_dir, split, descriptor)
+        own, truth = predict_stream(model, stream, before)
+        predictions, _ = predict_stream(model, stream, after)
+        source_metrics[split] = headline(compute_metrics(own, truth, groups))
+        checks[split] = agreement(predictions, own)
+        metrics[split] = compute_metrics(predictions, truth, groups)
+        for head in CLASS_HEADS:
+            changed = checks[split][head]["class_changed"]
+            if max_changed is not None and changed > max_changed:
+                raise ConversionError(
+                    f"with the mirror setting {flip}, {head} changes class for {changed:.1%} "
+                    f"of the {split} faces (at most {max_changed:.1%} allowed)"
+                )
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / TFLITE_FILE).write_bytes(content)
+    written = {
+        **descriptor,
+        "version": new_version(),
+        "flip_test_time": flip,
+        "metrics": headline(metrics["test"]),
+        "validation_metrics": headline(metrics["validation"]),
+        "mirror_changed": {
+            "from_version": descriptor.get("version"),
+            "flip_test_time": {"before": descriptor.get("flip_test_time", True), "after": flip},
+            "agreement_with_before": checks,
+            "metrics_before": source_metrics,
+        },
+        "model_sha256": file_sha256(output / TFLITE_FILE),
+    }
+    (output / DESCRIPTOR_FILE).write_text(json.dumps(written, indent=2) + "\n")
+    write_evaluation(
+        metrics["test"],
+        groups,
+        output / "test-evaluation",
+        f"Test split ({metrics['test']['faces']} faces), {descriptor.get('version')} with the "
+        f"mirror setting {flip} (the same TensorFlow Lite network)",
+    )
+    return written
