@@ -21,20 +21,23 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from research.benchmarks.lossy_shards import HEADS, load
+from sparkface.core.contract import AGE_SCALE
 from sparkface.core.package import mirrored
+from sparkface.train.shards import shard_files
 
 
 def looks(model, faces: np.ndarray, batch: int = 256) -> tuple[dict, dict]:
     """Each head's probabilities from the face alone and from its mirror image."""
-    once: dict[str, list] = {head: [] for head in HEADS}
-    again: dict[str, list] = {head: [] for head in HEADS}
+    once: dict[str, list] = {head: [] for head in (*HEADS, "age")}
+    again: dict[str, list] = {head: [] for head in (*HEADS, "age")}
     for start in range(0, len(faces), batch):
         part = faces[start : start + batch]
         for store, view in ((once, part), (again, mirrored(part))):
             answers = model.predict_on_batch(view)
-            for head in HEADS:
+            for head in store:
                 store[head].append(np.asarray(answers[head], dtype=np.float64))
     return (
         {head: np.concatenate(value) for head, value in once.items()},
@@ -55,6 +58,12 @@ def main() -> int:
 
     model = keras.saving.load_model(Path(args.model) / "model.keras", compile=False)
     faces, labels = load(args.shards, "validation", args.image_size)
+    ages = pq.ParquetDataset(shard_files(args.shards, "validation")).read(
+        columns=["age", "age_low", "age_high"]
+    )
+    labels.update(
+        {name: ages.column(name).to_numpy(zero_copy_only=False) for name in ages.column_names}
+    )
     once, again = looks(model, faces)
     # How sure the first look is: of its least sure head among --sure-of (age groups, which the
     # network is rarely sure of, would send nearly every face to a second look).
@@ -65,7 +74,10 @@ def main() -> int:
     policies = {"one look": np.zeros(len(faces), bool), "both, always": np.ones(len(faces), bool)}
     for threshold in args.threshold:
         policies[f"both where unsure (< {threshold})"] = (sure < threshold) | unsure_age
-    print(f"{len(faces)} validation faces; per source, gender / race / age group accuracy")
+    print(
+        f"{len(faces)} validation faces; per source, gender / race / age group accuracy, "
+        "and the age in years: its mean error where exact, else how often in the labelled bin"
+    )
     for name, mirror in policies.items():
         cells = []
         for source in sources:
@@ -78,12 +90,27 @@ def main() -> int:
                     continue
                 both = np.where(mirror[:, None], (once[head] + again[head]) / 2, once[head])
                 heads.append(f"{100 * (both[known].argmax(axis=1) == truth[known]).mean():.1f}")
+            heads.append(age_figure(once, again, mirror, labels, labels["source"] == source))
             cells.append(f"{source} {' / '.join(heads)}")
         shares = ", ".join(
             f"{source} {100 * mirror[labels['source'] == source].mean():.0f}%" for source in sources
         )
         print(f"{name}: mirrored {100 * mirror.mean():.0f}% ({shares}); " + "; ".join(cells))
     return 0
+
+
+def age_figure(once, again, mirror, labels, rows) -> str:
+    """The age in years of `rows`: MAE where exact ages are known, else the share in the bin."""
+    years = AGE_SCALE * np.where(mirror[:, None], (once["age"] + again["age"]) / 2, once["age"])
+    years = np.clip(years.reshape(-1), 0, None)[rows]
+    exact = labels["age"][rows]
+    if not np.isnan(exact.astype(float)).all():
+        known = ~np.isnan(exact.astype(float))
+        return f"MAE {np.abs(years[known] - exact[known]).mean():.2f}"
+    low, high = labels["age_low"][rows].astype(float), labels["age_high"][rows].astype(float)
+    known = ~np.isnan(low)
+    inside = (np.rint(years) >= low) & (np.rint(years) <= high)
+    return f"bin {100 * inside[known].mean():.1f}" if known.any() else "-"
 
 
 if __name__ == "__main__":
