@@ -13,11 +13,13 @@ the right class where it was already leaning that way, and the classes it confus
 it confuses. Then, as `audience_calibration_faces.py` does on the validation faces of --cache,
 cut in two halves: a calibration and source classifier are fitted on one half, windows of
 200-400 faces are drawn from the other with mixes from a Dirichlet of each --concentration, and
-the shares are corrected as the audience step does (with --age-pseudo-faces, another prior for
-the age groups: the step's pulls every window towards the calibration's mix, which costs a
-network that needs no help). Printed per boost: the accuracy that boost
-gives each head (FairFace's race and gender, UTKFace's age groups), and per head and
-concentration the mean share error (points) and how often the intervals hold the true share.
+the shares are corrected as the audience step does. With --age-pseudo-faces, another prior for
+the age groups (the step's pulls every window towards the calibration's mix, which costs a
+network that needs no help); with --age-bands, the eight age groups merged into fewer, wider
+bands (e.g. 0-1,2-3,4-5,6-7: 7-17, 18-34, 35-54, 55 and over; the windows' mixes then drawn
+over the bands). Printed per boost: the accuracy it gives each head (FairFace's race and
+gender, UTKFace's age groups), and per head and concentration the mean share error (points) and
+how often the intervals hold the true share.
 """
 
 from __future__ import annotations
@@ -46,6 +48,19 @@ def boosted(faces: dict[str, np.ndarray], boost: float) -> dict[str, np.ndarray]
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
         result[head] = probabilities / probabilities.sum(axis=1, keepdims=True)
+    return result
+
+
+def merged_age_groups(faces: dict[str, np.ndarray], bands: list[list[int]]) -> dict:
+    """The faces with their age groups merged into `bands` (lists of group indices, in order):
+    each band's probability the sum of its groups', its truth the band of the true group."""
+    result = dict(faces)
+    result["age_group"] = np.stack([faces["age_group"][:, band].sum(axis=1) for band in bands], 1)
+    band_of = np.full(faces["age_group"].shape[1], -1)
+    for index, band in enumerate(bands):
+        band_of[band] = index
+    truth = faces["true_age_group"]
+    result["true_age_group"] = np.where(truth >= 0, band_of[np.clip(truth, 0, None)], -1)
     return result
 
 
@@ -108,9 +123,18 @@ def main() -> int:
         default=PSEUDO_FACES.get("age_group", 0.0),
         help="the age groups' prior, in faces (conf/audience.yaml's pseudo_faces by default)",
     )
+    parser.add_argument(
+        "--age-bands",
+        default=None,
+        metavar="0-1,2-3,...",
+        help="report age in these bands of the eight groups (indices, first-last) instead",
+    )
     args = parser.parse_args()
     args.pseudo_faces = {**PSEUDO_FACES, "age_group": args.age_pseudo_faces}
     faces = {key: value for key, value in np.load(args.cache).items()}
+    if args.age_bands:
+        bands = [band.split("-") for band in args.age_bands.split(",")]
+        faces = merged_age_groups(faces, [list(range(int(a), int(b) + 1)) for a, b in bands])
     halves = np.random.default_rng(args.seed).random(len(faces["source"])) < 0.5
     rows = []
     for boost in args.boost:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from research.benchmarks.audience_needs import boosted
+from research.benchmarks.audience_needs import boosted, merged_age_groups
 
 
 def faces(seed: int = 0, count: int = 400) -> dict[str, np.ndarray]:
@@ -40,3 +40,16 @@ def test_a_boost_makes_the_true_class_likelier_and_leaves_unknown_faces_alone():
         after["race"][face, wrong] / after["race"][face, wrong].sum(),
         before["race"][face, wrong] / before["race"][face, wrong].sum(),
     )
+
+
+def test_age_groups_merged_into_bands_add_their_probabilities():
+    before = faces()
+    before["true_age_group"][:5] = -1
+    bands = [[0, 1], [2, 3], [4, 5], [6, 7]]
+    after = merged_age_groups(before, bands)
+    assert after["age_group"].shape == (400, 4)
+    np.testing.assert_allclose(after["age_group"][:, 1], before["age_group"][:, 2:4].sum(axis=1))
+    np.testing.assert_allclose(after["age_group"].sum(axis=1), 1.0)
+    expected = np.where(before["true_age_group"] >= 0, before["true_age_group"] // 2, -1)
+    np.testing.assert_array_equal(after["true_age_group"], expected)
+    np.testing.assert_array_equal(after["race"], before["race"])
