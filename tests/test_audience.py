@@ -243,6 +243,41 @@ def test_audience_settings_are_validated(tmp_path):
         load_audience(changes={"windw_minutes": 30})
 
 
+def test_age_bands_are_validated_and_fit_the_model_s_groups_or_are_left_out(caplog):
+    from sparkface.audience.tables import AGE_BAND, band_groups, with_bands
+
+    bands = load_audience().age_bands
+    assert list(bands) == ["7-17", "18-44", "45+"]
+    assert band_groups(load_audience(), CLASSES["age_group"]) == [[0, 1], [2, 3, 4], [5, 6, 7]]
+    with pytest.raises(ConfigError, match="'35-44' is in '18-44' and '35\\+'"):
+        load_audience(changes={"age_bands": {**bands, "35+": ["35-44"]}})
+    with pytest.raises(ConfigError, match="'none' names no age group"):
+        load_audience(changes={"age_bands": {"none": []}})
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 8, 600)
+    ages = HeadCalibration(tuple(CLASSES["age_group"]), truth, biased_model(truth, 8, rng))
+    classes, calibration, groups = with_bands(CLASSES, {"age_group": ages}, load_audience())
+    assert classes[AGE_BAND] == ["7-17", "18-44", "45+"] and groups == [
+        [0, 1],
+        [2, 3, 4],
+        [5, 6, 7],
+    ]
+    merged = calibration[AGE_BAND]
+    assert merged.fitted is not None and merged.classes == ("7-17", "18-44", "45+")
+    np.testing.assert_array_equal(merged.truth, np.array([0, 0, 1, 1, 1, 2, 2, 2])[truth])
+    np.testing.assert_allclose(merged.probabilities[:, 1], ages.probabilities[:, 2:5].sum(axis=1))
+    with pytest.raises(ValueError, match="leave out"):
+        ages.merged(["young", "old"], [[0, 1], [2, 3, 4, 5, 6]])
+    # Another model's groups: its night gets its tables without bands, and says why.
+    other = {**CLASSES, "age_group": ["0-20", "21-40", "41+"]}
+    assert with_bands(other, None, load_audience())[0] == other
+    assert "not among the model's age groups" in caplog.text
+    missing = {"7-17": ["7-12", "13-17"], "18+": ["18-24", "25-34"]}
+    assert with_bands(CLASSES, None, load_audience(changes={"age_bands": missing}))[2] == []
+    assert "are in no band" in caplog.text
+    assert with_bands(CLASSES, None, load_audience(changes={"age_bands": {}}))[0] == CLASSES
+
+
 def test_the_report_cannot_be_broken_out_of_by_a_source_name(tmp_path):
     evil = "</script><script>alert(1)</script>"
     counts = pd.DataFrame(
@@ -340,6 +375,35 @@ def test_counts_and_shares_per_source_and_window(spark):
     for frame in (counts, shares):
         assert not {"path", "file_name", "face_box", "face_landmarks"} & set(frame.columns)
         assert not frame.astype(str).apply(lambda c: c.str.contains("/in/")).any().any()
+
+
+@pytest.mark.slow
+def test_age_bands_are_a_fourth_head_corrected_like_the_others(spark):
+    from sparkface.audience.shares import merge_classes
+    from sparkface.audience.tables import AGE_BAND, with_bands
+
+    rng = np.random.default_rng(2)
+    groups = list(DEFAULT_AGE_GROUPS)
+    truth = rng.integers(0, 8, 800)
+    ages = HeadCalibration(tuple(groups), truth, biased_model(truth, 8, rng)).fit(variants=3)
+    faces = biased_model(rng.integers(0, 8, 40), 8, rng)
+    rows = [scored_row(f"file:/in/hall/{i}.jpg") for i in range(40)]
+    for row, probabilities in zip(rows, faces, strict=True):
+        row["probabilities"]["age_group"] = dict(zip(groups, probabilities.tolist(), strict=True))
+    config = AudienceConfig(min_faces=10, draws=40, age_bands=load_audience().age_bands)
+    config = config.model_copy(update={"pseudo_faces": {"age_group": 100.0, "age_band": 10.0}})
+    _, shares = audience_tables(scored_frame(spark, rows), CLASSES, {"age_group": ages}, config)
+    shares = shares.toPandas()
+    bands = shares[(shares["span"] == "window") & (shares["head"] == AGE_BAND)]
+    assert bands["class"].tolist() == ["7-17", "18-44", "45+"] and bands["corrected"].all()
+    _, calibration, indices = with_bands(CLASSES, {"age_group": ages}, config)
+    expected = estimate(
+        merge_classes(faces, indices), calibration[AGE_BAND], draws=40, pseudo_faces=10.0
+    )
+    np.testing.assert_allclose(bands["share"], expected.share, atol=1e-6)
+    np.testing.assert_allclose(bands["share_averaged"], merge_classes(faces, indices).mean(0))
+    groups_rows = shares[(shares["span"] == "window") & (shares["head"] == "age_group")]
+    assert len(groups_rows) == 8  # the eight groups stay, beside the bands
 
 
 @pytest.mark.slow
@@ -444,7 +508,7 @@ def night(spark, tmp_path_factory):
         output=str(root / "out"),
         batch_size=8,
         faces="aligned",
-        audience=AudienceConfig(min_faces=5, draws=40),
+        audience=AudienceConfig(min_faces=5, draws=40, age_bands=load_audience().age_bands),
     )
     bundle = load_bundle(str(model))
     record = run_campaign(spark, campaign, "2026-12-01", bundle=bundle)
@@ -477,7 +541,7 @@ def test_a_campaign_night_publishes_its_audience_and_report(spark, night):
     assert counts["shares_reported"].tolist() == [True] * 4 + [False]
     shares = hive(out, "audience_shares")
     assert shares["corrected"].all()  # the package's calibration was used
-    assert len(shares[shares["span"] == "night"]) == 2 * (8 + 2 + 5)
+    assert len(shares[shares["span"] == "night"]) == 2 * (8 + 3 + 2 + 5)  # 3 age bands
     report = out / "reports" / "campaign=screens" / "run_date=2026-12-01" / "audience.html"
     assert record["report"] == str(report) and report.is_file()
     runs = pd.read_parquet(out / "runs")
@@ -565,7 +629,8 @@ def test_the_report_shows_each_source_in_a_real_browser(night, tmp_path):
     assert 'data-rendered="yes"' in dom, rendered.stderr[-2000:]
     assert dom.count('class="source-row"') == 2
     # Per source: faces per window, and a shares chart per head (both have enough faces).
-    assert dom.count('class="faces-chart"') == 2 and dom.count('class="shares-chart"') == 6
+    assert dom.count('class="faces-chart"') == 2 and dom.count('class="shares-chart"') == 8
+    assert dom.count('data-head="age_band"') == 2 and "most common age band" in dom
     assert dom.count('data-faces="12"') == 2 and dom.count('data-faces="1"') == 1
     assert "screen-a" in dom and "screen-b" in dom and "Campaign screens" in dom
     assert "/inbox/" not in dom and ".jpg" not in dom  # no file's name or path

@@ -16,7 +16,12 @@ import pandas as pd
 
 from sparkface.core.contract import CLASS_HEADS
 
-HEAD_TITLES = {"age_group": "Age group", "gender": "Gender", "race": "Race"}
+HEAD_TITLES = {
+    "age_band": "Age band",
+    "age_group": "Age group",
+    "gender": "Gender",
+    "race": "Race",
+}
 
 
 def _time(value: Any, zone: str) -> str | None:
@@ -34,6 +39,10 @@ def report_data(
     """The page's data: per source its windows (counts, and shares where reported) and its
     night's shares, with the campaign's facts in `about`."""
     zone = about.get("timezone", "UTC")
+    present = set(shares["head"]) if len(shares) else set()
+    heads = {
+        head: title for head, title in HEAD_TITLES.items() if head in CLASS_HEADS or head in present
+    }
     sources = []
     for source, windows in counts.sort_values(["source", "window_start"]).groupby("source"):
         mine = shares[shares["source"] == source]
@@ -55,14 +64,16 @@ def report_data(
                         "images": int(row.images),
                         "faces": int(row.faces),
                         "shares_reported": bool(row.shares_reported),
-                        "shares": _shares(by_window[by_window["window_start"] == row.window_start]),
+                        "shares": _shares(
+                            by_window[by_window["window_start"] == row.window_start], heads
+                        ),
                     }
                     for row in windows.itertuples()
                 ],
-                "night": _shares(night),
+                "night": _shares(night, heads),
             }
         )
-    return {"about": about, "heads": HEAD_TITLES, "sources": sources}
+    return {"about": about, "heads": heads, "sources": sources}
 
 
 def _basis(windows: pd.DataFrame) -> str:
@@ -74,9 +85,9 @@ def _basis(windows: pd.DataFrame) -> str:
     return f"EXIF for {exif}, file time for {by_file} images"
 
 
-def _shares(rows: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+def _shares(rows: pd.DataFrame, heads: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
     result: dict[str, list[dict[str, Any]]] = {}
-    for head in CLASS_HEADS:
+    for head in heads:
         part = rows[rows["head"] == head]
         result[head] = [
             {
@@ -264,7 +275,9 @@ for (const source of data.sources) {
   }
   const table = html("table", undefined, section);
   const head = html("tr", undefined, html("thead", undefined, table));
-  for (const name of ["window", "images", "faces", "women (95%)", "most common age group"]) {
+  const banded = "age_band" in data.heads;
+  for (const name of ["window", "images", "faces", "women (95%)", "most common age group"]
+                       .concat(banded ? ["most common age band (95%)"] : [])) {
     html("th", name, head);
   }
   const rows = html("tbody", undefined, table);
@@ -279,6 +292,12 @@ for (const source of data.sources) {
     const ages = w.shares.age_group || [];
     const top = ages.length ? ages.reduce((a, b) => (b.share > a.share ? b : a)) : null;
     html("td", w.shares_reported && top ? top.class + " " + percent(top.share) : "–", tr);
+    if (banded) {
+      const bands = w.shares.age_band || [];
+      const band = bands.length ? bands.reduce((a, b) => (b.share > a.share ? b : a)) : null;
+      html("td", w.shares_reported && band ? band.class + " " + percent(band.share) + " (" +
+           percent(band.low) + "–" + percent(band.high) + ")" : "–", tr);
+    }
   }
 }
 document.body.dataset.rendered = "yes";

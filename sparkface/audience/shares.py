@@ -171,6 +171,23 @@ class HeadCalibration:
             domains=domains,
         )
 
+    def merged(self, names: list[str], groups: list[list[int]]) -> HeadCalibration:
+        """The same labelled faces with the classes merged into `groups` (class indices) named
+        `names`: each face's probability of a group the sum of its classes', its true class the
+        group holding it (unfitted; fit it on the same sources as this one)."""
+        group_of = np.full(len(self.classes), -1)
+        for index, group in enumerate(groups):
+            group_of[group] = index
+        if (group_of < 0).any():
+            left = [self.classes[i] for i in np.flatnonzero(group_of < 0)]
+            raise ValueError(f"merged classes leave out {left}")
+        return HeadCalibration(
+            tuple(names),
+            group_of[self.truth],
+            merge_classes(self.probabilities, groups),
+            self.sources,
+        )
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "classes": list(self.classes),
@@ -204,6 +221,11 @@ class HeadCalibration:
             tuple(data.get("fit_on", ())),
             domains,
         )
+
+
+def merge_classes(probabilities: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """(faces, classes) probabilities as (faces, groups): each group's the sum of its classes'."""
+    return np.stack([probabilities[:, group].sum(axis=1) for group in groups], axis=1)
 
 
 def soft_confusion(truth: np.ndarray, probabilities: np.ndarray, classes: int) -> np.ndarray:

@@ -4,10 +4,15 @@ images with a face, faces) and each head's class shares, corrected, with a 95% i
 Privacy by design: the tables hold sources, windows, counts and shares only: no path, file name,
 box, landmark or single face's prediction. A window with fewer than `min_faces` faces has its
 counts and no shares.
+
+With `age_bands` (conf/audience.yaml), the model's age groups merged into wider bands are a
+fourth head, `age_band`: each face's probability of a band the sum of its groups', corrected
+with the age groups' labelled faces merged the same way.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import zlib
 
@@ -21,9 +26,13 @@ from sparkface.audience.likeness import SourceClassifier
 from sparkface.audience.shares import HeadCalibration, estimate
 from sparkface.core.config import AudienceConfig
 from sparkface.core.contract import CLASS_HEADS
+from sparkface.core.errors import UserError
 from sparkface.spark.ingest import require_columns
 
+log = logging.getLogger("sparkface")
+
 UNKNOWN_SOURCE = "unknown"
+AGE_BAND = "age_band"
 NEEDED = ("path", "modified_at", "status", "probabilities")
 
 COUNTS_SCHEMA = T.StructType(
@@ -141,6 +150,49 @@ def audience_counts(rows: DataFrame, config: AudienceConfig) -> DataFrame:
     )
 
 
+def band_groups(config: AudienceConfig, age_groups: list[str]) -> list[list[int]]:
+    """`config.age_bands` as the indices of the model's age groups in each band; every group
+    must be in a band, and every group a band names must be one of the model's."""
+    known = list(age_groups)
+    groups = []
+    for band, members in config.age_bands.items():
+        unknown = [group for group in members if group not in known]
+        if unknown:
+            raise UserError(
+                f"audience age_bands: {band!r} names {unknown}, not among the model's age "
+                f"groups {known}"
+            )
+        groups.append([known.index(group) for group in members])
+    left = [group for group in known if not any(group in m for m in config.age_bands.values())]
+    if groups and left:
+        raise UserError(f"audience age_bands: the model's age groups {left} are in no band")
+    return groups
+
+
+def with_bands(
+    classes: dict[str, list[str]],
+    calibration: dict[str, HeadCalibration] | None,
+    config: AudienceConfig,
+) -> tuple[dict[str, list[str]], dict[str, HeadCalibration] | None, list[list[int]]]:
+    """The heads' classes and calibration with the age bands' head added, when there are bands
+    that fit the model's age groups (else none, with a warning); and the bands' group indices."""
+    try:
+        groups = band_groups(config, classes["age_group"]) if config.age_bands else []
+    except UserError as error:
+        # The bands are settings for the shipped model's groups; another model's night still
+        # gets its tables, without them.
+        log.warning("%s: no age bands this night", error)
+        groups = []
+    if not groups:
+        return classes, calibration, []
+    classes = {**classes, AGE_BAND: list(config.age_bands)}
+    if calibration and "age_group" in calibration:
+        ages = calibration["age_group"]
+        bands = ages.merged(list(config.age_bands), groups).fit(on=ages.fit_on)
+        calibration = {**calibration, AGE_BAND: bands}
+    return classes, calibration, groups
+
+
 def audience_shares(
     rows: DataFrame,
     classes: dict[str, list[str]],
@@ -165,10 +217,15 @@ def audience_shares(
                 f"audience calibration: its source classifier reads {len(likeness.mean)} "
                 f"probabilities of {list(likeness.heads)}, the model gives {widths}"
             )
+    classes, calibration, groups = with_bands(classes, calibration, config)
     vectors = [
         F.array(*[F.col("probabilities")[head][name] for name in classes[head]]).alias(head)
         for head in CLASS_HEADS
     ]
+    ages = [F.col("probabilities")["age_group"][name] for name in classes["age_group"]]
+    if groups:
+        bands = [sum((ages[i] for i in group[1:]), ages[group[0]]) for group in groups]
+        vectors.append(F.array(*bands).alias(AGE_BAND))
     faces = rows.where(F.col("status") == "ok").select(
         "source", F.lit("window").alias("span"), "window_start", *vectors
     )
@@ -201,12 +258,14 @@ def _window_shares(
         start = window["window_start"].iloc[0]
         # One seed per window, so that a rerun gives the same intervals.
         seed = [config.seed, zlib.crc32(f"{source}|{span}|{start}".encode())]
-        vectors = {
-            head: np.stack(window[head].to_numpy()).astype("float64") for head in CLASS_HEADS
-        }
-        like = likeness.window(vectors) if likeness and calibration else None
+        vectors = {head: np.stack(window[head].to_numpy()).astype("float64") for head in classes}
+        like = (
+            likeness.window({head: vectors[head] for head in CLASS_HEADS})
+            if likeness and calibration
+            else None
+        )
         parts = []
-        for head in CLASS_HEADS:
+        for head in classes:
             shares = estimate(
                 vectors[head],
                 calibration.get(head),

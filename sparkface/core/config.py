@@ -279,9 +279,12 @@ class AudienceConfig(Settings):
     # Per head, a Dirichlet prior worth this many faces of the calibration's mix: shrinks a
     # window's shares towards it, for a head whose classes the model tells apart poorly
     # (chosen on the validation split: docs/audience.md).
-    pseudo_faces: dict[Literal["age_group", "gender", "race"], Annotated[float, Field(ge=0)]] = {
-        "age_group": 100.0
-    }
+    pseudo_faces: dict[
+        Literal["age_group", "age_band", "gender", "race"], Annotated[float, Field(ge=0)]
+    ] = {"age_group": 100.0}
+    # Wider age bands, each the model's age groups it names (every group in one band): their
+    # shares are reported too, as the head "age_band", corrected like the others. None: no bands.
+    age_bands: dict[str, list[str]] = {}
 
     @model_validator(mode="after")
     def _pattern(self) -> AudienceConfig:
@@ -292,6 +295,16 @@ class AudienceConfig(Settings):
                 f"timezone: {self.timezone!r} is not a time zone; use an IANA name such as "
                 "'Europe/Paris' or 'UTC'"
             ) from None
+        seen: dict[str, str] = {}
+        for band, groups in self.age_bands.items():
+            if not groups:
+                raise ValueError(f"age_bands: {band!r} names no age group")
+            for group in groups:
+                if group in seen:
+                    raise ValueError(
+                        f"age_bands: the age group {group!r} is in {seen[group]!r} and {band!r}"
+                    )
+                seen[group] = band
         if self.source_segment == 0:
             raise ValueError("source_segment: 0 is the path's root; use a negative position")
         if self.source_pattern:
