@@ -31,12 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 import numpy as np  # noqa: E402
 
 from sparkface.audience.calibration import load_calibration, load_likeness  # noqa: E402
-from sparkface.audience.shares import estimate, total_variation  # noqa: E402
+from sparkface.audience.shares import estimate, merge_classes, total_variation  # noqa: E402
+from sparkface.audience.tables import AGE_BAND, with_bands  # noqa: E402
 from sparkface.core.config import load_audience  # noqa: E402
 from sparkface.core.contract import CLASS_HEADS  # noqa: E402
 from sparkface.core.package import default_model_dir, load_bundle  # noqa: E402
 
-PSEUDO_FACES = load_audience().pseudo_faces
+AUDIENCE = load_audience()
+PSEUDO_FACES = AUDIENCE.pseudo_faces
 CAMERAS = {"lobby": ("fairface",), "mall": ("utkface",), "station": ("fairface", "utkface")}
 
 
@@ -70,11 +72,13 @@ def scored_faces(model: str, sources: list[str], split: str) -> dict[str, np.nda
     return faces
 
 
-def draw_window(faces, pool: np.ndarray, rng, concentration: float) -> np.ndarray:
+def draw_window(
+    faces, pool: np.ndarray, rng, concentration: float, heads=CLASS_HEADS
+) -> np.ndarray:
     """200-400 faces of `pool`, drawn without replacement with a mix of their own: per head,
     class weights from a Dirichlet of `concentration` (a face whose class is unknown: 1)."""
     weights = np.ones(len(pool))
-    for head in CLASS_HEADS:
+    for head in heads:
         truth = faces[f"true_{head}"][pool]
         mix = rng.dirichlet(np.full(faces[head].shape[1], concentration))
         weights *= np.where(truth >= 0, mix[np.clip(truth, 0, None)], 1.0)
@@ -82,8 +86,19 @@ def draw_window(faces, pool: np.ndarray, rng, concentration: float) -> np.ndarra
     return rng.choice(pool, size, replace=False, p=weights / weights.sum())
 
 
-def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0, likeness=None):
-    """Per window and head: faces, true shares, estimates (with interval), averaged, counted."""
+def simulate(
+    faces,
+    calibration,
+    nights,
+    windows,
+    draws,
+    seed,
+    concentration=1.0,
+    likeness=None,
+    heads=CLASS_HEADS,
+):
+    """Per window and head: faces, true shares, estimates (with interval), averaged, counted;
+    each window's mix drawn over `heads`' classes."""
     rng = np.random.default_rng(seed)
     results = []
     for night in range(nights):
@@ -92,14 +107,14 @@ def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0
             if len(pool) == 0:
                 continue  # none of this camera's sources scored (--sources)
             for window in range(windows):
-                chosen = draw_window(faces, pool, rng, concentration)
+                chosen = draw_window(faces, pool, rng, concentration, heads)
                 size = len(chosen)
                 like = (
                     likeness.window({h: faces[h][chosen] for h in CLASS_HEADS})
                     if likeness
                     else None
                 )
-                for head in CLASS_HEADS:
+                for head in heads:
                     truth = faces[f"true_{head}"][chosen]
                     if (truth < 0).any():
                         continue  # some faces' class unknown: no true shares
@@ -130,6 +145,41 @@ def simulate(faces, calibration, nights, windows, draws, seed, concentration=1.0
     return results
 
 
+def banded_results(faces, calibration, likeness, args) -> list[dict]:
+    """The age bands' windows (conf/audience.yaml's `age_bands`): the same nights with the age
+    groups merged into bands, each window's mix drawn over the bands, corrected as the audience
+    step corrects them (the age groups' labelled faces merged the same way)."""
+    if not AUDIENCE.age_bands or "age_group" not in calibration:
+        return []
+    names = list(calibration["age_group"].classes)
+    _, merged, groups = with_bands(
+        {"age_group": names}, {"age_group": calibration["age_group"]}, AUDIENCE
+    )
+    if not groups:
+        return []
+    band_of = np.zeros(len(names), "int64")
+    for index, group in enumerate(groups):
+        band_of[group] = index
+    truth = faces["true_age_group"]
+    banded = {
+        **faces,
+        AGE_BAND: merge_classes(faces["age_group"], groups),
+        f"true_{AGE_BAND}": np.where(truth >= 0, band_of[np.clip(truth, 0, None)], -1),
+    }
+    results = simulate(
+        banded,
+        {**calibration, AGE_BAND: merged[AGE_BAND]},
+        args.nights,
+        args.windows,
+        args.draws,
+        args.seed,
+        args.concentration,
+        likeness,
+        (AGE_BAND, "gender", "race"),
+    )
+    return [row for row in results if row["head"] == AGE_BAND]
+
+
 def table(results, by_camera: bool = False) -> str:
     """Per head (and camera): windows, share errors (mean, 90th percentile), interval coverage."""
     import pandas as pd
@@ -141,7 +191,7 @@ def table(results, by_camera: bool = False) -> str:
         "| counted: mean (90th pct) | 95% intervals holding the truth |",
         "|---|" + "---|" * (len(keys) + 4),
     ]
-    order = {head: i for i, head in enumerate(CLASS_HEADS)}
+    order = {head: i for i, head in enumerate((AGE_BAND, *CLASS_HEADS))}
     groups = sorted(frame.groupby(keys), key=lambda item: (order[item[0][0]], item[0]))
     for key, part in groups:
         cells = [
@@ -205,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         print(f"no night: the cameras' sources ({CAMERAS}) were not among --sources")
         return 0
+    results += banded_results(faces, calibration, likeness, args)
     print(table(results))
     print(table(results, by_camera=True))
     return 0
