@@ -127,6 +127,7 @@ def simulate(
                         seed=[seed, night, window, len(results)],
                         pseudo_faces=PSEUDO_FACES.get(head, 0.0),
                         likeness=like,
+                        realised=head not in AUDIENCE.mix_intervals,
                     )
                     results.append(
                         {

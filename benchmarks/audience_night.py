@@ -35,7 +35,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sparkface.audience.shares import total_variation  # noqa: E402
-from sparkface.core.config import AudienceConfig, load_ingest  # noqa: E402
+from sparkface.audience.tables import AGE_BAND, with_bands  # noqa: E402
+from sparkface.core.config import AudienceConfig, load_audience, load_ingest  # noqa: E402
 from sparkface.core.contract import CLASS_HEADS, GENDERS, RACES  # noqa: E402
 from sparkface.core.package import default_model_dir, load_bundle  # noqa: E402
 from sparkface.score.campaigns import Campaign, run_campaign  # noqa: E402
@@ -126,9 +127,20 @@ def run_night(spark, inputs: list[str], output: Path, audience: AudienceConfig) 
     return record
 
 
-def compare(output: Path, photos: pd.DataFrame, classes: dict[str, list[str]]) -> pd.DataFrame:
+def compare(
+    output: Path, photos: pd.DataFrame, classes: dict[str, list[str]], audience: AudienceConfig
+) -> pd.DataFrame:
     """Per window and head: faces, and the share errors of the published and uncorrected shares
-    against the labels of the window's faces."""
+    against the labels of the window's faces (the age bands' from their age groups)."""
+    groups = with_bands(classes, None, audience)[2]
+    if groups:
+        classes = {**classes, AGE_BAND: list(audience.age_bands)}
+        band_of = np.zeros(len(classes["age_group"]), "int64")
+        for index, group in enumerate(groups):
+            band_of[group] = index
+        ages = photos["age_group"].fillna(-1).astype(int).to_numpy()
+        bands = np.where(ages >= 0, band_of[np.clip(ages, 0, None)], np.nan)
+        photos = photos.assign(**{AGE_BAND: bands})
     predictions = pd.read_parquet(output / "predictions", columns=["path", "status"])
     faces = predictions[predictions["status"] == "ok"].merge(photos, on="path")
     shares = pd.read_parquet(output / "audience_shares")
@@ -138,7 +150,7 @@ def compare(output: Path, photos: pd.DataFrame, classes: dict[str, list[str]]) -
         hour = pd.Timestamp(start).hour
         window = faces[(faces["camera"] == camera) & (faces["hour"] == hour)]
         truth = window[head]
-        if head == "age_group":
+        if head in ("age_group", AGE_BAND):
             if (truth.isna() | (truth < 0)).any():
                 continue
             truth = pd.Series(np.asarray(classes[head])[truth.astype(int).to_numpy()])
@@ -163,7 +175,7 @@ def compare(output: Path, photos: pd.DataFrame, classes: dict[str, list[str]]) -
 
 
 def labelled_night(args) -> None:
-    audience = AudienceConfig(draws=args.draws)
+    audience = load_audience(changes={"draws": args.draws})
     with tempfile.TemporaryDirectory(dir=ROOT / "out") as scratch:
         scratch = Path(scratch)
 
@@ -175,7 +187,7 @@ def labelled_night(args) -> None:
 
         photos, record = in_session("audience-night", load_ingest(), work, extra=arrow_batch(128))
         classes = load_bundle(default_model_dir()).classes
-        result = compare(scratch / "out", photos, classes)
+        result = compare(scratch / "out", photos, classes, audience)
         shutil.copyfile(record["report"], args.report)  # the page holds no path or face
     print(f"report: {args.report}")
     print(f"{len(photos)} photos, {record['scored']} faces; night {record['wall_seconds']:.1f} s, "
@@ -184,7 +196,7 @@ def labelled_night(args) -> None:
         "| head | windows | faces a window | corrected | averaged | counted | intervals holding |"
     )
     print("|---|---|---|---|---|---|---|")
-    for head in CLASS_HEADS:
+    for head in (AGE_BAND, *CLASS_HEADS):
         part = result[result["head"] == head]
         if part.empty:
             continue
@@ -214,7 +226,10 @@ def cost_night(args) -> None:
             "audience-cost",
             load_ingest(),
             lambda spark: run_night(
-                spark, [str(scratch / "night")], scratch / "out", AudienceConfig(draws=args.draws)
+                spark,
+                [str(scratch / "night")],
+                scratch / "out",
+                load_audience(changes={"draws": args.draws}),
             ),
             extra=arrow_batch(128),
         )

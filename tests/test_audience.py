@@ -253,6 +253,9 @@ def test_age_bands_are_validated_and_fit_the_model_s_groups_or_are_left_out(capl
         load_audience(changes={"age_bands": {**bands, "35+": ["35-44"]}})
     with pytest.raises(ConfigError, match="'none' names no age group"):
         load_audience(changes={"age_bands": {"none": []}})
+    with pytest.raises(ConfigError, match="mix_intervals"):
+        load_audience(changes={"mix_intervals": ["age"]})
+    assert load_audience().mix_intervals == ["age_band"]
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 8, 600)
     ages = HeadCalibration(tuple(CLASSES["age_group"]), truth, biased_model(truth, 8, rng))
@@ -390,17 +393,25 @@ def test_age_bands_are_a_fourth_head_corrected_like_the_others(spark):
     rows = [scored_row(f"file:/in/hall/{i}.jpg") for i in range(40)]
     for row, probabilities in zip(rows, faces, strict=True):
         row["probabilities"]["age_group"] = dict(zip(groups, probabilities.tolist(), strict=True))
-    config = AudienceConfig(min_faces=10, draws=40, age_bands=load_audience().age_bands)
-    config = config.model_copy(update={"pseudo_faces": {"age_group": 100.0, "age_band": 10.0}})
+    config = AudienceConfig(
+        min_faces=10,
+        draws=40,
+        age_bands=load_audience().age_bands,
+        pseudo_faces={"age_group": 100.0, "age_band": 10.0},
+        mix_intervals=["age_band"],
+    )
     _, shares = audience_tables(scored_frame(spark, rows), CLASSES, {"age_group": ages}, config)
     shares = shares.toPandas()
     bands = shares[(shares["span"] == "window") & (shares["head"] == AGE_BAND)]
     assert bands["class"].tolist() == ["7-17", "18-44", "45+"] and bands["corrected"].all()
     _, calibration, indices = with_bands(CLASSES, {"age_group": ages}, config)
-    expected = estimate(
-        merge_classes(faces, indices), calibration[AGE_BAND], draws=40, pseudo_faces=10.0
-    )
+    banded = merge_classes(faces, indices)
+    expected = estimate(banded, calibration[AGE_BAND], pseudo_faces=10.0, realised=False)
     np.testing.assert_allclose(bands["share"], expected.share, atol=1e-6)
+    # Its intervals are for the mix the faces came from (mix_intervals): wider than their own.
+    np.testing.assert_allclose(bands["share_low"], expected.low, atol=1e-6)
+    own = estimate(banded, calibration[AGE_BAND], pseudo_faces=10.0)
+    assert ((own.high - own.low) < (expected.high - expected.low)).all()
     np.testing.assert_allclose(bands["share_averaged"], merge_classes(faces, indices).mean(0))
     groups_rows = shares[(shares["span"] == "window") & (shares["head"] == "age_group")]
     assert len(groups_rows) == 8  # the eight groups stay, beside the bands

@@ -18,8 +18,11 @@ the age groups (the step's pulls every window towards the calibration's mix, whi
 network that needs no help); with --age-bands, the eight age groups merged into fewer, wider
 bands (e.g. 0-1,2-3,4-5,6-7: 7-17, 18-34, 35-54, 55 and over; the windows' mixes then drawn
 over the bands). Printed per boost: the accuracy it gives each head (FairFace's race and
-gender, UTKFace's age groups), and per head and concentration the mean share error (points) and
-how often the intervals hold the true share.
+gender, UTKFace's age groups), and per head and concentration the mean share error (points), how
+often the intervals hold the true share, and the windows' errors in units of the interval's
+standard error (z: its mean, and its root mean square, 1 where the interval's width is right);
+--in-sample fits the calibration on the windows' own half, --mix-interval widens the intervals
+to the mix the faces were drawn from.
 """
 
 from __future__ import annotations
@@ -76,10 +79,13 @@ def accuracies(faces: dict[str, np.ndarray]) -> str:
 
 
 def share_errors(faces, halves, args, rng) -> list[dict]:
-    """Each window's share error and interval coverage, per head, over both halves."""
+    """Each window's share error, interval coverage and the spread of its errors in units of
+    the interval's standard error (z: 1 where the interval's variance is right), per head, over
+    both halves."""
     rows = []
     for fold in (halves, ~halves):
-        fits, likeness = calibrated(faces, fold)
+        # --in-sample: the calibration fitted on the half the windows are drawn from.
+        fits, likeness = calibrated(faces, ~fold if args.in_sample else fold)
         for concentration in args.concentration:
             for sources in CAMERAS.values():
                 pool = np.flatnonzero(~fold & np.isin(faces["source"], sources))
@@ -97,14 +103,19 @@ def share_errors(faces, halves, args, rng) -> list[dict]:
                             fits[head],
                             pseudo_faces=args.pseudo_faces.get(head, 0.0),
                             likeness=like,
+                            realised=not args.mix_interval,
                         )
                         held = (shares.low <= true) & (true <= shares.high)
+                        error = (shares.high - shares.low) / (2 * 1.959964)
+                        z = (shares.share - true) / np.clip(error, 1e-9, None)
                         rows.append(
                             {
                                 "concentration": concentration,
                                 "head": head,
                                 "error": 100 * total_variation(shares.share, true),
                                 "held": 100 * held.mean(),
+                                "z_mean": z.mean(),
+                                "z_sd": np.sqrt((z**2).mean()),
                             }
                         )
     return rows
@@ -129,6 +140,16 @@ def main() -> int:
         metavar="0-1,2-3,...",
         help="report age in these bands of the eight groups (indices, first-last) instead",
     )
+    parser.add_argument(
+        "--in-sample",
+        action="store_true",
+        help="fit the calibration on the half the windows are drawn from",
+    )
+    parser.add_argument(
+        "--mix-interval",
+        action="store_true",
+        help="intervals of the mix the faces were drawn from (realised=False), not of their own",
+    )
     args = parser.parse_args()
     args.pseudo_faces = {**PSEUDO_FACES, "age_group": args.age_pseudo_faces}
     faces = {key: value for key, value in np.load(args.cache).items()}
@@ -144,7 +165,11 @@ def main() -> int:
         rng = np.random.default_rng(args.seed + 1)
         rows += [{"boost": boost, **row} for row in share_errors(better, halves, args, rng)]
     frame = pd.DataFrame(rows)
-    table = frame.groupby(["concentration", "head", "boost"])[["error", "held"]].mean()
+    columns = ["error", "held", "z_mean", "z_sd"]
+    table = frame.groupby(["concentration", "head", "boost"])[columns].mean()
+    table["z_sd"] = np.sqrt(
+        frame.assign(z2=frame["z_sd"] ** 2).groupby(["concentration", "head", "boost"])["z2"].mean()
+    )
     print(table.round(2).unstack("head").to_string())
     return 0
 

@@ -273,6 +273,7 @@ def _window_shares(
                 seed=seed,
                 pseudo_faces=config.pseudo_faces.get(head, 0.0),
                 likeness=like,
+                realised=head not in config.mix_intervals,
             )
             parts.append(
                 pd.DataFrame(

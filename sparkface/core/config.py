@@ -285,6 +285,10 @@ class AudienceConfig(Settings):
     # Wider age bands, each the model's age groups it names (every group in one band): their
     # shares are reported too, as the head "age_band", corrected like the others. None: no bands.
     age_bands: dict[str, list[str]] = {}
+    # Heads whose intervals are for the mix the window's faces were drawn from, wider than for
+    # the faces themselves: where the recalibrated probabilities describe a window far from the
+    # calibration's mix less well than the narrower interval assumes (docs/audience.md).
+    mix_intervals: list[Literal["age_group", "age_band", "gender", "race"]] = []
 
     @model_validator(mode="after")
     def _pattern(self) -> AudienceConfig:
