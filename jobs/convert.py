@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
+from sparkface.core.contract import DESCRIPTOR_FILE
 from sparkface.core.errors import UserError
 from sparkface.core.package import read_descriptor
 from sparkface.core.runtime import ACTIVATIONS, WEIGHTS, require_keras, runtime_of
@@ -81,7 +83,10 @@ def flip_setting(flip: str, below: float | None):
 
 
 def convert(args: argparse.Namespace) -> None:
-    if runtime_of(read_descriptor(args.model)) == "tflite":
+    # A converted package needs no Keras; anything else does, before any input is read.
+    if (Path(args.model) / DESCRIPTOR_FILE).is_file() and runtime_of(
+        read_descriptor(args.model)
+    ) == "tflite":
         remirror(args)
         return
     require_keras("converting a Keras package")
