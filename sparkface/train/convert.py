@@ -86,6 +86,18 @@ def calibration_faces(shards_dir: str | Path, size: int, count: int) -> list[np.
     return batches
 
 
+def refuse_changes(check: dict[str, Any], split: str, max_changed: float, doing: str) -> None:
+    """Refuse a package whose predicted class changes for more than `max_changed` of a split's
+    faces in any head (`check`: `agreement`'s answer on that split)."""
+    for head in CLASS_HEADS:
+        changed = check[head]["class_changed"]
+        if changed > max_changed:
+            raise ConversionError(
+                f"{doing}, {head} changes class for {changed:.1%} of the {split} faces "
+                f"(at most {max_changed:.1%} allowed)"
+            )
+
+
 def check_split_rows(shards_dir: str | Path, split: str, descriptor: dict[str, Any]) -> None:
     """Refuse shards whose `split` does not hold as many faces as the model was trained with."""
     expected = descriptor.get("training_data", {}).get(split)
@@ -144,16 +156,7 @@ def convert_package(
         keras_metrics[split] = headline(compute_metrics(keras_predictions_as_source, truth, groups))
         checks[split] = agreement(predictions, keras_predictions)
         metrics[split] = compute_metrics(predictions, truth, groups)
-        for head in CLASS_HEADS:
-            changed = checks[split][head]["class_changed"]
-            if changed > max_changed:
-                raise ConversionError(
-                    f"converted with {weights} weights, {head} changes class for {changed:.1%} "
-                    f"of the {split} faces (at most {max_changed:.1%} allowed)"
-                )
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / TFLITE_FILE).write_bytes(content)
+        refuse_changes(checks[split], split, max_changed, f"converted with {weights} weights")
     converted_descriptor = {
         **{k: v for k, v in descriptor.items() if k not in ("metrics", "validation_metrics")},
         "version": new_version(),
@@ -171,18 +174,15 @@ def convert_package(
             "agreement_with_keras": checks,
             "keras_metrics": keras_metrics,
         },
-        "model_sha256": file_sha256(output / TFLITE_FILE),
     }
-    (output / DESCRIPTOR_FILE).write_text(json.dumps(converted_descriptor, indent=2) + "\n")
-    write_evaluation(
-        metrics["test"],
-        groups,
-        output / "test-evaluation",
+    title = (
         f"Test split ({metrics['test']['faces']} faces), {descriptor.get('version')} "
         f"converted for TensorFlow Lite ({weights} weights, {activations} activations, "
-        f"{'with' if flip else 'without'} the mirror image)",
+        f"{'with' if flip else 'without'} the mirror image)"
     )
-    return converted_descriptor
+    return write_converted(
+        output_dir, content, converted_descriptor, metrics["test"], groups, title
+    )
 
 
 def remirror_package(
@@ -216,16 +216,8 @@ def remirror_package(
         source_metrics[split] = headline(compute_metrics(own, truth, groups))
         checks[split] = agreement(predictions, own)
         metrics[split] = compute_metrics(predictions, truth, groups)
-        for head in CLASS_HEADS:
-            changed = checks[split][head]["class_changed"]
-            if max_changed is not None and changed > max_changed:
-                raise ConversionError(
-                    f"with the mirror setting {flip}, {head} changes class for {changed:.1%} "
-                    f"of the {split} faces (at most {max_changed:.1%} allowed)"
-                )
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / TFLITE_FILE).write_bytes(content)
+        if max_changed is not None:
+            refuse_changes(checks[split], split, max_changed, f"with the mirror setting {flip}")
     written = {
         **descriptor,
         "version": new_version(),
@@ -238,14 +230,28 @@ def remirror_package(
             "agreement_with_before": checks,
             "metrics_before": source_metrics,
         },
-        "model_sha256": file_sha256(output / TFLITE_FILE),
     }
-    (output / DESCRIPTOR_FILE).write_text(json.dumps(written, indent=2) + "\n")
-    write_evaluation(
-        metrics["test"],
-        groups,
-        output / "test-evaluation",
+    title = (
         f"Test split ({metrics['test']['faces']} faces), {descriptor.get('version')} with the "
-        f"mirror setting {flip} (the same TensorFlow Lite network)",
+        f"mirror setting {flip} (the same TensorFlow Lite network)"
     )
-    return written
+    return write_converted(output_dir, content, written, metrics["test"], groups, title)
+
+
+def write_converted(
+    output_dir: str | Path,
+    content: bytes,
+    descriptor: dict[str, Any],
+    test_metrics: dict[str, Any],
+    groups: tuple[str, ...],
+    title: str,
+) -> dict[str, Any]:
+    """Write a TensorFlow Lite package: `model.tflite`, its descriptor (with the file's SHA-256)
+    and the test split's evaluation; the descriptor as written."""
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / TFLITE_FILE).write_bytes(content)
+    descriptor = {**descriptor, "model_sha256": file_sha256(output / TFLITE_FILE)}
+    (output / DESCRIPTOR_FILE).write_text(json.dumps(descriptor, indent=2) + "\n")
+    write_evaluation(test_metrics, groups, output / "test-evaluation", title)
+    return descriptor
