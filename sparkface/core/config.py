@@ -283,7 +283,7 @@ class AudienceConfig(Settings):
         Literal["age_group", "age_band", "gender", "race"], Annotated[float, Field(ge=0)]
     ] = {"age_group": 100.0}
     # Wider age bands, each the model's age groups it names (every group in one band): their
-    # shares are reported too, as the head "age_band", corrected like the others. None: no bands.
+    # shares are reported too, as the head "age_band", corrected like the others. {}: no bands.
     age_bands: dict[str, list[str]] = {}
     # Heads whose intervals are for the mix the window's faces were drawn from, wider than for
     # the faces themselves: where the recalibrated probabilities describe a window far from the
