@@ -31,7 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 import numpy as np  # noqa: E402
 
 from sparkface.audience.calibration import load_calibration, load_likeness  # noqa: E402
-from sparkface.audience.shares import estimate, merge_classes, total_variation  # noqa: E402
+from sparkface.audience.shares import (  # noqa: E402
+    estimate,
+    group_index,
+    merge_classes,
+    total_variation,
+)  # noqa: E402
 from sparkface.audience.tables import AGE_BAND, with_bands  # noqa: E402
 from sparkface.core.config import load_audience  # noqa: E402
 from sparkface.core.contract import CLASS_HEADS  # noqa: E402
@@ -158,9 +163,7 @@ def banded_results(faces, calibration, likeness, args) -> list[dict]:
     )
     if not groups:
         return []
-    band_of = np.zeros(len(names), "int64")
-    for index, group in enumerate(groups):
-        band_of[group] = index
+    band_of = group_index(groups, len(names))
     truth = faces["true_age_group"]
     banded = {
         **faces,

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from sparkface.audience.shares import total_variation  # noqa: E402
+from sparkface.audience.shares import group_index, total_variation  # noqa: E402
 from sparkface.audience.tables import AGE_BAND, with_bands  # noqa: E402
 from sparkface.core.config import AudienceConfig, load_audience, load_ingest  # noqa: E402
 from sparkface.core.contract import CLASS_HEADS, GENDERS, RACES  # noqa: E402
@@ -135,9 +135,7 @@ def compare(
     groups = with_bands(classes, None, audience)[2]
     if groups:
         classes = {**classes, AGE_BAND: list(audience.age_bands)}
-        band_of = np.zeros(len(classes["age_group"]), "int64")
-        for index, group in enumerate(groups):
-            band_of[group] = index
+        band_of = group_index(groups, len(classes["age_group"]))
         ages = photos["age_group"].fillna(-1).astype(int).to_numpy()
         bands = np.where(ages >= 0, band_of[np.clip(ages, 0, None)], np.nan)
         photos = photos.assign(**{AGE_BAND: bands})

@@ -35,7 +35,7 @@ import pandas as pd
 
 from benchmarks.audience_accuracy import CAMERAS, PSEUDO_FACES, draw_window
 from research.benchmarks.audience_choice import calibrated
-from sparkface.audience.shares import estimate, total_variation
+from sparkface.audience.shares import estimate, group_index, merge_classes, total_variation
 from sparkface.core.contract import CLASS_HEADS
 
 
@@ -58,10 +58,8 @@ def merged_age_groups(faces: dict[str, np.ndarray], bands: list[list[int]]) -> d
     """The faces with their age groups merged into `bands` (lists of group indices, in order):
     each band's probability the sum of its groups', its truth the band of the true group."""
     result = dict(faces)
-    result["age_group"] = np.stack([faces["age_group"][:, band].sum(axis=1) for band in bands], 1)
-    band_of = np.full(faces["age_group"].shape[1], -1)
-    for index, band in enumerate(bands):
-        band_of[band] = index
+    result["age_group"] = merge_classes(faces["age_group"], bands)
+    band_of = group_index(bands, faces["age_group"].shape[1])
     truth = faces["true_age_group"]
     result["true_age_group"] = np.where(truth >= 0, band_of[np.clip(truth, 0, None)], -1)
     return result

@@ -101,8 +101,11 @@ def parts(bundle: Path, most_bytes: int) -> list[list[Path]]:
     """The packed shard files (bundle/shards/split=*/*.parquet) moved into bundle/part1,
     bundle/part2, ... of at most `most_bytes` each (a call to the GPU machine carries what it
     can), as few as first-fit decreasing finds; a file larger than that is a part of its own."""
-    for existing in sorted(bundle.glob("part*")):
-        raise SystemExit(f"{existing.name} is there already in {bundle}: bundle again from scratch")
+    existing = sorted(bundle.glob("part*"))
+    if existing:
+        raise SystemExit(
+            f"{existing[0].name} is there already in {bundle}: bundle again from scratch"
+        )
     files = sorted(bundle.glob("shards/split=*/*.parquet"), key=lambda f: -f.stat().st_size)
     chosen: list[list[Path]] = []
     room: list[int] = []

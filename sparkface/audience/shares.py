@@ -175,9 +175,7 @@ class HeadCalibration:
         """The same labelled faces with the classes merged into `groups` (class indices) named
         `names`: each face's probability of a group the sum of its classes', its true class the
         group holding it (unfitted; fit it on the same sources as this one)."""
-        group_of = np.full(len(self.classes), -1)
-        for index, group in enumerate(groups):
-            group_of[group] = index
+        group_of = group_index(groups, len(self.classes))
         if (group_of < 0).any():
             left = [self.classes[i] for i in np.flatnonzero(group_of < 0)]
             raise ValueError(f"merged classes leave out {left}")
@@ -221,6 +219,14 @@ class HeadCalibration:
             tuple(data.get("fit_on", ())),
             domains,
         )
+
+
+def group_index(groups: list[list[int]], classes: int) -> np.ndarray:
+    """For each of `classes` classes, the index of the group in `groups` holding it (-1: none)."""
+    group_of = np.full(classes, -1)
+    for index, group in enumerate(groups):
+        group_of[group] = index
+    return group_of
 
 
 def merge_classes(probabilities: np.ndarray, groups: list[list[int]]) -> np.ndarray:

@@ -151,7 +151,8 @@ def predict(model, faces: np.ndarray, flip: Flip = True) -> dict[str, np.ndarray
         again = slice(None) if flip else None  # every face: no copy of the batch
     else:
         sure = np.min([result[head].max(axis=1) for head in UNSURE_HEADS], axis=0)
-        again = np.flatnonzero(sure < flip) if (sure < flip).any() else None
+        unsure = np.flatnonzero(sure < flip)
+        again = unsure if len(unsure) else None
     if again is not None:
         for name, value in model.predict_on_batch(mirrored(faces[again])).items():
             result[name][again] = (result[name][again] + np.asarray(value, dtype=np.float64)) / 2
