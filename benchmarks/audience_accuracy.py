@@ -16,6 +16,8 @@
 
 Age groups are known only for faces with exact ages (UTKFace): FairFace's are labelled with age
 bins that cut across the model's groups, so the age-group rows use the windows of UTKFace's faces.
+Photos in the wild with exact ages: `--sources all-age-faces --camera hall=all-age-faces` with a
+cache of their own (the calibration stays the package's, measured on FairFace and UTKFace).
 """
 
 from __future__ import annotations
@@ -101,13 +103,14 @@ def simulate(
     concentration=1.0,
     likeness=None,
     heads=CLASS_HEADS,
+    cameras=CAMERAS,
 ):
     """Per window and head: faces, true shares, estimates (with interval), averaged, counted;
     each window's mix drawn over `heads`' classes."""
     rng = np.random.default_rng(seed)
     results = []
     for night in range(nights):
-        for camera, sources in CAMERAS.items():
+        for camera, sources in cameras.items():
             pool = np.flatnonzero(np.isin(faces["source"], sources))
             if len(pool) == 0:
                 continue  # none of this camera's sources scored (--sources)
@@ -180,6 +183,7 @@ def banded_results(faces, calibration, likeness, args) -> list[dict]:
         args.concentration,
         likeness,
         (AGE_BAND, "gender", "race"),
+        args.cameras,
     )
     return [row for row in results if row["head"] == AGE_BAND]
 
@@ -223,7 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concentration", type=float, default=1.0, help="of the Dirichlet behind each mix"
     )
+    parser.add_argument(
+        "--camera",
+        action="append",
+        default=[],
+        metavar="NAME=SOURCE[,SOURCE]",
+        help="the nights' cameras and the sources whose faces each sees (default: lobby, mall "
+        "and station on FairFace's and UTKFace's faces)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args.cameras = {
+        name: tuple(sources.split(","))
+        for name, sources in (setting.split("=", 1) for setting in args.camera)
+    } or CAMERAS
     cache = Path(args.cache)
     if cache.is_file():
         faces = dict(np.load(cache, allow_pickle=False))
@@ -255,9 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         args.concentration,
         likeness,
+        cameras=args.cameras,
     )
     if not results:
-        print(f"no night: the cameras' sources ({CAMERAS}) were not among --sources")
+        print(f"no night: the cameras' sources ({args.cameras}) were not among --sources")
         return 0
     results += banded_results(faces, calibration, likeness, args)
     print(table(results))
