@@ -33,13 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 import numpy as np  # noqa: E402
 
 from sparkface.audience.calibration import load_calibration, load_likeness  # noqa: E402
-from sparkface.audience.shares import (  # noqa: E402
-    estimate,
-    group_index,
-    merge_classes,
-    total_variation,
-)  # noqa: E402
-from sparkface.audience.tables import AGE_BAND, with_bands  # noqa: E402
+from sparkface.audience.shares import group_index, merge_classes, total_variation  # noqa: E402
+from sparkface.audience.tables import AGE_BAND, window_shares, with_bands  # noqa: E402
 from sparkface.core.config import load_audience  # noqa: E402
 from sparkface.core.contract import CLASS_HEADS  # noqa: E402
 from sparkface.core.package import default_model_dir, load_bundle  # noqa: E402
@@ -108,6 +103,7 @@ def simulate(
     """Per window and head: faces, true shares, estimates (with interval), averaged, counted;
     each window's mix drawn over `heads`' classes."""
     rng = np.random.default_rng(seed)
+    config = AUDIENCE.model_copy(update={"draws": draws})
     results = []
     for night in range(nights):
         for camera, sources in cameras.items():
@@ -117,26 +113,19 @@ def simulate(
             for window in range(windows):
                 chosen = draw_window(faces, pool, rng, concentration, heads)
                 size = len(chosen)
-                like = (
-                    likeness.window({h: faces[h][chosen] for h in CLASS_HEADS})
-                    if likeness
-                    else None
+                # Estimated as the audience step does, the heads other heads are refitted by
+                # (reweight_by) first.
+                known = [h for h in heads if (faces[f"true_{h}"][chosen] >= 0).all()]
+                if not known:
+                    continue  # some faces' class unknown in every head: no true shares
+                vectors = {h: faces[h][chosen] for h in (*CLASS_HEADS, *heads)}
+                found = window_shares(
+                    vectors, calibration, config, likeness, [seed, night, window], known
                 )
-                for head in heads:
-                    truth = faces[f"true_{head}"][chosen]
-                    if (truth < 0).any():
-                        continue  # some faces' class unknown: no true shares
+                for head, shares in found.items():
                     classes = faces[head].shape[1]
-                    true_shares = np.bincount(truth, minlength=classes) / size
-                    shares = estimate(
-                        faces[head][chosen],
-                        calibration.get(head),
-                        draws=draws,
-                        seed=[seed, night, window, len(results)],
-                        pseudo_faces=PSEUDO_FACES.get(head, 0.0),
-                        likeness=like,
-                        realised=head not in AUDIENCE.mix_intervals,
-                    )
+                    true_shares = np.bincount(faces[f"true_{head}"][chosen], minlength=classes)
+                    true_shares = true_shares / size
                     results.append(
                         {
                             "camera": camera,

@@ -14,7 +14,10 @@ from sparkface.audience.likeness import fit_source_classifier, multinomial_regre
 from sparkface.audience.report import report_data, write_report
 from sparkface.audience.shares import (
     HeadCalibration,
+    Recalibration,
     estimate,
+    fit_regression,
+    merge_classes,
     total_variation,
     unshrunk_shares,
 )
@@ -184,6 +187,89 @@ def test_the_multinomial_regression_separates_classes_it_can_see():
     assert ((features @ weights + bias).argmax(axis=1) == labels).mean() > 0.9
 
 
+def test_a_regression_on_finer_classes_is_calibrated_on_its_faces_weighted_or_not():
+    rng = np.random.default_rng(11)
+    truth = rng.integers(0, 8, 2000)
+    finer = biased_model(truth, 8, rng)
+    band = np.array([0, 0, 1, 1, 1, 2, 2, 2])[truth]
+    weight = rng.uniform(0.2, 3.0, len(truth))
+    for counted in (None, weight):
+        fit = fit_regression(band, finer, 3, counted, penalty=1e-9)
+        counted = np.ones(len(truth)) if counted is None else counted
+        # The likelihood's stationary point: the faces' (weighted) probabilities sum to their
+        # (weighted) classes.
+        np.testing.assert_allclose(
+            counted @ fit.apply(finer), np.bincount(band, weights=counted), rtol=1e-6
+        )
+        assert np.allclose(fit.prior, np.bincount(band, weights=counted) / counted.sum(), atol=1e-3)
+    # Classes drawn from a known regression on the finer classes' log probabilities: found again.
+    finer = rng.dirichlet(np.ones(8), 20000)
+    weights = np.hstack([rng.normal(0, 0.6, (8, 2)), np.zeros((8, 1))])
+    bias = np.array([0.3, -0.2, 0.0])
+    drawn = [rng.choice(3, p=p) for p in Recalibration(1.0, bias, np.ones(3), weights).apply(finer)]
+    fit = fit_regression(np.array(drawn), finer, 3)
+    assert np.abs(fit.weights - weights).max() < 0.12
+    truly = Recalibration(1.0, bias, np.ones(3), weights).apply(finer)
+    assert np.abs(fit.apply(finer) - truly).mean() < 0.01
+
+
+def test_a_correction_refitted_on_faces_like_the_window_s_race():
+    # The model reads the class of white faces (race 0) right, and calls black faces' (race 1)
+    # class 0 far more often: a window of black faces needs their correction, not the mix's.
+    rng = np.random.default_rng(12)
+
+    def faces(race: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        return np.where(
+            (race == 1)[:, None], biased_model(truth, 3, rng, 2.5), biased_model(truth, 3, rng, 0.0)
+        )
+
+    race, truth = rng.integers(0, 2, 3000), rng.integers(0, 3, 3000)
+    race[:100] = -1  # race unknown: counted once
+    calibration = HeadCalibration(
+        ("a", "b", "c"), truth, faces(race, truth), others={"race": race}
+    ).fit(variants=0)
+    window_truth = rng.integers(0, 3, 400)
+    window = faces(np.ones(400, int), window_truth)
+    true = np.bincount(window_truth) / 400
+    refitted = calibration.reweighted("race", np.array([0.0, 1.0, 0, 0, 0]))
+    assert total_variation(estimate(window, refitted).share, true) < 0.08
+    assert total_variation(estimate(window, calibration).share, true) > 0.3
+    # The same faces weighted to the calibration's own mix: the same fit.
+    own = np.bincount(race[race >= 0], minlength=5) / (race >= 0).sum()
+    same = calibration.reweighted("race", own)
+    assert np.isclose(same.fitted.scale, calibration.fitted.scale, atol=1e-6)
+    assert calibration.reweighted("gender", np.array([0.5, 0.5])) is calibration  # unknown head
+    with pytest.raises(ValueError, match="fit the calibration first"):
+        dataclasses.replace(calibration, fitted=None).reweighted("race", own)
+
+
+def test_merged_classes_round_trip_with_their_regression_and_the_faces_other_classes(tmp_path):
+    rng = np.random.default_rng(13)
+    truth = rng.integers(0, 8, 500)
+    ages = HeadCalibration(
+        tuple(DEFAULT_AGE_GROUPS), truth, biased_model(truth, 8, rng), others={"race": truth % 5}
+    )
+    bands = ages.merged(["young", "middle", "old"], [[0, 1], [2, 3, 4], [5, 6, 7]]).fit(3)
+    write_calibration(tmp_path, {"age_band": bands}, [])
+    loaded = load_calibration(tmp_path)["age_band"]
+    assert loaded.groups == ((0, 1), (2, 3, 4), (5, 6, 7))
+    np.testing.assert_array_equal(loaded.others["race"], truth % 5)
+    np.testing.assert_allclose(loaded.fitted.weights, bands.fitted.weights, atol=1e-6)
+    window = biased_model(rng.integers(0, 8, 200), 8, rng)
+    merged = merge_classes(window, [[0, 1], [2, 3, 4], [5, 6, 7]])
+    np.testing.assert_allclose(
+        estimate(merged, loaded, finer=window).share,
+        estimate(merged, bands, finer=window).share,
+        atol=1e-4,
+    )
+    with pytest.raises(ValueError, match="reads the finer probabilities"):
+        estimate(merged, bands)
+    with pytest.raises(ValueError, match="already merged"):
+        bands.merged(["all"], [[0, 1, 2]])
+    with pytest.raises(ValueError, match="race's true classes differ in length"):
+        HeadCalibration(("a", "b"), truth[:3] % 2, np.full((3, 2), 0.5), others={"race": truth})
+
+
 def test_without_calibration_shares_are_the_averages_marked_uncorrected():
     probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
     shares = estimate(probabilities, None, draws=50)
@@ -255,7 +341,11 @@ def test_age_bands_are_validated_and_fit_the_model_s_groups_or_are_left_out(capl
         load_audience(changes={"age_bands": {"none": []}})
     with pytest.raises(ConfigError, match="mix_intervals"):
         load_audience(changes={"mix_intervals": ["age"]})
-    assert load_audience().mix_intervals == ["age_band"]
+    assert load_audience().reweight_by == {"age_band": "race"}
+    with pytest.raises(ConfigError, match="age_band by race, which is refitted itself"):
+        load_audience(changes={"reweight_by": {"age_band": "race", "race": "gender"}})
+    with pytest.raises(ConfigError, match="race by race: name another head"):
+        load_audience(changes={"reweight_by": {"race": "race"}})
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 8, 600)
     ages = HeadCalibration(tuple(CLASSES["age_group"]), truth, biased_model(truth, 8, rng))
@@ -268,7 +358,13 @@ def test_age_bands_are_validated_and_fit_the_model_s_groups_or_are_left_out(capl
     merged = calibration[AGE_BAND]
     assert merged.fitted is not None and merged.classes == ("7-17", "18-44", "45+")
     np.testing.assert_array_equal(merged.truth, np.array([0, 0, 1, 1, 1, 2, 2, 2])[truth])
-    np.testing.assert_allclose(merged.probabilities[:, 1], ages.probabilities[:, 2:5].sum(axis=1))
+    # Recalibrated from the age groups' own probabilities; its confusions are of the bands.
+    np.testing.assert_array_equal(merged.probabilities, ages.probabilities)
+    np.testing.assert_allclose(
+        merged.matrix()[:, 1] @ merged.counts(),
+        ages.probabilities[:, 2:5].sum(),
+    )
+    assert merged.fitted.weights.shape == (8, 3)
     with pytest.raises(ValueError, match="leave out"):
         ages.merged(["young", "old"], [[0, 1], [2, 3, 4, 5, 6]])
     # Another model's groups: its night gets its tables without bands, and says why.
@@ -387,31 +483,40 @@ def test_age_bands_are_a_fourth_head_corrected_like_the_others(spark):
 
     rng = np.random.default_rng(2)
     groups = list(DEFAULT_AGE_GROUPS)
-    truth = rng.integers(0, 8, 800)
-    ages = HeadCalibration(tuple(groups), truth, biased_model(truth, 8, rng)).fit(variants=3)
+    truth, race_truth = rng.integers(0, 8, 800), rng.integers(0, 5, 800)
+    ages = HeadCalibration(
+        tuple(groups), truth, biased_model(truth, 8, rng), others={"race": race_truth}
+    ).fit(variants=3)
+    races = HeadCalibration(tuple(RACES), race_truth, biased_model(race_truth, 5, rng)).fit(0)
     faces = biased_model(rng.integers(0, 8, 40), 8, rng)
+    seen = biased_model(rng.integers(0, 2, 40), 5, rng)  # white and black faces
     rows = [scored_row(f"file:/in/hall/{i}.jpg") for i in range(40)]
-    for row, probabilities in zip(rows, faces, strict=True):
+    for row, probabilities, race in zip(rows, faces, seen, strict=True):
         row["probabilities"]["age_group"] = dict(zip(groups, probabilities.tolist(), strict=True))
+        row["probabilities"]["race"] = dict(zip(RACES, race.tolist(), strict=True))
     config = AudienceConfig(
         min_faces=10,
         draws=40,
         age_bands=load_audience().age_bands,
-        pseudo_faces={"age_group": 100.0, "age_band": 10.0},
-        mix_intervals=["age_band"],
+        pseudo_faces={"age_group": 100.0},
+        reweight_by={"age_band": "race"},
     )
-    _, shares = audience_tables(scored_frame(spark, rows), CLASSES, {"age_group": ages}, config)
+    calibration = {"age_group": ages, "race": races}
+    _, shares = audience_tables(scored_frame(spark, rows), CLASSES, calibration, config)
     shares = shares.toPandas()
     bands = shares[(shares["span"] == "window") & (shares["head"] == AGE_BAND)]
     assert bands["class"].tolist() == ["7-17", "18-44", "45+"] and bands["corrected"].all()
-    _, calibration, indices = with_bands(CLASSES, {"age_group": ages}, config)
+    _, calibration, indices = with_bands(CLASSES, calibration, config)
     banded = merge_classes(faces, indices)
-    expected = estimate(banded, calibration[AGE_BAND], pseudo_faces=10.0, realised=False)
+    # Corrected from the age groups' probabilities, refitted on the labelled faces weighted to
+    # the window's corrected race shares.
+    race = shares[(shares["span"] == "window") & (shares["head"] == "race")]["share"].to_numpy()
+    refitted = calibration[AGE_BAND].reweighted("race", race)
+    expected = estimate(banded, refitted, finer=faces)
     np.testing.assert_allclose(bands["share"], expected.share, atol=1e-6)
-    # Its intervals are for the mix the faces came from (mix_intervals): wider than their own.
     np.testing.assert_allclose(bands["share_low"], expected.low, atol=1e-6)
-    own = estimate(banded, calibration[AGE_BAND], pseudo_faces=10.0)
-    assert ((own.high - own.low) < (expected.high - expected.low)).all()
+    unweighted = estimate(banded, calibration[AGE_BAND], finer=faces)
+    assert np.abs(unweighted.share - expected.share).max() > 1e-4
     np.testing.assert_allclose(bands["share_averaged"], merge_classes(faces, indices).mean(0))
     groups_rows = shares[(shares["span"] == "window") & (shares["head"] == "age_group")]
     assert len(groups_rows) == 8  # the eight groups stay, beside the bands

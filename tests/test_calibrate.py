@@ -3,6 +3,7 @@ measured per source; a source may count as another (more faces of the same kind)
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from sparkface.core.config import SourceConfig, load_ingest, load_labels
@@ -46,3 +47,6 @@ def test_faces_of_a_source_counted_as_another_join_its_correction(spark, tmp_pat
     assert sorted(gender.sources.tolist()) == ["a"] * (given[0] + given[1]) + ["c"] * given[2]
     assert measured_on[1]["counted_as"] == "a" and "counted_as" not in measured_on[0]
     assert list(likeness.sources) == ["a", "c"]
+    # Each face's true classes of the other heads, in its head's order (every face here has all).
+    np.testing.assert_array_equal(heads["age_group"].others["race"], heads["race"].truth)
+    np.testing.assert_array_equal(heads["race"].others["gender"], gender.truth)

@@ -88,6 +88,7 @@ def calibrated(
             faces[f"true_{head}"][known],
             faces[head][known],
             faces["source"][known],
+            others={o: faces[f"true_{o}"][known] for o in CLASS_HEADS if o != head},
         )
         fits[head] = whole.fit(on=photos if head == "race" else ())
     return fits, likeness

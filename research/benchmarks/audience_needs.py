@@ -17,12 +17,15 @@ the shares are corrected as the audience step does. With --age-pseudo-faces, ano
 the age groups (the step's pulls every window towards the calibration's mix, which costs a
 network that needs no help); with --age-bands, the eight age groups merged into fewer, wider
 bands (e.g. 0-1,2-3,4-5,6-7: 7-17, 18-34, 35-54, 55 and over; the windows' mixes then drawn
-over the bands). Printed per boost: the accuracy it gives each head (FairFace's race and
-gender, UTKFace's age groups), and per head and concentration the mean share error (points), how
-often the intervals hold the true share, and the windows' errors in units of the interval's
-standard error (z: its mean, and its root mean square, 1 where the interval's width is right);
---in-sample fits the calibration on the windows' own half, --mix-interval widens the intervals
-to the mix the faces were drawn from.
+over the bands), corrected as the step corrects them (a regression on the age groups'
+probabilities, refitted per window on faces weighted to its race shares: `--reweight-by race`,
+the step's setting; `--bands-as-head`, the seventeenth session's way: the bands a head of their
+own, recalibrated by a scale and biases). Printed per boost: the accuracy it gives each head
+(FairFace's race and gender, UTKFace's age groups), and per head and concentration the mean
+share error (points), how often the intervals hold the true share, and the windows' errors in
+units of the interval's standard error (z: its mean, and its root mean square, 1 where the
+interval's width is right); --in-sample fits the calibration on the windows' own half,
+--mix-interval widens the intervals to the mix the faces were drawn from.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ import pandas as pd
 
 from benchmarks.audience_accuracy import CAMERAS, PSEUDO_FACES, draw_window
 from research.benchmarks.audience_choice import calibrated
-from sparkface.audience.shares import estimate, group_index, merge_classes, total_variation
+from sparkface.audience.shares import group_index, merge_classes, total_variation
+from sparkface.audience.tables import AGE_BAND, window_shares
+from sparkface.core.config import AudienceConfig
 from sparkface.core.contract import CLASS_HEADS
 
 
@@ -54,14 +59,15 @@ def boosted(faces: dict[str, np.ndarray], boost: float) -> dict[str, np.ndarray]
     return result
 
 
-def merged_age_groups(faces: dict[str, np.ndarray], bands: list[list[int]]) -> dict:
-    """The faces with their age groups merged into `bands` (lists of group indices, in order):
-    each band's probability the sum of its groups', its truth the band of the true group."""
+def merged_age_groups(faces: dict[str, np.ndarray], bands: list[list[int]], head="age_group"):
+    """The faces with their age groups merged into `bands` (lists of group indices, in order),
+    as `head`: each band's probability the sum of its groups', its truth the band of the true
+    group."""
     result = dict(faces)
-    result["age_group"] = merge_classes(faces["age_group"], bands)
+    result[head] = merge_classes(faces["age_group"], bands)
     band_of = group_index(bands, faces["age_group"].shape[1])
     truth = faces["true_age_group"]
-    result["true_age_group"] = np.where(truth >= 0, band_of[np.clip(truth, 0, None)], -1)
+    result[f"true_{head}"] = np.where(truth >= 0, band_of[np.clip(truth, 0, None)], -1)
     return result
 
 
@@ -81,28 +87,29 @@ def share_errors(faces, halves, args, rng) -> list[dict]:
     the interval's standard error (z: 1 where the interval's variance is right), per head, over
     both halves."""
     rows = []
+    heads = (AGE_BAND, "gender", "race") if AGE_BAND in faces else CLASS_HEADS
+    config = AudienceConfig(
+        pseudo_faces=args.pseudo_faces,
+        mix_intervals=list(heads) if args.mix_interval else [],
+        reweight_by={AGE_BAND: args.reweight_by} if args.reweight_by else {},
+    )
     for fold in (halves, ~halves):
         # --in-sample: the calibration fitted on the half the windows are drawn from.
         fits, likeness = calibrated(faces, ~fold if args.in_sample else fold)
+        if AGE_BAND in faces:
+            fits[AGE_BAND] = fits["age_group"].merged([f"{b}" for b in args.bands], args.bands)
+            fits[AGE_BAND] = fits[AGE_BAND].fit()
         for concentration in args.concentration:
             for sources in CAMERAS.values():
                 pool = np.flatnonzero(~fold & np.isin(faces["source"], sources))
                 for _ in range(args.windows):
-                    chosen = draw_window(faces, pool, rng, concentration)
-                    vectors = {head: faces[head][chosen] for head in CLASS_HEADS}
-                    like = likeness.window(vectors)
-                    for head in CLASS_HEADS:
+                    chosen = draw_window(faces, pool, rng, concentration, heads)
+                    vectors = {head: faces[head][chosen] for head in (*CLASS_HEADS, *heads)}
+                    known = [h for h in heads if (faces[f"true_{h}"][chosen] >= 0).all()]
+                    found = window_shares(vectors, fits, config, likeness, heads=known)
+                    for head, shares in found.items():
                         truth = faces[f"true_{head}"][chosen]
-                        if (truth < 0).any():
-                            continue
                         true = np.bincount(truth, minlength=vectors[head].shape[1]) / len(truth)
-                        shares = estimate(
-                            vectors[head],
-                            fits[head],
-                            pseudo_faces=args.pseudo_faces.get(head, 0.0),
-                            likeness=like,
-                            realised=not args.mix_interval,
-                        )
                         held = (shares.low <= true) & (true <= shares.high)
                         error = (shares.high - shares.low) / (2 * 1.959964)
                         z = (shares.share - true) / np.clip(error, 1e-9, None)
@@ -144,20 +151,45 @@ def main() -> int:
         help="fit the calibration on the half the windows are drawn from",
     )
     parser.add_argument(
+        "--reweight-by",
+        choices=("race", "gender", ""),
+        default="race",
+        help="with --age-bands: refit the bands' correction per window on faces weighted to its "
+        "shares of this head ('': not)",
+    )
+    parser.add_argument(
+        "--bands-as-head",
+        action="store_true",
+        help="with --age-bands: the bands a head of their own, recalibrated by a scale and biases "
+        "(the seventeenth session's way)",
+    )
+    parser.add_argument(
+        "--age-band-pseudo-faces", type=float, default=0.0, help="the bands' prior, in faces"
+    )
+    parser.add_argument(
         "--mix-interval",
         action="store_true",
         help="intervals of the mix the faces were drawn from (realised=False), not of their own",
     )
     args = parser.parse_args()
-    args.pseudo_faces = {**PSEUDO_FACES, "age_group": args.age_pseudo_faces}
+    args.pseudo_faces = {
+        **PSEUDO_FACES,
+        "age_group": args.age_pseudo_faces,
+        AGE_BAND: args.age_band_pseudo_faces,
+    }
     faces = {key: value for key, value in np.load(args.cache).items()}
     if args.age_bands:
         bands = [band.split("-") for band in args.age_bands.split(",")]
-        faces = merged_age_groups(faces, [list(range(int(a), int(b) + 1)) for a, b in bands])
+        args.bands = [list(range(int(a), int(b) + 1)) for a, b in bands]
+        if args.bands_as_head:  # the merged probabilities, as the age groups' head
+            args.pseudo_faces["age_group"] = args.age_band_pseudo_faces
+            faces = merged_age_groups(faces, args.bands)
     halves = np.random.default_rng(args.seed).random(len(faces["source"])) < 0.5
     rows = []
     for boost in args.boost:
         better = boosted(faces, boost)
+        if args.age_bands and not args.bands_as_head:  # the bands beside the groups
+            better = merged_age_groups(better, args.bands, AGE_BAND)
         print(f"boost {boost}: {accuracies(better)}", flush=True)
         # The same windows for every boost: one seed each.
         rng = np.random.default_rng(args.seed + 1)

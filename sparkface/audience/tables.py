@@ -7,7 +7,9 @@ counts and no shares.
 
 With `age_bands` (conf/audience.yaml), the model's age groups merged into wider bands are a
 fourth head, `age_band`: each face's probability of a band the sum of its groups', corrected
-with the age groups' labelled faces merged the same way.
+with the age groups' labelled faces, their true groups merged the same way, by a regression on
+the age groups' probabilities; with `reweight_by`, fitted again per window on those faces
+weighted to the window's corrected race shares.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sparkface.audience.likeness import SourceClassifier
-from sparkface.audience.shares import HeadCalibration, estimate
+from sparkface.audience.shares import HeadCalibration, Shares, estimate
 from sparkface.core.config import AudienceConfig
 from sparkface.core.contract import CLASS_HEADS
 from sparkface.core.errors import UserError
@@ -259,22 +261,8 @@ def _window_shares(
         # One seed per window, so that a rerun gives the same intervals.
         seed = [config.seed, zlib.crc32(f"{source}|{span}|{start}".encode())]
         vectors = {head: np.stack(window[head].to_numpy()).astype("float64") for head in classes}
-        like = (
-            likeness.window({head: vectors[head] for head in CLASS_HEADS})
-            if likeness and calibration
-            else None
-        )
         parts = []
-        for head in classes:
-            shares = estimate(
-                vectors[head],
-                calibration.get(head),
-                draws=config.draws,
-                seed=seed,
-                pseudo_faces=config.pseudo_faces.get(head, 0.0),
-                likeness=like,
-                realised=head not in config.mix_intervals,
-            )
+        for head, shares in window_shares(vectors, calibration, config, likeness, seed).items():
             parts.append(
                 pd.DataFrame(
                     {
@@ -296,6 +284,47 @@ def _window_shares(
         return pd.concat(parts, ignore_index=True)
 
     return run
+
+
+def window_shares(
+    vectors: dict[str, np.ndarray],
+    calibration: dict[str, HeadCalibration] | None,
+    config: AudienceConfig,
+    likeness: SourceClassifier | None = None,
+    seed=0,
+    heads: list[str] | tuple[str, ...] | None = None,
+) -> dict[str, Shares]:
+    """One group of faces' shares per head of `heads` (by default every head of `vectors`, each
+    head's probabilities, the age bands' as the sums of their groups'): corrected where
+    `calibration` has the head (fitted), each face by the labelled sources it is like; a head
+    `config.reweight_by` names corrected after the head it is refitted by."""
+    heads = list(vectors if heads is None else heads)
+    needed = heads + [config.reweight_by[h] for h in heads if h in config.reweight_by]
+    calibration = calibration or {}
+    like = (
+        likeness.window({head: vectors[head] for head in CLASS_HEADS})
+        if likeness and calibration
+        else None
+    )
+    first = set(config.reweight_by.values())
+    order = sorted(dict.fromkeys(h for h in needed if h in vectors), key=lambda h: h not in first)
+    found: dict[str, Shares] = {}
+    for head in order:
+        calibrated = calibration.get(head)
+        by = config.reweight_by.get(head)
+        if calibrated is not None and by in found and found[by].corrected:
+            calibrated = calibrated.reweighted(by, found[by].share)
+        found[head] = estimate(
+            vectors[head],
+            calibrated,
+            draws=config.draws,
+            seed=seed,
+            pseudo_faces=config.pseudo_faces.get(head, 0.0),
+            likeness=like,
+            realised=head not in config.mix_intervals,
+            finer=vectors.get("age_group") if head == AGE_BAND else None,
+        )
+    return {head: found[head] for head in heads}
 
 
 def audience_tables(

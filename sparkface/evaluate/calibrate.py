@@ -28,16 +28,20 @@ def measure_calibration(
     counted_as: dict[str, str] | None = None,
 ) -> tuple[dict[str, HeadCalibration], list[dict[str, Any]], SourceClassifier | None]:
     """Per head, the pooled labelled faces of `sources` (each face where its labels give the
-    head's class: a face labelled with an age bin only has no age group) with their sources,
-    unfitted; what each source gave; and, with two sources or more, the classifier of which
-    source a face is like, fitted on every face found (labelled or not). A source named in
-    `counted_as` counts as the one it maps to: more faces of the same kind (more FairFace
-    photos, say) for one correction, not a kind of its own."""
+    head's class: a face labelled with an age bin only has no age group) with their sources and
+    their true classes of the other heads, unfitted; what each source gave; and, with two
+    sources or more, the classifier of which source a face is like, fitted on every face found
+    (labelled or not). A source named in `counted_as` counts as the one it maps to: more faces
+    of the same kind (more FairFace photos, say) for one correction, not a kind of its own."""
     counted_as = counted_as or {}
     every: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
     truths: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
     vectors: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
     names: dict[str, list[np.ndarray]] = {head: [] for head in CLASS_HEADS}
+    # Per head, its faces' true classes of the other heads (-1: unknown).
+    others: dict[str, dict[str, list[np.ndarray]]] = {
+        head: {other: [] for other in CLASS_HEADS if other != head} for head in CLASS_HEADS
+    }
     faces_of: list[np.ndarray] = []
     measured_on = []
     for source in sources:
@@ -58,6 +62,8 @@ def measure_calibration(
             rows = frame.loc[known, head].to_numpy()
             vectors[head].append(np.stack(rows) if len(rows) else np.zeros((0, width)))
             names[head].append(np.full(int(known.sum()), kind))
+            for other, parts in others[head].items():
+                parts.append(frame.loc[known, f"true_{other}"].fillna(-1).to_numpy("int64"))
             given[head] = int(known.sum())
         faces_of.append(np.full(len(frame), kind))
         measured_on.append(
@@ -75,6 +81,7 @@ def measure_calibration(
             np.concatenate(truths[head]),
             np.concatenate(vectors[head]).astype("float64"),
             np.concatenate(names[head]),
+            others={other: np.concatenate(parts) for other, parts in others[head].items()},
         )
         for head in CLASS_HEADS
         if sum(len(part) for part in truths[head])
