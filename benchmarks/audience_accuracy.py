@@ -113,8 +113,8 @@ def simulate(
             for window in range(windows):
                 chosen = draw_window(faces, pool, rng, concentration, heads)
                 size = len(chosen)
-                # Estimated as the audience step does, the heads other heads are refitted by
-                # (reweight_by) first.
+                # Estimated as the audience step does, the heads others are sensitive to
+                # (sensitive_to) first.
                 known = [h for h in heads if (faces[f"true_{h}"][chosen] >= 0).all()]
                 if not known:
                     continue  # some faces' class unknown in every head: no true shares

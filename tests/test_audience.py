@@ -14,9 +14,8 @@ from sparkface.audience.likeness import fit_source_classifier, multinomial_regre
 from sparkface.audience.report import report_data, write_report
 from sparkface.audience.shares import (
     HeadCalibration,
-    Recalibration,
     estimate,
-    fit_regression,
+    fit_recalibration,
     merge_classes,
     total_variation,
     unshrunk_shares,
@@ -187,30 +186,21 @@ def test_the_multinomial_regression_separates_classes_it_can_see():
     assert ((features @ weights + bias).argmax(axis=1) == labels).mean() > 0.9
 
 
-def test_a_regression_on_finer_classes_is_calibrated_on_its_faces_weighted_or_not():
+def test_a_recalibration_fitted_on_weighted_faces_holds_their_weighted_shares():
     rng = np.random.default_rng(11)
-    truth = rng.integers(0, 8, 2000)
-    finer = biased_model(truth, 8, rng)
-    band = np.array([0, 0, 1, 1, 1, 2, 2, 2])[truth]
+    truth = rng.integers(0, 3, 2000)
+    probabilities = biased_model(truth, 3, rng)
     weight = rng.uniform(0.2, 3.0, len(truth))
     for counted in (None, weight):
-        fit = fit_regression(band, finer, 3, counted, penalty=1e-9)
+        fit = fit_recalibration(truth, probabilities, steps=3000, weight=counted)
         counted = np.ones(len(truth)) if counted is None else counted
-        # The likelihood's stationary point: the faces' (weighted) probabilities sum to their
-        # (weighted) classes.
+        # The likelihood's stationary point in the biases: the faces' (weighted) probabilities
+        # sum to their (weighted) classes.
         np.testing.assert_allclose(
-            counted @ fit.apply(finer), np.bincount(band, weights=counted), rtol=1e-6
+            counted @ fit.apply(probabilities), np.bincount(truth, weights=counted), rtol=1e-3
         )
-        assert np.allclose(fit.prior, np.bincount(band, weights=counted) / counted.sum(), atol=1e-3)
-    # Classes drawn from a known regression on the finer classes' log probabilities: found again.
-    finer = rng.dirichlet(np.ones(8), 20000)
-    weights = np.hstack([rng.normal(0, 0.6, (8, 2)), np.zeros((8, 1))])
-    bias = np.array([0.3, -0.2, 0.0])
-    drawn = [rng.choice(3, p=p) for p in Recalibration(1.0, bias, np.ones(3), weights).apply(finer)]
-    fit = fit_regression(np.array(drawn), finer, 3)
-    assert np.abs(fit.weights - weights).max() < 0.12
-    truly = Recalibration(1.0, bias, np.ones(3), weights).apply(finer)
-    assert np.abs(fit.apply(finer) - truly).mean() < 0.01
+        shares = np.bincount(truth, weights=counted) / counted.sum()
+        assert np.allclose(fit.prior, shares, atol=1e-3)
 
 
 def test_a_correction_refitted_on_faces_like_the_window_s_race():
@@ -234,38 +224,41 @@ def test_a_correction_refitted_on_faces_like_the_window_s_race():
     refitted = calibration.reweighted("race", np.array([0.0, 1.0, 0, 0, 0]))
     assert total_variation(estimate(window, refitted).share, true) < 0.08
     assert total_variation(estimate(window, calibration).share, true) > 0.3
+    # Shares under another correction the faces may need: their squared distance widens the
+    # interval's variance.
+    plain, other = estimate(window, refitted), np.array([0.2, 0.3, 0.5])
+    wide = estimate(window, refitted, alternative=other)
+    np.testing.assert_allclose(wide.share, plain.share)
+    half = (wide.high - wide.low) / 2 / 1.959964
+    np.testing.assert_allclose(
+        half**2, ((plain.high - plain.low) / 2 / 1.959964) ** 2 + (plain.share - other) ** 2
+    )
     # The same faces weighted to the calibration's own mix: the same fit.
     own = np.bincount(race[race >= 0], minlength=5) / (race >= 0).sum()
     same = calibration.reweighted("race", own)
-    assert np.isclose(same.fitted.scale, calibration.fitted.scale, atol=1e-6)
+    assert np.isclose(same.fitted.scale, calibration.fitted.scale, atol=1e-5)
     assert calibration.reweighted("gender", np.array([0.5, 0.5])) is calibration  # unknown head
     with pytest.raises(ValueError, match="fit the calibration first"):
         dataclasses.replace(calibration, fitted=None).reweighted("race", own)
 
 
-def test_merged_classes_round_trip_with_their_regression_and_the_faces_other_classes(tmp_path):
+def test_merged_classes_round_trip_with_the_faces_other_classes(tmp_path):
     rng = np.random.default_rng(13)
     truth = rng.integers(0, 8, 500)
     ages = HeadCalibration(
         tuple(DEFAULT_AGE_GROUPS), truth, biased_model(truth, 8, rng), others={"race": truth % 5}
     )
     bands = ages.merged(["young", "middle", "old"], [[0, 1], [2, 3, 4], [5, 6, 7]]).fit(3)
+    np.testing.assert_array_equal(bands.others["race"], truth % 5)
     write_calibration(tmp_path, {"age_band": bands}, [])
     loaded = load_calibration(tmp_path)["age_band"]
-    assert loaded.groups == ((0, 1), (2, 3, 4), (5, 6, 7))
     np.testing.assert_array_equal(loaded.others["race"], truth % 5)
-    np.testing.assert_allclose(loaded.fitted.weights, bands.fitted.weights, atol=1e-6)
-    window = biased_model(rng.integers(0, 8, 200), 8, rng)
-    merged = merge_classes(window, [[0, 1], [2, 3, 4], [5, 6, 7]])
-    np.testing.assert_allclose(
-        estimate(merged, loaded, finer=window).share,
-        estimate(merged, bands, finer=window).share,
-        atol=1e-4,
+    shares = np.array([0.1, 0.6, 0.1, 0.1, 0.1])
+    assert np.isclose(
+        loaded.reweighted("race", shares).fitted.scale,
+        bands.reweighted("race", shares).fitted.scale,
+        atol=1e-3,  # the probabilities are written to 4 decimals
     )
-    with pytest.raises(ValueError, match="reads the finer probabilities"):
-        estimate(merged, bands)
-    with pytest.raises(ValueError, match="already merged"):
-        bands.merged(["all"], [[0, 1, 2]])
     with pytest.raises(ValueError, match="race's true classes differ in length"):
         HeadCalibration(("a", "b"), truth[:3] % 2, np.full((3, 2), 0.5), others={"race": truth})
 
@@ -341,11 +334,11 @@ def test_age_bands_are_validated_and_fit_the_model_s_groups_or_are_left_out(capl
         load_audience(changes={"age_bands": {"none": []}})
     with pytest.raises(ConfigError, match="mix_intervals"):
         load_audience(changes={"mix_intervals": ["age"]})
-    assert load_audience().reweight_by == {"age_band": "race"}
-    with pytest.raises(ConfigError, match="age_band by race, which is refitted itself"):
-        load_audience(changes={"reweight_by": {"age_band": "race", "race": "gender"}})
-    with pytest.raises(ConfigError, match="race by race: name another head"):
-        load_audience(changes={"reweight_by": {"race": "race"}})
+    assert load_audience().sensitive_to == {"age_band": "race"}
+    with pytest.raises(ConfigError, match="age_band to race, which is sensitive itself"):
+        load_audience(changes={"sensitive_to": {"age_band": "race", "race": "gender"}})
+    with pytest.raises(ConfigError, match="race to race: name another head"):
+        load_audience(changes={"sensitive_to": {"race": "race"}})
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 8, 600)
     ages = HeadCalibration(tuple(CLASSES["age_group"]), truth, biased_model(truth, 8, rng))
@@ -358,13 +351,7 @@ def test_age_bands_are_validated_and_fit_the_model_s_groups_or_are_left_out(capl
     merged = calibration[AGE_BAND]
     assert merged.fitted is not None and merged.classes == ("7-17", "18-44", "45+")
     np.testing.assert_array_equal(merged.truth, np.array([0, 0, 1, 1, 1, 2, 2, 2])[truth])
-    # Recalibrated from the age groups' own probabilities; its confusions are of the bands.
-    np.testing.assert_array_equal(merged.probabilities, ages.probabilities)
-    np.testing.assert_allclose(
-        merged.matrix()[:, 1] @ merged.counts(),
-        ages.probabilities[:, 2:5].sum(),
-    )
-    assert merged.fitted.weights.shape == (8, 3)
+    np.testing.assert_allclose(merged.probabilities[:, 1], ages.probabilities[:, 2:5].sum(axis=1))
     with pytest.raises(ValueError, match="leave out"):
         ages.merged(["young", "old"], [[0, 1], [2, 3, 4, 5, 6]])
     # Another model's groups: its night gets its tables without bands, and says why.
@@ -478,7 +465,6 @@ def test_counts_and_shares_per_source_and_window(spark):
 
 @pytest.mark.slow
 def test_age_bands_are_a_fourth_head_corrected_like_the_others(spark):
-    from sparkface.audience.shares import merge_classes
     from sparkface.audience.tables import AGE_BAND, with_bands
 
     rng = np.random.default_rng(2)
@@ -498,8 +484,8 @@ def test_age_bands_are_a_fourth_head_corrected_like_the_others(spark):
         min_faces=10,
         draws=40,
         age_bands=load_audience().age_bands,
-        pseudo_faces={"age_group": 100.0},
-        reweight_by={"age_band": "race"},
+        pseudo_faces={"age_group": 100.0, "age_band": 10.0},
+        sensitive_to={"age_band": "race"},
     )
     calibration = {"age_group": ages, "race": races}
     _, shares = audience_tables(scored_frame(spark, rows), CLASSES, calibration, config)
@@ -511,12 +497,16 @@ def test_age_bands_are_a_fourth_head_corrected_like_the_others(spark):
     # Corrected from the age groups' probabilities, refitted on the labelled faces weighted to
     # the window's corrected race shares.
     race = shares[(shares["span"] == "window") & (shares["head"] == "race")]["share"].to_numpy()
+    # Corrected as the age groups' faces merged are; its interval also holds the shares under a
+    # correction fitted on those faces weighted to the window's corrected races.
     refitted = calibration[AGE_BAND].reweighted("race", race)
-    expected = estimate(banded, refitted, finer=faces)
+    other = estimate(banded, refitted, pseudo_faces=10.0).share
+    expected = estimate(banded, calibration[AGE_BAND], pseudo_faces=10.0, alternative=other)
     np.testing.assert_allclose(bands["share"], expected.share, atol=1e-6)
     np.testing.assert_allclose(bands["share_low"], expected.low, atol=1e-6)
-    unweighted = estimate(banded, calibration[AGE_BAND], finer=faces)
-    assert np.abs(unweighted.share - expected.share).max() > 1e-4
+    np.testing.assert_allclose(bands["share_high"], expected.high, atol=1e-6)
+    narrow = estimate(banded, calibration[AGE_BAND], pseudo_faces=10.0)
+    assert ((narrow.high - narrow.low) < (expected.high - expected.low) - 1e-4).any()
     np.testing.assert_allclose(bands["share_averaged"], merge_classes(faces, indices).mean(0))
     groups_rows = shares[(shares["span"] == "window") & (shares["head"] == "age_group")]
     assert len(groups_rows) == 8  # the eight groups stay, beside the bands

@@ -17,13 +17,12 @@ the shares are corrected as the audience step does. With --age-pseudo-faces, ano
 the age groups (the step's pulls every window towards the calibration's mix, which costs a
 network that needs no help); with --age-bands, the eight age groups merged into fewer, wider
 bands (e.g. 0-1,2-3,4-5,6-7: 7-17, 18-34, 35-54, 55 and over; the windows' mixes then drawn
-over the bands), corrected as the step corrects them (a regression on the age groups'
-probabilities, refitted per window on faces weighted to its race shares: `--reweight-by race`,
-the step's setting; `--bands-as-head`, the seventeenth session's way: the bands a head of their
-own, recalibrated by a scale and biases). Printed per boost: the accuracy it gives each head
-(FairFace's race and gender, UTKFace's age groups), and per head and concentration the mean
-share error (points), how often the intervals hold the true share, and the windows' errors in
-units of the interval's standard error (z: its mean, and its root mean square, 1 where the
+over the bands), corrected as the step corrects them (the age groups' faces merged; with
+`--sensitive-to race`, the step's setting, each window's interval also holds the shares under a
+correction fitted on faces weighted to its races). Printed per boost: the accuracy it gives
+each head (FairFace's race and gender, UTKFace's age groups), and per head and concentration
+the mean share error (points), how often the intervals hold the true share, and the windows'
+errors in units of the interval's standard error (z: its mean, and its root mean square, 1 where the
 interval's width is right); --in-sample fits the calibration on the windows' own half,
 --mix-interval widens the intervals to the mix the faces were drawn from.
 """
@@ -91,7 +90,7 @@ def share_errors(faces, halves, args, rng) -> list[dict]:
     config = AudienceConfig(
         pseudo_faces=args.pseudo_faces,
         mix_intervals=list(heads) if args.mix_interval else [],
-        reweight_by={AGE_BAND: args.reweight_by} if args.reweight_by else {},
+        sensitive_to={AGE_BAND: args.sensitive_to} if args.sensitive_to else {},
     )
     for fold in (halves, ~halves):
         # --in-sample: the calibration fitted on the half the windows are drawn from.
@@ -151,20 +150,14 @@ def main() -> int:
         help="fit the calibration on the half the windows are drawn from",
     )
     parser.add_argument(
-        "--reweight-by",
+        "--sensitive-to",
         choices=("race", "gender", ""),
         default="race",
-        help="with --age-bands: refit the bands' correction per window on faces weighted to its "
-        "shares of this head ('': not)",
+        help="with --age-bands: the bands' intervals also hold the shares under a correction "
+        "fitted on faces weighted to the window's shares of this head ('': not)",
     )
     parser.add_argument(
-        "--bands-as-head",
-        action="store_true",
-        help="with --age-bands: the bands a head of their own, recalibrated by a scale and biases "
-        "(the seventeenth session's way)",
-    )
-    parser.add_argument(
-        "--age-band-pseudo-faces", type=float, default=0.0, help="the bands' prior, in faces"
+        "--age-band-pseudo-faces", type=float, default=10.0, help="the bands' prior, in faces"
     )
     parser.add_argument(
         "--mix-interval",
@@ -181,14 +174,11 @@ def main() -> int:
     if args.age_bands:
         bands = [band.split("-") for band in args.age_bands.split(",")]
         args.bands = [list(range(int(a), int(b) + 1)) for a, b in bands]
-        if args.bands_as_head:  # the merged probabilities, as the age groups' head
-            args.pseudo_faces["age_group"] = args.age_band_pseudo_faces
-            faces = merged_age_groups(faces, args.bands)
     halves = np.random.default_rng(args.seed).random(len(faces["source"])) < 0.5
     rows = []
     for boost in args.boost:
         better = boosted(faces, boost)
-        if args.age_bands and not args.bands_as_head:  # the bands beside the groups
+        if args.age_bands:  # the bands beside the groups
             better = merged_age_groups(better, args.bands, AGE_BAND)
         print(f"boost {boost}: {accuracies(better)}", flush=True)
         # The same windows for every boost: one seed each.

@@ -41,47 +41,34 @@ VARIANTS = 20  # recalibrations on resampled labelled faces, for the intervals
 DOMAIN_FACES = 200  # a source with fewer labelled faces gets no recalibration of its own
 EM_STEPS = 500
 EM_TOLERANCE = 1e-6
-MAX_WEIGHT = (
-    20.0  # the most a labelled face counts in a recalibration fitted on faces like a window's
-)
+MAX_WEIGHT = 20.0  # the most a labelled face counts in a correction fitted on faces like a window's
 
 
 @dataclasses.dataclass(frozen=True)
 class Recalibration:
     """Probabilities recalibrated: softmax(scale * log p + bias), whose class shares on the
-    labelled faces are `prior`; with `weights`, softmax(log p @ weights + bias): a regression on
-    the log probabilities of finer classes (the age groups, for the age bands)."""
+    labelled faces are `prior`."""
 
     scale: float
     bias: np.ndarray  # (classes,)
     prior: np.ndarray  # (classes,)
-    weights: np.ndarray | None = None  # (finer classes, classes)
 
     def apply(self, probabilities: np.ndarray) -> np.ndarray:
-        logs = np.log(np.clip(probabilities, 1e-7, 1.0))
-        logits = (
-            logs @ self.weights if self.weights is not None else self.scale * logs
-        ) + self.bias
+        logits = self.scale * np.log(np.clip(probabilities, 1e-7, 1.0)) + self.bias
         logits -= logits.max(axis=-1, keepdims=True)
         calibrated = np.exp(logits)
         return calibrated / calibrated.sum(axis=-1, keepdims=True)
 
     def to_json(self) -> dict[str, Any]:
-        data = {
+        return {
             "scale": round(float(self.scale), 6),
             "bias": np.round(self.bias, 6).tolist(),
             "prior": np.round(self.prior, 6).tolist(),
         }
-        if self.weights is not None:
-            data["weights"] = np.round(self.weights, 6).tolist()
-        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Recalibration:
-        weights = np.asarray(data["weights"]) if "weights" in data else None
-        return cls(
-            float(data["scale"]), np.asarray(data["bias"]), np.asarray(data["prior"]), weights
-        )
+        return cls(float(data["scale"]), np.asarray(data["bias"]), np.asarray(data["prior"]))
 
 
 def fit_recalibration(
@@ -92,10 +79,10 @@ def fit_recalibration(
 ) -> Recalibration:
     """The scale and biases that maximise the likelihood of the true classes, each face counted
     `weight` times (gradient descent with momentum on the mean negative log likelihood, convex
-    in them); the prior: the faces' class shares, a class no face has given a small share rather
-    than none."""
+    in them); the prior: the faces' (weighted) class shares, a class no face has given a small
+    share rather than none."""
     classes = probabilities.shape[1]
-    weight = _unit_mean(weight, len(truth))
+    weight = np.ones(len(truth)) if weight is None else weight / max(np.mean(weight), 1e-12)
     logs = np.log(np.clip(probabilities, 1e-7, 1.0))
     onehot = np.eye(classes)[truth]
     scale, bias = 1.0, np.zeros(classes)
@@ -109,58 +96,8 @@ def fit_recalibration(
         gradient = np.concatenate([[(error * logs).sum() / len(truth)], error.mean(axis=0)])
         velocity = 0.9 * velocity - 0.5 * gradient
         scale, bias = scale + velocity[0], bias + velocity[1:]
-    return Recalibration(float(scale), bias, _prior(truth, classes, weight))
-
-
-def fit_regression(
-    truth: np.ndarray,
-    finer: np.ndarray,
-    classes: int,
-    weight: np.ndarray | None = None,
-    penalty: float = 1e-4,
-    steps: int = 50,
-) -> Recalibration:
-    """A multinomial logistic regression of the true classes on the log probabilities of finer
-    classes (the age groups, for the age bands), each face counted `weight` times, by Newton's
-    method (its likelihood is concave; `penalty`, a small ridge, keeps it so where the faces
-    separate). The last class's weights are held at 0."""
-    faces = len(truth)
-    weight = _unit_mean(weight, faces)
-    inputs = np.hstack([np.log(np.clip(finer, 1e-7, 1.0)), np.ones((faces, 1))])
-    width, free = inputs.shape[1], classes - 1
-    coefficients = np.zeros((width, free))
-    onehot = np.eye(classes)[truth][:, :free]
-    for _ in range(steps):
-        logits = np.hstack([inputs @ coefficients, np.zeros((faces, 1))])
-        logits -= logits.max(axis=1, keepdims=True)
-        probabilities = np.exp(logits)
-        probabilities = (probabilities / probabilities.sum(axis=1, keepdims=True))[:, :free]
-        gradient = inputs.T @ ((probabilities - onehot) * weight[:, None]) / faces
-        gradient += penalty * coefficients
-        # The Hessian's blocks: sum of w p_a (1[a = b] - p_b) x x^T over faces.
-        hessian = np.empty((free, width, free, width))
-        for a in range(free):
-            for b in range(free):
-                curvature = weight * probabilities[:, a] * ((a == b) - probabilities[:, b])
-                hessian[a, :, b, :] = (inputs * curvature[:, None]).T @ inputs / faces
-        hessian = hessian.reshape(free * width, free * width) + penalty * np.eye(free * width)
-        step = np.linalg.solve(hessian, gradient.T.reshape(-1)).reshape(free, width).T
-        coefficients -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    full = np.hstack([coefficients, np.zeros((width, 1))])
-    return Recalibration(1.0, full[-1], _prior(truth, classes, weight), full[:-1])
-
-
-def _unit_mean(weight: np.ndarray | None, faces: int) -> np.ndarray:
-    if weight is None:
-        return np.ones(faces)
-    return np.asarray(weight, "float64") / max(float(np.mean(weight)), 1e-12)
-
-
-def _prior(truth: np.ndarray, classes: int, weight: np.ndarray) -> np.ndarray:
     counts = np.bincount(truth, weights=weight, minlength=classes) + 0.5
-    return counts / counts.sum()
+    return Recalibration(float(scale), bias, counts / counts.sum())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,33 +106,25 @@ class HeadCalibration:
     (in `classes` order) and its source; and the recalibration fitted on them (or on those of
     the sources `fit_on`), with `variants` fitted on resamples of them, and `domains`: one
     recalibration per source fitted on its faces alone (how much the correction depends on
-    which labelled source a camera's faces are like).
-
-    With `groups`, the probabilities are of finer classes (the age groups) and each of this
-    head's classes is a group of them (the age bands): recalibrated by a regression on the finer
-    classes' log probabilities. `others`: each face's true class of other heads (-1: unknown),
-    for a recalibration fitted on faces like a window's (`reweighted`)."""
+    which labelled source a camera's faces are like). `others`: each face's true class of
+    other heads (-1: unknown), for a correction fitted on faces like a window's (`reweighted`)."""
 
     classes: tuple[str, ...]
     truth: np.ndarray  # (faces,) int
-    probabilities: np.ndarray  # (faces, classes), or (faces, finer classes) with `groups`
+    probabilities: np.ndarray  # (faces, classes) float
     sources: np.ndarray | None = None  # (faces,) str
     fitted: Recalibration | None = None
     variants: tuple[Recalibration, ...] = ()
     fit_on: tuple[str, ...] = ()  # the sources `fitted` and `variants` were fitted on: all when ()
     domains: dict[str, Recalibration] = dataclasses.field(default_factory=dict)
-    groups: tuple[tuple[int, ...], ...] = ()
     others: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        width = sum(len(group) for group in self.groups) if self.groups else len(self.classes)
-        if self.probabilities.ndim != 2 or self.probabilities.shape[1] != width:
+        if self.probabilities.ndim != 2 or self.probabilities.shape[1] != len(self.classes):
             raise ValueError(
                 f"calibration probabilities of shape {self.probabilities.shape} do not match "
-                f"{width} classes"
+                f"{len(self.classes)} classes"
             )
-        if self.groups and len(self.groups) != len(self.classes):
-            raise ValueError(f"{len(self.groups)} groups of finer classes for {len(self.classes)}")
         if len(self.truth) != len(self.probabilities):
             raise ValueError("calibration truth and probabilities differ in length")
         for head, truth in self.others.items():
@@ -205,15 +134,10 @@ class HeadCalibration:
     def counts(self) -> np.ndarray:
         return np.bincount(self.truth, minlength=len(self.classes))
 
-    def merged_probabilities(self) -> np.ndarray:
-        """The faces' probabilities of this head's classes."""
-        groups = [list(group) for group in self.groups]
-        return merge_classes(self.probabilities, groups) if groups else self.probabilities
-
     def matrix(self) -> np.ndarray:
         """M: the mean probability of each class (columns) for faces of each true class (rows).
         A class no labelled face has keeps the identity row (nothing is known of its errors)."""
-        return soft_confusion(self.truth, self.merged_probabilities(), len(self.classes))
+        return soft_confusion(self.truth, self.probabilities, len(self.classes))
 
     def only(self, sources: list[str] | tuple[str, ...]) -> HeadCalibration:
         """The faces of these sources only (unfitted)."""
@@ -225,16 +149,8 @@ class HeadCalibration:
             self.truth[keep],
             self.probabilities[keep],
             self.sources[keep],
-            groups=self.groups,
             others={head: truth[keep] for head, truth in self.others.items()},
         )
-
-    def _fit_one(self, rows: np.ndarray | slice, weight: np.ndarray | None = None):
-        """The recalibration fitted on these faces (rows), each counted `weight` times."""
-        truth, probabilities = self.truth[rows], self.probabilities[rows]
-        if self.groups:
-            return fit_regression(truth, probabilities, len(self.classes), weight)
-        return fit_recalibration(truth, probabilities, weight=weight)
 
     def fit(
         self, variants: int = VARIANTS, seed: int = 0, on: list[str] | tuple[str, ...] = ()
@@ -245,19 +161,27 @@ class HeadCalibration:
         chosen = self.only(on) if on else self
         if not len(chosen.truth):
             raise ValueError(f"no labelled faces of the sources {list(on)}")
+        truth, probabilities = chosen.truth, chosen.probabilities
         rng = np.random.default_rng(seed)
-        faces = len(chosen.truth)
-        resampled = tuple(chosen._fit_one(rng.integers(0, faces, faces)) for _ in range(variants))
+        resampled = []
+        for _ in range(variants):
+            rows = rng.integers(0, len(truth), len(truth))
+            resampled.append(fit_recalibration(truth[rows], probabilities[rows]))
         domains = {}
         if self.sources is not None:
             names, counts = np.unique(self.sources, return_counts=True)
             large = [str(name) for name in names[counts >= DOMAIN_FACES]]
             if len(large) > 1:
-                domains = {name: self._fit_one(self.sources == name) for name in large}
+                domains = {
+                    name: fit_recalibration(
+                        self.truth[self.sources == name], self.probabilities[self.sources == name]
+                    )
+                    for name in large
+                }
         return dataclasses.replace(
             self,
-            fitted=chosen._fit_one(slice(None)),
-            variants=resampled,
+            fitted=fit_recalibration(truth, probabilities),
+            variants=tuple(resampled),
             fit_on=tuple(on),
             domains=domains,
         )
@@ -265,42 +189,38 @@ class HeadCalibration:
     def reweighted(self, head: str, shares: np.ndarray) -> HeadCalibration:
         """This (fitted) calibration with its recalibration fitted again on its faces weighted
         so that their true classes of `head` come in `shares` (a window's corrected shares of
-        that head): a correction fitted on faces like the window's, where the model reads this
-        head differently by `head` (ages by race). Faces whose class of `head` is unknown count
-        once; a weight is at most MAX_WEIGHT. Unchanged without that head's true classes. Its
-        variants and domains stay the unweighted fit's."""
+        that head): the correction of faces like the window's, where the model errs on this
+        head differently by `head` (on ages by race). Faces whose class of `head` is unknown
+        count once; a weight is at most MAX_WEIGHT. Itself, without that head's true classes.
+        Its variants and domains stay the unweighted fit's."""
         if self.fitted is None:
             raise ValueError("reweighted: fit the calibration first")
-        if head not in self.others:
-            return self
         chosen = self.only(self.fit_on) if self.fit_on else self
-        truth = chosen.others[head]
-        known = truth >= 0
-        if not known.any():
+        truth = chosen.others.get(head)
+        if truth is None or not (truth >= 0).any():
             return self
+        known = truth >= 0
         own = np.bincount(truth[known], minlength=len(shares)) / known.sum()
         ratio = np.divide(shares, own, out=np.zeros(len(shares)), where=own > 0)
         weight = np.where(known, np.minimum(ratio[np.clip(truth, 0, None)], MAX_WEIGHT), 1.0)
         if weight.sum() <= 0:
             return self
-        return dataclasses.replace(self, fitted=chosen._fit_one(slice(None), weight))
+        fitted = fit_recalibration(chosen.truth, chosen.probabilities, weight=weight)
+        return dataclasses.replace(self, fitted=fitted)
 
     def merged(self, names: list[str], groups: list[list[int]]) -> HeadCalibration:
         """The same labelled faces with the classes merged into `groups` (class indices) named
-        `names`: each face's true class the group holding it, recalibrated by a regression on
-        the classes' log probabilities (unfitted; fit it on the same sources as this one)."""
+        `names`: each face's probability of a group the sum of its classes', its true class the
+        group holding it (unfitted; fit it on the same sources as this one)."""
         group_of = group_index(groups, len(self.classes))
         if (group_of < 0).any():
             left = [self.classes[i] for i in np.flatnonzero(group_of < 0)]
             raise ValueError(f"merged classes leave out {left}")
-        if self.groups:
-            raise ValueError("merged: this calibration's classes are already merged")
         return HeadCalibration(
             tuple(names),
             group_of[self.truth],
-            self.probabilities,
+            merge_classes(self.probabilities, groups),
             self.sources,
-            groups=tuple(tuple(group) for group in groups),
             others=self.others,
         )
 
@@ -312,8 +232,6 @@ class HeadCalibration:
         }
         if self.sources is not None:
             data["sources"] = [str(source) for source in self.sources]
-        if self.groups:
-            data["groups"] = [list(group) for group in self.groups]
         if self.others:
             data["others"] = {
                 head: truth.astype(int).tolist() for head, truth in self.others.items()
@@ -328,9 +246,7 @@ class HeadCalibration:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HeadCalibration:
         classes = tuple(data["classes"])
-        groups = tuple(tuple(group) for group in data.get("groups", ()))
-        width = sum(len(group) for group in groups) if groups else len(classes)
-        probabilities = np.asarray(data["probabilities"], "float64").reshape(-1, width)
+        probabilities = np.asarray(data["probabilities"], "float64").reshape(-1, len(classes))
         sources = np.asarray(data["sources"]) if "sources" in data else None
         fitted = Recalibration.from_json(data["fitted"]) if "fitted" in data else None
         variants = tuple(Recalibration.from_json(v) for v in data.get("variants", ()))
@@ -345,7 +261,6 @@ class HeadCalibration:
             variants,
             tuple(data.get("fit_on", ())),
             domains,
-            groups,
             others,
         )
 
@@ -442,7 +357,7 @@ def estimate(
     realised: bool = True,
     likeness: dict[str, np.ndarray] | None = None,
     centre: np.ndarray | None = None,
-    finer: np.ndarray | None = None,
+    alternative: np.ndarray | None = None,
 ) -> Shares:
     """The shares of a group of faces (rows of `probabilities`) with a `level` interval.
 
@@ -461,8 +376,9 @@ def estimate(
     `sparkface.audience.likeness`), each face's probabilities are recalibrated by the sources'
     own recalibrations in those proportions, and the domain's variance is the spread of the
     shares under each source's alone, weighted by the window's likeness to it.
-    A calibration of merged classes (`HeadCalibration.groups`: the age bands) recalibrates the
-    faces' probabilities of the finer classes, `finer`.
+    `alternative`: the shares under another correction the faces may need (one fitted on
+    labelled faces like the window's, `HeadCalibration.reweighted`): their squared distance from
+    the shares is added to the variance, an error the correction may make.
     Without a calibration: the averaged probabilities, with a percentile bootstrap over `draws`
     resamples of the faces."""
     faces, classes = probabilities.shape
@@ -479,13 +395,7 @@ def estimate(
     else:
         if calibration.fitted is None:
             calibration = calibration.fit()  # its variants and domains, too, widen the interval
-        if calibration.groups:
-            if finer is None or len(finer) != faces:
-                raise ValueError("a calibration of merged classes reads the finer probabilities")
-            read = finer
-        else:
-            read = probabilities
-        corrected = _correct(read, calibration, likeness)
+        corrected = _correct(probabilities, calibration, likeness)
         fitted = corrected.fitted
         towards = fitted.prior if centre is None else centre
         shrink = {"pseudo_faces": pseudo_faces, "centre": centre}
@@ -503,7 +413,9 @@ def estimate(
         pull = np.clip((towards - unshrunk) ** 2 - sampling, 0, None)
         variance = weight**2 * sampling + (1 - weight) ** 2 * pull
         if len(calibration.variants) > 1:
-            variance += _variance_under(calibration.variants, read, **shrink)
+            variance += _variance_under(calibration.variants, probabilities, **shrink)
+        if alternative is not None:
+            variance += (share - alternative) ** 2
         if corrected.odds is not None:
             # The shares under each source's recalibration alone, weighted by how like it the
             # window's faces are: their spread about the mixed shares.
@@ -511,7 +423,7 @@ def estimate(
             variance += corrected.odds.mean(axis=0) @ (alone - share) ** 2
         elif len(calibration.domains) > 1:
             domains = tuple(calibration.domains.values())
-            variance += _variance_under(domains, read, **shrink)
+            variance += _variance_under(domains, probabilities, **shrink)
         spread = _normal_quantile(1 - tail) * np.sqrt(np.clip(variance, 0, None))
         low, high = np.clip(share - spread, 0, 1), np.clip(share + spread, 0, 1)
     return Shares(

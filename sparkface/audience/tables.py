@@ -7,9 +7,8 @@ counts and no shares.
 
 With `age_bands` (conf/audience.yaml), the model's age groups merged into wider bands are a
 fourth head, `age_band`: each face's probability of a band the sum of its groups', corrected
-with the age groups' labelled faces, their true groups merged the same way, by a regression on
-the age groups' probabilities; with `reweight_by`, fitted again per window on those faces
-weighted to the window's corrected race shares.
+with the age groups' labelled faces merged the same way; with `sensitive_to`, its interval also
+holds its shares under a correction fitted on those faces weighted to the window's races.
 """
 
 from __future__ import annotations
@@ -296,33 +295,39 @@ def window_shares(
 ) -> dict[str, Shares]:
     """One group of faces' shares per head of `heads` (by default every head of `vectors`, each
     head's probabilities, the age bands' as the sums of their groups'): corrected where
-    `calibration` has the head (fitted), each face by the labelled sources it is like; a head
-    `config.reweight_by` names corrected after the head it is refitted by."""
+    `calibration` has the head (fitted), each face by the labelled sources it is like. A head
+    `config.sensitive_to` names is corrected after the head it is sensitive to, and its interval
+    also holds its shares under a correction fitted on labelled faces like the window's in that
+    head (`HeadCalibration.reweighted`)."""
     heads = list(vectors if heads is None else heads)
-    needed = heads + [config.reweight_by[h] for h in heads if h in config.reweight_by]
+    needed = heads + [config.sensitive_to[h] for h in heads if h in config.sensitive_to]
     calibration = calibration or {}
     like = (
         likeness.window({head: vectors[head] for head in CLASS_HEADS})
         if likeness and calibration
         else None
     )
-    first = set(config.reweight_by.values())
+    first = set(config.sensitive_to.values())
     order = sorted(dict.fromkeys(h for h in needed if h in vectors), key=lambda h: h not in first)
     found: dict[str, Shares] = {}
     for head in order:
         calibrated = calibration.get(head)
-        by = config.reweight_by.get(head)
+        by = config.sensitive_to.get(head)
+        shrink = config.pseudo_faces.get(head, 0.0)
+        alternative = None
         if calibrated is not None and by in found and found[by].corrected:
-            calibrated = calibrated.reweighted(by, found[by].share)
+            refitted = calibrated.reweighted(by, found[by].share)
+            if refitted is not calibrated:
+                alternative = estimate(vectors[head], refitted, pseudo_faces=shrink, likeness=like)
         found[head] = estimate(
             vectors[head],
             calibrated,
             draws=config.draws,
             seed=seed,
-            pseudo_faces=config.pseudo_faces.get(head, 0.0),
-            likeness=like,
+            pseudo_faces=shrink,
             realised=head not in config.mix_intervals,
-            finer=vectors.get("age_group") if head == AGE_BAND else None,
+            likeness=like,
+            alternative=None if alternative is None else alternative.share,
         )
     return {head: found[head] for head in heads}
 

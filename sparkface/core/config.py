@@ -289,10 +289,10 @@ class AudienceConfig(Settings):
     # the faces themselves: where the recalibrated probabilities describe a window far from the
     # calibration's mix less well than the narrower interval assumes (docs/audience.md).
     mix_intervals: list[Literal["age_group", "age_band", "gender", "race"]] = []
-    # Per head, another head whose window shares its correction is fitted to: the labelled
-    # faces weighted so that their true classes of that head come in the window's corrected
-    # shares of it (the model reads ages differently by race: docs/audience.md).
-    reweight_by: dict[
+    # Per head, another head the model's errors on it depend on (ages by race): its interval also
+    # holds its shares under a correction fitted on the labelled faces weighted so that their
+    # true classes of that head come in the window's corrected shares of it (docs/audience.md).
+    sensitive_to: dict[
         Literal["age_group", "age_band", "gender", "race"], Literal["gender", "race"]
     ] = {}
 
@@ -315,12 +315,12 @@ class AudienceConfig(Settings):
                         f"age_bands: the age group {group!r} is in {seen[group]!r} and {band!r}"
                     )
                 seen[group] = band
-        for head, by in self.reweight_by.items():
+        for head, by in self.sensitive_to.items():
             if by == head:
-                raise ValueError(f"reweight_by: {head} by {by}: name another head")
-            if by in self.reweight_by:
+                raise ValueError(f"sensitive_to: {head} to {by}: name another head")
+            if by in self.sensitive_to:
                 raise ValueError(
-                    f"reweight_by: {head} by {by}, which is refitted itself; name a head that "
+                    f"sensitive_to: {head} to {by}, which is sensitive itself; name a head that "
                     "is not"
                 )
         if self.source_segment == 0:
