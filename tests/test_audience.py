@@ -14,6 +14,7 @@ from sparkface.audience.likeness import fit_source_classifier, multinomial_regre
 from sparkface.audience.report import report_data, write_report
 from sparkface.audience.shares import (
     HeadCalibration,
+    corrected_share,
     estimate,
     fit_recalibration,
     merge_classes,
@@ -229,9 +230,9 @@ def test_a_correction_refitted_on_faces_like_the_window_s_race():
     plain, other = estimate(window, refitted), np.array([0.2, 0.3, 0.5])
     wide = estimate(window, refitted, alternative=other)
     np.testing.assert_allclose(wide.share, plain.share)
-    half = (wide.high - wide.low) / 2 / 1.959964
+    upper = (wide.high - wide.share) / 1.959964  # the upper ends: none is clipped at 1 here
     np.testing.assert_allclose(
-        half**2, ((plain.high - plain.low) / 2 / 1.959964) ** 2 + (plain.share - other) ** 2
+        upper**2, ((plain.high - plain.share) / 1.959964) ** 2 + (plain.share - other) ** 2
     )
     # The same faces weighted to the calibration's own mix: the same fit.
     own = np.bincount(race[race >= 0], minlength=5) / (race >= 0).sum()
@@ -501,6 +502,7 @@ def test_age_bands_are_a_fourth_head_corrected_like_the_others(spark):
     # correction fitted on those faces weighted to the window's corrected races.
     refitted = calibration[AGE_BAND].reweighted("race", race)
     other = estimate(banded, refitted, pseudo_faces=10.0).share
+    np.testing.assert_allclose(corrected_share(banded, refitted, 10.0), other)
     expected = estimate(banded, calibration[AGE_BAND], pseudo_faces=10.0, alternative=other)
     np.testing.assert_allclose(bands["share"], expected.share, atol=1e-6)
     np.testing.assert_allclose(bands["share_low"], expected.low, atol=1e-6)

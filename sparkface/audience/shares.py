@@ -41,7 +41,7 @@ VARIANTS = 20  # recalibrations on resampled labelled faces, for the intervals
 DOMAIN_FACES = 200  # a source with fewer labelled faces gets no recalibration of its own
 EM_STEPS = 500
 EM_TOLERANCE = 1e-6
-REFIT_STEPS = 100  # from the unweighted fit: within 1e-4 of the 400 steps from scratch, 4x faster
+REFIT_STEPS = 50  # from the unweighted fit: within 1e-3 of 400 steps from scratch, 8x faster
 MAX_WEIGHT = 20.0  # the most a labelled face counts in a correction fitted on faces like a window's
 
 
@@ -475,6 +475,19 @@ def _correct(
     priors = np.stack([fit.prior for fit in mixed.values()])
     ratio = np.einsum("fs,sfc->fc", odds, each / priors[:, None, :])
     return _Corrected(fitted, ratio, each, priors, odds)
+
+
+def corrected_share(
+    probabilities: np.ndarray,
+    calibration: HeadCalibration,
+    pseudo_faces: float = 0.0,
+    likeness: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """`estimate`'s corrected shares alone, without their interval."""
+    corrected = _correct(probabilities, calibration, likeness)
+    return maximum_likelihood_shares(
+        corrected.recalibrated, corrected.fitted.prior, pseudo_faces=pseudo_faces
+    )
 
 
 def _unshrunk(corrected: _Corrected, realised: bool = True) -> tuple[np.ndarray, np.ndarray]:

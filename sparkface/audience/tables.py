@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sparkface.audience.likeness import SourceClassifier
-from sparkface.audience.shares import HeadCalibration, Shares, estimate
+from sparkface.audience.shares import HeadCalibration, Shares, corrected_share, estimate
 from sparkface.core.config import AudienceConfig
 from sparkface.core.contract import CLASS_HEADS
 from sparkface.core.errors import UserError
@@ -318,7 +318,7 @@ def window_shares(
         if calibrated is not None and by in found and found[by].corrected:
             refitted = calibrated.reweighted(by, found[by].share)
             if refitted is not calibrated:
-                alternative = estimate(vectors[head], refitted, pseudo_faces=shrink, likeness=like)
+                alternative = corrected_share(vectors[head], refitted, shrink, like)
         found[head] = estimate(
             vectors[head],
             calibrated,
@@ -327,7 +327,7 @@ def window_shares(
             pseudo_faces=shrink,
             realised=head not in config.mix_intervals,
             likeness=like,
-            alternative=None if alternative is None else alternative.share,
+            alternative=alternative,
         )
     return {head: found[head] for head in heads}
 
