@@ -26,7 +26,10 @@ faces are like one source's or another's, and the correction depends on which).
 Which one, the model's own outputs tell, in part: with a classifier of the labelled source a
 face is like (`sparkface.audience.likeness`), each face is recalibrated by each source's
 recalibration in proportion to its odds of being like that source's faces, and the domain's
-variance is weighted by them.
+variance is weighted by them. Where the model errs on a head differently by another head's
+class (on ages by race), a fourth: the squared distance to the shares under a recalibration
+fitted on the labelled faces weighted to the window's mix of that class
+(`HeadCalibration.reweighted`, `estimate`'s `alternative`).
 """
 
 from __future__ import annotations
