@@ -143,6 +143,22 @@ def simulate(
     return results
 
 
+def nights(faces, calibration, likeness, args, heads=CLASS_HEADS) -> list[dict]:
+    """`simulate` with the command line's nights, windows, draws, seed, mixes and cameras."""
+    return simulate(
+        faces,
+        calibration,
+        args.nights,
+        args.windows,
+        args.draws,
+        args.seed,
+        args.concentration,
+        likeness,
+        heads,
+        args.cameras,
+    )
+
+
 def banded_results(faces, calibration, likeness, args) -> list[dict]:
     """The age bands' windows (conf/audience.yaml's `age_bands`): the same nights with the age
     groups merged into bands, each window's mix drawn over the bands, corrected as the audience
@@ -162,18 +178,8 @@ def banded_results(faces, calibration, likeness, args) -> list[dict]:
         AGE_BAND: merge_classes(faces["age_group"], groups),
         f"true_{AGE_BAND}": np.where(truth >= 0, band_of[np.clip(truth, 0, None)], -1),
     }
-    results = simulate(
-        banded,
-        {**calibration, AGE_BAND: merged[AGE_BAND]},
-        args.nights,
-        args.windows,
-        args.draws,
-        args.seed,
-        args.concentration,
-        likeness,
-        (AGE_BAND, "gender", "race"),
-        args.cameras,
-    )
+    calibration = {**calibration, AGE_BAND: merged[AGE_BAND]}
+    results = nights(banded, calibration, likeness, args, (AGE_BAND, "gender", "race"))
     return [row for row in results if row["head"] == AGE_BAND]
 
 
@@ -251,17 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{other} {m:.2f}" for other, m in zip(likeness.sources, mean, strict=True)
             )
             print(f"  {name}'s faces, mean odds of being like: {said}")
-    results = simulate(
-        faces,
-        calibration,
-        args.nights,
-        args.windows,
-        args.draws,
-        args.seed,
-        args.concentration,
-        likeness,
-        cameras=args.cameras,
-    )
+    results = nights(faces, calibration, likeness, args)
     if not results:
         print(f"no night: the cameras' sources ({args.cameras}) were not among --sources")
         return 0
