@@ -71,8 +71,7 @@ def calibrate(args: argparse.Namespace) -> None:
     chosen = fit_sources(args.fit_on, heads)
     heads = {head: part.fit(on=chosen.get(head, ())) for head, part in heads.items()}
     for entry in measured_on:
-        kind = entry.get("counted_as", entry["source"])
-        entry["fitted_heads"] = [h for h in heads if kind in chosen.get(h, [kind])]
+        entry["fitted_heads"] = fitted_heads(entry, heads, chosen)
     path = write_calibration(args.model, heads, measured_on, likeness)
     log.info(
         "calibration of %s: %s; written to %s",
@@ -111,6 +110,14 @@ def fit_sources(settings: list[str], heads: dict) -> dict[str, list[str]]:
             )
         chosen[head] = sources.split(",")
     return chosen
+
+
+def fitted_heads(entry: dict, heads: dict, chosen: dict[str, list[str]]) -> list[str]:
+    """The heads whose correction a measured source's faces went into: those it gave faces of
+    (FairFace's age bins give no age group), where --fit-on names it or names no source."""
+    kind = entry.get("counted_as", entry["source"])
+    given = entry["faces_by_head"]
+    return [head for head in heads if given.get(head) and kind in chosen.get(head, [kind])]
 
 
 def main(argv: list[str] | None = None) -> int:

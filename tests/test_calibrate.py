@@ -50,3 +50,15 @@ def test_faces_of_a_source_counted_as_another_join_its_correction(spark, tmp_pat
     # Each face's true classes of the other heads, in its head's order (every face here has all).
     np.testing.assert_array_equal(heads["age_group"].others["race"], heads["race"].truth)
     np.testing.assert_array_equal(heads["race"].others["gender"], gender.truth)
+
+
+def test_a_source_s_fitted_heads_are_those_it_gave_faces_of_and_was_fitted_on():
+    fitted_heads = load_job("calibrate").fitted_heads
+    heads = {"age_group": None, "gender": None, "race": None}
+    chosen = {"race": ["fairface"]}
+    fairface = {"source": "fairface", "faces_by_head": {"age_group": 0, "gender": 9, "race": 9}}
+    utkface = {"source": "utkface", "faces_by_head": {"age_group": 9, "gender": 9, "race": 9}}
+    more = {**fairface, "source": "fairface-more", "counted_as": "fairface"}
+    assert fitted_heads(fairface, heads, chosen) == ["gender", "race"]
+    assert fitted_heads(utkface, heads, chosen) == ["age_group", "gender"]
+    assert fitted_heads(more, heads, chosen) == ["gender", "race"]
