@@ -225,14 +225,14 @@ def test_a_correction_refitted_on_faces_like_the_window_s_race():
     refitted = calibration.reweighted("race", np.array([0.0, 1.0, 0, 0, 0]))
     assert total_variation(estimate(window, refitted).share, true) < 0.08
     assert total_variation(estimate(window, calibration).share, true) > 0.3
-    # Shares under another correction the faces may need: their squared distance widens the
-    # interval's variance.
+    # Shares under another correction the faces may need: the shares halfway between, and
+    # the squared distance to either widens the interval's variance.
     plain, other = estimate(window, refitted), np.array([0.2, 0.3, 0.5])
     wide = estimate(window, refitted, alternative=other)
-    np.testing.assert_allclose(wide.share, plain.share)
+    np.testing.assert_allclose(wide.share, (plain.share + other) / 2)
     upper = (wide.high - wide.share) / 1.959964  # the upper ends: none is clipped at 1 here
     np.testing.assert_allclose(
-        upper**2, ((plain.high - plain.share) / 1.959964) ** 2 + (plain.share - other) ** 2
+        upper**2, ((plain.high - plain.share) / 1.959964) ** 2 + (wide.share - other) ** 2
     )
     # The same faces weighted to the calibration's own mix: the same fit.
     own = np.bincount(race[race >= 0], minlength=5) / (race >= 0).sum()
@@ -241,6 +241,35 @@ def test_a_correction_refitted_on_faces_like_the_window_s_race():
     assert calibration.reweighted("gender", np.array([0.5, 0.5])) is calibration  # unknown head
     with pytest.raises(ValueError, match="fit the calibration first"):
         dataclasses.replace(calibration, fitted=None).reweighted("race", own)
+
+
+def test_each_source_s_own_correction_is_refitted_on_faces_like_the_window_s_race():
+    # Two labelled sources: crops whose faces know their race (black faces, race 1, read as
+    # class 0 far more often) and photos whose race no label gives. Faces like the crops are
+    # corrected by the crops' own recalibration: refitted to a window of black faces, it must be
+    # the black faces' correction; the photos' stays as it was.
+    rng = np.random.default_rng(14)
+    race, truth = rng.integers(0, 2, 3000), rng.integers(0, 3, 3000)
+    crops = np.where(
+        (race == 1)[:, None], biased_model(truth, 3, rng, 2.5), biased_model(truth, 3, rng, 0.0)
+    )
+    wild_truth = rng.integers(0, 3, 1000)
+    calibration = HeadCalibration(
+        ("a", "b", "c"),
+        np.concatenate([truth, wild_truth]),
+        np.concatenate([crops, biased_model(wild_truth, 3, rng, 1.0)]),
+        np.array(["crops"] * 3000 + ["photos"] * 1000),
+        others={"race": np.concatenate([race, np.full(1000, -1)])},
+    ).fit(variants=0)
+    assert set(calibration.domains) == {"crops", "photos"}
+    window_truth = rng.integers(0, 3, 400)
+    window = biased_model(window_truth, 3, rng, 2.5)
+    true = np.bincount(window_truth) / 400
+    like = {"crops": np.ones(400), "photos": np.zeros(400)}
+    refitted = calibration.reweighted("race", np.array([0.0, 1.0, 0, 0, 0]))
+    assert total_variation(estimate(window, refitted, likeness=like).share, true) < 0.08
+    assert total_variation(estimate(window, calibration, likeness=like).share, true) > 0.3
+    assert refitted.domains["photos"] is calibration.domains["photos"]
 
 
 def test_merged_classes_round_trip_with_the_faces_other_classes(tmp_path):
@@ -498,8 +527,8 @@ def test_age_bands_are_a_fourth_head_corrected_like_the_others(spark):
     # Corrected from the age groups' probabilities, refitted on the labelled faces weighted to
     # the window's corrected race shares.
     race = shares[(shares["span"] == "window") & (shares["head"] == "race")]["share"].to_numpy()
-    # Corrected as the age groups' faces merged are; its interval also holds the shares under a
-    # correction fitted on those faces weighted to the window's corrected races.
+    # Corrected as the age groups' faces merged are, halfway to the shares under a correction
+    # fitted on those faces weighted to the window's corrected races; its interval holds both.
     refitted = calibration[AGE_BAND].reweighted("race", race)
     other = estimate(banded, refitted, pseudo_faces=10.0).share
     np.testing.assert_allclose(corrected_share(banded, refitted, 10.0), other)

@@ -94,12 +94,15 @@ def share_errors(faces, halves, args, rng) -> list[dict]:
     )
     for fold in (halves, ~halves):
         # --in-sample: the calibration fitted on the half the windows are drawn from.
-        fits, likeness = calibrated(faces, ~fold if args.in_sample else fold)
+        fitted_on = (~fold if args.in_sample else fold) & np.isin(
+            faces["source"], args.calibrate_on
+        )
+        fits, likeness = calibrated(faces, fitted_on)
         if AGE_BAND in faces:
             fits[AGE_BAND] = fits["age_group"].merged([f"{b}" for b in args.bands], args.bands)
             fits[AGE_BAND] = fits[AGE_BAND].fit()
         for concentration in args.concentration:
-            for sources in CAMERAS.values():
+            for camera, sources in args.cameras.items():
                 pool = np.flatnonzero(~fold & np.isin(faces["source"], sources))
                 for _ in range(args.windows):
                     chosen = draw_window(faces, pool, rng, concentration, heads)
@@ -115,6 +118,7 @@ def share_errors(faces, halves, args, rng) -> list[dict]:
                         rows.append(
                             {
                                 "concentration": concentration,
+                                "camera": camera,
                                 "head": head,
                                 "error": 100 * total_variation(shares.share, true),
                                 "held": 100 * held.mean(),
@@ -164,7 +168,27 @@ def main() -> int:
         action="store_true",
         help="intervals of the mix the faces were drawn from (realised=False), not of their own",
     )
+    parser.add_argument(
+        "--camera",
+        action="append",
+        default=[],
+        metavar="NAME=SOURCE[,SOURCE]",
+        help="the windows' cameras and the sources whose faces each sees (default: "
+        "audience_accuracy's lobby, mall and station)",
+    )
+    parser.add_argument(
+        "--calibrate-on",
+        default=None,
+        metavar="SOURCE[,SOURCE]",
+        help="the sources whose faces the calibration is fitted on (default: every source of "
+        "--cache)",
+    )
+    parser.add_argument("--by-camera", action="store_true", help="the table per camera too")
     args = parser.parse_args()
+    args.cameras = {
+        name: tuple(sources.split(","))
+        for name, sources in (setting.split("=", 1) for setting in args.camera)
+    } or CAMERAS
     args.pseudo_faces = {
         **PSEUDO_FACES,
         "age_group": args.age_pseudo_faces,
@@ -174,6 +198,9 @@ def main() -> int:
     if args.age_bands:
         bands = [band.split("-") for band in args.age_bands.split(",")]
         args.bands = [list(range(int(a), int(b) + 1)) for a, b in bands]
+    args.calibrate_on = (
+        args.calibrate_on.split(",") if args.calibrate_on else sorted(set(faces["source"]))
+    )
     halves = np.random.default_rng(args.seed).random(len(faces["source"])) < 0.5
     rows = []
     for boost in args.boost:
@@ -185,13 +212,17 @@ def main() -> int:
         rng = np.random.default_rng(args.seed + 1)
         rows += [{"boost": boost, **row} for row in share_errors(better, halves, args, rng)]
     frame = pd.DataFrame(rows)
-    columns = ["error", "held", "z_mean", "z_sd"]
-    table = frame.groupby(["concentration", "head", "boost"])[columns].mean()
-    table["z_sd"] = np.sqrt(
-        frame.assign(z2=frame["z_sd"] ** 2).groupby(["concentration", "head", "boost"])["z2"].mean()
-    )
-    print(table.round(2).unstack("head").to_string())
+    print(summary(frame, ["concentration", "head", "boost"]))
+    if args.by_camera:
+        print(summary(frame, ["concentration", "camera", "head", "boost"]))
     return 0
+
+
+def summary(frame: pd.DataFrame, keys: list[str]) -> str:
+    """Mean error, coverage and z per `keys` (z's root mean square over the windows)."""
+    table = frame.groupby(keys)[["error", "held", "z_mean", "z_sd"]].mean()
+    table["z_sd"] = np.sqrt(frame.assign(z2=frame["z_sd"] ** 2).groupby(keys)["z2"].mean())
+    return table.round(2).unstack("head").to_string()
 
 
 if __name__ == "__main__":

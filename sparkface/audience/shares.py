@@ -27,9 +27,10 @@ Which one, the model's own outputs tell, in part: with a classifier of the label
 face is like (`sparkface.audience.likeness`), each face is recalibrated by each source's
 recalibration in proportion to its odds of being like that source's faces, and the domain's
 variance is weighted by them. Where the model errs on a head differently by another head's
-class (on ages by race), a fourth: the squared distance to the shares under a recalibration
-fitted on the labelled faces weighted to the window's mix of that class
-(`HeadCalibration.reweighted`, `estimate`'s `alternative`).
+class (on ages by race), the shares are halfway between the calibration's and those under a
+recalibration fitted on the labelled faces weighted to the window's mix of that class
+(`HeadCalibration.reweighted`, `estimate`'s `alternative`), and a fourth variance: the squared
+distance to either.
 """
 
 from __future__ import annotations
@@ -195,25 +196,41 @@ class HeadCalibration:
         """This (fitted) calibration with its recalibration fitted again on its faces weighted
         so that their true classes of `head` come in `shares` (a window's corrected shares of
         that head): the correction of faces like the window's, where the model errs on this
-        head differently by `head` (on ages by race). Faces whose class of `head` is unknown
-        count once; a weight is at most MAX_WEIGHT. Itself, without that head's true classes.
-        Its variants and domains stay the unweighted fit's."""
+        head differently by `head` (on ages by race). So is each source's own recalibration
+        (`domains`), on that source's faces: faces are corrected by the sources they are like.
+        Faces whose class of `head` is unknown count once, and a source none of whose faces
+        has one keeps its recalibration; a weight is at most MAX_WEIGHT. Itself, without that
+        head's true classes. Its variants stay the unweighted fit's."""
         if self.fitted is None:
             raise ValueError("reweighted: fit the calibration first")
-        chosen = self.only(self.fit_on) if self.fit_on else self
-        truth = chosen.others.get(head)
+        truth = self.others.get(head)
         if truth is None or not (truth >= 0).any():
             return self
+        chosen = np.isin(self.sources, self.fit_on) if self.fit_on else np.ones(len(truth), bool)
+        fitted = self._weighted_fit(head, shares, chosen, self.fitted)
+        domains = {
+            name: self._weighted_fit(head, shares, self.sources == name, fit)
+            for name, fit in self.domains.items()
+        }
+        return dataclasses.replace(self, fitted=fitted, domains=domains)
+
+    def _weighted_fit(
+        self, head: str, shares: np.ndarray, rows: np.ndarray, start: Recalibration
+    ) -> Recalibration:
+        """The recalibration of the faces `rows`, weighted so that their known classes of
+        `head` come in `shares`, from `start`: REFIT_STEPS more steps."""
+        truth = self.others[head][rows]
         known = truth >= 0
+        if not known.any():
+            return start
         own = np.bincount(truth[known], minlength=len(shares)) / known.sum()
         ratio = np.divide(shares, own, out=np.zeros(len(shares)), where=own > 0)
         weight = np.where(known, np.minimum(ratio[np.clip(truth, 0, None)], MAX_WEIGHT), 1.0)
         if weight.sum() <= 0:
-            return self
-        fitted = fit_recalibration(
-            chosen.truth, chosen.probabilities, REFIT_STEPS, weight, start=self.fitted
+            return start
+        return fit_recalibration(
+            self.truth[rows], self.probabilities[rows], REFIT_STEPS, weight, start=start
         )
-        return dataclasses.replace(self, fitted=fitted)
 
     def merged(self, names: list[str], groups: list[list[int]]) -> HeadCalibration:
         """The same labelled faces with the classes merged into `groups` (class indices) named
@@ -384,8 +401,8 @@ def estimate(
     own recalibrations in those proportions, and the domain's variance is the spread of the
     shares under each source's alone, weighted by the window's likeness to it.
     `alternative`: the shares under another correction the faces may need (one fitted on
-    labelled faces like the window's, `HeadCalibration.reweighted`): their squared distance from
-    the shares is added to the variance, an error the correction may make.
+    labelled faces like the window's, `HeadCalibration.reweighted`): the shares are then halfway
+    between the two, and their squared distance from either is added to the variance.
     Without a calibration: the averaged probabilities, with a percentile bootstrap over `draws`
     resamples of the faces."""
     faces, classes = probabilities.shape
@@ -421,8 +438,6 @@ def estimate(
         variance = weight**2 * sampling + (1 - weight) ** 2 * pull
         if len(calibration.variants) > 1:
             variance += _variance_under(calibration.variants, probabilities, **shrink)
-        if alternative is not None:
-            variance += (share - alternative) ** 2
         if corrected.odds is not None:
             # The shares under each source's recalibration alone, weighted by how like it the
             # window's faces are: their spread about the mixed shares.
@@ -431,6 +446,11 @@ def estimate(
         elif len(calibration.domains) > 1:
             domains = tuple(calibration.domains.values())
             variance += _variance_under(domains, probabilities, **shrink)
+        if alternative is not None:
+            # Neither correction is known to be the right one: the shares halfway between
+            # them, and the squared distance to either added to the variance.
+            share = (share + alternative) / 2
+            variance += (share - alternative) ** 2
         spread = _normal_quantile(1 - tail) * np.sqrt(np.clip(variance, 0, None))
         low, high = np.clip(share - spread, 0, 1), np.clip(share + spread, 0, 1)
     return Shares(
