@@ -27,10 +27,9 @@ Which one, the model's own outputs tell, in part: with a classifier of the label
 face is like (`sparkface.audience.likeness`), each face is recalibrated by each source's
 recalibration in proportion to its odds of being like that source's faces, and the domain's
 variance is weighted by them. Where the model errs on a head differently by another head's
-class (on ages by race), the shares are halfway between the calibration's and those under a
-recalibration fitted on the labelled faces weighted to the window's mix of that class
-(`HeadCalibration.reweighted`, `estimate`'s `alternative`), and a fourth variance: the squared
-distance to either.
+class (on ages by race), a fourth: the squared distance to the shares under a recalibration
+fitted on the labelled faces weighted to the window's mix of that class
+(`HeadCalibration.reweighted`, `estimate`'s `alternative`).
 """
 
 from __future__ import annotations
@@ -401,8 +400,8 @@ def estimate(
     own recalibrations in those proportions, and the domain's variance is the spread of the
     shares under each source's alone, weighted by the window's likeness to it.
     `alternative`: the shares under another correction the faces may need (one fitted on
-    labelled faces like the window's, `HeadCalibration.reweighted`): the shares are then halfway
-    between the two, and their squared distance from either is added to the variance.
+    labelled faces like the window's, `HeadCalibration.reweighted`): their squared distance from
+    the shares is added to the variance, an error the correction may make.
     Without a calibration: the averaged probabilities, with a percentile bootstrap over `draws`
     resamples of the faces."""
     faces, classes = probabilities.shape
@@ -438,6 +437,8 @@ def estimate(
         variance = weight**2 * sampling + (1 - weight) ** 2 * pull
         if len(calibration.variants) > 1:
             variance += _variance_under(calibration.variants, probabilities, **shrink)
+        if alternative is not None:
+            variance += (share - alternative) ** 2
         if corrected.odds is not None:
             # The shares under each source's recalibration alone, weighted by how like it the
             # window's faces are: their spread about the mixed shares.
@@ -446,11 +447,6 @@ def estimate(
         elif len(calibration.domains) > 1:
             domains = tuple(calibration.domains.values())
             variance += _variance_under(domains, probabilities, **shrink)
-        if alternative is not None:
-            # Neither correction is known to be the right one: the shares halfway between
-            # them, and the squared distance to either added to the variance.
-            share = (share + alternative) / 2
-            variance += (share - alternative) ** 2
         spread = _normal_quantile(1 - tail) * np.sqrt(np.clip(variance, 0, None))
         low, high = np.clip(share - spread, 0, 1), np.clip(share + spread, 0, 1)
     return Shares(

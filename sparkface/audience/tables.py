@@ -7,9 +7,8 @@ counts and no shares.
 
 With `age_bands` (conf/audience.yaml), the model's age groups merged into wider bands are a
 fourth head, `age_band`: each face's probability of a band the sum of its groups', corrected
-with the age groups' labelled faces merged the same way; with `sensitive_to`, its shares are
-halfway to, and its interval holds, those under a correction fitted on those faces weighted to
-the window's races.
+with the age groups' labelled faces merged the same way; with `sensitive_to`, its interval also
+holds its shares under a correction fitted on those faces weighted to the window's races.
 """
 
 from __future__ import annotations
@@ -297,9 +296,9 @@ def window_shares(
     """One group of faces' shares per head of `heads` (by default every head of `vectors`, each
     head's probabilities, the age bands' as the sums of their groups'): corrected where
     `calibration` has the head (fitted), each face by the labelled sources it is like. A head
-    `config.sensitive_to` names is corrected after the head it is sensitive to, and its shares
-    are halfway to, and its interval holds, its shares under a correction fitted on labelled
-    faces like the window's in that head (`HeadCalibration.reweighted`)."""
+    `config.sensitive_to` names is corrected after the head it is sensitive to, and its interval
+    also holds its shares under a correction fitted on labelled faces like the window's in that
+    head (`HeadCalibration.reweighted`)."""
     heads = list(vectors if heads is None else heads)
     needed = heads + [config.sensitive_to[h] for h in heads if h in config.sensitive_to]
     calibration = calibration or {}

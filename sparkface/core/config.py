@@ -289,10 +289,9 @@ class AudienceConfig(Settings):
     # the faces themselves: where the recalibrated probabilities describe a window far from the
     # calibration's mix less well than the narrower interval assumes (docs/audience.md).
     mix_intervals: list[Literal["age_group", "age_band", "gender", "race"]] = []
-    # Per head, another head the model's errors on it depend on (ages by race): its shares are
-    # halfway to, and its interval holds, its shares under a correction fitted on the labelled
-    # faces weighted so that their true classes of that head come in the window's corrected
-    # shares of it (docs/audience.md).
+    # Per head, another head the model's errors on it depend on (ages by race): its interval also
+    # holds its shares under a correction fitted on the labelled faces weighted so that their
+    # true classes of that head come in the window's corrected shares of it (docs/audience.md).
     sensitive_to: dict[
         Literal["age_group", "age_band", "gender", "race"], Literal["gender", "race"]
     ] = {}
