@@ -24,7 +24,10 @@ each head (FairFace's race and gender, UTKFace's age groups), and per head and c
 the mean share error (points), how often the intervals hold the true share, and the windows'
 errors in units of the interval's standard error (z: its mean, and its root mean square, 1 where the
 interval's width is right); --in-sample fits the calibration on the windows' own half,
---mix-interval widens the intervals to the mix the faces were drawn from.
+--mix-interval widens the intervals to the mix the faces were drawn from. --camera NAME=SOURCES
+sets the windows' cameras (default: lobby, mall and station on FairFace's and UTKFace's faces),
+--calibrate-on the sources the calibration is fitted on (default: every source of --cache), and
+--by-camera prints the table per camera too.
 """
 
 from __future__ import annotations
