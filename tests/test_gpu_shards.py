@@ -47,6 +47,19 @@ def test_packed_shards_unpack_to_the_same_rows(tmp_path):
         assert pq.read_table(tmp_path / "back" / f"split={split}").equals(original)
 
 
+def test_a_shard_file_with_no_rows_packs_and_unpacks(tmp_path):
+    # Spark writes such a file when no face of a split hashes to one of its shards.
+    script = load_script()
+    write_shards(tmp_path / "shards", np.random.default_rng(3))
+    empty = pq.read_table(tmp_path / "shards" / "split=train").slice(0, 0)
+    pq.write_table(empty, tmp_path / "shards" / "split=train" / "part-00001.parquet")
+    hashes = script.pack(tmp_path / "shards", tmp_path / "packed", ["train", "validation"], SIZE)
+    assert script.unpack(tmp_path / "packed", tmp_path / "back") == hashes
+    back = tmp_path / "back" / "split=train"
+    assert pq.read_table(back / "part-00001.parquet").num_rows == 0
+    assert pq.read_table(back).equals(pq.read_table(tmp_path / "shards" / "split=train"))
+
+
 def test_unpacking_stops_when_the_pixels_differ_from_the_packed_ones(tmp_path):
     script = load_script()
     write_shards(tmp_path / "shards", np.random.default_rng(1))
