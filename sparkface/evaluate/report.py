@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from sparkface.core.contract import CLASS_HEADS, GENDERS, RACES
 from sparkface.evaluate.metrics import number, percent
+
+log = logging.getLogger("sparkface")
 
 
 def write_confusion_charts(metrics: dict, age_groups: tuple[str, ...], out: Path) -> list[str]:
@@ -53,13 +56,19 @@ def write_evaluation(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    charts = write_confusion_charts(metrics, age_groups, out)
+    try:
+        charts = [f"![{name}]({name})" for name in write_confusion_charts(metrics, age_groups, out)]
+    except ModuleNotFoundError as error:  # jobs/fit.py on a GPU machine without matplotlib
+        if error.name != "matplotlib":
+            raise
+        log.warning("matplotlib is not installed: %s has no confusion charts", out)
+        charts = ["(No confusion charts: matplotlib was not installed where this was written.)"]
     lines = [
         *_headline_section(metrics, title),
         *_race_gender_section(metrics),
         *_per_class_section(metrics),
         *_shares_section(metrics),
-        *[f"![{name}]({name})" for name in charts],
+        *charts,
     ]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 

@@ -75,10 +75,17 @@ def fit_and_package(
     with timed("training", timings):
         model, run = train(out / "shards", config, labels.groups, out / "training")
     with timed("test evaluation", timings):
-        metrics = evaluate_test_split(model, out, config, labels.groups.names, input_dir)
+        metrics = evaluate_split(
+            model, out / "shards", "test", config.image_size, config.training.flip_test_time,
+            labels.groups.names,
+        )  # fmt: skip
     descriptor = describe_package(model_name, config, labels.groups.names, metrics, run)
     descriptor["training_data"] = {"input": input_dir, "fingerprint": fingerprint, **counts["rows"]}
+    # The package first: a report that cannot be drawn (a GPU machine without matplotlib, say)
+    # must not cost the trained network.
     save_package(model, descriptor, out / "model")
+    title = f"Test split of {input_dir} ({metrics['faces']} faces)"
+    write_evaluation(metrics, labels.groups.names, out / "evaluation", title)
     summary = {
         "counts": counts,
         "timings": timings,
@@ -96,18 +103,6 @@ def write_config(out: Path, config: TrainConfig, labels: LabelConfig) -> None:
     (out / "config.yaml").write_text(
         yaml.safe_dump(json.loads(json.dumps(settings)), sort_keys=False)
     )
-
-
-def evaluate_test_split(
-    model, out: Path, config: TrainConfig, age_groups: tuple[str, ...], input_dir: str
-) -> dict[str, Any]:
-    """The model's metrics on the shards' test split, written to OUT/evaluation."""
-    metrics = evaluate_split(
-        model, out / "shards", "test", config.image_size, config.training.flip_test_time, age_groups
-    )
-    title = f"Test split of {input_dir} ({metrics['faces']} faces)"
-    write_evaluation(metrics, age_groups, out / "evaluation", title)
-    return metrics
 
 
 def describe_package(
