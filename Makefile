@@ -20,7 +20,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 .PHONY: run profile model image test test-fast lint check-java
 
 # make run installs what scoring needs (a plain install: LiteRT, no TensorFlow); make test and
-# make model add the dev extra (Keras on TensorFlow, pytest, ruff, DuckDB, ONNX).
+# make model add the dev extra (Keras on TensorFlow, pytest, ruff, DuckDB, ONNX, JAX).
 $(VENV)/.run: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "sparkface needs Python 3.11 or newer ($(PYTHON) is older)"; exit 1; }

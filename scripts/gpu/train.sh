@@ -26,6 +26,8 @@ FACES=${FACES:-../shared/data/utkface}
 # Each recipe's time limit. The first epoch compiles (about 75 s on the H200) before it trains.
 FIT_SECONDS=${FIT_SECONDS:-3600}
 SHARDS_FROM=${SHARDS_FROM:-out/train-detect}
+# Where each recipe's run folder (train-NAME) is made.
+RUNS=${RUNS:-out}
 
 # .gpu/ (and each .gpu/partN/ in it, merged) added to the copy in /tmp.
 stage() {
@@ -57,19 +59,25 @@ bundle)
 	if [ -n "${PARTS_MB:-}" ]; then
 		.venv/bin/python scripts/gpu/shards_webp.py parts .gpu "$PARTS_MB"
 	fi
-	# Keras and what it needs beyond the GPU image's packages, for its Python (3.12).
-	.venv/bin/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
-		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-		-d .gpu/wheels keras==3.15.1 namex==0.1.0 optree==0.20.0
+	# Keras and what the run needs beyond the GPU machine's packages (scripts/gpu/environment.py),
+	# for each Python it may have.
+	for version in $(.venv/bin/python scripts/gpu/environment.py pythons); do
+		.venv/bin/python -m pip download --quiet --no-deps --only-binary=:all: \
+			--python-version "$version" --implementation cp --platform manylinux_2_28_x86_64 \
+			--platform manylinux_2_17_x86_64 -d .gpu/wheels \
+			$(.venv/bin/python scripts/gpu/environment.py wheels)
+	done
 	du -sh .gpu/*
 	;;
 setup)
 	stage
-	$PYTHON -m pip install --quiet --no-index --no-deps --no-compile --upgrade --target "$SITE" \
-		"$STAGE"/wheels/*.whl
-	PYTHONPATH="$SITE:$PWD" KERAS_BACKEND=jax $PYTHON -c 'import keras
-from sparkface.train.fit import accelerator
-print("keras", keras.__version__, keras.backend.backend(), "on", accelerator())'
+	# pip picks each requirement's wheel for this Python from the bundle.
+	$PYTHON -m pip install --quiet --no-index --find-links "$STAGE"/wheels --no-deps --no-compile \
+		--upgrade --target "$SITE" $($PYTHON scripts/gpu/environment.py wheels)
+	# Everything a run imports, before any shards travel (exit 1 naming what is missing).
+	PYTHONPATH="$SITE:$PWD" KERAS_BACKEND=jax $PYTHON scripts/gpu/environment.py check
+	PYTHONPATH="$SITE:$PWD" KERAS_BACKEND=jax $PYTHON -c 'from sparkface.train.fit import accelerator
+print("on", accelerator())'
 	;;
 train)
 	shift
@@ -80,7 +88,7 @@ train)
 	PYTHONPATH="$SITE:$PWD" $PYTHON scripts/gpu/shards_webp.py unpack "$STAGE/shards" "$shards"
 	pids=()
 	for recipe in "$@"; do
-		run=out/train-$(recipe_name "$recipe")
+		run=$RUNS/train-$(recipe_name "$recipe")
 		rm -rf "$run" && mkdir -p "$run"
 		ln -s "$shards" "$run/shards"
 		cp "$STAGE"/meta/preparation.json "$STAGE"/meta/config.yaml "$run/"
@@ -97,7 +105,7 @@ train)
 	# --weights packages them), with its log and history.
 	for recipe in "$@"; do
 		name=$(recipe_name "$recipe")
-		run=out/train-$name
+		run=$RUNS/train-$name
 		if [ -f "$run/model/model.keras" ]; then
 			cp "$run/model/model.keras" "$RESULTS/$name.keras"
 		elif [ -f "$run/training/best.weights.h5" ]; then
