@@ -143,3 +143,26 @@ def test_a_file_larger_than_a_part_is_a_part_of_its_own(tmp_path):
         ["big.parquet"],
         ["small.parquet"],
     ]
+
+
+def test_the_calls_set_up_first_carry_a_part_each_and_train_last(tmp_path, capsys):
+    script = load_script()
+    bundle = tmp_path / ".gpu"
+    for folder, size in (("meta", 5), ("wheels", 30), ("shards", 1)):
+        (bundle / folder).mkdir(parents=True)
+        (bundle / folder / "a").write_bytes(b"x" * size)
+    for number, size in ((1, 50), (2, 40), (3, 45)):
+        (bundle / f"part{number}" / "shards" / "split=train").mkdir(parents=True)
+        (bundle / f"part{number}" / "shards" / "split=train" / "f").write_bytes(b"x" * size)
+    copy = "mkdir -p /tmp/sparkface-gpu && cp -r {} /tmp/sparkface-gpu/"
+    assert script.calls(bundle, 10) == [
+        ([".gpu/meta", ".gpu/wheels"], 45, "scripts/gpu/train.sh setup"),
+        ([".gpu/shards", ".gpu/part1"], 61, copy.format(".gpu/shards .gpu/part1/.")),
+        ([".gpu/part2"], 50, copy.format(".gpu/part2/.")),
+        ([".gpu/part3"], 55, "scripts/gpu/train.sh train RECIPE..."),
+    ]
+    # A tree that leaves a call over the limit stops the bundle with the calls named.
+    tree = script.CALL_BYTES - 44
+    assert script.main(["calls", str(bundle), "--tree-bytes", str(tree)]) == 1
+    assert "calls [2, 4] carry more than 67.1 MB" in capsys.readouterr().out
+    assert script.main(["calls", str(bundle), "--tree-bytes", "10"]) == 0

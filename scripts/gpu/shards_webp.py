@@ -16,6 +16,7 @@ round a pixel differently, so the decoded pixels cannot be hashed ahead).
 
     python scripts/gpu/shards_webp.py pack out/train-detect/shards .gpu/shards
     python scripts/gpu/shards_webp.py parts .gpu 55      # files into .gpu/partN of <= 55 MB
+    python scripts/gpu/shards_webp.py calls .gpu          # what each call carries and runs
     python scripts/gpu/shards_webp.py unpack .gpu/shards out/train-detect/shards
 """
 
@@ -25,6 +26,8 @@ import argparse
 import hashlib
 import io
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -134,6 +137,50 @@ def parts(bundle: Path, most_bytes: int) -> list[list[Path]]:
     return moved
 
 
+# What one call to the GPU machine may carry, with the working tree (the `device` tool's limit).
+CALL_BYTES = 64 * 2**20
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def tree_bytes() -> int:
+    """The bytes of the working tree a call carries: tracked files and those git does not
+    ignore (run from the repository's root)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True, check=True,
+    ).stdout.split(b"\0")  # fmt: skip
+    return sum(os.path.getsize(n) for n in listed if n and os.path.isfile(n))
+
+
+def calls(bundle: Path, tree_bytes: int) -> list[tuple[list[str], int, str]]:
+    """The calls that take a bundle (made by `bundle`, perhaps in parts) to the GPU machine, in
+    order: what each carries, its bytes with the working tree, and what it runs there. The first
+    installs and checks the wheels before any faces travel (docs/gpu.md); the last trains."""
+    stage = "/tmp/sparkface-gpu"
+    name = bundle.name
+    plan = [([f"{name}/meta", f"{name}/wheels"], "scripts/gpu/train.sh setup")]
+    numbered = sorted(bundle.glob("part*"), key=lambda part: int(part.name[4:]))
+    if not numbered:
+        plan.append(([f"{name}/shards"], "scripts/gpu/train.sh train RECIPE..."))
+    for index, part in enumerate(numbered):
+        carried = [f"{name}/shards"] if index == 0 else []
+        carried.append(f"{name}/{part.name}")
+        if index == len(numbered) - 1:  # train stages whatever the call carries
+            command = "scripts/gpu/train.sh train RECIPE..."
+        else:
+            copied = " ".join([*carried[:-1], f"{carried[-1]}/."])
+            command = f"mkdir -p {stage} && cp -r {copied} {stage}/"
+        plan.append((carried, command))
+    root = bundle.parent
+    return [
+        (carried, tree_bytes + sum(folder_bytes(root / c) for c in carried), command)
+        for carried, command in plan
+    ]
+
+
 def webp(face: np.ndarray, quality: int | None = None) -> bytes:
     """A face as WebP: lossless, or lossy at `quality` (0-100)."""
     buffer = io.BytesIO()
@@ -166,7 +213,21 @@ def main(argv: list[str]) -> int:
     unpacking = commands.add_parser("unpack")
     unpacking.add_argument("source", type=Path)
     unpacking.add_argument("target", type=Path)
+    planning = commands.add_parser("calls", help="the calls that carry a bundle, in order")
+    planning.add_argument("bundle", type=Path)
+    planning.add_argument("--tree-bytes", type=int, help="default: the working tree's, from git")
     args = parser.parse_args(argv)
+    if args.command == "calls":
+        tree = tree_bytes() if args.tree_bytes is None else args.tree_bytes
+        plan = calls(args.bundle, tree)
+        for number, (carried, size, command) in enumerate(plan, start=1):
+            print(f"call {number}: carry {' '.join(carried)} ({size / 1e6:.1f} MB); run: {command}")
+        over = [n for n, (_, size, _) in enumerate(plan, start=1) if size > CALL_BYTES]
+        if over:
+            limit = f"{CALL_BYTES / 1e6:.1f} MB"
+            print(f"calls {over} carry more than {limit}: bundle in smaller parts")
+            return 1
+        return 0
     if args.command == "parts":
         for number, files in enumerate(parts(args.bundle, int(args.most_mb * 1e6)), start=1):
             size = sum(file.stat().st_size for file in files) / 1e6

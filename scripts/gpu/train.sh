@@ -68,6 +68,8 @@ bundle)
 			$(.venv/bin/python scripts/gpu/environment.py wheels)
 	done
 	du -sh .gpu/*
+	# What each call to the machine carries and runs (exit 1 if one carries too much).
+	.venv/bin/python scripts/gpu/shards_webp.py calls .gpu
 	;;
 setup)
 	stage
