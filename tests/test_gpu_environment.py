@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import re
 import subprocess
 import sys
 import tarfile
@@ -17,6 +16,7 @@ import tomllib
 import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name as canonical
 
 from tests.conftest import ROOT, job_environment, load_job, spark_submit, utk_names, write_faces
 
@@ -28,10 +28,6 @@ KEPT = {"sparkface", "pip", "setuptools", "wheel"}
 
 def environment():
     return load_job("environment", "scripts/gpu")
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def closure(names) -> set[str]:
