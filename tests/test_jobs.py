@@ -73,10 +73,15 @@ def test_train_evaluate_and_score_end_to_end(faces, tmp_path):
         "training: {batch_size: 16, epochs: 3, patience: 3, shuffle_buffer: 64,"
         " average_epochs: 2, average_learning_rate: 0.001}\n"
     )
+    # A stopped run's state left in OUT (of another recipe) cannot go on with new shards.
+    stale = tmp_path / "t" / "training" / "resume"
+    stale.mkdir(parents=True)
+    (stale / "state.json").write_text('{"fingerprint": "other", "state": {"epoch": 1}}')
     trained = submit(
         "train.py", "--input", str(faces), "--output", str(tmp_path / "t"), "--config", str(config)
     )
     assert trained.returncode == 0, trained.stdout[-3000:]
+    assert "stopped run's state" in trained.stdout and not stale.exists()
     model = tmp_path / "t" / "model"
     descriptor = json.loads((model / "model.json").read_text())
     assert descriptor["input_size"] == [32, 32, 3]

@@ -19,6 +19,15 @@ from sparkface.core.package import flip_for, load_model_file, read_descriptor
 from sparkface.train.averaging import keep_better, weight_averager
 from sparkface.train.distill import taught, with_one_hot_labels
 from sparkface.train.model import compile_model, make_model
+from sparkface.train.resume import (
+    RESUME_FOLDER,
+    Resumption,
+    RunState,
+    recipe_fingerprint,
+    resumed_early_stopping,
+    saver,
+    stream_seed,
+)
 from sparkface.train.shards import ParquetFaces, prefetch, shard_files, train_class_weights
 
 log = logging.getLogger("sparkface")
@@ -186,9 +195,28 @@ def _fit(
     """`train` under the chosen precision policy: streams, model, fit, summary."""
     import keras
 
-    train_stream, validation_stream = streams(shards_dir, config, len(groups.names))
+    resumption = Resumption(output_dir / RESUME_FOLDER, recipe_fingerprint(config, shards_dir))
+    state = resumption.load()
+    train_stream, validation_stream = streams(
+        shards_dir, config, len(groups.names), seed=stream_seed(config.seed, state.epoch)
+    )
     steps = config.training.steps_per_epoch or len(train_stream)
     model, initial = build_model(config, len(groups.names), steps, train_stream.age_groups > 0)
+    settings = config.training
+    averager = None
+    if settings.average_epochs:
+        averager = weight_averager(settings.epochs - settings.average_epochs)
+    if state.epoch:
+        mean = resumption.restore(model, state)
+        if averager is not None and mean is not None:
+            averager.mean, averager.epochs = mean, list(state.averaged_epochs)
+        state.resumed_after.append(state.epoch)
+        log.info(
+            "resuming the run stopped after epoch %d of %d (%s)",
+            state.epoch,
+            settings.epochs,
+            resumption.directory,
+        )
     train_batches, validation_batches = iter(train_stream), iter(validation_stream)
     teacher = config.training.teacher
     if teacher:
@@ -201,18 +229,22 @@ def _fit(
         steps,
         validation_stream.rows,
     )
-    settings = config.training
-    averager = None
-    if settings.average_epochs:
-        averager = weight_averager(settings.epochs - settings.average_epochs)
-    started = time.perf_counter()
-    history = model.fit(
+    started, before = time.perf_counter(), state.seconds
+    model.fit(
         prefetch(train_batches),
         steps_per_epoch=steps,
         epochs=settings.epochs,
+        initial_epoch=state.epoch,
         validation_data=validation_batches,
         validation_steps=len(validation_stream),
-        callbacks=callbacks(output_dir, settings.patience) + ([averager] if averager else []),
+        callbacks=callbacks(
+            output_dir,
+            settings.patience,
+            state,
+            resumption,
+            averager,
+            lambda: before + time.perf_counter() - started,
+        ),
         verbose=verbose,
     )
     averaging = None
@@ -223,7 +255,7 @@ def _fit(
             iter(train_stream),
             validation_batches,
             len(validation_stream),
-            min(history.history["val_loss"]),
+            min(state.history["val_loss"]),
             norm_batches=steps,
         )
         log.info("weight averaging: %s", averaging)
@@ -236,10 +268,12 @@ def _fit(
         "backend": keras.backend.backend(),
         "train_rows": train_stream.rows,
         "validation_rows": validation_stream.rows,
-        **history_summary(history.history, time.perf_counter() - started, steps, config),
+        **history_summary(state.history, state.seconds, steps, config),
         **({"averaging": averaging} if averaging else {}),
+        **({"resumed_after_epochs": state.resumed_after} if state.resumed_after else {}),
     }
     (output_dir / "training.json").write_text(json.dumps(run, indent=2) + "\n")
+    resumption.remove()
     return model, run
 
 
@@ -266,10 +300,11 @@ def _teacher_version(teacher: str | None) -> str | None:
 
 
 def streams(
-    shards_dir: str | Path, config: TrainConfig, n_age_groups: int
+    shards_dir: str | Path, config: TrainConfig, n_age_groups: int, seed: int | None = None
 ) -> tuple[ParquetFaces, ParquetFaces]:
-    """The repeating, shuffled (augmented, class-weighted) train stream and the validation one;
-    over shards with age bounds (any made since sources came), every face, bins too."""
+    """The repeating, shuffled (augmented, class-weighted) train stream, from `seed` (default:
+    the recipe's), and the validation one; over shards with age bounds (any made since sources
+    came), every face, bins too."""
     settings = config.training
     files = shard_files(shards_dir, "train")
     with_bounds = "age_high" in pq.ParquetFile(files[0]).schema_arrow.names
@@ -284,7 +319,7 @@ def streams(
         settings.batch_size,
         shuffle_buffer=settings.shuffle_buffer,
         repeat=True,
-        seed=config.seed,
+        seed=config.seed if seed is None else seed,
         class_weights=weights,
         augment=config.model.augment,
         light=config.model.augment_light,
@@ -338,20 +373,31 @@ def build_model(
     return model, initial
 
 
-def callbacks(output_dir: Path, patience: int) -> list:
-    """Keep the best epoch's weights by validation loss, stop early, log every epoch to CSV."""
+def callbacks(
+    output_dir: Path,
+    patience: int,
+    state: RunState,
+    resumption: Resumption,
+    averager=None,
+    clock=None,
+) -> list:
+    """Keep the best epoch's weights by validation loss, stop early, log every epoch to CSV, and
+    save the run's state after each epoch (`sparkface.train.resume`): from `state`'s epoch on
+    when the run is resumed. The averager, if any, comes before the state's saving."""
     import keras
 
+    best = best_weights(output_dir / "best.weights.h5", state.best_loss)
+    early_stopping = resumed_early_stopping(patience, state, output_dir / "best.weights.h5")
     return [
-        best_weights(output_dir / "best.weights.h5"),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
-        ),
-        keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
+        best,
+        early_stopping,
+        keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=state.epoch > 0),
+        *([averager] if averager is not None else []),
+        saver(resumption, state, early_stopping, best, averager, clock),
     ]
 
 
-def best_weights(path: Path):
+def best_weights(path: Path, best: float | None = None):
     """A Keras callback that writes the network's weights to `path` whenever an epoch's
     validation loss is the lowest yet: the weights alone, without the optimiser's state (twice
     as much again, as keras.callbacks.ModelCheckpoint keeps even with save_weights_only), so
@@ -362,7 +408,8 @@ def best_weights(path: Path):
     class BestWeights(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
-            self.best = float("inf")
+            self.path = path
+            self.best = float("inf") if best is None else best
 
         def on_epoch_end(self, epoch, logs=None):
             loss = (logs or {}).get("val_loss")

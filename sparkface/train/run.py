@@ -23,6 +23,7 @@ from sparkface.spark.ingest import read_images
 from sparkface.spark.logs import timed
 from sparkface.train.packaging import fit_and_package, reusable_preparation, write_config
 from sparkface.train.preparation import prepare
+from sparkface.train.resume import RESUME_FOLDER, Resumption
 
 log = logging.getLogger("sparkface")
 
@@ -87,6 +88,10 @@ def run_training(
     timings: dict[str, float] = {}
     counts = reusable_preparation(out, config) if reuse_shards else None
     if counts is None:
+        stale = out / "training" / RESUME_FOLDER
+        if stale.is_dir():  # its shards are about to be replaced, so it can never go on
+            log.warning("new shards in %s: the stopped run's state in %s is removed", out, stale)
+            Resumption(stale, "").remove()
         with timed("preparation (Spark)", timings):
             images = training_images(spark, input_dir, config, labels, ingest)
             counts = prepare(images, config, labels.groups, str(out))
