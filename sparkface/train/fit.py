@@ -378,8 +378,8 @@ def callbacks(
     patience: int,
     state: RunState,
     resumption: Resumption,
-    averager=None,
-    clock=None,
+    averager,
+    clock,
 ) -> list:
     """Keep the best epoch's weights by validation loss, stop early, log every epoch to CSV, and
     save the run's state after each epoch (`sparkface.train.resume`): from `state`'s epoch on

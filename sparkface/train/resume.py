@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -117,10 +118,7 @@ class Resumption:
 
     def remove(self) -> None:
         """The finished run's state is no longer needed."""
-        if self.directory.is_dir():
-            for path in self.directory.iterdir():
-                path.unlink()
-            self.directory.rmdir()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def saver(resumption: Resumption, state: RunState, early_stopping, best, averager, clock):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from sparkface.spark.ingest import read_images
 from sparkface.spark.logs import timed
 from sparkface.train.packaging import fit_and_package, reusable_preparation, write_config
 from sparkface.train.preparation import prepare
-from sparkface.train.resume import RESUME_FOLDER, Resumption
+from sparkface.train.resume import RESUME_FOLDER
 
 log = logging.getLogger("sparkface")
 
@@ -91,7 +92,7 @@ def run_training(
         stale = out / "training" / RESUME_FOLDER
         if stale.is_dir():  # its shards are about to be replaced, so it can never go on
             log.warning("new shards in %s: the stopped run's state in %s is removed", out, stale)
-            Resumption(stale, "").remove()
+            shutil.rmtree(stale)
         with timed("preparation (Spark)", timings):
             images = training_images(spark, input_dir, config, labels, ingest)
             counts = prepare(images, config, labels.groups, str(out))
