@@ -74,6 +74,32 @@ def scored_faces(model: str, sources: list[str], split: str) -> dict[str, np.nda
     return faces
 
 
+def cached_faces(cache: Path, model: str, sources: list[str], split: str) -> dict[str, np.ndarray]:
+    """The scored faces from `cache` if the same package, sources and split wrote it, else scored
+    again and cached: a cache another package wrote is never read as this one's."""
+    key = {"model": model_version(model), "sources": ",".join(sources), "split": split}
+    if cache.is_file():
+        faces = dict(np.load(cache, allow_pickle=False))
+        written = {name: str(faces.pop(f"cache_{name}", "")) for name in key}
+        if written == key:
+            return faces
+        print(f"{cache} was scored with {written}, not {key}: scoring again")
+    faces = scored_faces(model, sources, split)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    stored = {
+        name: value.astype(str) if name == "source" else value for name, value in faces.items()
+    }
+    np.savez(cache, **stored, **{f"cache_{name}": np.array(value) for name, value in key.items()})
+    return faces
+
+
+def model_version(model: str) -> str:
+    """The package's version, network and mirror setting: what its probabilities depend on."""
+    bundle = load_bundle(model)
+    flip = bundle.descriptor.get("flip_test_time")
+    return f"{bundle.descriptor.get('version')} {bundle.sha256[:12]} flip={flip}"
+
+
 def draw_window(
     faces, pool: np.ndarray, rng, concentration: float, heads=CLASS_HEADS
 ) -> np.ndarray:
@@ -235,14 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         name: tuple(sources.split(","))
         for name, sources in (setting.split("=", 1) for setting in args.camera)
     } or CAMERAS
-    cache = Path(args.cache)
-    if cache.is_file():
-        faces = dict(np.load(cache, allow_pickle=False))
-    else:
-        faces = scored_faces(args.model, args.sources.split(","), args.split)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **{key: value.astype(str) if key == "source" else value
-                           for key, value in faces.items()})  # fmt: skip
+    faces = cached_faces(Path(args.cache), args.model, args.sources.split(","), args.split)
     calibration = load_calibration(args.model) or {}
     counts = {str(n): int((faces["source"] == n).sum()) for n in np.unique(faces["source"])}
     print(f"faces of the {args.split} split: {counts}; calibration: {bool(calibration)}")

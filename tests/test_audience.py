@@ -797,3 +797,28 @@ def test_an_unfitted_calibration_is_fitted_with_its_variants_before_use():
     given, fitted = estimate(window, calibration), estimate(window, calibration.fit())
     np.testing.assert_allclose(given.share, fitted.share)
     np.testing.assert_allclose(given.low, fitted.low)  # the refits' spread is in both intervals
+
+
+def test_the_accuracy_benchmark_never_reads_another_package_s_faces(tmp_path, monkeypatch):
+    """benchmarks/audience_accuracy.py caches the scored faces; a cache written with another
+    package (or other sources or split) is scored again, not read as this package's."""
+    from tests.conftest import load_job
+
+    bench = load_job("audience_accuracy", "benchmarks")
+    scored = []
+
+    def score(model, sources, split):
+        scored.append(model)
+        return {"source": np.array(sources), "gender": np.full((len(sources), 2), len(scored))}
+
+    monkeypatch.setattr(bench, "scored_faces", score)
+    monkeypatch.setattr(bench, "model_version", lambda model: f"v-{model}")
+    cache = tmp_path / "faces.npz"
+    first = bench.cached_faces(cache, "a", ["fairface"], "test")
+    again = bench.cached_faces(cache, "a", ["fairface"], "test")
+    assert scored == ["a"] and set(again) == {"source", "gender"}
+    np.testing.assert_array_equal(again["gender"], first["gender"])
+    other = bench.cached_faces(cache, "b", ["fairface"], "test")
+    assert scored == ["a", "b"] and other["gender"][0, 0] == 2
+    bench.cached_faces(cache, "b", ["fairface"], "validation")
+    assert scored == ["a", "b", "b"]
