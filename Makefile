@@ -17,7 +17,7 @@ export SPARK_CONF_DIR := $(abspath conf/spark)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run profile model image test test-fast lint check-java
+.PHONY: run profile model model-lineage data-sources image test test-fast lint check-java
 
 # make run installs what scoring needs (a plain install: LiteRT, no TensorFlow); make test and
 # make model add the dev extra (Keras on TensorFlow, pytest, ruff, DuckDB, ONNX, JAX).
@@ -42,26 +42,20 @@ run: $(VENV)/.run check-java
 profile: $(VENV)/.run check-java
 	$(BIN)/spark-submit jobs/profile_faces.py --input $(INPUT) --output out/profile
 
-# The shipped model, rebuilt from the data (models/README.md, "How it was made"): three networks
-# trained on crops and averaged (the first teacher's start), each trained further on faces as
-# --faces detect finds them and averaged again (the teacher), then the teacher's m2 network taught
-# by the whole teacher in four rounds, then trained on UTKFace and FairFace together (the world:
-# ../shared/data/fairface, conf/sources/) in two rounds, then on all 40,000 FairFace training photos
-# (data/fairface-more, FAIRFACE_MORE_REPO) twice, UTKFace weighted 1 and 2, the two networks'
-# weights averaged, that mean trained on All-Age-Faces too (data/all-age-faces,
-# ALL_AGE_FACES_REPO) and averaged with it, that mean trained at 64x64 in three rounds,
-# converted to TensorFlow Lite with int8 weights into out/sparkface-cnn, and its
-# errors measured on both sources' validation faces for the audience shares (audience.json; copy
-# the folder to models/ to ship it). Every recipe is one of conf/models/; every step after the
-# first of a stage reuses the shards its stage prepared. About 11 h 40 min on 2 CPU cores.
+# The shipped model, rebuilt from the data (models/README.md, "How it was made"): one recipe,
+# conf/models/sparkface-cnn-scratch.yaml. Its four sources (conf/sources/: UTKFace, FairFace's
+# shared 20,000, data/fairface-more from FAIRFACE_MORE_REPO, data/all-age-faces from
+# ALL_AGE_FACES_REPO) prepared at 64x64 as --faces detect finds each face, the network trained
+# from random weights, converted to TensorFlow Lite with int8 weights into out/sparkface-cnn, and
+# its errors measured on the validation faces for the audience shares (audience.json; copy the
+# folder to models/ to ship it). About 2 h 30 min on 2 CPU cores.
 TRAIN := $(BIN)/spark-submit jobs/train.py --input $(INPUT)
-# Stages 6, 7 and 8 read three and four sources (conf/sources/) and hold more faces in the
-# driver's memory.
+# Four sources' faces are held in the driver's memory while shards are written.
 WORLD := $(BIN)/spark-submit --driver-memory 6g jobs/train.py
 # $(call reuse,FROM,TO): TO starts from FROM's shards and preparation (the same faces, unprepared
 # again), so that every network of a stage sees the same data.
 reuse = rm -rf $(2) && mkdir -p $(2) && cp -r $(1)/shards $(1)/preparation.json $(1)/config.yaml $(2)/
-model: $(VENV)/.dev check-java
+data-sources: $(VENV)/.dev
 	@test -f data/fairface-more/labels.csv || { test -n "$(FAIRFACE_MORE_REPO)" && \
 		$(BIN)/python research/jobs/fairface_more.py --repo $(FAIRFACE_MORE_REPO); } || { \
 		echo "make model: data/fairface-more is missing; give FAIRFACE_MORE_REPO=CHECKOUT, a clone of" \
@@ -70,6 +64,22 @@ model: $(VENV)/.dev check-java
 		$(BIN)/python research/jobs/all_age_faces.py --repo $(ALL_AGE_FACES_REPO); } || { \
 		echo "make model: data/all-age-faces is missing; give ALL_AGE_FACES_REPO=CHECKOUT, a clone of" \
 		"github.com/middleyuan/All-Age-Faces-Dataset (../shared/data/README.md)"; exit 1; }
+
+model: $(VENV)/.dev check-java data-sources
+	$(WORLD) --output out/train-scratch --config conf/models/sparkface-cnn-scratch.yaml
+	$(BIN)/python jobs/convert.py --model out/train-scratch/model \
+		--shards out/train-scratch/shards --output out/sparkface-cnn --flip yes
+	$(BIN)/spark-submit jobs/calibrate.py --model out/sparkface-cnn \
+		--source fairface --source utkface --split validation --faces detect --fit-on race=fairface
+
+# The package before (0.1.0+20261205031148), rebuilt through its eight stages, the other twenty
+# recipes of conf/models/ (models/README.md, "The package before"): three networks trained on
+# crops and averaged, each trained further on faces as --faces detect finds them and averaged
+# again (the teacher), the teacher's m2 network taught by the whole teacher in four rounds, then
+# trained on UTKFace and FairFace together in two rounds, on all 40,000 FairFace training photos
+# twice (UTKFace weighted 1 and 2) and the two averaged, that mean trained on All-Age-Faces too
+# and averaged with it, that mean trained at 64x64 in three rounds. About 11 h 40 min on 2 CPU cores.
+model-lineage: $(VENV)/.dev check-java data-sources
 	$(TRAIN) --output out/train --config conf/models/sparkface-cnn.yaml
 	for seed in seed2 seed3; do \
 		$(call reuse,out/train,out/train-$$seed) && \

@@ -4,7 +4,7 @@ earlier in OUT, without Spark.
 `spark-submit jobs/train.py` prepares the shards with Spark and then trains on the driver. This job
 is that second half alone, for a machine that has Keras and a GPU but no Spark (a GPU node with
 JAX or PyTorch, say): OUT must hold shards/, preparation.json and config.yaml from an earlier run
-(as `make model` copies them from out/train-detect), made with the same data settings.
+(as `make model-lineage` copies them from out/train-detect), made with the same data settings.
 The package records the same training-data fingerprint Spark would."""
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ their predictions would cost two). The batch-normalisation statistics are estima
         --shards out/train-world-all/shards --config conf/models/sparkface-cnn-world-all.yaml \
         --output out/world-soup
 
-(a step of `make model`: the shipped network is such a mean, of two networks trained on the same
-faces with the sources weighted differently; `jobs/ensemble.py --average weights` is the same
+(a step of `make model-lineage`: the package before the shipped one descends from such a mean, of
+two networks trained on the same faces with the sources weighted differently;
+`jobs/ensemble.py --average weights` is the same
 mean, `sparkface.train.ensemble.mean_weights`, for networks trained on one preparation, equal
 weights.)
 

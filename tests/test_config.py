@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sparkface.core.config import (
@@ -32,7 +34,7 @@ def test_every_recipe_validates_without_its_packages_on_disk(tmp_path, monkeypat
     """A fresh clone validates every recipe; the packages a recipe starts from are checked when
     it trains (require_packages), with the command that makes them."""
     recipes = sorted((CONF_DIR / "models").glob("*.yaml"))
-    assert len(recipes) == 20
+    assert len(recipes) == 21
     student = load_train(CONF_DIR / "models" / "sparkface-cnn-student-m2-swa-lowdrop.yaml")
     assert student.training.teacher == str(CONF_DIR.parent / "out" / "ensemble-detect")
     for recipe in recipes:
@@ -41,6 +43,18 @@ def test_every_recipe_validates_without_its_packages_on_disk(tmp_path, monkeypat
         require_packages(student)
     plain = load_train()
     require_packages(plain)  # nothing to find
+
+
+def test_the_shipped_package_records_the_recipe_make_model_runs():
+    """`make model` trains conf/models/sparkface-cnn-scratch.yaml: the shipped package was made
+    with exactly those settings (a recipe edited without a new package is a failure)."""
+    shipped = CONF_DIR.parent / "models" / "sparkface-cnn" / "model.json"
+    descriptor = json.loads(shipped.read_text())
+    recipe = load_train(CONF_DIR / "models" / "sparkface-cnn-scratch.yaml")
+    assert json.loads(json.dumps(recipe.to_dict())) == descriptor["config"]
+    assert descriptor["config"]["training"]["initial_model"] is None
+    assert descriptor["training"]["initial_model"] is None
+    assert "conf/models/sparkface-cnn-scratch.yaml" in (CONF_DIR.parent / "Makefile").read_text()
 
 
 @pytest.mark.parametrize(

@@ -674,7 +674,7 @@ def load_train(path: str | Path | None = None) -> TrainConfig:
 
 def require_packages(config: TrainConfig, source: str = "training") -> None:
     """Stop before any work when the recipe's initial model or teacher is not a model package
-    on disk (a recipe validates without them: `make model` builds them in order)."""
+    on disk (a recipe validates without them: `make model-lineage` builds them in order)."""
     settings = config.training
     for key in ("initial_model", "teacher"):
         package = getattr(settings, key)
@@ -683,7 +683,7 @@ def require_packages(config: TrainConfig, source: str = "training") -> None:
         if not (Path(package) / "model.json").is_file():
             raise ConfigError(
                 f"{source}: training.{key}: no model package (model.json) in {package!r}; "
-                "`make model` builds the recipes' packages in order"
+                "`make model-lineage` builds the recipes' packages in order"
             )
         if key == "initial_model" and not (Path(package) / RUNTIME_FILES["keras"]).is_file():
             raise ConfigError(
