@@ -48,7 +48,9 @@ profile: $(VENV)/.run check-java
 # ALL_AGE_FACES_REPO) prepared at 64x64 as --faces detect finds each face, the network trained
 # from random weights, converted to TensorFlow Lite with int8 weights into out/sparkface-cnn, and
 # its errors measured on the validation faces for the audience shares (audience.json; copy the
-# folder to models/ to ship it). About 2 h 30 min on 2 CPU cores.
+# folder to models/ to ship it). About 2 h 30 min on 2 CPU cores. Stopped part-way, it goes on:
+# the shards out/train-scratch holds are reused when the recipe's data settings made them, and
+# training resumes from its last epoch (remove out/train-scratch to prepare the faces again).
 TRAIN := $(BIN)/spark-submit jobs/train.py --input $(INPUT)
 # Four sources' faces are held in the driver's memory while shards are written.
 WORLD := $(BIN)/spark-submit --driver-memory 6g jobs/train.py
@@ -66,7 +68,7 @@ data-sources: $(VENV)/.dev
 		"github.com/middleyuan/All-Age-Faces-Dataset (../shared/data/README.md)"; exit 1; }
 
 model: $(VENV)/.dev check-java data-sources
-	$(WORLD) --output out/train-scratch --config conf/models/sparkface-cnn-scratch.yaml
+	$(WORLD) --output out/train-scratch --config conf/models/sparkface-cnn-scratch.yaml --reuse-shards
 	$(BIN)/python jobs/convert.py --model out/train-scratch/model \
 		--shards out/train-scratch/shards --output out/sparkface-cnn --flip yes
 	$(BIN)/spark-submit jobs/calibrate.py --model out/sparkface-cnn \

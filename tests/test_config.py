@@ -54,7 +54,10 @@ def test_the_shipped_package_records_the_recipe_make_model_runs():
     assert json.loads(json.dumps(recipe.to_dict())) == descriptor["config"]
     assert descriptor["config"]["training"]["initial_model"] is None
     assert descriptor["training"]["initial_model"] is None
-    assert "conf/models/sparkface-cnn-scratch.yaml" in (CONF_DIR.parent / "Makefile").read_text()
+    makefile = (CONF_DIR.parent / "Makefile").read_text()
+    target = makefile[makefile.index("\nmodel:") :].split("\n\n")[0]
+    # stopped part-way, make model goes on: the shards reused, training resumed
+    assert "--config conf/models/sparkface-cnn-scratch.yaml --reuse-shards" in target
 
 
 @pytest.mark.parametrize(
