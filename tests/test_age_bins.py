@@ -1,6 +1,6 @@
 """Faces labelled with an age bin only (a source's table, FairFace's 20-29): the partial-label
-and interval losses, the stream's targets over shards of several sources, and the teacher's
-hard targets (sparkface.train.model, shards, distill)."""
+and interval losses, the stream's targets over shards of several sources, and a teacher's
+predictions beside the bins (sparkface.train.model, shards, distill)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import pytest
 from sparkface.core.config import TrainingConfig
 from sparkface.core.contract import AGE_SCALE
 from sparkface.evaluate.metrics import compute_metrics
-from sparkface.train.distill import hard_targets
+from sparkface.train.distill import mixed_targets, with_one_hot_labels
 from sparkface.train.model import (
     compatible_accuracy,
     interval_absolute_error,
     partial_label_crossentropy,
+    taught_interval_error,
+    taught_partial_crossentropy,
 )
 from sparkface.train.shards import ParquetFaces, class_weights, shard_files
 
@@ -141,17 +143,63 @@ def test_evaluation_and_conversion_read_only_the_faces_with_exact_ages(tmp_path)
     assert list(stream.labels()["age"]) == [9, 30, 45, 70]
 
 
-def test_a_teacher_mixes_with_a_bin_spread_over_its_groups_and_its_middle_age():
-    labels = {
+def bin_labels():
+    """A face labelled 20-29 (groups 1-2 of 4) and one aged exactly 35 (group 2)."""
+    return {
         "age_group": np.array([[0, 1, 1, 0], [0, 0, 1, 0]], dtype="float32"),
         "gender": np.array([0, 1]),
         "race": np.array([4, 2]),
         "age": np.array([[0.20, 0.29], [0.35, 0.35]], dtype="float32"),
     }
-    hard = hard_targets(labels, {"age_group": 4, "gender": 2, "race": 5})
-    np.testing.assert_allclose(hard["age_group"], [[0, 0.5, 0.5, 0], [0, 0, 1, 0]])
-    np.testing.assert_allclose(hard["age"], [[0.245], [0.35]])
-    np.testing.assert_array_equal(hard["race"][0], np.eye(5)[4])
+
+
+BIN_CLASSES = {"age_group": 4, "gender": 2, "race": 5}
+
+
+def test_a_teacher_beside_a_bin_keeps_the_bin_and_makes_up_no_age():
+    teacher = {
+        "age_group": np.array([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]]),
+        "gender": np.array([[0.9, 0.1], [0.2, 0.8]]),
+        "race": np.full((2, 5), 0.2),
+        "age": np.array([[0.40], [0.30]]),
+    }
+    targets = mixed_targets(bin_labels(), teacher, 0.75, BIN_CLASSES)
+    np.testing.assert_allclose(targets["age_group"][0], [0.075, 0.15, 0.225, 0.3, 0, 1, 1, 0])
+    np.testing.assert_allclose(targets["age"], [[0.75, 0.40, 0.20, 0.29], [0.75, 0.30, 0.35, 0.35]])
+    np.testing.assert_allclose(targets["gender"][0], [0.75 * 0.9 + 0.25, 0.75 * 0.1])
+    np.testing.assert_allclose(targets["race"][0], [0.15, 0.15, 0.15, 0.15, 0.4])
+    # Validation: the labels alone, in the same layout, the teacher's part silent.
+    ((_, validation),) = list(with_one_hot_labels(iter([(None, bin_labels())]), BIN_CLASSES))
+    np.testing.assert_allclose(validation["age_group"][0], [0, 0, 0, 0, 0, 1, 1, 0])
+    np.testing.assert_allclose(validation["age"][0], [0, 0, 0.20, 0.29])
+    np.testing.assert_array_equal(validation["race"][1], np.eye(5)[2])
+
+
+def test_the_taught_losses_weigh_the_teacher_against_the_labels_own_losses():
+    probabilities = np.array([[0.1, 0.2, 0.3, 0.4], [0.25, 0.25, 0.25, 0.25]], dtype="float32")
+    mask = bin_labels()["age_group"]
+    teacher = np.array([[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]], dtype="float32")
+    label_loss = np.asarray(partial_label_crossentropy(mask, probabilities))
+    silent = np.concatenate([np.zeros_like(teacher), mask], axis=1)
+    np.testing.assert_allclose(
+        np.asarray(taught_partial_crossentropy(silent, probabilities)), label_loss, rtol=1e-5
+    )
+    taught = np.concatenate([0.6 * teacher, mask], axis=1)
+    teacher_loss = -(teacher * np.log(probabilities)).sum(axis=1)
+    np.testing.assert_allclose(
+        np.asarray(taught_partial_crossentropy(taught, probabilities)),
+        0.6 * teacher_loss + 0.4 * label_loss,
+        rtol=1e-5,
+    )
+    predicted = np.array([[0.25], [0.30]], dtype="float32")  # inside 20-29; 5 years under 35
+    rows = np.array([[0.0, 0.0, 0.20, 0.29], [0.0, 0.0, 0.35, 0.35]], dtype="float32")
+    np.testing.assert_allclose(
+        np.asarray(taught_interval_error(rows, predicted)), [0, 0.05], atol=1e-6
+    )
+    rows[:, :2] = [[0.5, 0.40], [0.5, 0.35]]  # half the weight on the teacher's 40 and 35
+    halves = [0.5 * 0.15 + 0.5 * 0.0, 0.5 * 0.05 + 0.5 * 0.05]
+    taught_error = np.asarray(taught_interval_error(rows, predicted))
+    np.testing.assert_allclose(taught_error, halves, atol=1e-6)
 
 
 def test_a_races_gender_factor_multiplies_only_its_faces_gender_weight(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sparkface.core.contract import AGE_SCALE
 from sparkface.core.package import predict
@@ -45,3 +46,35 @@ def test_validation_labels_become_one_hot_rows():
         labels["gender"], [[1, 0], [0, 1], [0, 1], [1, 0], [1, 0], [0, 1]]
     )
     assert labels["age_group"].shape == (6, 8) and labels["age_group"][2, 7] == 1.0
+
+
+@pytest.mark.slow
+def test_a_student_learns_from_a_teacher_beside_age_bins_and_is_validated_on_the_labels(tmp_path):
+    """Training with a teacher on shards of exact ages and bins (the world's recipes): the taught
+    targets train, and the validation losses are the labels' own, as without a teacher."""
+    from sparkface.train.model import compile_model, make_model
+    from sparkface.train.shards import ParquetFaces, shard_files
+    from tests.test_age_bins import write_mixed_split
+    from tests.test_ensemble import CONFIG
+
+    for split in ("train", "validation"):
+        write_mixed_split(tmp_path, split)
+    classes = {"age_group": len(GROUPS), "gender": 2, "race": 5}
+
+    def stream(split):
+        return ParquetFaces(shard_files(tmp_path, split), 32, 4, age_groups=len(GROUPS))
+
+    student = make_model(CONFIG, 32, len(GROUPS), seed=2)
+    compile_model(student, 0.01, 0.0, {}, soft_targets=True, intervals=True)
+    history = student.fit(
+        taught(iter(stream("train")), member(1), 0.5, True, classes), steps_per_epoch=2, verbose=0
+    )
+    assert np.isfinite(history.history["loss"]).all()
+    assert "age_group_compatible_accuracy" in history.history
+    taught_scores = student.evaluate(
+        with_one_hot_labels(iter(stream("validation")), classes), return_dict=True, verbose=0
+    )
+    compile_model(student, 0.01, 0.0, {}, intervals=True)
+    label_scores = student.evaluate(iter(stream("validation")), return_dict=True, verbose=0)
+    for name in ("age_group_loss", "age_loss", "age_group_compatible_accuracy"):
+        assert taught_scores[name] == pytest.approx(label_scores[name], rel=1e-4), name

@@ -118,6 +118,47 @@ def compatible_accuracy(mask, probabilities):
     return ops.max(ops.cast(mask, best.dtype) * best, axis=-1)
 
 
+def taught_partial_crossentropy(target, probabilities):
+    """A teacher's age-group probabilities beside a face's label, without making up a group: the
+    target row is the teacher's probabilities times its share (zeros where no teacher speaks, as
+    on validation faces), then the mask of the groups the label allows. The loss is the teacher's
+    cross-entropy, weighted by its share, plus the rest of the weight on
+    `partial_label_crossentropy` (sparkface.train.distill)."""
+    import keras
+    from keras import ops
+
+    groups = probabilities.shape[-1]
+    taught, mask = target[:, :groups], target[:, groups:]
+    share = ops.sum(taught, axis=-1)
+    logs = ops.log(ops.clip(probabilities, keras.config.epsilon(), 1.0))
+    return -ops.sum(taught * logs, axis=-1) + (1.0 - share) * partial_label_crossentropy(
+        mask, probabilities
+    )
+
+
+def taught_interval_error(target, predicted):
+    """The teacher's age beside a face's age bounds: the target row is the teacher's share, its
+    age (in AGE_SCALE units), then the bounds. The loss is the share times the distance from the
+    teacher's age plus the rest times `interval_absolute_error` (no loss inside a bin)."""
+    from keras import ops
+
+    share = target[:, 0]
+    taught = ops.abs(predicted[:, 0] - ops.cast(target[:, 1], predicted.dtype))
+    return share * taught + (1.0 - share) * interval_absolute_error(target[:, 2:], predicted)
+
+
+def _label_part(metric, first):
+    """`metric` on the label's part of a taught target row (its columns from `first` on, or
+    after the probabilities' width when `first` is None), under the metric's own name."""
+
+    def measured(target, predicted):
+        start = predicted.shape[-1] if first is None else first
+        return metric(target[:, start:], predicted)
+
+    measured.__name__ = metric.__name__
+    return measured
+
+
 def compile_model(
     model: keras.Model,
     learning_rate: float,
@@ -139,7 +180,9 @@ def compile_model(
     teacher's mixed with the labels: sparkface.train.distill) rather than class indices.
     With `intervals`, the age-group target is a mask of the groups a face's age bounds span and
     the age target the bounds themselves (a bin, or an exact age twice): partial-label
-    cross-entropy and the interval error, which equal the plain losses for exact ages.
+    cross-entropy and the interval error, which equal the plain losses for exact ages. With both,
+    the age heads' targets carry the teacher's part and the label's side by side
+    (`taught_partial_crossentropy`, `taught_interval_error`): no age is made up for a bin.
 
     With `xla`, the training step is compiled with XLA on the CPU too (Keras's "auto" turns it on
     only for accelerators; research/benchmarks/step_speed.py: at 48x48 it made a 64-px recipe's
@@ -178,6 +221,11 @@ def compile_model(
         losses["age"] = interval_absolute_error
         metrics["age_group"] = [compatible_accuracy]
         metrics["age"] = [interval_absolute_error]
+    elif intervals:
+        losses["age_group"] = taught_partial_crossentropy
+        losses["age"] = taught_interval_error
+        metrics["age_group"] = [_label_part(compatible_accuracy, None)]
+        metrics["age"] = [_label_part(interval_absolute_error, 2)]
     weights = {head: float(loss_weights.get(head, 1.0)) for head in HEADS}
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay),
