@@ -23,6 +23,7 @@ cache of their own (the calibration stays the package's, measured on FairFace an
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -76,20 +77,21 @@ def scored_faces(model: str, sources: list[str], split: str) -> dict[str, np.nda
 
 def cached_faces(cache: Path, model: str, sources: list[str], split: str) -> dict[str, np.ndarray]:
     """The scored faces from `cache` if the same package, sources and split wrote it, else scored
-    again and cached: a cache another package wrote is never read as this one's."""
+    again and cached: a cache another package wrote is never read as this one's. What wrote it
+    is kept beside it (FILE.npz.json), so the research scripts read the faces alone as before."""
     key = {"model": model_version(model), "sources": ",".join(sources), "split": split}
+    written_by = cache.with_name(cache.name + ".json")
     if cache.is_file():
-        faces = dict(np.load(cache, allow_pickle=False))
-        written = {name: str(faces.pop(f"cache_{name}", "")) for name in key}
+        written = json.loads(written_by.read_text()) if written_by.is_file() else {}
         if written == key:
-            return faces
-        print(f"{cache} was scored with {written}, not {key}: scoring again")
+            return dict(np.load(cache, allow_pickle=False))
+        was = written or "an unknown package"
+        print(f"{cache} was scored with {was}, not {key}: scoring again")
     faces = scored_faces(model, sources, split)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    stored = {
-        name: value.astype(str) if name == "source" else value for name, value in faces.items()
-    }
-    np.savez(cache, **stored, **{f"cache_{name}": np.array(value) for name, value in key.items()})
+    np.savez(cache, **{name: value.astype(str) if name == "source" else value
+                       for name, value in faces.items()})  # fmt: skip
+    written_by.write_text(json.dumps(key) + "\n")
     return faces
 
 
