@@ -8,7 +8,9 @@ faces of 10-19 by race and gender, gender by race among faces of 20 and over, an
 in years, placed in the source's bins, gains from thresholds between the bins fitted on half the
 faces and scored on the other half (a monotone recalibration). With --gender-shifts, gender
 accuracy (all, by race, men and women) when that much is taken from the log odds of `female`
-before the class is chosen (a bias of the gender head's decision).
+before the class is chosen (a bias of the gender head's decision); with --shift-by RACE as well,
+each face's shift is scaled by the probability the network gives RACE (a decision that leans
+one way only where the network sees that race: docs/experiments.md, twenty-third session).
 """
 
 from __future__ import annotations
@@ -130,16 +132,23 @@ def recalibration_lines(gain: dict, halves: int) -> list[str]:
     ]
 
 
-def gender_shift_lines(faces: pd.DataFrame, shifts: list[float]) -> list[str]:
-    """Gender accuracy with each shift taken from the log odds of `female`."""
+def gender_shift_lines(
+    faces: pd.DataFrame, shifts: list[float], shift_by: str | None = None
+) -> list[str]:
+    """Gender accuracy with each shift taken from the log odds of `female`, times each face's
+    probability of race `shift_by` when given."""
     female = np.array([dict(p["gender"])["female"] for p in faces["probabilities"]])
     log_odds = np.log(np.clip(female, 1e-9, 1)) - np.log(np.clip(1 - female, 1e-9, 1))
+    scale = 1.0
+    if shift_by is not None:
+        scale = np.array([dict(p["race"])[shift_by] for p in faces["probabilities"]])
     truth = (faces["true_gender"].astype(str) == "female").to_numpy()
     races = faces["true_race"].astype(str).to_numpy()
     lines = []
     for shift in shifts:
-        right = ((log_odds - shift) > 0) == truth
-        line = f"gender, log odds of female − {shift:g}: {100 * right.mean():.1f}%"
+        right = ((log_odds - shift * scale) > 0) == truth
+        times = f" × p({shift_by})" if shift_by is not None else ""
+        line = f"gender, log odds of female − {shift:g}{times}: {100 * right.mean():.1f}%"
         if faces["true_race"].notna().any():
             by_race = pd.Series(right).groupby(races).mean() * 100
             named = ", ".join(f"{race} {value:.1f}" for race, value in by_race.items())
@@ -154,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", help="an output folder of jobs/evaluate.py --per-face")
     parser.add_argument("--halves", type=int, default=10, help="0: no age-bin recalibration")
     parser.add_argument("--gender-shifts", type=float, nargs="*", default=[])
+    parser.add_argument("--shift-by", help="a race: scale each face's shift by its probability")
     args = parser.parse_args(argv)
     faces = scored_faces(args.folder)
     lines = gender_tables(faces)
@@ -161,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if gain is not None:
         lines += recalibration_lines(gain, args.halves)
     if args.gender_shifts:
-        lines += gender_shift_lines(faces, args.gender_shifts)
+        lines += gender_shift_lines(faces, args.gender_shifts, args.shift_by)
     print("\n".join(lines))
     return 0
 
