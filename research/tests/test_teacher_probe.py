@@ -3,16 +3,80 @@ rebuilt and answers as its graph says."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
 import pytest
 
-from research.benchmarks.teacher_probe import NETWORKS, load_graph_model
+from research.benchmarks.teacher_probe import NETWORKS, load_graph_model, unfused
 
 
 def _const(name: str, dtype: str = "DT_FLOAT") -> dict:
     return {"name": name, "op": "Const", "attr": {"dtype": {"type": dtype}}}
+
+
+def _fused_matmul(fused_ops: list[str]) -> dict:
+    """TensorFlow.js's fused product of input_1 and w, plus b, then these ops."""
+    names = [base64.b64encode(op.encode()).decode() for op in fused_ops]
+    return {
+        "name": "out",
+        "op": "_FusedMatMul",
+        "input": ["input_1", "w", "b"],
+        "attr": {
+            "T": {"type": "DT_FLOAT"},
+            "fused_ops": {"list": {"s": names}},
+            "num_args": {"i": "1"},
+            "epsilon": {"f": 0},
+            "transpose_a": {"b": False},
+            "transpose_b": {"b": False},
+        },
+    }
+
+
+def _write(folder, name: str, nodes: list[dict], arrays: dict[str, np.ndarray]) -> None:
+    weights = [
+        {"name": key, "shape": list(a.shape), "dtype": "float32"} for key, a in arrays.items()
+    ]
+    (folder / f"{name}.bin").write_bytes(
+        b"".join(a.astype("float32").tobytes() for a in arrays.values())
+    )
+    (folder / f"{name}.json").write_text(
+        json.dumps(
+            {
+                "format": "graph-model",
+                "modelTopology": {"node": nodes, "versions": {"producer": 1}},
+                "weightsManifest": [{"paths": [f"{name}.bin"], "weights": weights}],
+            }
+        )
+    )
+
+
+_INPUT = {
+    "name": "input_1",
+    "op": "Placeholder",
+    "attr": {
+        "dtype": {"type": "DT_FLOAT"},
+        "shape": {"shape": {"dim": [{"size": "-1"}, {"size": "2"}]}},
+    },
+}
+
+
+def test_a_fused_product_is_written_out_and_answers_as_fused(tmp_path):
+    pytest.importorskip("tensorflow")
+    w, b = np.array([[1.0, -2.0], [0.5, 1.0]]), np.array([0.25, -0.5])
+    nodes = [_INPUT, _const("w"), _const("b"), _fused_matmul(["BiasAdd", "Relu"])]
+    _write(tmp_path, "fused", nodes, {"w": w, "b": b})
+    network = load_graph_model(tmp_path, "fused", ("out:0",))
+    pixels = np.array([[1.0, 2.0], [-3.0, 0.5], [0.0, 0.0]], dtype="float32")
+    (out,) = network(pixels)
+    np.testing.assert_allclose(out, np.maximum(pixels @ w + b, 0), rtol=1e-6)
+    assert (out == 0).any() and (out > 0).any()  # the ReLU both cut and passed
+
+
+def test_a_fused_op_the_probe_cannot_write_out_is_named():
+    with pytest.raises(ValueError, match="out: fused Elu"):
+        unfused([_INPUT, _const("w"), _const("b"), _fused_matmul(["BiasAdd", "Elu"])])
 
 
 def test_a_tfjs_graph_model_answers_with_its_float16_weights(tmp_path):
