@@ -67,8 +67,8 @@ NETWORKS = {
     "gear": Probed(198, ("Identity_1:0", "Identity_2:0"), False, scale=1 / 255, own_heads=True),
 }
 
-# a fused node's ops after its convolution or product, written out as TensorFlow ops of their own
-UNFUSED = {"BiasAdd": "BiasAdd", "Relu": "Relu"}
+# the ops a fused node may apply after its convolution or product, written out as their own
+WRITABLE = ("BiasAdd", "Relu")
 
 
 def unfused(nodes: list[dict]) -> list[dict]:
@@ -76,39 +76,25 @@ def unfused(nodes: list[dict]) -> list[dict]:
     fusions, which a GraphDef cannot import) written out as its convolution or product followed
     by its fused ops, the last of them keeping the fused node's name."""
     cores = {"_FusedConv2D": "Conv2D", "_FusedMatMul": "MatMul"}
+    kept = ("T", "strides", "padding", "data_format", "dilations", "transpose_a", "transpose_b")
     written = []
     for node in nodes:
         if node["op"] not in cores:
             written.append(node)
             continue
-        fused = [
-            base64.b64decode(s).decode() for s in node["attr"]["fused_ops"]["list"].get("s", [])
-        ]
-        unknown = [op for op in fused if op not in UNFUSED]
+        encoded = node["attr"]["fused_ops"]["list"].get("s", [])
+        fused = [base64.b64decode(op).decode() for op in encoded]
+        unknown = [op for op in fused if op not in WRITABLE]
         if unknown:
             raise ValueError(f"{node['name']}: fused {', '.join(unknown)} is not read here")
-        kept = ("T", "strides", "padding", "data_format", "dilations", "transpose_a", "transpose_b")
-        attr = {key: value for key, value in node["attr"].items() if key in kept}
-        chain = [
-            {
-                "name": node["name"],
-                "op": cores[node["op"]],
-                "input": node["input"][:2],
-                "attr": attr,
-            }
-        ]
-        for op in fused:
-            extra = node["input"][2:3] if op == "BiasAdd" else []
-            chain[-1]["name"] = f"{node['name']}/{chain[-1]['op']}"
-            chain.append(
-                {
-                    "name": node["name"],
-                    "op": UNFUSED[op],
-                    "input": [chain[-1]["name"], *extra],
-                    "attr": {"T": node["attr"]["T"]},
-                }
-            )
-        written.extend(chain)
+        ops = [cores[node["op"]], *fused]
+        names = [f"{node['name']}/{op}" for op in ops[:-1]] + [node["name"]]
+        core = {key: value for key, value in node["attr"].items() if key in kept}
+        written.append({"name": names[0], "op": ops[0], "input": node["input"][:2], "attr": core})
+        for before, name, op in zip(names[:-1], names[1:], fused, strict=True):
+            bias = node["input"][2:3] if op == "BiasAdd" else []
+            attr = {"T": node["attr"]["T"]}
+            written.append({"name": name, "op": op, "input": [before, *bias], "attr": attr})
     return written
 
 
