@@ -33,7 +33,7 @@ def race_logs(folder: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     return names, np.log(np.clip(probs, 1e-9, 1.0)), truth
 
 
-def accuracy(logs: np.ndarray, truth: np.ndarray, offsets: np.ndarray) -> float:
+def accuracy(logs: np.ndarray, truth: np.ndarray, offsets: np.ndarray | float) -> float:
     return float((np.argmax(logs + offsets, axis=1) == truth).mean())
 
 
