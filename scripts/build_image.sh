@@ -62,9 +62,9 @@ wheelhouse() {
     echo "$PYTHON is not Python 3.11, the image's: its pip would fetch the wrong wheels" >&2; exit 1; }
   step "wheelhouse: docker/wheelhouse"
   "$PYTHON" docker/pins.py pyproject.toml "$EXTRAS" >docker/wheelhouse/requirements.txt
-  # setuptools: the project's build backend, for the offline install of the project itself.
-  "$PYTHON" -m pip wheel --quiet --wheel-dir docker/wheelhouse \
-    -r docker/wheelhouse/requirements.txt "setuptools>=68"
+  # The project's build backend (setuptools, as pinned), for the offline install of the project itself.
+  "$PYTHON" docker/pins.py pyproject.toml --build-system >>docker/wheelhouse/requirements.txt
+  "$PYTHON" -m pip wheel --quiet --wheel-dir docker/wheelhouse -r docker/wheelhouse/requirements.txt
 }
 
 build() {

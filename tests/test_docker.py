@@ -42,6 +42,12 @@ def test_the_image_installs_the_plain_pins_unless_an_extra_is_named():
     assert unknown.returncode == 1 and "no extra 'gpu'" in unknown.stderr
 
 
+def test_the_wheelhouse_holds_the_build_backend_that_pyproject_pins():
+    # scripts/build_image.sh adds these, so that the image installs the project offline.
+    backend = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    assert pins("--build-system") == backend
+
+
 def test_the_build_context_leaves_out_the_environment_and_outputs():
     patterns = [
         line.strip()
