@@ -197,6 +197,10 @@ def bad_and_odd_files() -> dict[str, tuple[bytes, str | None]]:
         "very_wide.png": (face_jpeg(14, (2000, 3), fmt="PNG"), None),
         "grey.jpg": (face_jpeg(15, (40, 40), mode="L"), None),
         "good.jpg": (good, None),
+        # Names as cameras and people write them: a colon (Hadoop's checksummed file system
+        # cannot name a file's checksum then), spaces, escapes, letters beyond ASCII.
+        "cam 1 2026-12-07T14:53:00.jpg": (good, None),
+        "ünï #1 100%.jpg": (good, None),
     }
 
 

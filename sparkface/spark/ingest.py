@@ -17,6 +17,17 @@ log = logging.getLogger("sparkface")
 
 FILE_COLUMNS = ("path", "file_name", "file_size", "modified_at")
 
+# Local files are read without Hadoop's checksums: its checksummed local file system looks for a
+# `.NAME.crc` beside each file and cannot even name one for a file whose name holds a colon
+# (camera frames named by their time, `cam1_2026-12-07T14:53:00.jpg`), which failed the whole
+# job. Options of this read only (the session's file system stays as it is); no image has a
+# checksum file, and without the lookups the read is faster. The cache is bypassed because an
+# instance of the checksummed one, cached by scheme, would otherwise be reused.
+RAW_LOCAL_FILES = {
+    "fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
+    "fs.file.impl.disable.cache": "true",
+}
+
 
 def extension_pattern(extensions: tuple[str, ...]) -> str:
     """A case-insensitive regex matching file names that end in one of `extensions`."""
@@ -40,6 +51,7 @@ def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = N
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
         .option("ignoreMissingFiles", "true")
+        .options(**RAW_LOCAL_FILES)
         .load(input_dir)
     )
     if max_bytes is not None:
