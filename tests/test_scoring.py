@@ -142,6 +142,26 @@ def test_rerun_replaces_rather_than_duplicates(spark, scored, model_dir):
     assert spark.read.parquet(str(out / "parquet")).where("run_id = 'test-run'").count() == 0
 
 
+def test_a_folder_named_like_a_pattern_is_read_as_named(spark, model_dir, tmp_path):
+    # Spark takes its input as a glob: `cam[1]` would mean `cam1`, and listing its siblings to
+    # match it fails on one whose name holds a colon (an hour's folder, `2026-12-07T14:00`).
+    write_faces(tmp_path / "cam[1]", utk_names(3), size=(40, 40))
+    write_faces(tmp_path / "2026-12-07T14:00", utk_names(2), size=(40, 40))
+    summary = run_scoring(
+        spark,
+        str(tmp_path / "cam[1]"),
+        str(tmp_path / "out"),
+        load_bundle(str(model_dir)),
+        IngestConfig(),
+        formats=("parquet",),
+        batch_size=8,
+        faces="aligned",
+    )
+    assert (summary["files"], summary["scored"]) == (3, 3)
+    paths = {row.path for row in spark.read.parquet(str(tmp_path / "out" / "parquet")).collect()}
+    assert len(paths) == 3 and all("/cam[1]/" in path for path in paths)
+
+
 def test_evaluation_in_spark_matches_the_metrics_of_direct_predictions(
     spark, scored, model_dir, tmp_path
 ):

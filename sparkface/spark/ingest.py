@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +41,12 @@ def file_name(path: Column) -> Column:
     return F.regexp_extract(path, r"([^/]+)$", 1)
 
 
+def literal_path(path: str) -> str:
+    """`path` with Hadoop's glob characters escaped, so that Spark reads the folder of that name:
+    a local input is a folder that exists, and `cam[1]` is not a pattern for `cam1`."""
+    return re.sub(r"([\\\[\]{}*?])", r"\\\1", path)
+
+
 def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> DataFrame:
     if "://" not in input_dir:
         local = Path(input_dir)
@@ -52,7 +59,7 @@ def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = N
         .option("recursiveFileLookup", "true")
         .option("ignoreMissingFiles", "true")
         .options(**RAW_LOCAL_FILES)
-        .load(input_dir)
+        .load(input_dir if "://" in input_dir else literal_path(input_dir))
     )
     if max_bytes is not None:
         # Pushed down into the scan: a larger file's bytes are never read into memory.
