@@ -416,6 +416,40 @@ def test_the_report_cannot_be_broken_out_of_by_a_source_name(tmp_path):
     assert "alert(1)" in text  # the name is there, as data
 
 
+def test_the_report_is_titled_by_its_campaign_night_or_else_by_its_hours(tmp_path):
+    counts = pd.DataFrame(
+        {
+            "source": ["hall", "hall", "door"],
+            "window_start": pd.to_datetime(
+                ["2026-12-01 08:00", "2026-12-01 11:00", "2026-12-01 09:00"]
+            ),
+            "images": [1, 1, 1],
+            "images_with_face": [1, 1, 1],
+            "faces": [1, 1, 1],
+            "errors": [0, 0, 0],
+            "images_timed_by_exif": [0, 0, 0],
+            "images_timed_by_file": [1, 1, 1],
+            "shares_reported": [False, False, False],
+        }
+    )
+    shares = pd.DataFrame(columns=["source", "span", "window_start", "head", "class"])
+
+    def title(about):
+        text = write_report(tmp_path / "a.html", report_data(counts, shares, about)).read_text()
+        return text.split('<h1 id="title">')[1].split("</h1>")[0]
+
+    assert title({"campaign": "lobby", "night": "2026-12-01"}) == "Audience: lobby 2026-12-01"
+    # A one-off job's output has no campaign: its windows' hours, on the page's clock.
+    assert title({}) == "Audience: 2026-12-01 08:00 to 2026-12-01 11:00 (UTC)"
+    kolkata = {"timezone": "Asia/Kolkata"}
+    assert title(kolkata) == "Audience: 2026-12-01 13:30 to 2026-12-01 16:30 (Asia/Kolkata)"
+    assert title({}) != title({"night": "x"}) and title({"night": "x"}) == "Audience: x"
+    counts = counts.iloc[:1]
+    assert title({}) == "Audience: 2026-12-01 08:00 (UTC)"
+    counts = counts.iloc[:0]
+    assert title({}) == "Audience"
+
+
 # ---------------------------------------------------------------------------------------------
 # Spark
 

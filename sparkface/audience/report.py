@@ -103,6 +103,24 @@ def _shares(rows: pd.DataFrame, heads: dict[str, str]) -> dict[str, list[dict[st
     return result
 
 
+def page_title(data: dict[str, Any]) -> str:
+    """A campaign's name and night; for any other scored output, the hours its windows span."""
+    about = data["about"]
+    named = " ".join(filter(None, (about.get("campaign"), about.get("night"))))
+    if named:
+        return f"Audience: {named}"
+    starts = sorted(
+        window["start"]
+        for source in data["sources"]
+        for window in source["per_window"]
+        if window["start"]
+    )
+    if not starts:
+        return "Audience"
+    span = starts[0] if starts[0] == starts[-1] else f"{starts[0]} to {starts[-1]}"
+    return f"Audience: {span} ({about.get('timezone', 'UTC')})"
+
+
 def write_report(path: str | Path, data: dict[str, Any]) -> Path:
     """Write the page: the template with the data in it."""
     path = Path(path)
@@ -114,10 +132,7 @@ def write_report(path: str | Path, data: dict[str, Any]) -> Path:
         .replace(">", "\\u003e")
         .replace("&", "\\u0026")
     )
-    title = html.escape(
-        f"Audience: {data['about'].get('campaign', '')} {data['about'].get('night', '')}".strip()
-    )
-    page = PAGE.replace("{{title}}", title).replace("{{data}}", payload)
+    page = PAGE.replace("{{title}}", html.escape(page_title(data))).replace("{{data}}", payload)
     path.write_text(page, encoding="utf-8")
     return path
 
