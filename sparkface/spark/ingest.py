@@ -54,6 +54,10 @@ def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = N
             raise InputError(f"input folder does not exist: {input_dir}")
         if not local.is_dir():
             raise InputError(f"input is not a folder: {input_dir}")
+    # Spark's file sources skip zero-length files, and files over max_bytes are left out below:
+    # list both ourselves so they are not lost (a larger file keeps null content). A local input
+    # is walked first, so that an entry it cannot read stops the job before Spark lists it.
+    unread_rows = unread_files(spark, input_dir, max_bytes)
     files = (
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
@@ -64,9 +68,7 @@ def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = N
     if max_bytes is not None:
         # Pushed down into the scan: a larger file's bytes are never read into memory.
         files = files.where(F.col("length") <= max_bytes)
-    # Spark's file sources skip zero-length files, and files over max_bytes are left out above:
-    # list both ourselves so they are not lost (a larger file keeps null content).
-    unread = spark.createDataFrame(unread_files(spark, input_dir, max_bytes), files.schema)
+    unread = spark.createDataFrame(unread_rows, files.schema)
     return files.unionByName(unread).select(
         F.col("path"),
         file_name(F.col("path")).alias("file_name"),
@@ -84,7 +86,8 @@ def _hidden(name: str) -> bool:
 def unread_files(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> list[tuple]:
     """(path, modificationTime, length, content) of the files the binaryFile scan leaves out:
     empty ones (content b"") and, with `max_bytes`, larger ones (content None); paths spelled as
-    binaryFile spells them."""
+    binaryFile spells them. A local input's files and folders that the job's user may not read
+    raise InputError, each named."""
 
     def row(path: str, size: int, modified_seconds: float) -> tuple | None:
         if size == 0:
@@ -95,20 +98,38 @@ def unread_files(spark: SparkSession, input_dir: str, max_bytes: int | None = No
 
     found = []
     if "://" not in input_dir:
-        stack = [os.path.abspath(input_dir)]
+        stack, unreadable = [os.path.abspath(input_dir)], []
         while stack:
-            with os.scandir(stack.pop()) as entries:
+            folder = stack.pop()
+            try:
+                entries = os.scandir(folder)
+            except PermissionError:
+                unreadable.append(f"{folder}/")
+                continue
+            with entries:
                 for entry in entries:
                     if _hidden(entry.name):
                         continue
                     if entry.is_dir(follow_symlinks=True):
                         stack.append(entry.path)
                     elif entry.is_file():
+                        if not os.access(entry.path, os.R_OK):
+                            unreadable.append(entry.path)
+                            continue
                         stat = entry.stat()
                         if (
                             found_row := row(f"file:{entry.path}", stat.st_size, stat.st_mtime)
                         ) is not None:
                             found.append(found_row)
+        if unreadable:
+            # Spark would stop at the first of them with a Java error (exit 1, "a bug"); a file
+            # the job's user may not open is the machine's setting, not a bad file: say which.
+            names = sorted(unreadable)
+            shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+            raise InputError(
+                f"{len(names)} of the input's files or folders cannot be read (permission "
+                f"denied): {shown}; let the job's user read them, or move them out of the input"
+            )
         return found
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(input_dir)
