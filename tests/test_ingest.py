@@ -8,7 +8,7 @@ import os
 import pytest
 
 from sparkface.core.errors import InputError
-from sparkface.spark.ingest import literal_path, unread_files
+from sparkface.spark.ingest import literal_path, walk_input
 
 
 def tree(root):
@@ -26,7 +26,9 @@ def tree(root):
 
 def test_the_walk_lists_the_empty_files_spark_leaves_out(tmp_path):
     tree(tmp_path)
-    rows = unread_files(None, str(tmp_path))
+    walk = walk_input(None, str(tmp_path))
+    assert walk.roots == [str(tmp_path)] and walk.aliases == []
+    rows = walk.unread
     assert [(path, size, content) for path, _, size, content in rows] == [
         (f"file:{tmp_path}/cam1/empty.jpg", 0, b"")
     ]
@@ -47,10 +49,37 @@ def test_what_the_job_may_not_read_stops_it_with_each_entry_named(tmp_path, monk
         os, "access", lambda path, mode: "secret" not in path and access(path, mode)
     )
     with pytest.raises(InputError) as refused:
-        unread_files(None, str(tmp_path))
+        walk_input(None, str(tmp_path))
     said = str(refused.value)
     assert "2 of the input's files or folders cannot be read (permission denied)" in said
     assert f"{tmp_path}/cam2/secret.jpg, {tmp_path}/locked/" in said
+
+
+def test_a_folder_is_walked_once_however_many_links_lead_to_it(tmp_path):
+    tree(tmp_path / "input")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "empty.jpg").write_bytes(b"")
+    links = {
+        "latest": tmp_path / "input" / "cam1",  # a dated folder's alias, inside the input
+        "loop": tmp_path / "input",  # back to the top: Spark goes forty deep
+        "mounted": tmp_path / "elsewhere",  # a folder outside: walked, once
+        "mounted_again": tmp_path / "elsewhere",
+    }
+    for name, target in links.items():
+        os.symlink(target, tmp_path / "input" / "cam2" / name)
+    walk = walk_input(None, str(tmp_path / "input"))
+    assert walk.aliases == [
+        f"{tmp_path}/input/cam2/{name}" for name in ("latest", "loop", "mounted_again")
+    ]
+    # Spark lists what holds no alias, and the files beside one: never a link back in.
+    assert walk.roots == [
+        f"{tmp_path}/input/{name}"
+        for name in ("cam1", "locked", "cam2/b.jpg", "cam2/secret.jpg", "cam2/mounted")
+    ]
+    assert sorted(path for path, *_ in walk.unread) == [
+        f"file:{tmp_path}/input/cam1/empty.jpg",
+        f"file:{tmp_path}/input/cam2/mounted/empty.jpg",
+    ]
 
 
 def test_a_folder_name_is_taken_literally_not_as_a_pattern():

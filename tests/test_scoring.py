@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -160,6 +161,30 @@ def test_a_folder_named_like_a_pattern_is_read_as_named(spark, model_dir, tmp_pa
     assert (summary["files"], summary["scored"]) == (3, 3)
     paths = {row.path for row in spark.read.parquet(str(tmp_path / "out" / "parquet")).collect()}
     assert len(paths) == 3 and all("/cam[1]/" in path for path in paths)
+
+
+def test_each_file_is_one_row_however_many_links_lead_to_it(spark, model_dir, tmp_path):
+    # Spark follows a link to a folder every time it meets one: a `latest` link would score a
+    # night's faces twice, a loop forty times.
+    write_faces(tmp_path / "in" / "2026-12-07", utk_names(3), size=(40, 40))
+    write_faces(tmp_path / "elsewhere", utk_names(2), size=(40, 40))
+    os.symlink(tmp_path / "in" / "2026-12-07", tmp_path / "in" / "latest")
+    os.symlink(tmp_path / "in", tmp_path / "in" / "2026-12-07" / "loop")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "in" / "mounted")
+    summary = run_scoring(
+        spark,
+        str(tmp_path / "in"),
+        str(tmp_path / "out"),
+        load_bundle(str(model_dir)),
+        IngestConfig(),
+        formats=("parquet",),
+        batch_size=8,
+        faces="aligned",
+    )
+    paths = [row.path for row in spark.read.parquet(str(tmp_path / "out" / "parquet")).collect()]
+    assert (summary["files"], len(paths), len(set(paths))) == (5, 5, 5)
+    assert sum("/in/2026-12-07/" in path for path in paths) == 3
+    assert sum("/in/mounted/" in path for path in paths) == 2
 
 
 def test_evaluation_in_spark_matches_the_metrics_of_direct_predictions(

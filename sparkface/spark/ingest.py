@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -57,18 +59,18 @@ def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = N
     # Spark's file sources skip zero-length files, and files over max_bytes are left out below:
     # list both ourselves so they are not lost (a larger file keeps null content). A local input
     # is walked first, so that an entry it cannot read stops the job before Spark lists it.
-    unread_rows = unread_files(spark, input_dir, max_bytes)
+    walk = walk_input(spark, input_dir, max_bytes)
     files = (
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
         .option("ignoreMissingFiles", "true")
         .options(**RAW_LOCAL_FILES)
-        .load(input_dir if "://" in input_dir else literal_path(input_dir))
+        .load(walk.roots if "://" in input_dir else [literal_path(root) for root in walk.roots])
     )
     if max_bytes is not None:
         # Pushed down into the scan: a larger file's bytes are never read into memory.
         files = files.where(F.col("length") <= max_bytes)
-    unread = spark.createDataFrame(unread_rows, files.schema)
+    unread = spark.createDataFrame(walk.unread, files.schema)
     return files.unionByName(unread).select(
         F.col("path"),
         file_name(F.col("path")).alias("file_name"),
@@ -83,11 +85,25 @@ def _hidden(name: str) -> bool:
     return name.startswith(("_", "."))
 
 
-def unread_files(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> list[tuple]:
-    """(path, modificationTime, length, content) of the files the binaryFile scan leaves out:
-    empty ones (content b"") and, with `max_bytes`, larger ones (content None); paths spelled as
-    binaryFile spells them. A local input's files and folders that the job's user may not read
-    raise InputError, each named."""
+class Walk(NamedTuple):
+    """What a walk of the input finds besides Spark's own listing."""
+
+    unread: list[tuple]  # rows of the files Spark's scan leaves out
+    aliases: list[str]  # local folders reached through a link to a folder walked anyway
+    roots: list[str]  # what Spark lists (recursively): the input, or around its aliases
+
+
+def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> Walk:
+    """The files the binaryFile scan leaves out, as (path, modificationTime, length, content)
+    rows spelled as binaryFile spells them: empty ones (content b"") and, with `max_bytes`,
+    larger ones (content None). A local input's files and folders that the job's user may not
+    read raise InputError, each named.
+
+    A local folder reached through a symbolic link is walked once: not when the link leads into
+    a folder walked anyway (a `latest` link to a dated folder, a loop, a second link to one
+    folder), nor to a folder holding one. Spark follows every link it meets (a loop forty deep,
+    two loops past its memory), so it lists `roots` that hold no such `aliases`: the input itself
+    when there are none, else the files of each folder above one and its other folders."""
 
     def row(path: str, size: int, modified_seconds: float) -> tuple | None:
         if size == 0:
@@ -96,55 +112,102 @@ def unread_files(spark: SparkSession, input_dir: str, max_bytes: int | None = No
             return (path, datetime.fromtimestamp(modified_seconds, UTC), size, None)
         return None
 
-    found = []
-    if "://" not in input_dir:
-        stack, unreadable = [os.path.abspath(input_dir)], []
-        while stack:
-            folder = stack.pop()
-            try:
-                entries = os.scandir(folder)
-            except PermissionError:
-                unreadable.append(f"{folder}/")
+    if "://" in input_dir:
+        found = []
+        jvm = spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(input_dir)
+        system = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        listing = system.listFiles(path, True)
+        while listing.hasNext():
+            status = listing.next()
+            if _hidden(status.getPath().getName()):
                 continue
-            with entries:
-                for entry in entries:
-                    if _hidden(entry.name):
-                        continue
-                    if entry.is_dir(follow_symlinks=True):
-                        stack.append(entry.path)
-                    elif entry.is_file():
-                        if not os.access(entry.path, os.R_OK):
-                            unreadable.append(entry.path)
-                            continue
-                        stat = entry.stat()
-                        if (
-                            found_row := row(f"file:{entry.path}", stat.st_size, stat.st_mtime)
-                        ) is not None:
-                            found.append(found_row)
-        if unreadable:
-            # Spark would stop at the first of them with a Java error (exit 1, "a bug"); a file
-            # the job's user may not open is the machine's setting, not a bad file: say which.
-            names = sorted(unreadable)
-            shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
-            raise InputError(
-                f"{len(names)} of the input's files or folders cannot be read (permission "
-                f"denied): {shown}; let the job's user read them, or move them out of the input"
+            found_row = row(
+                status.getPath().toString(), status.getLen(), status.getModificationTime() / 1000
             )
-        return found
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(input_dir)
-    system = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    listing = system.listFiles(path, True)
-    while listing.hasNext():
-        status = listing.next()
-        if _hidden(status.getPath().getName()):
+            if found_row is not None:
+                found.append(found_row)
+        return Walk(found, [], [input_dir])
+    return _walk_local(os.path.abspath(input_dir), row)
+
+
+def _overlap(one: str, other: str) -> bool:
+    return os.path.commonpath([one, other]) in (one, other)
+
+
+def _walk_local(root: str, row: Callable[[str, int, float], tuple | None]) -> Walk:
+    found: list[tuple] = []
+    unreadable: list[str] = []
+    aliases: list[str] = []
+    walked_trees = [os.path.realpath(root)]  # real folders whose every subfolder is walked
+    children: dict[str, list[str]] = {}  # each walked folder's walked subfolders
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = os.scandir(folder)
+        except PermissionError:
+            unreadable.append(f"{folder}/")
             continue
-        found_row = row(
-            status.getPath().toString(), status.getLen(), status.getModificationTime() / 1000
+        folders = []
+        with entries:
+            for entry in entries:
+                if _hidden(entry.name):
+                    continue
+                if entry.is_dir(follow_symlinks=True):
+                    folders.append(entry)
+                elif entry.is_file():
+                    if not os.access(entry.path, os.R_OK):
+                        unreadable.append(entry.path)
+                        continue
+                    stat = entry.stat()
+                    if (
+                        found_row := row(f"file:{entry.path}", stat.st_size, stat.st_mtime)
+                    ) is not None:
+                        found.append(found_row)
+        # By name, so that of two links to one folder the same one is walked every night.
+        walked = children[folder] = []
+        for entry in sorted(folders, key=lambda entry: entry.name):
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if any(_overlap(target, tree) for tree in walked_trees):
+                    aliases.append(entry.path)
+                    continue
+                walked_trees.append(target)
+            walked.append(entry.path)
+        stack.extend(reversed(walked))
+    if unreadable:
+        # Spark would stop at the first of them with a Java error (exit 1, "a bug"); a file the
+        # job's user may not open is the machine's setting, not a bad file: say which.
+        names = sorted(unreadable)
+        shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+        raise InputError(
+            f"{len(names)} of the input's files or folders cannot be read (permission "
+            f"denied): {shown}; let the job's user read them, or move them out of the input"
         )
-        if found_row is not None:
-            found.append(found_row)
-    return found
+    return Walk(found, sorted(aliases), _roots(root, aliases, children))
+
+
+def _roots(root: str, aliases: list[str], children: dict[str, list[str]]) -> list[str]:
+    """Folders Spark may list recursively, and the files of the folders above an alias."""
+    above = set()
+    for alias in aliases:
+        folder = os.path.dirname(alias)
+        while folder not in above and folder in children:
+            above.add(folder)
+            folder = os.path.dirname(folder)
+    if not above:
+        return [root]
+    roots = []
+    for folder in sorted(above):
+        with os.scandir(folder) as entries:
+            roots += sorted(
+                entry.path
+                for entry in entries
+                if not _hidden(entry.name) and entry.is_file()
+            )
+        roots += [child for child in children[folder] if child not in above]
+    return roots
 
 
 def list_files(spark: SparkSession, input_dir: str, ingest: IngestConfig) -> DataFrame:
