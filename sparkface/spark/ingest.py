@@ -202,9 +202,7 @@ def _roots(root: str, aliases: list[str], children: dict[str, list[str]]) -> lis
     for folder in sorted(above):
         with os.scandir(folder) as entries:
             roots += sorted(
-                entry.path
-                for entry in entries
-                if not _hidden(entry.name) and entry.is_file()
+                entry.path for entry in entries if not _hidden(entry.name) and entry.is_file()
             )
         roots += [child for child in children[folder] if child not in above]
     return roots
