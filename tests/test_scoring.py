@@ -128,7 +128,14 @@ def test_output_reads_back_in_pandas_duckdb_and_json(scored):
 
 def test_rerun_replaces_rather_than_duplicates(spark, scored, model_dir):
     folder, out, summary, _, _ = scored
-    again = run_scoring(
+    again, _ = score_aligned(spark, model_dir, folder, out, run_id="second")
+    assert again["files"] == summary["files"]
+    assert spark.read.parquet(str(out / "parquet")).where("run_id = 'test-run'").count() == 0
+
+
+def score_aligned(spark, model_dir, folder, out, **options) -> tuple[dict, list[str]]:
+    """A folder scored as crops: the run's summary and the paths of the rows it wrote."""
+    summary = run_scoring(
         spark,
         str(folder),
         str(out),
@@ -136,11 +143,10 @@ def test_rerun_replaces_rather_than_duplicates(spark, scored, model_dir):
         IngestConfig(),
         formats=("parquet",),
         batch_size=8,
-        run_id="second",
         faces="aligned",
+        **options,
     )
-    assert again["files"] == summary["files"]
-    assert spark.read.parquet(str(out / "parquet")).where("run_id = 'test-run'").count() == 0
+    return summary, [row.path for row in spark.read.parquet(str(out / "parquet")).collect()]
 
 
 def test_a_folder_named_like_a_pattern_is_read_as_named(spark, model_dir, tmp_path):
@@ -148,19 +154,9 @@ def test_a_folder_named_like_a_pattern_is_read_as_named(spark, model_dir, tmp_pa
     # match it fails on one whose name holds a colon (an hour's folder, `2026-12-07T14:00`).
     write_faces(tmp_path / "cam[1]", utk_names(3), size=(40, 40))
     write_faces(tmp_path / "2026-12-07T14:00", utk_names(2), size=(40, 40))
-    summary = run_scoring(
-        spark,
-        str(tmp_path / "cam[1]"),
-        str(tmp_path / "out"),
-        load_bundle(str(model_dir)),
-        IngestConfig(),
-        formats=("parquet",),
-        batch_size=8,
-        faces="aligned",
-    )
+    summary, paths = score_aligned(spark, model_dir, tmp_path / "cam[1]", tmp_path / "out")
     assert (summary["files"], summary["scored"]) == (3, 3)
-    paths = {row.path for row in spark.read.parquet(str(tmp_path / "out" / "parquet")).collect()}
-    assert len(paths) == 3 and all("/cam[1]/" in path for path in paths)
+    assert len(set(paths)) == 3 and all("/cam[1]/" in path for path in paths)
 
 
 def test_each_file_is_one_row_however_many_links_lead_to_it(spark, model_dir, tmp_path):
@@ -171,17 +167,7 @@ def test_each_file_is_one_row_however_many_links_lead_to_it(spark, model_dir, tm
     os.symlink(tmp_path / "in" / "2026-12-07", tmp_path / "in" / "latest")
     os.symlink(tmp_path / "in", tmp_path / "in" / "2026-12-07" / "loop")
     os.symlink(tmp_path / "elsewhere", tmp_path / "in" / "mounted")
-    summary = run_scoring(
-        spark,
-        str(tmp_path / "in"),
-        str(tmp_path / "out"),
-        load_bundle(str(model_dir)),
-        IngestConfig(),
-        formats=("parquet",),
-        batch_size=8,
-        faces="aligned",
-    )
-    paths = [row.path for row in spark.read.parquet(str(tmp_path / "out" / "parquet")).collect()]
+    summary, paths = score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "out")
     assert (summary["files"], len(paths), len(set(paths))) == (5, 5, 5)
     assert sum("/in/2026-12-07/" in path for path in paths) == 3
     assert sum("/in/mounted/" in path for path in paths) == 2
