@@ -82,6 +82,26 @@ def test_a_folder_is_walked_once_however_many_links_lead_to_it(tmp_path):
     ]
 
 
+def test_a_folder_keeps_its_own_path_and_a_wider_link_adds_only_what_is_new(tmp_path):
+    for name in ("input/zcam/empty.jpg", "elsewhere/cam/empty.jpg", "elsewhere/new/empty.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    # A link whose name comes first does not take the folder's own path from it.
+    os.symlink(tmp_path / "input" / "zcam", tmp_path / "input" / "a_link")
+    # Two links out: the second leads to a folder holding the first's.
+    os.symlink(tmp_path / "elsewhere" / "cam", tmp_path / "input" / "b_cam")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "input" / "c_wide")
+    walk = walk_input(None, str(tmp_path / "input"))
+    top = f"{tmp_path}/input"
+    assert walk.aliases == [f"{top}/a_link", f"{top}/c_wide/cam"]
+    assert sorted(path for path, *_ in walk.unread) == [
+        f"file:{top}/b_cam/empty.jpg",
+        f"file:{top}/c_wide/new/empty.jpg",
+        f"file:{top}/zcam/empty.jpg",
+    ]
+    assert walk.roots == [f"{top}/zcam", f"{top}/b_cam", f"{top}/c_wide/new"]
+
+
 def test_a_folder_name_is_taken_literally_not_as_a_pattern():
     assert literal_path("/data/cam[1]/{a,b}/*?") == r"/data/cam\[1\]/\{a,b\}/\*\?"
     assert literal_path(r"/data/back\slash") == r"/data/back\\slash"

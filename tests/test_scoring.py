@@ -167,10 +167,14 @@ def test_each_file_is_one_row_however_many_links_lead_to_it(spark, model_dir, tm
     os.symlink(tmp_path / "in" / "2026-12-07", tmp_path / "in" / "latest")
     os.symlink(tmp_path / "in", tmp_path / "in" / "2026-12-07" / "loop")
     os.symlink(tmp_path / "elsewhere", tmp_path / "in" / "mounted")
+    # A link to the folder holding all of these: only what it adds is read through it.
+    write_faces(tmp_path / "beside", utk_names(1), size=(40, 40))
+    os.symlink(tmp_path, tmp_path / "in" / "wide")
     summary, paths = score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "out")
-    assert (summary["files"], len(paths), len(set(paths))) == (5, 5, 5)
+    assert (summary["files"], len(paths), len(set(paths))) == (6, 6, 6)
     assert sum("/in/2026-12-07/" in path for path in paths) == 3
     assert sum("/in/mounted/" in path for path in paths) == 2
+    assert sum("/in/wide/beside/" in path for path in paths) == 1
 
 
 def test_evaluation_in_spark_matches_the_metrics_of_direct_predictions(

@@ -99,11 +99,11 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
     larger ones (content None). A local input's files and folders that the job's user may not
     read raise InputError, each named.
 
-    A local folder reached through a symbolic link is walked once: not when the link leads into
-    a folder walked anyway (a `latest` link to a dated folder, a loop, a second link to one
-    folder), nor to a folder holding one. Spark follows every link it meets (a loop forty deep,
-    two loops past its memory), so it lists `roots` that hold no such `aliases`: the input itself
-    when there are none, else the files of each folder above one and its other folders."""
+    Each local folder is walked once, by its own path where the input holds it: a folder met
+    again (through a `latest` link to a dated folder, round a loop, by a second link) is an
+    alias. Spark follows every link it meets (a loop forty deep, two loops past its memory), so
+    it lists `roots` that hold no alias: the input itself when there is none, else the files of
+    each folder above one and its other folders."""
 
     def row(path: str, size: int, modified_seconds: float) -> tuple | None:
         if size == 0:
@@ -131,51 +131,59 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
     return _walk_local(os.path.abspath(input_dir), row)
 
 
-def _overlap(one: str, other: str) -> bool:
-    return os.path.commonpath([one, other]) in (one, other)
-
-
 def _walk_local(root: str, row: Callable[[str, int, float], tuple | None]) -> Walk:
+    # The input's own folders first, then each link to a folder in the order met (by name):
+    # a folder's rows keep its own path however links come and go (a path that changed would
+    # be a new file to the next night), and a folder met again, by a link or inside a linked
+    # folder, is an alias.
     found: list[tuple] = []
     unreadable: list[str] = []
     aliases: list[str] = []
-    walked_trees = [os.path.realpath(root)]  # real folders whose every subfolder is walked
-    children: dict[str, list[str]] = {}  # each walked folder's walked subfolders
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = os.scandir(folder)
-        except PermissionError:
-            unreadable.append(f"{folder}/")
-            continue
-        folders = []
-        with entries:
-            for entry in entries:
-                if _hidden(entry.name):
-                    continue
-                if entry.is_dir(follow_symlinks=True):
-                    folders.append(entry)
-                elif entry.is_file():
-                    if not os.access(entry.path, os.R_OK):
-                        unreadable.append(entry.path)
+    read: set[str] = set()  # the real folders walked
+    children: dict[str, list[str]] = {}  # each walked folder's subfolders
+    links: list[str] = []
+
+    def walk(start: str) -> None:
+        stack = [start]
+        while stack:
+            folder = stack.pop()
+            real = os.path.realpath(folder)
+            if real in read:
+                aliases.append(folder)
+                continue
+            read.add(real)
+            try:
+                entries = os.scandir(folder)
+            except PermissionError:
+                unreadable.append(f"{folder}/")
+                continue
+            folders = []
+            with entries:
+                for entry in entries:
+                    if _hidden(entry.name):
                         continue
-                    stat = entry.stat()
-                    if (
-                        found_row := row(f"file:{entry.path}", stat.st_size, stat.st_mtime)
-                    ) is not None:
-                        found.append(found_row)
-        # By name, so that of two links to one folder the same one is walked every night.
-        walked = children[folder] = []
-        for entry in sorted(folders, key=lambda entry: entry.name):
-            if entry.is_symlink():
-                target = os.path.realpath(entry.path)
-                if any(_overlap(target, tree) for tree in walked_trees):
-                    aliases.append(entry.path)
-                    continue
-                walked_trees.append(target)
-            walked.append(entry.path)
-        stack.extend(reversed(walked))
+                    if entry.is_dir(follow_symlinks=True):
+                        folders.append(entry)
+                    elif entry.is_file():
+                        if not os.access(entry.path, os.R_OK):
+                            unreadable.append(entry.path)
+                            continue
+                        stat = entry.stat()
+                        if (
+                            found_row := row(f"file:{entry.path}", stat.st_size, stat.st_mtime)
+                        ) is not None:
+                            found.append(found_row)
+            folders.sort(key=lambda entry: entry.name)
+            links.extend(entry.path for entry in folders if entry.is_symlink())
+            children[folder] = [entry.path for entry in folders if not entry.is_symlink()]
+            stack.extend(reversed(children[folder]))
+
+    walk(root)
+    while links:
+        link = links.pop(0)
+        walk(link)
+        if link in children:  # walked, not an alias: a subfolder of the folder holding it
+            children[os.path.dirname(link)].append(link)
     if unreadable:
         # Spark would stop at the first of them with a Java error (exit 1, "a bug"); a file the
         # job's user may not open is the machine's setting, not a bad file: say which.
@@ -204,7 +212,7 @@ def _roots(root: str, aliases: list[str], children: dict[str, list[str]]) -> lis
             roots += sorted(
                 entry.path for entry in entries if not _hidden(entry.name) and entry.is_file()
             )
-        roots += [child for child in children[folder] if child not in above]
+        roots += [child for child in children[folder] if child in children and child not in above]
     return roots
 
 
