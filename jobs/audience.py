@@ -19,6 +19,7 @@ from sparkface.audience.calibration import load_calibration, load_likeness
 from sparkface.audience.run import write_audience
 from sparkface.core.config import load_audience, load_ingest
 from sparkface.core.package import default_model_dir, load_bundle
+from sparkface.spark.paths import input_path
 from sparkface.spark.runner import add_common_arguments, in_session, run_main
 
 log = logging.getLogger("sparkface")
@@ -63,7 +64,7 @@ def audience(args: argparse.Namespace) -> None:
         log.warning("%s has no audience calibration: shares are uncorrected averages", args.model)
 
     def work(spark):
-        predictions = spark.read.parquet(args.predictions)
+        predictions = spark.read.parquet(input_path(args.predictions))
         versions = [row[0] for row in predictions.select("model_version").distinct().collect()]
         about = {"model_version": ", ".join(sorted(v for v in versions if v))}
         if versions and str(bundle.descriptor.get("version")) not in versions:

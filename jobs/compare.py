@@ -13,6 +13,7 @@ from pathlib import Path
 from sparkface.core.config import load_ingest
 from sparkface.core.errors import InputError
 from sparkface.evaluate.compare import compare_faces, write_comparison
+from sparkface.spark.paths import written_path
 from sparkface.spark.runner import add_common_arguments, in_session, run_main
 
 log = logging.getLogger("sparkface")
@@ -41,7 +42,9 @@ def compare(args: argparse.Namespace) -> None:
     comparison = in_session(
         "sparkface-compare",
         load_ingest(args.ingest_config),
-        lambda spark: compare_faces(spark.read.parquet(before), spark.read.parquet(after)),
+        lambda spark: compare_faces(
+            spark.read.parquet(written_path(before)), spark.read.parquet(written_path(after))
+        ),
         log_level=args.spark_log_level,
     )
     write_comparison(comparison, args.output, f"{args.after} against {args.before}")

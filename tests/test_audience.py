@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from sparkface.audience.calibration import load_calibration, load_likeness, write_calibration
 from sparkface.audience.likeness import fit_source_classifier, multinomial_regression
-from sparkface.audience.report import report_data, write_report
+from sparkface.audience.report import render_report, report_data
 from sparkface.audience.shares import (
     HeadCalibration,
     corrected_share,
@@ -394,7 +394,7 @@ def test_age_bands_are_validated_and_fit_the_model_s_groups_or_are_left_out(capl
     assert with_bands(CLASSES, None, load_audience(changes={"age_bands": {}}))[0] == CLASSES
 
 
-def test_the_report_cannot_be_broken_out_of_by_a_source_name(tmp_path):
+def test_the_report_cannot_be_broken_out_of_by_a_source_name():
     evil = "</script><script>alert(1)</script>"
     counts = pd.DataFrame(
         {
@@ -410,13 +410,12 @@ def test_the_report_cannot_be_broken_out_of_by_a_source_name(tmp_path):
         }
     )
     shares = pd.DataFrame(columns=["source", "span", "window_start", "head", "class"])
-    page = write_report(tmp_path / "a.html", report_data(counts, shares, {"campaign": "c"}))
-    text = page.read_text()
+    text = render_report(report_data(counts, shares, {"campaign": "c"}))
     assert evil not in text and text.count("<script") == 2  # the data's and the page's own
     assert "alert(1)" in text  # the name is there, as data
 
 
-def test_the_report_is_titled_by_its_campaign_night_or_else_by_its_hours(tmp_path):
+def test_the_report_is_titled_by_its_campaign_night_or_else_by_its_hours():
     counts = pd.DataFrame(
         {
             "source": ["hall", "hall", "door"],
@@ -435,7 +434,7 @@ def test_the_report_is_titled_by_its_campaign_night_or_else_by_its_hours(tmp_pat
     shares = pd.DataFrame(columns=["source", "span", "window_start", "head", "class"])
 
     def title(about):
-        text = write_report(tmp_path / "a.html", report_data(counts, shares, about)).read_text()
+        text = render_report(report_data(counts, shares, about))
         return text.split('<h1 id="title">')[1].split("</h1>")[0]
 
     assert title({"campaign": "lobby", "night": "2026-12-01"}) == "Audience: lobby 2026-12-01"
@@ -738,7 +737,10 @@ def test_the_audience_job_on_a_night_s_predictions_in_a_time_zone(night, tmp_pat
     from tests.conftest import ROOT, job_environment, spark_submit
 
     out = night[0]
-    args = ["--predictions", str(out / "predictions"), "--output", str(tmp_path / "a")]
+    # An output given as a URI (hdfs://, s3a://; file:// here), named like a pattern: its report
+    # went to a local folder named `file:` beside the job, and `a[1]` is not `a1`.
+    written = tmp_path / "a[1]"
+    args = ["--predictions", str(out / "predictions"), "--output", f"file://{written}"]
     args += ["--timezone", "Asia/Kolkata", "--min-faces", "5"]
     result = subprocess.run(
         spark_submit("audience.py", *args),
@@ -749,12 +751,12 @@ def test_the_audience_job_on_a_night_s_predictions_in_a_time_zone(night, tmp_pat
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    counts = pd.read_parquet(tmp_path / "a" / "audience")
+    counts = pd.read_parquet(written / "audience")
     assert set(counts["timezone"]) == {"Asia/Kolkata"} and counts["faces"].sum() == 41
     # Kolkata is UTC+05:30: its hours start at half past UTC's.
     assert (counts["window_start"].dt.minute == 30).all()
-    page = (tmp_path / "a" / "report" / "audience.html").read_text()
-    assert "Asia/Kolkata" in page
+    page = (written / "report" / "audience.html").read_text()
+    assert "Asia/Kolkata" in page and not (ROOT / "file:").exists()
     with pytest.raises(subprocess.CalledProcessError):
         subprocess.run(
             spark_submit("audience.py", *args[:4], "--timezone", "Mars/Olympus"),

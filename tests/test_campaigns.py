@@ -85,6 +85,20 @@ def test_two_nights_score_each_file_exactly_once(spark, setup, bundle):
     assert list(runs(out)["status"]) == ["succeeded", "succeeded"]
 
 
+def test_an_output_named_like_a_pattern_holds_the_nights_each_run_reads_back(
+    spark, setup, bundle, tmp_path
+):
+    # A run reads back its staged night and the nights before it: read as a pattern, `out[prod]`
+    # named no folder, and the second night failed.
+    inbox, campaign, _ = setup
+    out = tmp_path / "out[prod]"
+    campaign = campaign.model_copy(update={"output": str(out)})
+    run_campaign(spark, campaign, "2026-11-27", bundle=bundle)
+    second = run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
+    assert (second["scored"], second["skipped_already_scored"]) == (0, 20)
+    assert len(published(out)) == 20 and list(runs(out)["status"]) == ["succeeded"] * 2
+
+
 def test_rerun_of_a_night_replaces_it_with_the_same_rows(spark, setup, bundle):
     inbox, campaign, out = setup
     run_campaign(spark, campaign, "2026-11-27", bundle=bundle)
@@ -193,6 +207,10 @@ def test_campaign_files_are_validated(tmp_path):
     (tmp_path / "b.yaml").write_text("inputs: [x]\n")
     with pytest.raises(ConfigError, match=r"b.yaml: output: missing key"):
         load_campaign("b", tmp_path)
+    # Publishing renames folders and keeps a lock: a URI's run wrote them to a local `hdfs:`.
+    (tmp_path / "d.yaml").write_text("inputs: [x]\noutput: hdfs://nn/campaigns\n")
+    with pytest.raises(ConfigError, match=r"d.yaml: output: 'hdfs://nn/campaigns' is a URI"):
+        load_campaign("d", tmp_path)
     with pytest.raises(ConfigError, match="no campaign 'c'"):
         load_campaign("c", tmp_path)
     assert load_campaign("utkface-nightly").formats == ("parquet", "json")

@@ -1,5 +1,5 @@
 """Listing a local input without Spark: the files Spark's scan leaves out, what the job may not
-read, and folder names that look like patterns (tests/test_scoring.py reads them with Spark)."""
+read, and folders reached by links (tests/test_scoring.py reads them with Spark)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import pytest
 
 from sparkface.core.errors import InputError
-from sparkface.spark.ingest import literal_path, walk_input
+from sparkface.spark.ingest import walk_input
 
 
 def tree(root):
@@ -100,9 +100,3 @@ def test_a_folder_keeps_its_own_path_and_a_wider_link_adds_only_what_is_new(tmp_
         f"file:{top}/zcam/empty.jpg",
     ]
     assert walk.roots == [f"{top}/zcam", f"{top}/b_cam", f"{top}/c_wide/new"]
-
-
-def test_a_folder_name_is_taken_literally_not_as_a_pattern():
-    assert literal_path("/data/cam[1]/{a,b}/*?") == r"/data/cam\[1\]/\{a,b\}/\*\?"
-    assert literal_path(r"/data/back\slash") == r"/data/back\\slash"
-    assert literal_path("/data/2026-12-07T14:00/cam 1") == "/data/2026-12-07T14:00/cam 1"

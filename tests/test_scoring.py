@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -146,7 +147,9 @@ def score_aligned(spark, model_dir, folder, out, **options) -> tuple[dict, list[
         faces="aligned",
         **options,
     )
-    return summary, [row.path for row in spark.read.parquet(str(out / "parquet")).collect()]
+    # Read back by a client that takes no pattern.
+    written = Path(str(out).removeprefix("file://"), "parquet")
+    return summary, pd.read_parquet(written, columns=["path"])["path"].tolist()
 
 
 def test_a_folder_named_like_a_pattern_is_read_as_named(spark, model_dir, tmp_path):
@@ -157,6 +160,31 @@ def test_a_folder_named_like_a_pattern_is_read_as_named(spark, model_dir, tmp_pa
     summary, paths = score_aligned(spark, model_dir, tmp_path / "cam[1]", tmp_path / "out")
     assert (summary["files"], summary["scored"]) == (3, 3)
     assert len(set(paths)) == 3 and all("/cam[1]/" in path for path in paths)
+
+
+def test_an_output_named_like_a_pattern_or_an_hour_is_written_and_read_back_as_named(
+    spark, model_dir, tmp_path, monkeypatch
+):
+    # The job reads back what it wrote: `night[1]` was read as `night1`, another night's rows
+    # (its summary and JSON), or failed as missing; a relative `2026-12-07T15:00` was taken for
+    # a URI with a scheme, and failed.
+    write_faces(tmp_path / "tonight", utk_names(3), size=(40, 40))
+    write_faces(tmp_path / "last-night", utk_names(2, seed=1), size=(40, 40))
+    score_aligned(spark, model_dir, tmp_path / "last-night", tmp_path / "night1")
+    monkeypatch.chdir(tmp_path)
+    for out in ("night[1]", "2026-12-07T15:00", "{a,b} *?"):
+        summary, paths = score_aligned(spark, model_dir, "tonight", out)
+        assert (summary["files"], summary["scored"], summary["output"]) == (3, 3, out)
+        assert len(paths) == 3 and all("/tonight/" in path for path in paths)
+        assert json.loads((tmp_path / out / "summary.json").read_text())["files"] == 3
+
+
+def test_an_output_given_as_a_uri_keeps_its_summary_beside_its_rows(spark, model_dir, tmp_path):
+    # A URI (hdfs://, s3a://; file:// here) is written through Hadoop, the summary included.
+    write_faces(tmp_path / "in", utk_names(2), size=(40, 40))
+    summary, paths = score_aligned(spark, model_dir, tmp_path / "in", f"file://{tmp_path}/out")
+    assert summary["files"] == 2 and len(paths) == 2
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["scored"] == 2
 
 
 def test_each_file_is_one_row_however_many_links_lead_to_it(spark, model_dir, tmp_path):

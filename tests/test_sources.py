@@ -169,11 +169,13 @@ def test_the_per_face_table_has_every_evaluable_file_once_scored_or_not(
 
 def test_a_table_without_race_labels_age_and_gender_and_leaves_race_out(spark, tmp_path):
     write_faces(tmp_path / "faces", ["p1.jpg", "p2.jpg", "p3.jpg"], size=(64, 64))
-    (tmp_path / "faces" / "labels.csv").write_text("file,age,gender\np1.jpg,30,F\np2.jpg,41,M\n")
+    # Named like a pattern, a table was read as one, and found missing.
+    table = tmp_path / "faces" / "labels [v2].csv"
+    table.write_text("file,age,gender\np1.jpg,30,F\np2.jpg,41,M\n")
     source = SourceConfig(
         name="faces",
         images=str(tmp_path / "faces"),
-        labels=str(tmp_path / "faces" / "labels.csv"),
+        labels=str(table),
         gender={"F": "female", "M": "male"},
         unlabelled=("race",),
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -121,10 +120,8 @@ def page_title(data: dict[str, Any]) -> str:
     return f"Audience: {span} ({about.get('timezone', 'UTC')})"
 
 
-def write_report(path: str | Path, data: dict[str, Any]) -> Path:
-    """Write the page: the template with the data in it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def render_report(data: dict[str, Any]) -> str:
+    """The page: the template with the data in it."""
     # Nothing in the data can close or open an element: "<", ">" and "&" travel as JSON escapes.
     payload = (
         json.dumps(data, default=str)
@@ -132,9 +129,7 @@ def write_report(path: str | Path, data: dict[str, Any]) -> Path:
         .replace(">", "\\u003e")
         .replace("&", "\\u0026")
     )
-    page = PAGE.replace("{{title}}", html.escape(page_title(data))).replace("{{data}}", payload)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return PAGE.replace("{{title}}", html.escape(page_title(data))).replace("{{data}}", payload)
 
 
 def now_text() -> str:

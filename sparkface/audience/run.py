@@ -11,10 +11,11 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from sparkface.audience.likeness import SourceClassifier
-from sparkface.audience.report import now_text, report_data, write_report
+from sparkface.audience.report import now_text, render_report, report_data
 from sparkface.audience.shares import HeadCalibration
 from sparkface.audience.tables import audience_tables
 from sparkface.core.config import AudienceConfig
+from sparkface.spark.paths import join, spark_path, write_text, written_path
 
 log = logging.getLogger("sparkface")
 
@@ -35,14 +36,13 @@ def write_audience(
     """Write OUTPUT/audience, OUTPUT/audience_shares (Parquet) and OUTPUT/report/audience.html
     from `predictions`; return what was written (sources, windows, faces, seconds)."""
     started = time.perf_counter()
-    output = Path(output)
     counts, shares = audience_tables(predictions, classes, calibration, config, likeness)
     # A night's tables are small (sources x windows): one file each.
-    counts.coalesce(1).write.mode("overwrite").parquet(str(output / COUNTS_DIR))
-    shares.coalesce(1).write.mode("overwrite").parquet(str(output / SHARES_DIR))
+    counts.coalesce(1).write.mode("overwrite").parquet(spark_path(join(output, COUNTS_DIR)))
+    shares.coalesce(1).write.mode("overwrite").parquet(spark_path(join(output, SHARES_DIR)))
     spark = predictions.sparkSession
-    counts_frame = spark.read.parquet(str(output / COUNTS_DIR)).toPandas()
-    shares_frame = spark.read.parquet(str(output / SHARES_DIR)).toPandas()
+    counts_frame = spark.read.parquet(written_path(join(output, COUNTS_DIR))).toPandas()
+    shares_frame = spark.read.parquet(written_path(join(output, SHARES_DIR))).toPandas()
     about = {
         **about,
         "window_minutes": config.window_minutes,
@@ -51,8 +51,11 @@ def write_audience(
         "corrected": calibration is not None,
         "generated_at": now_text(),
     }
-    report = write_report(
-        output / REPORT_DIR / REPORT_FILE, report_data(counts_frame, shares_frame, about)
+    # Beside the tables, wherever they went: an `hdfs://` output once put it in a local `hdfs:/`.
+    report = write_text(
+        spark,
+        join(output, REPORT_DIR, REPORT_FILE),
+        render_report(report_data(counts_frame, shares_frame, about)),
     )
     summary = {
         "sources": int(counts_frame["source"].nunique()),

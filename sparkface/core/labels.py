@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from sparkface.core.config import AgeGroups, ConfigError, SourceConfig
 from sparkface.core.contract import GENDERS, MAX_AGE, RACES
 from sparkface.core.errors import InputError
+from sparkface.spark.paths import input_path, is_remote
 
 LABEL_COLUMNS = ("age", "gender", "race", "captured_at", "label_error")
 
@@ -116,11 +117,11 @@ def with_age_bounds(df: DataFrame) -> DataFrame:
 def read_table(spark: SparkSession, path: str) -> DataFrame:
     """A labels table: Parquet (by its extension) or CSV with a header, every column a string."""
     if path.lower().endswith(".parquet") or Path(path.removeprefix("file:")).is_dir():
-        table = spark.read.parquet(path)
+        table = spark.read.parquet(input_path(path))
         return table.select([F.col(c).cast("string").alias(c) for c in table.columns])
-    if "://" not in path and not Path(path).is_file():
+    if not is_remote(path) and not Path(path).is_file():
         raise InputError(f"labels table not found: {path}")
-    return spark.read.option("header", "true").option("inferSchema", "false").csv(path)
+    return spark.read.option("header", "true").option("inferSchema", "false").csv(input_path(path))
 
 
 def _check_classes(table: DataFrame, column: str, mapping: dict[str, str], source: str) -> None:
@@ -188,7 +189,7 @@ def labels_from_table(
         age_text.alias("_age_text"),
     ).dropDuplicates(["_file"])
     folder = source.images.rstrip("/")
-    prefix = folder + "/" if "://" in folder else f"file:{Path(folder).resolve()}/"
+    prefix = folder + "/" if is_remote(folder) else f"file:{Path(folder).resolve()}/"
     relative = F.when(
         F.col("path").startswith(prefix), F.substring(F.col("path"), len(prefix) + 1, 1 << 20)
     )

@@ -32,6 +32,7 @@ from sparkface.evaluate.report import write_evaluation
 from sparkface.evaluate.uncertainty import wilson
 from sparkface.score.transform import score_images
 from sparkface.spark.ingest import read_images
+from sparkface.spark.paths import spark_path
 from sparkface.train.preparation import assign_split
 
 
@@ -77,7 +78,7 @@ def evaluate_folder(
     write_evaluation(metrics, groups.names, output_dir, title)
     if per_face:
         rows = per_face_rows(scored, usable, groups)
-        rows.write.mode("overwrite").parquet(str(Path(output_dir) / "faces"))
+        rows.write.mode("overwrite").parquet(spark_path(Path(output_dir) / "faces"))
     usable.unpersist()
     scored.unpersist()
     return metrics

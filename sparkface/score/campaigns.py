@@ -56,6 +56,7 @@ from sparkface.score.publish import Fault, journal_path, partition_dir, publish,
 from sparkface.score.run import images_to_score
 from sparkface.score.transform import score_images
 from sparkface.spark.outputs import FORMATS, summarise, write_predictions
+from sparkface.spark.paths import is_remote, written_path
 
 log = logging.getLogger("sparkface")
 
@@ -87,6 +88,15 @@ class Campaign(Settings):
 
     @model_validator(mode="after")
     def _patterns(self) -> Campaign:
+        if is_remote(self.output):
+            # Else the run log and the lock were written to a local folder named `hdfs:`, and
+            # the run failed (exit 1) after scoring the night.
+            raise ValueError(
+                f"output: {self.output!r} is a URI; a campaign's output must be a folder of a "
+                "file system (a local disk, or on a cluster one that every node mounts): "
+                "publishing a night renames its folders and keeps a lock beside them. A one-off "
+                "`jobs/score.py --output` may be a URI"
+            )
         if self.file_name_pattern:
             try:
                 re.compile(self.file_name_pattern)
@@ -130,11 +140,11 @@ def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
         data["inputs"] = [data["inputs"]]
     root = CONF_DIR.parent
     for key in ("output", "model"):
-        if isinstance(data.get(key), str) and data[key] and "://" not in data[key]:
+        if isinstance(data.get(key), str) and data[key] and not is_remote(data[key]):
             data[key] = str((root / data[key]).resolve())
     if isinstance(data.get("inputs"), list):
         data["inputs"] = [
-            str((root / item).resolve()) if isinstance(item, str) and "://" not in item else item
+            str((root / item).resolve()) if isinstance(item, str) and not is_remote(item) else item
             for item in data["inputs"]
         ]
     return validated(Campaign, data, str(path))
@@ -162,7 +172,7 @@ def already_scored(spark: SparkSession, root: Path, campaign: str, before: str) 
     if not dates:
         return None
     paths = [str(partition_dir(root, "predictions", campaign, d)) for d in dates]
-    return spark.read.parquet(*paths).select("path", "modified_at").distinct()
+    return spark.read.parquet(*map(written_path, paths)).select("path", "modified_at").distinct()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,7 +325,7 @@ def select_images(
     spark: SparkSession, campaign: Campaign, ingest: IngestConfig, bundle: ModelBundle
 ) -> DataFrame:
     """Every image under the campaign's inputs that passes its filters."""
-    missing = [p for p in campaign.inputs if "://" not in p and not Path(p).is_dir()]
+    missing = [p for p in campaign.inputs if not is_remote(p) and not Path(p).is_dir()]
     if missing:
         raise CampaignError(f"campaign {campaign.name}: input folder(s) missing: {missing}")
     images = None
@@ -360,7 +370,7 @@ def stage_audience(
     staging: Path,
 ) -> dict[str, Any]:
     """The night's audience tables and report, from the staged predictions, into staging."""
-    predictions = spark.read.parquet(str(staging / "parquet"))
+    predictions = spark.read.parquet(written_path(staging / "parquet"))
     about = {
         "campaign": campaign.name,
         "night": record["run_date"],

@@ -6,7 +6,6 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -17,6 +16,7 @@ from sparkface.core.package import ModelBundle
 from sparkface.score.transform import score_images
 from sparkface.spark.ingest import read_images
 from sparkface.spark.outputs import summarise, write_predictions
+from sparkface.spark.paths import join, write_text
 from sparkface.spark.progress import log_progress
 
 log = logging.getLogger("sparkface")
@@ -72,8 +72,7 @@ def run_scoring(
             "images_per_second": round(summary["files"] / seconds, 1) if seconds else None,
         }
     )
-    if "://" not in output_dir:
-        Path(output_dir, "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(spark, join(output_dir, "summary.json"), json.dumps(summary, indent=2) + "\n")
     log.info(
         "%d files: %d scored, %d without a face, %d errors %s; %.1f images/s",
         summary["files"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from pyspark.sql import functions as F
 
 from sparkface.core.config import IngestConfig
 from sparkface.core.errors import InputError
+from sparkface.spark.paths import input_path, is_remote
 
 log = logging.getLogger("sparkface")
 
@@ -43,14 +43,8 @@ def file_name(path: Column) -> Column:
     return F.regexp_extract(path, r"([^/]+)$", 1)
 
 
-def literal_path(path: str) -> str:
-    """`path` with Hadoop's glob characters escaped, so that Spark reads the folder of that name:
-    a local input is a folder that exists, and `cam[1]` is not a pattern for `cam1`."""
-    return re.sub(r"([\\\[\]{}*?])", r"\\\1", path)
-
-
 def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> DataFrame:
-    if "://" not in input_dir:
+    if not is_remote(input_dir):
         local = Path(input_dir)
         if not local.exists():
             raise InputError(f"input folder does not exist: {input_dir}")
@@ -65,7 +59,7 @@ def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = N
         .option("recursiveFileLookup", "true")
         .option("ignoreMissingFiles", "true")
         .options(**RAW_LOCAL_FILES)
-        .load(walk.roots if "://" in input_dir else [literal_path(root) for root in walk.roots])
+        .load([input_path(root) for root in walk.roots])
     )
     if max_bytes is not None:
         # Pushed down into the scan: a larger file's bytes are never read into memory.
@@ -112,7 +106,7 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
             return (path, datetime.fromtimestamp(modified_seconds, UTC), size, None)
         return None
 
-    if "://" in input_dir:
+    if is_remote(input_dir):
         found = []
         jvm = spark.sparkContext._jvm
         path = jvm.org.apache.hadoop.fs.Path(input_dir)

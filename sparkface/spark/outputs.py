@@ -9,6 +9,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sparkface.core.config import ConfigError
+from sparkface.spark.paths import join, spark_path, written_path
 
 log = logging.getLogger("sparkface")
 
@@ -30,17 +31,20 @@ def write_predictions(
     """Write `scored` once (Parquet), derive the other formats from what was written, and return
     the written rows for the summary. Spark's committer publishes a folder only when its job
     succeeded, so a failed run leaves no half-written files behind."""
-    parquet_path = f"{output}/parquet"
+    parquet_path = join(output, "parquet")
     writer = scored.write.mode("overwrite").option("compression", "snappy")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    writer.parquet(parquet_path)
-    written = scored.sparkSession.read.parquet(parquet_path)
+    writer.parquet(spark_path(parquet_path))
+    # Read back as named: `night[1]/parquet` is not a pattern for another night's `night1`.
+    written = scored.sparkSession.read.parquet(written_path(parquet_path))
     if "json" in formats:
         json_writer = written.write.mode("overwrite").option("ignoreNullFields", "false")
         if partition_by:
             json_writer = json_writer.partitionBy(*partition_by)
-        json_writer.option("timestampFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX").json(f"{output}/json")
+        json_writer.option("timestampFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX").json(
+            spark_path(join(output, "json"))
+        )
     return written
 
 

@@ -21,6 +21,7 @@ from sparkface.core.images import ImageSpec, decode_each
 from sparkface.core.labels import age_group_index
 from sparkface.detect.faces import cached_finder
 from sparkface.spark.ingest import require_columns
+from sparkface.spark.paths import spark_path
 from sparkface.train.faces import choose_view, detected_faces
 
 log = logging.getLogger("sparkface")
@@ -267,5 +268,5 @@ def write_shards(rows: DataFrame, folder: str, shards: int, seed: int) -> None:
         .write.mode("overwrite")
         .option("compression", "snappy")
         .option("parquet.block.size", 8 * 1024 * 1024)
-        .parquet(folder)
+        .parquet(spark_path(folder))
     )

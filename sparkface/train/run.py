@@ -22,6 +22,7 @@ from sparkface.core.config import (
 from sparkface.core.labels import labelled_files
 from sparkface.spark.ingest import read_images
 from sparkface.spark.logs import timed
+from sparkface.spark.paths import written_path
 from sparkface.train.packaging import fit_and_package, reusable_preparation, write_config
 from sparkface.train.preparation import prepare
 from sparkface.train.resume import RESUME_FOLDER
@@ -33,7 +34,7 @@ def data_fingerprint(spark: SparkSession, shards_dir: Path) -> str:
     """Rows and an order-free hash of (file name, labels) of the prepared data, computed by Spark
     (`sparkface.train.packaging.shards_fingerprint` gives the same figure without it)."""
     row = (
-        spark.read.parquet(str(shards_dir))
+        spark.read.parquet(written_path(shards_dir))
         .agg(
             F.count("*").alias("rows"),
             F.sum(

@@ -1,0 +1,69 @@
+"""Paths as Spark's readers and writers take them, and small files written beside its output.
+
+A path with a scheme is a URI (`hdfs:///…`, `s3a://…`, `file:/…`) that Hadoop reads; any other is
+a local path. Spark's readers take every path as a glob, so a folder named `night[1]` would be
+read as `night1`, another folder, or fail as missing; and Hadoop takes a relative name holding a
+colon (an hour's folder, `2026-12-07T14:00`) for a URI with a scheme, and fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+
+def is_remote(path: str | Path) -> bool:
+    """A URI that Hadoop reads (`hdfs://`, `s3a://`, `file:/`) rather than a local path: a scheme
+    starts with a letter (`2026-12-07T15:00/…` is a local folder's name)."""
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/", str(path)) is not None
+
+
+def literal_path(path: str) -> str:
+    """`path` with Hadoop's glob characters escaped, so that Spark reads what is so named."""
+    return re.sub(r"([\\\[\]{}*?])", r"\\\1", path)
+
+
+def spark_path(path: str | Path) -> str:
+    """Where Spark writes `path`: a local path made absolute (a relative `2026-12-07T14:00` is not
+    a URI), a URI as it is. Writers take no glob."""
+    return str(path) if is_remote(path) else os.path.abspath(path)
+
+
+def written_path(path: str | Path) -> str:
+    """What Spark reads to read back a folder the job wrote at `path`, named as written."""
+    return literal_path(spark_path(path))
+
+
+def input_path(path: str | Path) -> str:
+    """What Spark reads for a user's `path`: a local one names a file or folder that exists, as
+    named; a URI is left as given, a pattern if its user wrote one (`s3a://cams/2026-12-*/`)."""
+    return str(path) if is_remote(path) else written_path(path)
+
+
+def join(folder: str | Path, *names: str) -> str:
+    """`folder`/`names` for a local path or a URI (pathlib makes `hdfs://nn/x` `hdfs:/nn/x`)."""
+    if is_remote(folder):
+        return "/".join([str(folder).rstrip("/"), *names])
+    return str(Path(folder, *names))
+
+
+def write_text(spark: SparkSession, path: str | Path, text: str) -> str:
+    """Write a small text file (a summary, a report) at `path`, a local path or a URI, making its
+    folder; return where it went. A URI is written through Hadoop, where the tables went."""
+    if not is_remote(path):
+        local = Path(path)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(text, encoding="utf-8")
+        return str(local)
+    jvm = spark.sparkContext._jvm
+    target = jvm.org.apache.hadoop.fs.Path(str(path))
+    system = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = system.create(target, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+    return str(path)

@@ -1,0 +1,34 @@
+"""Paths as Spark takes them (tests/test_scoring.py and tests/test_audience.py write and read
+them with Spark)."""
+
+from __future__ import annotations
+
+import os
+
+from sparkface.spark.paths import input_path, join, literal_path, spark_path, written_path
+
+
+def test_a_name_is_taken_literally_not_as_a_pattern():
+    assert literal_path("/data/cam[1]/{a,b}/*?") == r"/data/cam\[1\]/\{a,b\}/\*\?"
+    assert literal_path(r"/data/back\slash") == r"/data/back\\slash"
+    assert literal_path("/data/2026-12-07T14:00/cam 1") == "/data/2026-12-07T14:00/cam 1"
+
+
+def test_a_local_path_is_made_absolute_and_a_uri_is_left_as_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # Relative, `2026-12-07T15:00` would be a URI whose scheme is `2026-12-07T15`.
+    assert spark_path("2026-12-07T15:00") == f"{tmp_path}/2026-12-07T15:00"
+    assert written_path("night[1]") == rf"{tmp_path}/night\[1\]"
+    assert input_path("cam[1]") == rf"{tmp_path}/cam\[1\]"
+    # A URI that the job wrote is read as named; one its user gave may be a pattern.
+    assert spark_path("hdfs:///out/night[1]") == "hdfs:///out/night[1]"
+    assert written_path("hdfs:///out/night[1]") == r"hdfs:///out/night\[1\]"
+    assert input_path("s3a://cams/2026-12-*/") == "s3a://cams/2026-12-*/"
+    assert input_path("file:/data/cam*") == "file:/data/cam*"
+    assert spark_path("2026-12-07T15:00/parquet") == f"{tmp_path}/2026-12-07T15:00/parquet"
+
+
+def test_a_uri_is_joined_without_losing_its_double_slash():
+    assert join("hdfs://nn/out", "report", "audience.html") == "hdfs://nn/out/report/audience.html"
+    assert join("s3a://bucket/out/", "parquet") == "s3a://bucket/out/parquet"
+    assert join("out", "parquet") == os.path.join("out", "parquet")
