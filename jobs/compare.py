@@ -13,7 +13,7 @@ from pathlib import Path
 from sparkface.core.config import load_ingest
 from sparkface.core.errors import InputError
 from sparkface.evaluate.compare import compare_faces, write_comparison
-from sparkface.spark.paths import written_path
+from sparkface.spark.paths import local_folder, written_path
 from sparkface.spark.runner import add_common_arguments, in_session, run_main
 
 log = logging.getLogger("sparkface")
@@ -23,7 +23,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="compare", description=__doc__)
     parser.add_argument("--before", required=True, help="an evaluation folder (holds faces/)")
     parser.add_argument("--after", required=True, help="the other evaluation folder")
-    parser.add_argument("--output", required=True, help="folder for comparison.json and .md")
+    parser.add_argument(
+        "--output", required=True, type=local_folder, help="folder for comparison.json and .md"
+    )
     add_common_arguments(parser, labels=False)
     return parser.parse_args(argv)
 

@@ -17,6 +17,7 @@ from sparkface.core.errors import UserError
 from sparkface.core.package import read_descriptor
 from sparkface.core.runtime import ACTIVATIONS, WEIGHTS, require_keras, runtime_of
 from sparkface.evaluate.metrics import describe
+from sparkface.spark.paths import local_folder
 from sparkface.spark.runner import run_main
 from sparkface.train.convert import convert_package, remirror_package
 
@@ -37,7 +38,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="a Keras model package folder (or a converted one: only its --flip changes)",
     )
     parser.add_argument("--shards", required=True, help="the model's training shards (OUT/shards)")
-    parser.add_argument("--output", required=True, help="folder for the converted package")
+    parser.add_argument(
+        "--output", required=True, type=local_folder, help="folder for the converted package"
+    )
     parser.add_argument("--weights", choices=WEIGHTS, default="int8")
     parser.add_argument(
         "--activations",

@@ -13,6 +13,7 @@ import sys
 from sparkface.core.errors import UserError
 from sparkface.core.runtime import require_keras
 from sparkface.evaluate.metrics import describe
+from sparkface.spark.paths import local_folder
 from sparkface.spark.runner import run_main
 from sparkface.train.ensemble import build_ensemble, build_weight_average
 
@@ -23,7 +24,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ensemble", description=__doc__)
     parser.add_argument("--members", nargs="+", required=True, help="model package folders")
     parser.add_argument("--shards", required=True, help="the members' training shards (OUT/shards)")
-    parser.add_argument("--output", required=True, help="folder for the averaged model package")
+    parser.add_argument(
+        "--output", required=True, type=local_folder, help="folder for the averaged model package"
+    )
     parser.add_argument("--name", default="sparkface-cnn", help="model name in the descriptor")
     parser.add_argument(
         "--undo-class-weights",

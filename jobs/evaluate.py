@@ -18,6 +18,7 @@ from sparkface.core.config import (
 from sparkface.core.package import default_model_dir, load_bundle
 from sparkface.evaluate.metrics import describe
 from sparkface.evaluate.tally import evaluate_folder
+from sparkface.spark.paths import local_folder
 from sparkface.spark.runner import add_common_arguments, arrow_batch, in_session, run_main
 
 log = logging.getLogger("sparkface")
@@ -29,7 +30,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--input", help="folder of faces with UTKFace-style names")
     where.add_argument("--source", help="a labelled source of conf/sources/")
-    parser.add_argument("--output", required=True, help="folder for metrics.json and charts")
+    parser.add_argument(
+        "--output", required=True, type=local_folder, help="folder for metrics.json and charts"
+    )
     parser.add_argument(
         "--split",
         choices=("test", "validation", "train", "all"),

@@ -17,12 +17,15 @@ from sparkface.core.config import load_labels, load_train, require_packages
 from sparkface.core.errors import InputError
 from sparkface.core.runtime import require_keras
 from sparkface.spark.exits import run_main
+from sparkface.spark.paths import local_folder
 from sparkface.train.packaging import fit_and_package, reusable_preparation, shards_fingerprint
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="fit", description=__doc__)
-    parser.add_argument("--output", required=True, help="folder holding the prepared shards")
+    parser.add_argument(
+        "--output", required=True, type=local_folder, help="folder holding the prepared shards"
+    )
     parser.add_argument(
         "--config", default=None, help="a recipe (default: conf/models/sparkface-cnn.yaml)"
     )

@@ -10,6 +10,7 @@ import time
 
 from sparkface.core.config import load_ingest, load_labels, load_source
 from sparkface.profile.run import run_profile
+from sparkface.spark.paths import local_folder
 from sparkface.spark.runner import add_common_arguments, in_session, run_main
 
 log = logging.getLogger("sparkface")
@@ -20,7 +21,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--input", help="folder of images labelled by their names (recursive)")
     where.add_argument("--source", help="a labelled source of conf/sources/ (its table's labels)")
-    parser.add_argument("--output", required=True, help="folder for summary.json, tables, charts")
+    parser.add_argument(
+        "--output", required=True, type=local_folder, help="folder for summary.json, tables, charts"
+    )
     parser.add_argument("--decode-check", action="store_true", help="decode every image too")
     add_common_arguments(parser)
     return parser.parse_args(argv)

@@ -30,6 +30,7 @@ from pathlib import Path
 from sparkface.core.config import load_labels, load_train
 from sparkface.core.contract import DESCRIPTOR_FILE, KERAS_FILE
 from sparkface.core.package import load_model_file
+from sparkface.spark.paths import local_folder
 from sparkface.train.averaging import recalibrate_batch_norm
 from sparkface.train.ensemble import mean_weights
 from sparkface.train.fit import streams
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=Path, required=True)
     parser.add_argument("--config", required=True, help="the recipe whose stream to use")
     parser.add_argument("--norm-batches", type=int, default=300)
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--output", type=lambda v: Path(local_folder(v)), required=True)
     args = parser.parse_args(argv)
     if len(args.models) != len(args.weights):
         parser.error("give one weight per model")

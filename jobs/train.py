@@ -7,6 +7,7 @@ import sys
 
 from sparkface.core.config import load_ingest, load_labels, load_train, require_packages
 from sparkface.core.runtime import require_keras
+from sparkface.spark.paths import local_folder
 from sparkface.spark.runner import add_common_arguments, in_session, run_main
 from sparkface.train.run import run_training
 
@@ -16,7 +17,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--input", help="folder of faces labelled by their names (or the recipe's `sources`)"
     )
-    parser.add_argument("--output", required=True, help="folder for shards, model and metrics")
+    parser.add_argument(
+        "--output", required=True, type=local_folder, help="folder for shards, model and metrics"
+    )
     parser.add_argument(
         "--config", default=None, help="a recipe (default: conf/models/sparkface-cnn.yaml)"
     )

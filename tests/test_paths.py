@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from sparkface.spark.paths import input_path, join, literal_path, spark_path, written_path
+from tests.conftest import load_job
 
 
 def test_a_name_is_taken_literally_not_as_a_pattern():
@@ -32,3 +35,16 @@ def test_a_uri_is_joined_without_losing_its_double_slash():
     assert join("hdfs://nn/out", "report", "audience.html") == "hdfs://nn/out/report/audience.html"
     assert join("s3a://bucket/out/", "parquet") == "s3a://bucket/out/parquet"
     assert join("out", "parquet") == os.path.join("out", "parquet")
+
+
+@pytest.mark.parametrize(
+    "job", ["compare", "convert", "ensemble", "evaluate", "fit", "profile_faces", "soup", "train"]
+)
+def test_a_job_that_writes_on_the_driver_refuses_a_uri_output(job, capsys):
+    # Its files went to a local folder named `hdfs:` beside the job.
+    with pytest.raises(SystemExit) as stopped:
+        load_job(job).main(["--output", "hdfs://nn/out"])
+    assert stopped.value.code == 2
+    assert "--output: 'hdfs://nn/out' is a URI; this job writes its files on the driver" in (
+        capsys.readouterr().err
+    )

@@ -1,2 +1,2 @@
 """Spark plumbing the stages share: the session, the job runner and its exit codes, progress and
-logs, reading image folders, writing predictions."""
+logs, reading image folders, naming paths, writing predictions."""

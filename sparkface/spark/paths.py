@@ -8,11 +8,14 @@ colon (an hour's folder, `2026-12-07T14:00`) for a URI with a scheme, and fails.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyspark.sql import SparkSession
+if TYPE_CHECKING:  # jobs/fit.py takes `local_folder` without starting Spark's Python side
+    from pyspark.sql import SparkSession
 
 
 def is_remote(path: str | Path) -> bool:
@@ -41,6 +44,18 @@ def input_path(path: str | Path) -> str:
     """What Spark reads for a user's `path`: a local one names a file or folder that exists, as
     named; a URI is left as given, a pattern if its user wrote one (`s3a://cams/2026-12-*/`)."""
     return str(path) if is_remote(path) else written_path(path)
+
+
+def local_folder(value: str) -> str:
+    """An argparse type for the `--output` of a job that writes its files on the driver (a
+    profile, an evaluation, a model package): a URI is refused, where it once became a local
+    folder named `hdfs:` beside the job."""
+    if is_remote(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is a URI; this job writes its files on the driver, so give a folder of "
+            "its file system (a mount of that storage will do)"
+        )
+    return value
 
 
 def join(folder: str | Path, *names: str) -> str:
