@@ -15,6 +15,7 @@ def tree(root):
     for name, data in {
         "cam1/a.jpg": b"x",
         "cam1/empty.jpg": b"",
+        "cam1/IMG_0001.HEIC": b"v",
         "cam2/b.jpg": b"y",
         "cam2/secret.jpg": b"z",
         "locked/c.jpg": b"w",
@@ -28,6 +29,7 @@ def test_the_walk_lists_the_empty_files_spark_leaves_out(tmp_path):
     tree(tmp_path)
     walk = walk_input(None, str(tmp_path))
     assert walk.roots == [str(tmp_path)] and walk.aliases == []
+    assert walk.suffixes == {".jpg": 5, ".heic": 1}  # counted, to say what has no row
     rows = walk.unread
     assert [(path, size, content) for path, _, size, content in rows] == [
         (f"file:{tmp_path}/cam1/empty.jpg", 0, b"")

@@ -35,6 +35,8 @@ def scored(spark, model_dir, tmp_path_factory):
         handle.truncate(51 * 1024 * 1024)
     cases = {**cases, "huge.jpg": (b"", "file too large: 53477376 bytes")}
     (folder / "README.txt").write_text("not an image: filtered by extension, no row")
+    (folder / "odd" / "IMG_0001.HEIC").write_bytes(b"a phone's photo: no row, counted")
+    (folder / "odd" / "frame").write_bytes(cases["good.jpg"][0])
     out = tmp_path_factory.mktemp("out") / "predictions"
     summary = run_scoring(
         spark,
@@ -57,6 +59,7 @@ def test_every_image_file_gives_exactly_one_row(scored):
     assert rows.select("path").distinct().count() == expected
     assert summary["files"] == expected
     assert summary["errors"] == sum(1 for _, error in cases.values() if error)
+    assert summary["left_out_by_extension"] == {"": 1, ".heic": 1, ".txt": 1}
 
 
 def test_errors_name_their_cause(scored):

@@ -21,6 +21,7 @@ import re
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -53,8 +54,9 @@ from sparkface.core.errors import PackageError, UserError
 from sparkface.core.package import ModelBundle, default_model_dir, load_bundle
 from sparkface.score.lock import CampaignLock, CampaignLocked
 from sparkface.score.publish import Fault, journal_path, partition_dir, publish, recover
-from sparkface.score.run import images_to_score
+from sparkface.score.run import images_to_score, log_left_out
 from sparkface.score.transform import score_images
+from sparkface.spark.ingest import Input
 from sparkface.spark.outputs import FORMATS, summarise, write_predictions
 from sparkface.spark.paths import is_remote, written_path
 
@@ -253,11 +255,14 @@ def run_campaign(
         record.update(
             model_version=str(bundle.descriptor.get("version")), model_sha256=bundle.sha256
         )
-        images = select_images(spark, campaign, campaign.ingest(ingest or IngestConfig()), bundle)
+        images, left_out = select_images(
+            spark, campaign, campaign.ingest(ingest or IngestConfig()), bundle
+        )
         seen = images.count()
         if not full:
             images = unscored(spark, images, root, campaign.name, run_date)
         summary = stage(images, bundle, campaign, record, staging)
+        summary["left_out_by_extension"] = left_out
         if campaign.audience.enabled:
             summary["audience"] = stage_audience(spark, bundle, campaign, record, staging)
             record["report"] = str(
@@ -276,6 +281,7 @@ def run_campaign(
         publish(staging, root, campaign.name, run_date, campaign.formats, record["run_id"], fault)
         record.update(status="succeeded", finished_at=datetime.now(UTC))
         log_published(record, partition_dir(root, "predictions", campaign.name, run_date))
+        log_left_out(left_out, f"campaign {campaign.name}'s inputs")
         return record
     except Exception as error:
         record.update(
@@ -323,16 +329,18 @@ def campaign_model(campaign: Campaign) -> ModelBundle:
 
 def select_images(
     spark: SparkSession, campaign: Campaign, ingest: IngestConfig, bundle: ModelBundle
-) -> DataFrame:
-    """Every image under the campaign's inputs that passes its filters."""
+) -> Input:
+    """Every image under the campaign's inputs that passes its filters, and the other files,
+    counted by extension."""
     missing = [p for p in campaign.inputs if not is_remote(p) and not Path(p).is_dir()]
     if missing:
         raise CampaignError(f"campaign {campaign.name}: input folder(s) missing: {missing}")
-    images = None
+    images, left_out = None, Counter()
     for folder in campaign.inputs:
         found = images_to_score(spark, folder, ingest, bundle.image_spec)
-        images = found if images is None else images.unionByName(found)
-    return select_files(images, campaign)
+        images = found.images if images is None else images.unionByName(found.images)
+        left_out.update(found.left_out)
+    return Input(select_files(images, campaign), dict(sorted(left_out.items())))
 
 
 def unscored(
@@ -389,7 +397,11 @@ def write_manifest(
     manifest = {
         key: (value.isoformat() if isinstance(value, datetime) else value)
         for key, value in record.items()
-    } | {"errors_by_reason": summary["errors_by_reason"], "formats": list(formats)}
+    } | {
+        "errors_by_reason": summary["errors_by_reason"],
+        "left_out_by_extension": summary.get("left_out_by_extension", {}),
+        "formats": list(formats),
+    }
     if "audience" in summary:
         manifest["audience"] = summary["audience"]
     (staging / "parquet" / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

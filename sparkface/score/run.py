@@ -8,13 +8,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from sparkface.core.config import DEFAULT_FACE_MODE, FacesConfig, IngestConfig, detector_settings
 from sparkface.core.images import ImageSpec
 from sparkface.core.package import ModelBundle
 from sparkface.score.transform import score_images
-from sparkface.spark.ingest import read_images
+from sparkface.spark.ingest import Input, read_input
 from sparkface.spark.outputs import summarise, write_predictions
 from sparkface.spark.paths import join, write_text
 from sparkface.spark.progress import log_progress
@@ -24,10 +24,24 @@ log = logging.getLogger("sparkface")
 
 def images_to_score(
     spark: SparkSession, input_dir: str, ingest: IngestConfig, spec: ImageSpec
-) -> DataFrame:
+) -> Input:
     """Every image file under `input_dir`: bytes for those within the size limit, none (and an
-    error later) for larger ones, so a huge file is never read into a worker's memory."""
-    return read_images(spark, input_dir, ingest, max_bytes=spec.max_file_bytes)
+    error later) for larger ones, so a huge file is never read into a worker's memory; and the
+    other files, counted."""
+    return read_input(spark, input_dir, ingest, max_bytes=spec.max_file_bytes)
+
+
+def log_left_out(left_out: dict[str, int], where: str) -> None:
+    """Say which files have no row because their names are not images' (conf/ingest.yaml)."""
+    if left_out:
+        names = ", ".join(f"{name or '(none)'} {count}" for name, count in left_out.items())
+        log.warning(
+            "%d files under %s have no row: not images by their extensions (%s); "
+            "conf/ingest.yaml's extensions say which are",
+            sum(left_out.values()),
+            where,
+            names,
+        )
 
 
 def run_scoring(
@@ -47,7 +61,7 @@ def run_scoring(
     faces = detector_settings(faces)
     started = time.perf_counter()
     scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    images = images_to_score(spark, input_dir, ingest, bundle.image_spec)
+    images, left_out = images_to_score(spark, input_dir, ingest, bundle.image_spec)
     scored = score_images(
         images, bundle, batch_size=batch_size, run_id=run_id, scored_at=scored_at, faces=faces
     )
@@ -64,6 +78,7 @@ def run_scoring(
     seconds = time.perf_counter() - started
     summary.update(
         {
+            "left_out_by_extension": left_out,
             "input": input_dir,
             "output": output_dir,
             "model_version": bundle.descriptor.get("version"),
@@ -82,4 +97,5 @@ def run_scoring(
         summary["errors_by_reason"],
         summary["images_per_second"] or 0,
     )
+    log_left_out(left_out, input_dir)
     return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +44,9 @@ def file_name(path: Column) -> Column:
     return F.regexp_extract(path, r"([^/]+)$", 1)
 
 
-def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> DataFrame:
+def _binary_files(
+    spark: SparkSession, input_dir: str, max_bytes: int | None = None
+) -> tuple[DataFrame, Walk]:
     if not is_remote(input_dir):
         local = Path(input_dir)
         if not local.exists():
@@ -65,13 +68,14 @@ def _binary_files(spark: SparkSession, input_dir: str, max_bytes: int | None = N
         # Pushed down into the scan: a larger file's bytes are never read into memory.
         files = files.where(F.col("length") <= max_bytes)
     unread = spark.createDataFrame(walk.unread, files.schema)
-    return files.unionByName(unread).select(
+    files = files.unionByName(unread).select(
         F.col("path"),
         file_name(F.col("path")).alias("file_name"),
         F.col("length").alias("file_size"),
         F.col("modificationTime").alias("modified_at"),
         F.col("content"),
     )
+    return files, walk
 
 
 def _hidden(name: str) -> bool:
@@ -85,6 +89,7 @@ class Walk(NamedTuple):
     unread: list[tuple]  # rows of the files Spark's scan leaves out
     aliases: list[str]  # local folders reached through a link to a folder walked anyway
     roots: list[str]  # what Spark lists (recursively): the input, or around its aliases
+    suffixes: Counter[str]  # the files' extensions, lower case ("" for none), a file once
 
 
 def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> Walk:
@@ -97,9 +102,12 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
     again (through a `latest` link to a dated folder, round a loop, by a second link) is an
     alias. Spark follows every link it meets (a loop forty deep, two loops past its memory), so
     it lists `roots` that hold no alias: the input itself when there is none, else the files of
-    each folder above one and its other folders."""
+    each folder above one and its other folders. `suffixes` counts every file's extension, so
+    that the files left out by their names are counted too."""
+    suffixes: Counter[str] = Counter()
 
     def row(path: str, size: int, modified_seconds: float) -> tuple | None:
+        suffixes[os.path.splitext(path.rsplit("/", 1)[-1])[1].lower()] += 1
         if size == 0:
             return (path, datetime.fromtimestamp(modified_seconds, UTC), 0, b"")
         if max_bytes is not None and size > max_bytes:
@@ -121,11 +129,13 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
             )
             if found_row is not None:
                 found.append(found_row)
-        return Walk(found, [], [input_dir])
-    return _walk_local(os.path.abspath(input_dir), row)
+        return Walk(found, [], [input_dir], suffixes)
+    return _walk_local(os.path.abspath(input_dir), row, suffixes)
 
 
-def _walk_local(root: str, row: Callable[[str, int, float], tuple | None]) -> Walk:
+def _walk_local(
+    root: str, row: Callable[[str, int, float], tuple | None], suffixes: Counter[str]
+) -> Walk:
     # The input's own folders first, then each link to a folder in the order met (by name):
     # a folder's rows keep its own path however links come and go (a path that changed would
     # be a new file to the next night), and a folder met again, by a link or inside a linked
@@ -187,7 +197,7 @@ def _walk_local(root: str, row: Callable[[str, int, float], tuple | None]) -> Wa
             f"{len(names)} of the input's files or folders cannot be read (permission "
             f"denied): {shown}; let the job's user read them, or move them out of the input"
         )
-    return Walk(found, sorted(aliases), _roots(root, aliases, children))
+    return Walk(found, sorted(aliases), _roots(root, aliases, children), suffixes)
 
 
 def _roots(root: str, aliases: list[str], children: dict[str, list[str]]) -> list[str]:
@@ -215,8 +225,27 @@ def list_files(spark: SparkSession, input_dir: str, ingest: IngestConfig) -> Dat
 
     The bytes are not selected, so Spark lists the files without reading them.
     """
-    files = _binary_files(spark, input_dir).drop("content")
+    files = _binary_files(spark, input_dir)[0].drop("content")
     return files.withColumn("is_image", F.col("path").rlike(extension_pattern(ingest.extensions)))
+
+
+class Input(NamedTuple):
+    """An input's images, and how many files were left out as not images by their names."""
+
+    images: DataFrame
+    left_out: dict[str, int]  # extension ("" for none) -> files
+
+
+def read_input(
+    spark: SparkSession, input_dir: str, ingest: IngestConfig, max_bytes: int | None = None
+) -> Input:
+    """Image files under `input_dir` with their bytes (`read_images`), and the other files
+    counted by extension: a `.heic` or `.tif` has no row, and its count says so."""
+    files, walk = _binary_files(spark, input_dir, max_bytes)
+    images = files.where(F.col("path").rlike(extension_pattern(ingest.extensions)))
+    wanted = {extension.lower() for extension in ingest.extensions}
+    left_out = {name: n for name, n in sorted(walk.suffixes.items()) if name not in wanted}
+    return Input(images, left_out)
 
 
 def read_images(
@@ -225,8 +254,7 @@ def read_images(
     """Image files under `input_dir` with their bytes: path, file_name, file_size, modified_at,
     content. Files whose names are not images are left out (`list_files` counts them). Files over
     `max_bytes` keep their row with null content, so a huge file is never read into memory."""
-    files = _binary_files(spark, input_dir, max_bytes)
-    return files.where(F.col("path").rlike(extension_pattern(ingest.extensions)))
+    return read_input(spark, input_dir, ingest, max_bytes).images
 
 
 def require_columns(df: DataFrame, columns: tuple[str, ...] | list[str], stage: str) -> None:
