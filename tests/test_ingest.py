@@ -25,14 +25,20 @@ def tree(root):
         (root / name).write_bytes(data)
 
 
-def test_the_walk_lists_the_empty_files_spark_leaves_out(tmp_path):
+def test_the_walk_lists_the_empty_files_and_the_entries_spark_leaves_out(tmp_path):
     tree(tmp_path)
+    # No regular file behind the name: a link to a file that is gone, a pipe (a read of which
+    # would wait for a writer). Spark lists neither.
+    os.symlink(tmp_path / "gone.jpg", tmp_path / "cam1" / "gone.jpg")
+    os.mkfifo(tmp_path / "cam2" / "pipe.jpg")
     walk = walk_input(None, str(tmp_path))
     assert walk.roots == [str(tmp_path)] and walk.aliases == []
-    assert walk.suffixes == {".jpg": 5, ".heic": 1}  # counted, to say what has no row
-    rows = walk.unread
+    assert walk.suffixes == {".jpg": 7, ".heic": 1}  # counted, to say what has no row
+    rows = sorted(walk.unread)
     assert [(path, size, content) for path, _, size, content in rows] == [
-        (f"file:{tmp_path}/cam1/empty.jpg", 0, b"")
+        (f"file:{tmp_path}/cam1/empty.jpg", 0, b""),
+        (f"file:{tmp_path}/cam1/gone.jpg", None, None),
+        (f"file:{tmp_path}/cam2/pipe.jpg", None, None),
     ]
 
 

@@ -34,6 +34,10 @@ def scored(spark, model_dir, tmp_path_factory):
     with open(folder / "odd" / "huge.jpg", "wb") as handle:
         handle.truncate(51 * 1024 * 1024)
     cases = {**cases, "huge.jpg": (b"", "file too large: 53477376 bytes")}
+    # No regular file behind the name, which Spark passes over: a row each, saying so.
+    os.symlink(folder / "deleted.jpg", folder / "odd" / "gone.jpg")
+    os.mkfifo(folder / "odd" / "pipe.jpg")
+    cases = {**cases, "gone.jpg": (b"", "not a file"), "pipe.jpg": (b"", "not a file")}
     (folder / "README.txt").write_text("not an image: filtered by extension, no row")
     (folder / "odd" / "IMG_0001.HEIC").write_bytes(b"a phone's photo: no row, counted")
     (folder / "odd" / "frame").write_bytes(cases["good.jpg"][0])

@@ -114,7 +114,13 @@ def open_image(data: bytes | None, spec: ImageSpec, draft_size: int | None = Non
     (empty, file size, pixel limit, format). With `draft_size`, a JPEG may be decoded at a power-
     of-two reduction no smaller than that (DCT scaling). Raises ImageError naming what was wrong;
     the image's `info["original_size"]` is its size after EXIF orientation, before any draft."""
-    if data is None or len(data) == 0:
+    if data is None:
+        # No bytes at all: the input's entry is no regular file (a file too large to read is
+        # refused by its size before it gets here).
+        raise ImageError(
+            "not a file: nothing to read (a symbolic link to nothing, a pipe, a socket or a device)"
+        )
+    if len(data) == 0:
         raise ImageError("empty file")
     check_file_size(len(data), spec)
     try:

@@ -94,9 +94,10 @@ class Walk(NamedTuple):
 
 def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> Walk:
     """The files the binaryFile scan leaves out, as (path, modificationTime, length, content)
-    rows spelled as binaryFile spells them: empty ones (content b"") and, with `max_bytes`,
-    larger ones (content None). A local input's files and folders that the job's user may not
-    read raise InputError, each named.
+    rows spelled as binaryFile spells them: empty ones (content b""), with `max_bytes` larger
+    ones (content None), and a local input's entries that are no regular file (a link to
+    nothing, a pipe: length and content None). A local input's files and folders that the job's
+    user may not read raise InputError, each named.
 
     Each local folder is walked once, by its own path where the input holds it: a folder met
     again (through a `latest` link to a dated folder, round a loop, by a second link) is an
@@ -106,12 +107,15 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
     that the files left out by their names are counted too."""
     suffixes: Counter[str] = Counter()
 
-    def row(path: str, size: int, modified_seconds: float) -> tuple | None:
+    def row(path: str, size: int | None, modified_seconds: float) -> tuple | None:
         suffixes[os.path.splitext(path.rsplit("/", 1)[-1])[1].lower()] += 1
+        modified = datetime.fromtimestamp(modified_seconds, UTC)
+        if size is None:  # no regular file, nothing to read: no size, no content
+            return (path, modified, None, None)
         if size == 0:
-            return (path, datetime.fromtimestamp(modified_seconds, UTC), 0, b"")
+            return (path, modified, 0, b"")
         if max_bytes is not None and size > max_bytes:
-            return (path, datetime.fromtimestamp(modified_seconds, UTC), size, None)
+            return (path, modified, size, None)
         return None
 
     if is_remote(input_dir):
@@ -134,7 +138,7 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
 
 
 def _walk_local(
-    root: str, row: Callable[[str, int, float], tuple | None], suffixes: Counter[str]
+    root: str, row: Callable[[str, int | None, float], tuple | None], suffixes: Counter[str]
 ) -> Walk:
     # The input's own folders first, then each link to a folder in the order met (by name):
     # a folder's rows keep its own path however links come and go (a path that changed would
@@ -177,6 +181,12 @@ def _walk_local(
                             found_row := row(f"file:{entry.path}", stat.st_size, stat.st_mtime)
                         ) is not None:
                             found.append(found_row)
+                    else:
+                        # A link to nothing, a pipe, a socket, a device: Spark's listing passes
+                        # over them, and its read of a pipe would wait for a writer. Their row
+                        # says so (`open_image`), rather than none.
+                        stat = entry.stat(follow_symlinks=False)
+                        found.append(row(f"file:{entry.path}", None, stat.st_mtime))
             folders.sort(key=lambda entry: entry.name)
             links.extend(entry.path for entry in folders if entry.is_symlink())
             children[folder] = [entry.path for entry in folders if not entry.is_symlink()]
