@@ -7,7 +7,15 @@ import os
 
 import pytest
 
-from sparkface.spark.paths import input_path, join, literal_path, spark_path, written_path
+from sparkface.core.errors import OutputError
+from sparkface.spark.paths import (
+    input_path,
+    join,
+    literal_path,
+    spark_path,
+    writable_folder,
+    written_path,
+)
 from tests.conftest import load_job
 
 
@@ -48,3 +56,11 @@ def test_a_job_that_writes_on_the_driver_refuses_a_uri_output(job, capsys):
     assert "--output: 'hdfs://nn/out' is a URI; this job writes its files on the driver" in (
         capsys.readouterr().err
     )
+
+
+def test_an_output_that_cannot_be_written_is_named_before_any_work(tmp_path):
+    writable_folder(None, tmp_path / "new" / "out")
+    assert (tmp_path / "new" / "out").is_dir() and not list((tmp_path / "new" / "out").iterdir())
+    (tmp_path / "taken").write_text("a file where the output's folder would be")
+    with pytest.raises(OutputError, match=r"cannot write the output to .*/taken/out: Not a direc"):
+        writable_folder(None, tmp_path / "taken" / "out")

@@ -186,6 +186,21 @@ def test_an_output_named_like_a_pattern_or_an_hour_is_written_and_read_back_as_n
         assert json.loads((tmp_path / out / "summary.json").read_text())["files"] == 3
 
 
+def test_an_output_the_job_cannot_write_stops_it_before_any_image_is_read(
+    spark, model_dir, tmp_path, monkeypatch
+):
+    # Spark's own refusal came after the whole input was scored, as a Java trace (exit 1).
+    from sparkface.core.errors import OutputError
+    from sparkface.score import run
+
+    write_faces(tmp_path / "in", utk_names(2), size=(40, 40))
+    (tmp_path / "taken").write_text("a file where the output's folder would be")
+    monkeypatch.setattr(run, "images_to_score", lambda *_: pytest.fail("the input was read"))
+    with pytest.raises(OutputError) as refused:
+        score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "taken" / "out")
+    assert refused.value.exit_code == 3 and "Not a directory" in str(refused.value)
+
+
 def test_an_output_given_as_a_uri_keeps_its_summary_beside_its_rows(spark, model_dir, tmp_path):
     # A URI (hdfs://, s3a://; file:// here) is written through Hadoop, the summary included.
     write_faces(tmp_path / "in", utk_names(2), size=(40, 40))

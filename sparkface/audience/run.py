@@ -15,7 +15,7 @@ from sparkface.audience.report import now_text, render_report, report_data
 from sparkface.audience.shares import HeadCalibration
 from sparkface.audience.tables import audience_tables
 from sparkface.core.config import AudienceConfig
-from sparkface.spark.paths import join, spark_path, write_text, written_path
+from sparkface.spark.paths import join, spark_path, writable_folder, write_text, written_path
 
 log = logging.getLogger("sparkface")
 
@@ -35,6 +35,7 @@ def write_audience(
 ) -> dict[str, Any]:
     """Write OUTPUT/audience, OUTPUT/audience_shares (Parquet) and OUTPUT/report/audience.html
     from `predictions`; return what was written (sources, windows, faces, seconds)."""
+    writable_folder(predictions.sparkSession, output)
     started = time.perf_counter()
     counts, shares = audience_tables(predictions, classes, calibration, config, likeness)
     # A night's tables are small (sources x windows): one file each.

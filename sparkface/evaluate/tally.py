@@ -32,7 +32,7 @@ from sparkface.evaluate.report import write_evaluation
 from sparkface.evaluate.uncertainty import wilson
 from sparkface.score.transform import score_images
 from sparkface.spark.ingest import read_images
-from sparkface.spark.paths import spark_path
+from sparkface.spark.paths import spark_path, writable_folder
 from sparkface.train.preparation import assign_split
 
 
@@ -58,6 +58,7 @@ def evaluate_folder(
     The labelled faces of at least the first age group's age (or of a bin that starts there) are
     evaluated; the rest are counted. Faces labelled with an age bin only are scored on gender and
     race, and on whether the age in years falls in their bin (or the next): no age group."""
+    writable_folder(spark, output_dir)
     groups = labels_config.groups
     source = source or folder_source(input_dir)
     images, usable, scored = labelled_scores(

@@ -17,6 +17,7 @@ from sparkface.profile.report import write_profile
 from sparkface.profile.stats import UNLABELLED_IN_JSON, Profile, profile
 from sparkface.spark.ingest import list_files, read_images
 from sparkface.spark.logs import timed
+from sparkface.spark.paths import writable_folder
 
 log = logging.getLogger("sparkface")
 
@@ -47,6 +48,7 @@ def run_profile(
     """Profile `input_dir` into `output_dir`; returns the profile and each step's seconds. Its
     labels come from the file names, or from `source`'s labels table (`source.images` is then
     `input_dir`)."""
+    writable_folder(spark, output_dir)
     timings: dict[str, float] = {}
     with timed("listing", timings):
         files = list_files(spark, input_dir, ingest).cache()

@@ -58,7 +58,7 @@ from sparkface.score.run import images_to_score, log_left_out
 from sparkface.score.transform import score_images
 from sparkface.spark.ingest import Input
 from sparkface.spark.outputs import FORMATS, summarise, write_predictions
-from sparkface.spark.paths import is_remote, written_path
+from sparkface.spark.paths import is_remote, writable_folder, written_path
 
 log = logging.getLogger("sparkface")
 
@@ -242,6 +242,7 @@ def run_campaign(
     For tests: `before_publish` is called with the staging folder, `fault` after each publishing
     step."""
     check_run_date(run_date)
+    writable_folder(spark, campaign.output)
     root = Path(campaign.output)
     record = new_record(spark, campaign, run_date, full)
     lock = CampaignLock(root, campaign.name, record["run_id"], campaign.lock_stale_after_hours)

@@ -16,7 +16,7 @@ from sparkface.core.package import ModelBundle
 from sparkface.score.transform import score_images
 from sparkface.spark.ingest import Input, read_input
 from sparkface.spark.outputs import summarise, write_predictions
-from sparkface.spark.paths import join, write_text
+from sparkface.spark.paths import join, writable_folder, write_text
 from sparkface.spark.progress import log_progress
 
 log = logging.getLogger("sparkface")
@@ -59,6 +59,7 @@ def run_scoring(
     `faces`: "detect" (the default) finds every face with conf/faces.yaml's settings, a
     FacesConfig with its own; "aligned" scores each file as one aligned crop."""
     faces = detector_settings(faces)
+    writable_folder(spark, output_dir)
     started = time.perf_counter()
     scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     images, left_out = images_to_score(spark, input_dir, ingest, bundle.image_spec)

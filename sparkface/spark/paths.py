@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sparkface.core.errors import OutputError
 
 if TYPE_CHECKING:  # jobs/fit.py takes `local_folder` without starting Spark's Python side
     from pyspark.sql import SparkSession
@@ -82,3 +85,26 @@ def write_text(spark: SparkSession, path: str | Path, text: str) -> str:
     finally:
         stream.close()
     return str(path)
+
+
+def writable_folder(spark: SparkSession, path: str | Path) -> None:
+    """Make the output folder `path` and check that the job may write in it, before any work:
+    Spark's own refusal came after the whole input was read and scored, as a Java trace (exit
+    1, "a bug"). OutputError (exit 3) names the folder and why."""
+    try:
+        if not is_remote(path):
+            os.makedirs(path, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path, prefix=".sparkface-"):
+                pass
+            return
+        target = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(str(path))
+        system = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        if not system.mkdirs(target):
+            raise OSError(f"the file system would not make {path}")
+    except Exception as error:  # noqa: BLE001 - whatever the storage says, the output is at fault
+        java = getattr(error, "java_exception", None)  # py4j's, for Hadoop's refusal
+        reason = getattr(error, "strerror", None) or str(java or error).splitlines()[0]
+        raise OutputError(
+            f"cannot write the output to {path}: {reason}; let the job's user write there, or "
+            "choose another output"
+        ) from None

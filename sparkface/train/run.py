@@ -22,7 +22,7 @@ from sparkface.core.config import (
 from sparkface.core.labels import labelled_files
 from sparkface.spark.ingest import read_images
 from sparkface.spark.logs import timed
-from sparkface.spark.paths import written_path
+from sparkface.spark.paths import writable_folder, written_path
 from sparkface.train.packaging import fit_and_package, reusable_preparation, write_config
 from sparkface.train.preparation import prepare
 from sparkface.train.resume import RESUME_FOLDER
@@ -85,8 +85,8 @@ def run_training(
     the same image size, split and sampling (to compare model settings on the same data). With
     `prepare_only`, stop after the shards, their counts and the config: `jobs/fit.py` (any Keras
     backend, no Spark) or `--reuse-shards` train on them later."""
+    writable_folder(spark, output_dir)
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     counts = reusable_preparation(out, config) if reuse_shards else None
     if counts is None:
