@@ -4,9 +4,10 @@ scored output.
 spark-submit jobs/audience.py --predictions SCORED --output OUT [--model MODEL] [--config FILE]
     [--source-pattern REGEX | --source-segment N] [--window-minutes N] [--min-faces N]
 
-SCORED is a scoring run's Parquet (OUT/parquet of jobs/score.py --input, or a campaign's
-predictions folder). Writes OUT/audience, OUT/audience_shares (Parquet) and
-OUT/report/audience.html. A campaign night makes the same by itself.
+SCORED is a scoring run's output (OUT of jobs/score.py --input, or its OUT/parquet), or a
+campaign's output (its predictions/ folder, or one night's partition of it). Writes
+OUT/audience, OUT/audience_shares (Parquet) and OUT/report/audience.html. A campaign night makes
+the same by itself.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import logging
 import sys
 
 from sparkface.audience.calibration import load_calibration, load_likeness
-from sparkface.audience.run import write_audience
+from sparkface.audience.run import read_predictions, write_audience
 from sparkface.core.config import load_audience, load_ingest
 from sparkface.core.package import default_model_dir, load_bundle
-from sparkface.spark.paths import input_path
 from sparkface.spark.runner import add_common_arguments, in_session, run_main
 
 log = logging.getLogger("sparkface")
@@ -64,7 +64,7 @@ def audience(args: argparse.Namespace) -> None:
         log.warning("%s has no audience calibration: shares are uncorrected averages", args.model)
 
     def work(spark):
-        predictions = spark.read.parquet(input_path(args.predictions))
+        predictions = read_predictions(spark, args.predictions)
         versions = [row[0] for row in predictions.select("model_version").distinct().collect()]
         about = {"model_version": ", ".join(sorted(v for v in versions if v))}
         if versions and str(bundle.descriptor.get("version")) not in versions:

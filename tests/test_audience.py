@@ -768,6 +768,27 @@ def test_the_audience_job_on_a_night_s_predictions_in_a_time_zone(night, tmp_pat
         )
 
 
+@pytest.mark.slow
+def test_the_scored_rows_are_found_where_users_point(spark, night, tmp_path):
+    # A scoring run's own folder failed on its summary.json ("not a Parquet file"), and a path
+    # with no rows as a Java trace: both exit 1.
+    from sparkface.audience.run import read_predictions
+    from sparkface.core.errors import InputError
+
+    out = night[0]
+    rows = read_predictions(spark, str(out / "predictions")).count()
+    assert rows > 0 and read_predictions(spark, str(out)).count() == rows  # a campaign's output
+    one_off = tmp_path / "one-off"
+    spark.read.parquet(str(out / "predictions")).limit(3).write.parquet(str(one_off / "parquet"))
+    (one_off / "summary.json").write_text("{}\n")
+    assert read_predictions(spark, str(one_off)).count() == 3
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "summary.json").write_text("{}\n")
+    for nothing in ("missing", "notes"):
+        with pytest.raises(InputError, match=f"--predictions .*/{nothing}: no scored rows there"):
+            read_predictions(spark, str(tmp_path / nothing))
+
+
 def browser() -> str | None:
     import shutil
 

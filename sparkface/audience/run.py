@@ -8,20 +8,58 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame, SparkSession
 
 from sparkface.audience.likeness import SourceClassifier
 from sparkface.audience.report import now_text, render_report, report_data
 from sparkface.audience.shares import HeadCalibration
 from sparkface.audience.tables import audience_tables
 from sparkface.core.config import AudienceConfig
-from sparkface.spark.paths import join, spark_path, writable_folder, write_text, written_path
+from sparkface.core.errors import InputError
+from sparkface.spark.paths import (
+    input_path,
+    is_remote,
+    join,
+    reason_of,
+    spark_path,
+    writable_folder,
+    write_text,
+    written_path,
+)
 
 log = logging.getLogger("sparkface")
 
 # Folders under the output: the counts, the shares, the report.
 COUNTS_DIR, SHARES_DIR, REPORT_DIR = "audience", "audience_shares", "report"
 REPORT_FILE = "audience.html"
+
+
+def read_predictions(spark: SparkSession, path: str) -> DataFrame:
+    """The scored rows under `path`: a Parquet folder of predictions, or the folder a scoring
+    run wrote (its `parquet/`) or a campaign's output (its `predictions/`), as users pass them.
+    A path that holds none is an InputError (exit 2), where Spark's was a trace (exit 1)."""
+    for inside in ("parquet", "predictions"):
+        if _is_folder(spark, join(path, inside)):  # no Parquet folder holds one so named
+            log.info("reading the scored rows in %s", join(path, inside))
+            path = join(path, inside)
+            break
+    try:
+        return spark.read.parquet(input_path(path))
+    except (PySparkException, Py4JJavaError) as error:  # missing, not Parquet, not one table
+        raise InputError(
+            f"--predictions {path}: no scored rows there ({reason_of(error)}); give a scoring "
+            "run's output folder, its parquet/, or a campaign's output"
+        ) from None
+
+
+def _is_folder(spark: SparkSession, path: str) -> bool:
+    if not is_remote(path):
+        return Path(path).is_dir()
+    target = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    system = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return system.exists(target) and system.getFileStatus(target).isDirectory()
 
 
 def write_audience(

@@ -102,9 +102,13 @@ def writable_folder(spark: SparkSession, path: str | Path) -> None:
         if not system.mkdirs(target):
             raise OSError(f"the file system would not make {path}")
     except Exception as error:  # noqa: BLE001 - whatever the storage says, the output is at fault
-        java = getattr(error, "java_exception", None)  # py4j's, for Hadoop's refusal
-        reason = getattr(error, "strerror", None) or str(java or error).splitlines()[0]
         raise OutputError(
-            f"cannot write the output to {path}: {reason}; let the job's user write there, or "
-            "choose another output"
+            f"cannot write the output to {path}: {reason_of(error)}; let the job's user write "
+            "there, or choose another output"
         ) from None
+
+
+def reason_of(error: BaseException) -> str:
+    """The first line of what the file system or Spark said, from Python or through py4j."""
+    java = getattr(error, "java_exception", None)
+    return getattr(error, "strerror", None) or str(java or error).strip().splitlines()[0]
