@@ -64,6 +64,7 @@ def test_every_image_file_gives_exactly_one_row(scored):
     assert summary["files"] == expected
     assert summary["errors"] == sum(1 for _, error in cases.values() if error)
     assert summary["left_out_by_extension"] == {"": 1, ".heic": 1, ".txt": 1}
+    assert summary["gone_before_read"] == 0  # each file listed has its row
 
 
 def test_errors_name_their_cause(scored):
@@ -199,6 +200,24 @@ def test_an_output_the_job_cannot_write_stops_it_before_any_image_is_read(
     with pytest.raises(OutputError) as refused:
         score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "taken" / "out")
     assert refused.value.exit_code == 3 and "Not a directory" in str(refused.value)
+
+
+def test_a_file_gone_between_listing_and_reading_is_counted(
+    spark, model_dir, tmp_path, monkeypatch
+):
+    from sparkface.score import run
+
+    files = write_faces(tmp_path / "in", utk_names(3), size=(40, 40))
+    listed = run.images_to_score
+
+    def listed_then_deleted(*args):
+        found = listed(*args)
+        files[0].unlink()  # a camera's upload replaced, a cleaner's run: the read comes later
+        return found
+
+    monkeypatch.setattr(run, "images_to_score", listed_then_deleted)
+    summary, paths = score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "out")
+    assert (summary["files"], summary["gone_before_read"], len(paths)) == (2, 1, 2)
 
 
 def test_an_output_given_as_a_uri_keeps_its_summary_beside_its_rows(spark, model_dir, tmp_path):

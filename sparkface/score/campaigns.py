@@ -256,7 +256,7 @@ def run_campaign(
         record.update(
             model_version=str(bundle.descriptor.get("version")), model_sha256=bundle.sha256
         )
-        images, left_out = select_images(
+        images, left_out, _ = select_images(
             spark, campaign, campaign.ingest(ingest or IngestConfig()), bundle
         )
         seen = images.count()
@@ -336,12 +336,13 @@ def select_images(
     missing = [p for p in campaign.inputs if not is_remote(p) and not Path(p).is_dir()]
     if missing:
         raise CampaignError(f"campaign {campaign.name}: input folder(s) missing: {missing}")
-    images, left_out = None, Counter()
+    images, left_out, listed = None, Counter(), 0
     for folder in campaign.inputs:
         found = images_to_score(spark, folder, ingest, bundle.image_spec)
         images = found.images if images is None else images.unionByName(found.images)
         left_out.update(found.left_out)
-    return Input(select_files(images, campaign), dict(sorted(left_out.items())))
+        listed += found.listed
+    return Input(select_files(images, campaign), dict(sorted(left_out.items())), listed)
 
 
 def unscored(

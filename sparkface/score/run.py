@@ -62,7 +62,7 @@ def run_scoring(
     writable_folder(spark, output_dir)
     started = time.perf_counter()
     scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    images, left_out = images_to_score(spark, input_dir, ingest, bundle.image_spec)
+    images, left_out, listed = images_to_score(spark, input_dir, ingest, bundle.image_spec)
     scored = score_images(
         images, bundle, batch_size=batch_size, run_id=run_id, scored_at=scored_at, faces=faces
     )
@@ -80,6 +80,7 @@ def run_scoring(
     summary.update(
         {
             "left_out_by_extension": left_out,
+            "gone_before_read": max(listed - summary["files"], 0),
             "input": input_dir,
             "output": output_dir,
             "model_version": bundle.descriptor.get("version"),
@@ -99,4 +100,11 @@ def run_scoring(
         summary["images_per_second"] or 0,
     )
     log_left_out(left_out, input_dir)
+    if summary["gone_before_read"]:
+        # Spark passes over a file deleted between its listing and its read (ignoreMissingFiles).
+        log.warning(
+            "%d image files under %s were listed but gone when read: no row",
+            summary["gone_before_read"],
+            input_dir,
+        )
     return summary

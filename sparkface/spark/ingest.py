@@ -240,10 +240,12 @@ def list_files(spark: SparkSession, input_dir: str, ingest: IngestConfig) -> Dat
 
 
 class Input(NamedTuple):
-    """An input's images, and how many files were left out as not images by their names."""
+    """An input's images, how many there were when listed, and how many files were left out as
+    not images by their names."""
 
     images: DataFrame
     left_out: dict[str, int]  # extension ("" for none) -> files
+    listed: int  # image files listed: fewer rows means some were gone when read
 
 
 def read_input(
@@ -255,7 +257,8 @@ def read_input(
     images = files.where(F.col("path").rlike(extension_pattern(ingest.extensions)))
     wanted = {extension.lower() for extension in ingest.extensions}
     left_out = {name: n for name, n in sorted(walk.suffixes.items()) if name not in wanted}
-    return Input(images, left_out)
+    listed = sum(n for name, n in walk.suffixes.items() if name in wanted)
+    return Input(images, left_out, listed)
 
 
 def read_images(
