@@ -20,7 +20,7 @@ from sparkface.core.config import AudienceConfig
 from sparkface.core.errors import InputError
 from sparkface.spark.paths import (
     input_path,
-    is_remote,
+    is_folder,
     join,
     reason_of,
     spark_path,
@@ -41,7 +41,7 @@ def read_predictions(spark: SparkSession, path: str) -> DataFrame:
     run wrote (its `parquet/`) or a campaign's output (its `predictions/`), as users pass them.
     A path that holds none is an InputError (exit 2), where Spark's was a trace (exit 1)."""
     for inside in ("parquet", "predictions"):
-        if _is_folder(spark, join(path, inside)):  # no Parquet folder holds one so named
+        if is_folder(spark, join(path, inside)):  # no Parquet folder holds one so named
             log.info("reading the scored rows in %s", join(path, inside))
             path = join(path, inside)
             break
@@ -52,14 +52,6 @@ def read_predictions(spark: SparkSession, path: str) -> DataFrame:
             f"--predictions {path}: no scored rows there ({reason_of(error)}); give a scoring "
             "run's output folder, its parquet/, or a campaign's output"
         ) from None
-
-
-def _is_folder(spark: SparkSession, path: str) -> bool:
-    if not is_remote(path):
-        return Path(path).is_dir()
-    target = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
-    system = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return system.exists(target) and system.getFileStatus(target).isDirectory()
 
 
 def write_audience(

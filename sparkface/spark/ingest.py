@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from sparkface.core.config import IngestConfig
 from sparkface.core.errors import InputError
-from sparkface.spark.paths import input_path, is_remote
+from sparkface.spark.paths import hadoop_file, input_path, is_remote
 
 log = logging.getLogger("sparkface")
 
@@ -120,9 +120,7 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
 
     if is_remote(input_dir):
         found = []
-        jvm = spark.sparkContext._jvm
-        path = jvm.org.apache.hadoop.fs.Path(input_dir)
-        system = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        system, path = hadoop_file(spark, input_dir)
         listing = system.listFiles(path, True)
         while listing.hasNext():
             status = listing.next()

@@ -68,6 +68,20 @@ def join(folder: str | Path, *names: str) -> str:
     return str(Path(folder, *names))
 
 
+def hadoop_file(spark: SparkSession, path: str):
+    """(file system, Hadoop path) of a URI, as the session's Hadoop configuration reaches it."""
+    target = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), target
+
+
+def is_folder(spark: SparkSession, path: str) -> bool:
+    """Whether `path`, a local path or a URI, is a folder."""
+    if not is_remote(path):
+        return Path(path).is_dir()
+    system, target = hadoop_file(spark, path)
+    return system.exists(target) and system.getFileStatus(target).isDirectory()
+
+
 def write_text(spark: SparkSession, path: str | Path, text: str) -> str:
     """Write a small text file (a summary, a report) at `path`, a local path or a URI, making its
     folder; return where it went. A URI is written through Hadoop, where the tables went."""
@@ -76,9 +90,7 @@ def write_text(spark: SparkSession, path: str | Path, text: str) -> str:
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_text(text, encoding="utf-8")
         return str(local)
-    jvm = spark.sparkContext._jvm
-    target = jvm.org.apache.hadoop.fs.Path(str(path))
-    system = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    system, target = hadoop_file(spark, str(path))
     stream = system.create(target, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))
@@ -97,8 +109,7 @@ def writable_folder(spark: SparkSession, path: str | Path) -> None:
             with tempfile.TemporaryFile(dir=path, prefix=".sparkface-"):
                 pass
             return
-        target = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(str(path))
-        system = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        system, target = hadoop_file(spark, str(path))
         if not system.mkdirs(target):
             raise OSError(f"the file system would not make {path}")
     except Exception as error:  # noqa: BLE001 - whatever the storage says, the output is at fault
