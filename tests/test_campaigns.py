@@ -53,6 +53,7 @@ def runs(out) -> pd.DataFrame:
 def test_two_nights_score_each_file_exactly_once(spark, setup, bundle):
     inbox, campaign, out = setup
     (inbox / "Thumbs.db").write_bytes(b"not an image: no row, counted in the manifest")
+    (inbox / ".DS_Store").write_bytes(b"hidden: no row, counted in the manifest")
     first = run_campaign(spark, campaign, "2026-11-27", bundle=bundle)
     write_faces(inbox / "new", utk_names(30, seed=1)[20:])
     second = run_campaign(spark, campaign, "2026-11-28", bundle=bundle)
@@ -71,6 +72,7 @@ def test_two_nights_score_each_file_exactly_once(spark, setup, bundle):
         assert manifest["campaign"] == "lobby" and manifest["run_date"] == day
         assert manifest["model_sha256"] == bundle.sha256
         assert manifest["left_out_by_extension"] == {".db": 1}
+        assert manifest["left_out_hidden"] == 1
         assert {
             "files_seen",
             "scored",

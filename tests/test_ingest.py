@@ -108,3 +108,15 @@ def test_a_folder_keeps_its_own_path_and_a_wider_link_adds_only_what_is_new(tmp_
         f"file:{top}/zcam/empty.jpg",
     ]
     assert walk.roots == [f"{top}/zcam", f"{top}/b_cam", f"{top}/c_wide/new"]
+
+
+def test_names_starting_with_an_underscore_are_walked_and_hidden_ones_counted(tmp_path):
+    for name in ("cam/_DSC0001.JPG", "_archive/a.jpg", ".thumbnails/a.jpg", "cam/.DS_Store"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    walk = walk_input(None, str(tmp_path))
+    assert sorted(path for path, *_ in walk.unread) == [
+        f"file:{tmp_path}/_archive/a.jpg",
+        f"file:{tmp_path}/cam/_DSC0001.JPG",
+    ]
+    assert walk.suffixes == {".jpg": 2} and walk.hidden == 2  # a hidden folder once

@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import types as T
 
 from sparkface.core.config import FacesConfig, IngestConfig, LabelConfig
+from sparkface.core.errors import InputError
 from sparkface.core.images import decode_face
 from sparkface.core.package import ModelBundle, flip_for, load_bundle, load_model_file, predict
 from sparkface.score.run import run_scoring
@@ -226,6 +227,42 @@ def test_an_output_given_as_a_uri_keeps_its_summary_beside_its_rows(spark, model
     summary, paths = score_aligned(spark, model_dir, tmp_path / "in", f"file://{tmp_path}/out")
     assert summary["files"] == 2 and len(paths) == 2
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["scored"] == 2
+
+
+def test_names_spark_would_hide_are_scored_and_hidden_ones_counted(spark, model_dir, tmp_path):
+    # Cameras in Adobe RGB name photos `_DSC0001.JPG`, and `_archive` is anyone's folder:
+    # Spark's listing hides every name starting with "_" or ".", so these had no row and no word.
+    names = utk_names(4)
+    write_faces(tmp_path / "in" / "cam", names[:1])
+    (tmp_path / "in" / "cam" / names[0]).rename(tmp_path / "in" / "cam" / "_DSC0001.JPG")
+    write_faces(tmp_path / "in" / "_archive", names[1:2])
+    # Hidden as everywhere in Unix: a Mac's metadata twin, a file manager's thumbnails.
+    write_faces(tmp_path / "in" / ".thumbnails", names[2:4])
+    (tmp_path / "in" / "cam" / "._DSC0001.JPG").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    summary, paths = score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "out")
+    assert sorted(path.split("/in/")[1] for path in paths) == [
+        f"_archive/{names[1]}",
+        "cam/_DSC0001.JPG",
+    ]
+    assert (summary["files"], summary["left_out_hidden"], summary["gone_before_read"]) == (2, 2, 0)
+
+
+def test_an_input_given_as_a_uri_pattern_reads_each_match(spark, model_dir, tmp_path):
+    # `s3a://cams/2026-12-*/` as the README has it; `file://` takes Hadoop's path here.
+    for night, count in (("2026-12-06", 2), ("2026-12-07", 3), ("2025-01-01", 1)):
+        write_faces(tmp_path / "in" / night, utk_names(count, seed=count))
+    (tmp_path / "in" / "2026-12-07" / "empty.jpg").write_bytes(b"")
+    write_faces(tmp_path / "in" / "2026-12-07" / ".thumbnails", utk_names(1))
+    summary, paths = score_aligned(
+        spark, model_dir, f"file://{tmp_path}/in/2026-12-*", tmp_path / "out"
+    )
+    assert (
+        sorted(path.split("/in/")[1][:10] for path in paths)
+        == ["2026-12-06"] * 2 + ["2026-12-07"] * 4
+    )
+    assert (summary["files"], summary["errors"], summary["left_out_hidden"]) == (6, 1, 1)
+    with pytest.raises(InputError, match="nothing matches"):
+        score_aligned(spark, model_dir, f"file://{tmp_path}/in/2027-*", tmp_path / "out")
 
 
 def test_each_file_is_one_row_however_many_links_lead_to_it(spark, model_dir, tmp_path):

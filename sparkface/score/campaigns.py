@@ -256,7 +256,7 @@ def run_campaign(
         record.update(
             model_version=str(bundle.descriptor.get("version")), model_sha256=bundle.sha256
         )
-        images, left_out, _ = select_images(
+        images, left_out, _, hidden = select_images(
             spark, campaign, campaign.ingest(ingest or IngestConfig()), bundle
         )
         seen = images.count()
@@ -264,6 +264,7 @@ def run_campaign(
             images = unscored(spark, images, root, campaign.name, run_date)
         summary = stage(images, bundle, campaign, record, staging)
         summary["left_out_by_extension"] = left_out
+        summary["left_out_hidden"] = hidden
         if campaign.audience.enabled:
             summary["audience"] = stage_audience(spark, bundle, campaign, record, staging)
             record["report"] = str(
@@ -282,7 +283,7 @@ def run_campaign(
         publish(staging, root, campaign.name, run_date, campaign.formats, record["run_id"], fault)
         record.update(status="succeeded", finished_at=datetime.now(UTC))
         log_published(record, partition_dir(root, "predictions", campaign.name, run_date))
-        log_left_out(left_out, f"campaign {campaign.name}'s inputs")
+        log_left_out(left_out, f"campaign {campaign.name}'s inputs", hidden)
         return record
     except Exception as error:
         record.update(
@@ -332,17 +333,18 @@ def select_images(
     spark: SparkSession, campaign: Campaign, ingest: IngestConfig, bundle: ModelBundle
 ) -> Input:
     """Every image under the campaign's inputs that passes its filters, and the other files,
-    counted by extension."""
+    counted by extension, and the hidden ones."""
     missing = [p for p in campaign.inputs if not is_remote(p) and not Path(p).is_dir()]
     if missing:
         raise CampaignError(f"campaign {campaign.name}: input folder(s) missing: {missing}")
-    images, left_out, listed = None, Counter(), 0
+    images, left_out, listed, hidden = None, Counter(), 0, 0
     for folder in campaign.inputs:
         found = images_to_score(spark, folder, ingest, bundle.image_spec)
         images = found.images if images is None else images.unionByName(found.images)
         left_out.update(found.left_out)
         listed += found.listed
-    return Input(select_files(images, campaign), dict(sorted(left_out.items())), listed)
+        hidden += found.hidden
+    return Input(select_files(images, campaign), dict(sorted(left_out.items())), listed, hidden)
 
 
 def unscored(
@@ -402,6 +404,7 @@ def write_manifest(
     } | {
         "errors_by_reason": summary["errors_by_reason"],
         "left_out_by_extension": summary.get("left_out_by_extension", {}),
+        "left_out_hidden": summary.get("left_out_hidden", 0),
         "formats": list(formats),
     }
     if "audience" in summary:

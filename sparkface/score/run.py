@@ -31,8 +31,16 @@ def images_to_score(
     return read_input(spark, input_dir, ingest, max_bytes=spec.max_file_bytes)
 
 
-def log_left_out(left_out: dict[str, int], where: str) -> None:
-    """Say which files have no row because their names are not images' (conf/ingest.yaml)."""
+def log_left_out(left_out: dict[str, int], where: str, hidden: int = 0) -> None:
+    """Say which files have no row because their names are not images' (conf/ingest.yaml) or
+    are hidden."""
+    if hidden:
+        log.warning(
+            "%d hidden files or folders under %s have no row: names starting with '.' "
+            "(.DS_Store, ._IMG_0001.JPG, .thumbnails/) are left out",
+            hidden,
+            where,
+        )
     if left_out:
         names = ", ".join(f"{name or '(none)'} {count}" for name, count in left_out.items())
         log.warning(
@@ -62,7 +70,7 @@ def run_scoring(
     writable_folder(spark, output_dir)
     started = time.perf_counter()
     scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    images, left_out, listed = images_to_score(spark, input_dir, ingest, bundle.image_spec)
+    images, left_out, listed, hidden = images_to_score(spark, input_dir, ingest, bundle.image_spec)
     scored = score_images(
         images, bundle, batch_size=batch_size, run_id=run_id, scored_at=scored_at, faces=faces
     )
@@ -80,6 +88,7 @@ def run_scoring(
     summary.update(
         {
             "left_out_by_extension": left_out,
+            "left_out_hidden": hidden,
             "gone_before_read": max(listed - summary["files"], 0),
             "input": input_dir,
             "output": output_dir,
@@ -99,7 +108,7 @@ def run_scoring(
         summary["errors_by_reason"],
         summary["images_per_second"] or 0,
     )
-    log_left_out(left_out, input_dir)
+    log_left_out(left_out, input_dir, hidden)
     if summary["gone_before_read"]:
         # Spark passes over a file deleted between its listing and its read (ignoreMissingFiles).
         log.warning(

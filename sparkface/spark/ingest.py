@@ -27,9 +27,15 @@ FILE_COLUMNS = ("path", "file_name", "file_size", "modified_at")
 # job. Options of this read only (the session's file system stays as it is); no image has a
 # checksum file, and without the lookups the read is faster. The cache is bypassed because an
 # instance of the checksummed one, cached by scheme, would otherwise be reused.
-RAW_LOCAL_FILES = {
+#
+# Spark's listing hides every name starting with "_" or ".". Cameras write "_" names: Sony's and
+# Nikon's photos in Adobe RGB are `_DSC0001.JPG`, and folders such as `_archive` hold real
+# images; those had no row and no word. Only "." names (`.DS_Store`, macOS's `._IMG_0001.JPG`,
+# a file manager's `.thumbnails/`) stay hidden, as everywhere in Unix, and the walk counts them.
+READ_OPTIONS = {
     "fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
     "fs.file.impl.disable.cache": "true",
+    "ignoredPathSegmentRegex": r"^\.",
 }
 
 
@@ -61,7 +67,7 @@ def _binary_files(
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
         .option("ignoreMissingFiles", "true")
-        .options(**RAW_LOCAL_FILES)
+        .options(**READ_OPTIONS)
         .load([input_path(root) for root in walk.roots])
     )
     if max_bytes is not None:
@@ -79,8 +85,8 @@ def _binary_files(
 
 
 def _hidden(name: str) -> bool:
-    # Spark's file index leaves out names starting with "_" or "."; do the same.
-    return name.startswith(("_", "."))
+    # As READ_OPTIONS' ignoredPathSegmentRegex: Spark's listing leaves these out.
+    return name.startswith(".")
 
 
 class Walk(NamedTuple):
@@ -90,6 +96,7 @@ class Walk(NamedTuple):
     aliases: list[str]  # local folders reached through a link to a folder walked anyway
     roots: list[str]  # what Spark lists (recursively): the input, or around its aliases
     suffixes: Counter[str]  # the files' extensions, lower case ("" for none), a file once
+    hidden: int  # entries named with a leading "." (a hidden folder once, not its files)
 
 
 def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None) -> Walk:
@@ -104,7 +111,8 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
     alias. Spark follows every link it meets (a loop forty deep, two loops past its memory), so
     it lists `roots` that hold no alias: the input itself when there is none, else the files of
     each folder above one and its other folders. `suffixes` counts every file's extension, so
-    that the files left out by their names are counted too."""
+    that the files left out by their names are counted too, and `hidden` the entries left out
+    as hidden (a name starting with ".")."""
     suffixes: Counter[str] = Counter()
 
     def row(path: str, size: int | None, modified_seconds: float) -> tuple | None:
@@ -119,20 +127,44 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
         return None
 
     if is_remote(input_dir):
-        found = []
-        system, path = hadoop_file(spark, input_dir)
-        listing = system.listFiles(path, True)
+        return _walk_remote(spark, input_dir, row, suffixes)
+    return _walk_local(os.path.abspath(input_dir), row, suffixes)
+
+
+def _walk_remote(
+    spark: SparkSession,
+    input_dir: str,
+    row: Callable[[str, int | None, float], tuple | None],
+    suffixes: Counter[str],
+) -> Walk:
+    # A URI may be a pattern (`s3a://cams/2026-12-*/`), as Spark reads it: each match is listed
+    # flat (fast on object stores). A file below a hidden folder is left out as Spark leaves it,
+    # and the hidden entry nearest the match is counted once.
+    found: list[tuple] = []
+    hidden: set[str] = set()
+    system, pattern = hadoop_file(spark, input_dir)
+    matches = system.globStatus(pattern) or []
+    if not matches:
+        raise InputError(f"input folder does not exist: {input_dir} (nothing matches it)")
+    for match in matches:
+        if _hidden(match.getPath().getName()):
+            hidden.add(match.getPath().toString())
+            continue
+        top = match.getPath().toString().rstrip("/") + "/"
+        listing = system.listFiles(match.getPath(), True)
         while listing.hasNext():
             status = listing.next()
-            if _hidden(status.getPath().getName()):
+            name = status.getPath().toString()
+            relative = name.removeprefix(top) if name.startswith(top) else name.rsplit("/", 1)[-1]
+            segments = relative.split("/")
+            first_hidden = next((i for i, part in enumerate(segments) if _hidden(part)), None)
+            if first_hidden is not None:
+                hidden.add(top + "/".join(segments[: first_hidden + 1]))
                 continue
-            found_row = row(
-                status.getPath().toString(), status.getLen(), status.getModificationTime() / 1000
-            )
+            found_row = row(name, status.getLen(), status.getModificationTime() / 1000)
             if found_row is not None:
                 found.append(found_row)
-        return Walk(found, [], [input_dir], suffixes)
-    return _walk_local(os.path.abspath(input_dir), row, suffixes)
+    return Walk(found, [], [input_dir], suffixes, len(hidden))
 
 
 def _walk_local(
@@ -143,6 +175,7 @@ def _walk_local(
     # be a new file to the next night), and a folder met again, by a link or inside a linked
     # folder, is an alias.
     found: list[tuple] = []
+    hidden: set[str] = set()
     unreadable: list[str] = []
     aliases: list[str] = []
     read: set[str] = set()  # the real folders walked
@@ -167,6 +200,7 @@ def _walk_local(
             with entries:
                 for entry in entries:
                     if _hidden(entry.name):
+                        hidden.add(entry.path)
                         continue
                     if entry.is_dir(follow_symlinks=True):
                         folders.append(entry)
@@ -205,7 +239,7 @@ def _walk_local(
             f"{len(names)} of the input's files or folders cannot be read (permission "
             f"denied): {shown}; let the job's user read them, or move them out of the input"
         )
-    return Walk(found, sorted(aliases), _roots(root, aliases, children), suffixes)
+    return Walk(found, sorted(aliases), _roots(root, aliases, children), suffixes, len(hidden))
 
 
 def _roots(root: str, aliases: list[str], children: dict[str, list[str]]) -> list[str]:
@@ -239,24 +273,26 @@ def list_files(spark: SparkSession, input_dir: str, ingest: IngestConfig) -> Dat
 
 class Input(NamedTuple):
     """An input's images, how many there were when listed, and how many files were left out as
-    not images by their names."""
+    not images by their names or as hidden."""
 
     images: DataFrame
     left_out: dict[str, int]  # extension ("" for none) -> files
     listed: int  # image files listed: fewer rows means some were gone when read
+    hidden: int  # files and folders named with a leading "." (a folder once)
 
 
 def read_input(
     spark: SparkSession, input_dir: str, ingest: IngestConfig, max_bytes: int | None = None
 ) -> Input:
     """Image files under `input_dir` with their bytes (`read_images`), and the other files
-    counted by extension: a `.heic` or `.tif` has no row, and its count says so."""
+    counted by extension: a `.heic` or `.tif` has no row, and its count says so; so have hidden
+    entries (`.DS_Store`, `.thumbnails/`), counted too."""
     files, walk = _binary_files(spark, input_dir, max_bytes)
     images = files.where(F.col("path").rlike(extension_pattern(ingest.extensions)))
     wanted = {extension.lower() for extension in ingest.extensions}
     left_out = {name: n for name, n in sorted(walk.suffixes.items()) if name not in wanted}
     listed = sum(n for name, n in walk.suffixes.items() if name in wanted)
-    return Input(images, left_out, listed)
+    return Input(images, left_out, listed, walk.hidden)
 
 
 def read_images(
