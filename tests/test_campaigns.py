@@ -220,6 +220,36 @@ def test_campaign_files_are_validated(tmp_path):
     assert load_campaign("utkface-nightly").formats == ("parquet", "json")
 
 
+@pytest.mark.parametrize(
+    "inputs, where",
+    [
+        (["{d}/cams", "{d}/cams/lobby"], "'{d}/cams/lobby' is inside '{d}/cams'"),
+        (["{d}/cams/lobby", "{d}/cams"], "'{d}/cams/lobby' is inside '{d}/cams'"),
+        (["{d}/cams", "{d}/cams/"], "'{d}/cams' is listed twice"),
+        # Named where the link leads, as the campaign's rows name its files.
+        (["{d}/cams/lobby", "{d}/lobby-link"], "'{d}/cams/lobby' is listed twice"),
+        (["s3a://c/cams/", "s3a://c/cams/lobby"], "'s3a://c/cams/lobby' is inside 's3a://c/cams/'"),
+    ],
+)
+def test_inputs_that_hold_each_other_are_refused(tmp_path, inputs, where):
+    # Each file of the inner folder was read through both inputs: four rows of one photo a
+    # night, and a log that said "14 files seen, 10 skipped as already scored, 14 scored".
+    (tmp_path / "cams" / "lobby").mkdir(parents=True)
+    (tmp_path / "lobby-link").symlink_to(tmp_path / "cams" / "lobby")
+    named = [path.format(d=tmp_path) for path in inputs]
+    (tmp_path / "n.yaml").write_text(json.dumps({"inputs": named, "output": "out"}))
+    with pytest.raises(ConfigError) as refused:
+        load_campaign("n", tmp_path)
+    assert str(refused.value).endswith(
+        f"inputs: {where.format(d=tmp_path)} (links followed): each of its files would be "
+        "scored twice a night; list one of them"
+    )
+    # A folder whose name only starts like another's is not inside it.
+    beside = [f"{tmp_path}/cams", f"{tmp_path}/cams-2"]
+    (tmp_path / "m.yaml").write_text(json.dumps({"inputs": beside, "output": "out"}))
+    assert load_campaign("m", tmp_path).inputs == tuple(beside)
+
+
 def test_a_fault_while_publishing_leaves_the_night_and_a_killed_publish_is_completed(
     spark, setup, bundle, monkeypatch
 ):

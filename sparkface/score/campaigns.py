@@ -99,6 +99,13 @@ class Campaign(Settings):
                 "publishing a night renames its folders and keeps a lock beside them. A one-off "
                 "`jobs/score.py --output` may be a URI"
             )
+        if overlap := overlapping(self.inputs):
+            inner, outer = overlap
+            where = "listed twice" if inner == outer else f"inside {outer!r}"
+            raise ValueError(
+                f"inputs: {inner!r} is {where} (links followed): each of its files would be "
+                "scored twice a night; list one of them"
+            )
         if self.file_name_pattern:
             try:
                 re.compile(self.file_name_pattern)
@@ -126,6 +133,23 @@ class Campaign(Settings):
         if not self.extensions:
             return base
         return base.model_copy(update={"extensions": tuple(self.extensions)})
+
+
+def overlapping(inputs: tuple[str, ...]) -> tuple[str, str] | None:
+    """(inner, outer): the first input that is another, or inside it, local folders compared
+    where their links lead; None when each folder is listed once."""
+
+    def folder(path: str) -> str:
+        where = path.rstrip("/") if is_remote(path) else os.path.realpath(path)
+        return where + "/"
+
+    folders = [folder(path) for path in inputs]
+    for i, inner in enumerate(folders):
+        for j, outer in enumerate(folders):
+            # The same folder twice is reported at its second listing.
+            if i != j and inner.startswith(outer) and (inner != outer or j < i):
+                return inputs[i], inputs[j]
+    return None
 
 
 def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
