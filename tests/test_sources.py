@@ -5,6 +5,7 @@ profile and the evaluation of such a source."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -73,6 +74,20 @@ def test_a_table_labels_each_image_by_its_path_with_bins_as_bounds(spark, table_
     assert rows["e.jpg"].label_error == "age is not years or a bin 'lo-hi' / 'lo+': 'old'"
     assert rows["f.jpg"].label_error == "not in the labels table"
     assert {row.source for row in rows.values()} == {"photos"}
+
+
+def test_a_file_the_table_labels_twice_differently_has_no_label(spark, table_source):
+    # Spark kept either row, so training and evaluation changed from one run to the next.
+    table = TABLE + "train/a.jpg,20-29,Male,East Asian\ntrain/c.jpg,36,Female,Black\n"
+    table += "train/c.jpg,35,Male,Black\n"
+    Path(table_source.labels).write_text(table)
+    files = read_images(spark, table_source.images, load_ingest())
+    rows = {row.file_name: row for row in labelled_files(spark, files, table_source).collect()}
+    a, c = rows["a.jpg"], rows["c.jpg"]
+    assert (a.age_low, a.gender, a.label_error) == (20, "male", None)  # twice alike: one face
+    assert (c.age, c.gender, c.race) == (None, None, None)
+    assert c.label_error == "labelled 3 different ways in the labels table"
+    assert len(rows) == 6
 
 
 def test_a_class_the_source_does_not_map_is_named(spark, table_source):

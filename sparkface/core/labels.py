@@ -179,7 +179,7 @@ def labels_from_table(
             F.regexp_extract(age_text, _AGE_BIN, 2).try_cast("int")
         ),
     )
-    labels = table.select(
+    rows = table.select(
         F.regexp_replace(F.trim(F.col(fields["file"])), r"^\./", "").alias("_file"),
         F.when(exact, age_text.try_cast("int")).alias("_age"),
         low.alias("_age_low"),
@@ -187,7 +187,15 @@ def labels_from_table(
         mapped("gender").alias("_gender"),
         mapped("race").alias("_race"),
         age_text.alias("_age_text"),
-    ).dropDuplicates(["_file"])
+    )
+    # A file the table names twice alike is one face; twice with different labels, no label is
+    # the truth, and keeping either row (Spark keeps any) would change training and evaluation
+    # from one run to the next.
+    label_columns = ("_age", "_age_low", "_age_high", "_gender", "_race", "_age_text")
+    labels = rows.groupBy("_file").agg(
+        *[F.first(name).alias(name) for name in label_columns],
+        F.size(F.collect_set(F.struct(*label_columns))).alias("_labellings"),
+    )
     folder = source.images.rstrip("/")
     prefix = folder + "/" if is_remote(folder) else f"file:{Path(folder).resolve()}/"
     relative = F.when(
@@ -201,18 +209,25 @@ def labels_from_table(
         (F.col("_age_high") < F.col("_age_low")) | (F.col("_age_high") > max_age),
         F.format_string(f"age out of range 0-{max_age}: '%s'", F.col("_age_text")),
     )
-    label_error = F.when(F.col("_file").isNull(), F.lit("not in the labels table")).otherwise(
-        F.nullif(
-            F.concat_ws(
-                "; ",
-                bounds_error,
-                *[
-                    F.when(F.col(f"_{head}").isNull(), F.lit(f"no {head}"))
-                    for head in ("gender", "race")
-                    if head in fields
-                ],
-            ),
-            F.lit(""),
+    label_error = (
+        F.when(F.col("_file").isNull(), F.lit("not in the labels table"))
+        .when(
+            F.col("_labellings") > 1,
+            F.format_string("labelled %d different ways in the labels table", F.col("_labellings")),
+        )
+        .otherwise(
+            F.nullif(
+                F.concat_ws(
+                    "; ",
+                    bounds_error,
+                    *[
+                        F.when(F.col(f"_{head}").isNull(), F.lit(f"no {head}"))
+                        for head in ("gender", "race")
+                        if head in fields
+                    ],
+                ),
+                F.lit(""),
+            )
         )
     )
     labelled = label_error.isNull()
