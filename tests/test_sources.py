@@ -90,6 +90,30 @@ def test_a_file_the_table_labels_twice_differently_has_no_label(spark, table_sou
     assert len(rows) == 6
 
 
+def test_a_table_may_name_each_image_whole_or_as_windows_writes_it(spark, table_source):
+    # A listing of the folder (`find /data/photos -name '*.jpg'`) names each image whole: every
+    # image was "not in the labels table".
+    folder = table_source.images
+    table = "file,age,gender,race\n" + "".join(
+        f"{name},20-29,Male,Black\n"
+        for name in (
+            f"{folder}/train/a.jpg",
+            f"file:{folder}/train/b.jpg",
+            f"file://{folder}/train/c.jpg",
+            "train\\d.jpg",
+            "././train/e.jpg",
+            "/elsewhere/train/f.jpg",  # another folder's f.jpg is not this one
+        )
+    )
+    Path(table_source.labels).write_text(table)
+    files = read_images(spark, folder, load_ingest())
+    rows = {row.file_name: row for row in labelled_files(spark, files, table_source).collect()}
+    assert {name: row.label_error for name, row in rows.items()} == {
+        **{f"{n}.jpg": None for n in "abcde"},
+        "f.jpg": "not in the labels table",
+    }
+
+
 def test_a_class_the_source_does_not_map_is_named(spark, table_source):
     files = read_images(spark, table_source.images, load_ingest())
     partial = table_source.model_copy(update={"race": {"White": "white"}})

@@ -135,6 +135,26 @@ def _check_classes(table: DataFrame, column: str, mapping: dict[str, str], sourc
         )
 
 
+def table_file(file: Column, images: str) -> Column:
+    """A labels table's `file` as the image's path under `images`: as the table has it
+    (`2026/a.jpg`, `./2026/a.jpg`), or written from Windows (`2026\\a.jpg`), or whole, as a
+    listing of the folder writes it (`/data/photos/2026/a.jpg`, `file:/…`, `s3a://…`)."""
+    name = F.regexp_replace(F.regexp_replace(F.trim(file), r"\\", "/"), r"^(\./)+", "")
+    folder = images.rstrip("/")
+    if is_remote(folder):
+        prefixes = [folder + "/"]
+    else:
+        spellings = {str(Path(folder).absolute()), str(Path(folder).resolve())}
+        prefixes = [
+            f"{scheme}{path}/" for path in sorted(spellings) for scheme in ("", "file:", "file://")
+        ]
+    for prefix in prefixes:
+        name = F.when(
+            name.startswith(prefix), F.substring(name, len(prefix) + 1, 1 << 20)
+        ).otherwise(name)
+    return name
+
+
 def labels_from_table(
     spark: SparkSession, files: DataFrame, source: SourceConfig, max_age: int = MAX_AGE
 ) -> DataFrame:
@@ -180,7 +200,7 @@ def labels_from_table(
         ),
     )
     rows = table.select(
-        F.regexp_replace(F.trim(F.col(fields["file"])), r"^\./", "").alias("_file"),
+        table_file(F.col(fields["file"]), source.images).alias("_file"),
         F.when(exact, age_text.try_cast("int")).alias("_age"),
         low.alias("_age_low"),
         high.alias("_age_high"),
