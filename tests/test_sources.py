@@ -114,6 +114,28 @@ def test_a_table_may_name_each_image_whole_or_as_windows_writes_it(spark, table_
     }
 
 
+def test_ages_written_as_floats_are_years(spark, table_source):
+    # pandas writes a float column when one age is missing: every age reads "35.0", and each
+    # was "not years or a bin".
+    ages = {"a": 35.0, "b": 7.0, "c": 35.5, "d": None}
+    table = pd.DataFrame(
+        {
+            "file": [f"train/{name}.jpg" for name in ages],
+            "age": list(ages.values()),
+            "gender": "Male",
+            "race": "Black",
+        }
+    )
+    table.to_parquet(table_source.images + "/labels.parquet")
+    source = table_source.model_copy(update={"labels": table_source.images + "/labels.parquet"})
+    files = read_images(spark, source.images, load_ingest())
+    rows = {row.file_name: row for row in labelled_files(spark, files, source).collect()}
+    assert (rows["a.jpg"].age, rows["a.jpg"].age_low, rows["a.jpg"].age_high) == (35, 35, 35)
+    assert (rows["b.jpg"].age, rows["b.jpg"].label_error) == (7, None)
+    assert rows["c.jpg"].label_error == "age is not years or a bin 'lo-hi' / 'lo+': '35.5'"
+    assert rows["d.jpg"].age is None and rows["d.jpg"].label_error.startswith("age is not")
+
+
 def test_a_class_the_source_does_not_map_is_named(spark, table_source):
     files = read_images(spark, table_source.images, load_ingest())
     partial = table_source.model_copy(update={"race": {"White": "white"}})

@@ -188,12 +188,15 @@ def labels_from_table(
         return expression
 
     age_text = F.trim(F.col(fields["age"]))
-    exact = age_text.rlike(r"^[0-9]+$")
+    # Whole years, also as a float column writes them ("35.0": pandas, with a missing age in
+    # the column, writes every age so, and a Parquet float column reads so).
+    years = F.regexp_extract(age_text, r"^([0-9]+)(\.0*)?$", 1)
+    exact = years != ""
     binned = F.regexp_extract(age_text, _AGE_BIN, 1) != ""
-    low = F.when(exact, age_text.try_cast("int")).when(
+    low = F.when(exact, years.try_cast("int")).when(
         binned, F.regexp_extract(age_text, _AGE_BIN, 1).try_cast("int")
     )
-    high = F.when(exact, age_text.try_cast("int")).when(
+    high = F.when(exact, years.try_cast("int")).when(
         binned,
         F.when(F.regexp_extract(age_text, _AGE_BIN, 3) == "+", F.lit(max_age)).otherwise(
             F.regexp_extract(age_text, _AGE_BIN, 2).try_cast("int")
@@ -201,7 +204,7 @@ def labels_from_table(
     )
     rows = table.select(
         table_file(F.col(fields["file"]), source.images).alias("_file"),
-        F.when(exact, age_text.try_cast("int")).alias("_age"),
+        F.when(exact, years.try_cast("int")).alias("_age"),
         low.alias("_age_low"),
         high.alias("_age_high"),
         mapped("gender").alias("_gender"),
