@@ -136,6 +136,25 @@ def test_ages_written_as_floats_are_years(spark, table_source):
     assert rows["d.jpg"].age is None and rows["d.jpg"].label_error.startswith("age is not")
 
 
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_spreadsheet_s_csv_is_read_as_it_was_saved(spark, table_source, separator):
+    # Where the decimal mark is a comma a spreadsheet saves CSV with ";" (with a byte-order mark
+    # and CRLF); its header as typed. Each was "no column(s) ['file', 'age', ...]".
+    lines = [["File ", " Age", "GENDER", "race"], ["train/a.jpg", "20-29", "Male", "Black"]]
+    text = "\r\n".join(separator.join(line) for line in lines) + "\r\n"
+    Path(table_source.labels).write_bytes(b"\xef\xbb\xbf" + text.encode())
+    files = read_images(spark, table_source.images, load_ingest())
+    rows = {row.file_name: row for row in labelled_files(spark, files, table_source).collect()}
+    a = rows["a.jpg"]
+    assert (a.age_low, a.age_high, a.gender, a.race, a.label_error) == (
+        20,
+        29,
+        "male",
+        "black",
+        None,
+    )
+
+
 def test_a_class_the_source_does_not_map_is_named(spark, table_source):
     files = read_images(spark, table_source.images, load_ingest())
     partial = table_source.model_copy(update={"race": {"White": "white"}})

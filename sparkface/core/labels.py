@@ -115,13 +115,25 @@ def with_age_bounds(df: DataFrame) -> DataFrame:
 
 
 def read_table(spark: SparkSession, path: str) -> DataFrame:
-    """A labels table: Parquet (by its extension) or CSV with a header, every column a string."""
+    """A labels table: Parquet (by its extension) or CSV with a header, every column a string
+    named as its header has it, spaces around it trimmed. A CSV's separator is the one its
+    header holds most of: `,`, or `;` as a spreadsheet writes CSV where the decimal mark is a
+    comma, or a tab."""
     if path.lower().endswith(".parquet") or Path(path.removeprefix("file:")).is_dir():
         table = spark.read.parquet(input_path(path))
-        return table.select([F.col(c).cast("string").alias(c) for c in table.columns])
-    if not is_remote(path) and not Path(path).is_file():
-        raise InputError(f"labels table not found: {path}")
-    return spark.read.option("header", "true").option("inferSchema", "false").csv(input_path(path))
+    else:
+        if not is_remote(path) and not Path(path).is_file():
+            raise InputError(f"labels table not found: {path}")
+        header = spark.read.text(input_path(path)).first()
+        header = header[0] if header else ""
+        separator = max((",", ";", "\t"), key=header.count) if header else ","
+        table = (
+            spark.read.option("header", "true")
+            .option("inferSchema", "false")
+            .option("sep", separator)
+            .csv(input_path(path))
+        )
+    return table.select([F.col(f"`{c}`").cast("string").alias(c.strip()) for c in table.columns])
 
 
 def _check_classes(table: DataFrame, column: str, mapping: dict[str, str], source: str) -> None:
@@ -165,7 +177,12 @@ def labels_from_table(
     names `unlabelled` is null on every face (a labelled face all the same)."""
     table = read_table(spark, source.labels)
     wanted = [f for f in ("file", "age", "gender", "race") if f not in source.unlabelled]
-    fields = {field: source.column(field) for field in wanted}
+    by_case = {name.lower(): name for name in table.columns}
+    fields = {
+        # As named, else any case (`File`, `AGE`: a spreadsheet's header).
+        field: name if name in table.columns else by_case.get(name.lower(), name)
+        for field, name in ((field, source.column(field)) for field in wanted)
+    }
     missing = [name for name in fields.values() if name not in table.columns]
     if missing:
         raise ConfigError(
