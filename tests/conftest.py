@@ -192,6 +192,8 @@ def bad_and_odd_files() -> dict[str, tuple[bytes, str | None]]:
         "palette.gif": (face_jpeg(10, (50, 50), mode="P", fmt="GIF"), None),
         "photo.webp": (face_jpeg(11, (50, 50), fmt="WEBP"), None),
         "photo.bmp": (face_jpeg(12, (50, 50), fmt="BMP"), None),
+        "scan.tif": (face_jpeg(16, (50, 50), fmt="TIFF", compression="tiff_lzw"), None),
+        "saved from a browser.jfif": (face_jpeg(17, (50, 50)), None),
         "rotated.jpg": (_exif_rotated_jpeg(), None),
         "one_pixel.png": (face_jpeg(13, (1, 1), fmt="PNG"), None),
         "very_wide.png": (face_jpeg(14, (2000, 3), fmt="PNG"), None),

@@ -188,7 +188,8 @@ class IngestConfig(Settings):
     """conf/ingest.yaml: which files are images, and how Spark packs them into tasks."""
 
     extensions: tuple[Annotated[str, Field(pattern=r"^\.[A-Za-z0-9]+$")], ...] = Field(
-        (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"), min_length=1
+        (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"),
+        min_length=1,
     )
     max_partition_bytes: Positive = 64 * 1024 * 1024
     open_cost_bytes: Positive = 64 * 1024

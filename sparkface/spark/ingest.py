@@ -285,8 +285,8 @@ def read_input(
     spark: SparkSession, input_dir: str, ingest: IngestConfig, max_bytes: int | None = None
 ) -> Input:
     """Image files under `input_dir` with their bytes (`read_images`), and the other files
-    counted by extension: a `.heic` or `.tif` has no row, and its count says so; so have hidden
-    entries (`.DS_Store`, `.thumbnails/`), counted too."""
+    counted by extension: a `.heic` or a raw `.cr2` has no row, and its count says so; so have
+    hidden entries (`.DS_Store`, `.thumbnails/`), counted too."""
     files, walk = _binary_files(spark, input_dir, max_bytes)
     images = files.where(F.col("path").rlike(extension_pattern(ingest.extensions)))
     wanted = {extension.lower() for extension in ingest.extensions}
