@@ -45,8 +45,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--faces",
         choices=FACE_MODES,
-        default="aligned",
-        help="aligned: each file one face crop (default); detect: find the face in each photo",
+        default=None,
+        help="aligned: each file one face crop; detect: find the face in each photo (default: "
+        "the source's `faces`; aligned for --input)",
     )
     parser.add_argument(
         "--per-face",
@@ -65,6 +66,7 @@ def evaluate_model(args: argparse.Namespace) -> None:
     bundle = load_bundle(args.model)
     source = load_source(args.source) if args.source else None
     split = None if args.split == "all" else (args.split, load_train(args.recipe).split)
+    faces = args.faces or (source.faces if source else "aligned")
     metrics = in_session(
         "sparkface-evaluate",
         ingest,
@@ -78,7 +80,7 @@ def evaluate_model(args: argparse.Namespace) -> None:
             args.batch_size,
             source=source,
             split=split,
-            faces=args.faces,
+            faces=faces,
             per_face=args.per_face,
         ),
         log_level=args.spark_log_level,

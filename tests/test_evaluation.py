@@ -72,3 +72,27 @@ def test_shares_counted_and_from_the_mean_probability(metrics):
     assert age_group["classes"]["25-34"]["counted"] == 0.0
     # Counted: 7-12 and 65+ right, a quarter each in 13-17 and 35-44 instead of half in 25-34.
     assert age_group["distance"]["counted"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "where, given, mode",
+    [
+        (["--source", "fairface"], [], "detect"),  # photos: each face found, as scoring does
+        (["--source", "utkface"], [], "aligned"),  # crops
+        (["--input", "faces"], [], "aligned"),  # UTKFace-style crops by their names
+        (["--source", "fairface"], ["--faces", "aligned"], "aligned"),  # as told
+    ],
+)
+def test_an_evaluation_finds_faces_as_its_source_holds_them(monkeypatch, where, given, mode):
+    # Every evaluation took photos for crops unless told `--faces detect`: a user's own labelled
+    # photos were judged on the middle of each picture.
+    from tests.conftest import load_job
+
+    job = load_job("evaluate")
+    called = {}
+    monkeypatch.setattr(job, "load_bundle", lambda model: None)
+    monkeypatch.setattr(job, "in_session", lambda name, ingest, work, **_: work(None))
+    monkeypatch.setattr(job, "evaluate_folder", lambda *args, **kwargs: called.update(kwargs))
+    monkeypatch.setattr(job, "describe", lambda metrics: "")
+    job.evaluate_model(job.parse_args([*where, *given, "--output", "out"]))
+    assert called["faces"] == mode

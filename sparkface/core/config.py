@@ -394,6 +394,9 @@ class SourceConfig(Settings):
     gender: dict[str, Gender] = Field(default_factory=dict)
     race: dict[str, Race] = Field(default_factory=dict)
     unlabelled: tuple[Literal["gender", "race"], ...] = ()
+    # What its images are: photos, each face found as scoring finds it (`detect`), or aligned
+    # crops like UTKFace's (`aligned`). An evaluation takes this mode unless told otherwise.
+    faces: Literal["aligned", "detect"] = "detect"
 
     @model_validator(mode="after")
     def _unlabelled_from_a_table(self) -> SourceConfig:
@@ -434,7 +437,7 @@ def load_source(name: str, folder: str | Path | None = None) -> SourceConfig:
 
 def folder_source(images: str) -> SourceConfig:
     """A folder of faces labelled by UTKFace-style names (a job's plain `--input DIR`)."""
-    return SourceConfig(name="input", images=images)
+    return SourceConfig(name="input", images=images, faces="aligned")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -72,10 +72,12 @@ def evaluate_folder(
     metrics["files"] = images.count()
     metrics["not_evaluated"] = metrics["files"] - metrics["faces"]
     metrics["model_version"] = bundle.descriptor.get("version")
+    metrics["face_mode"] = faces if isinstance(faces, str) else "detect"
     where = source.name if source.name != "input" else input_dir
     title = f"Evaluation of {bundle.descriptor.get('name', 'model')} on {where}"
     if split is not None:
         title += f", {split[0]} split"
+    title += f", faces {metrics['face_mode']}"
     write_evaluation(metrics, groups.names, output_dir, title)
     if per_face:
         rows = per_face_rows(scored, usable, groups)
