@@ -161,6 +161,29 @@ def score_aligned(spark, model_dir, folder, out, **options) -> tuple[dict, list[
     return summary, pd.read_parquet(written, columns=["path"])["path"].tolist()
 
 
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_a_rerun_without_json_leaves_no_earlier_run_s_json(spark, model_dir, tmp_path, scheme):
+    # OUT/json held the first run's rows beside the second run's Parquet and summary.
+    write_faces(tmp_path / "first", utk_names(3))
+    write_faces(tmp_path / "second", utk_names(2, seed=1))
+    bundle = load_bundle(str(model_dir))
+    out = tmp_path / "out"
+    for folder, formats in (("first", ("parquet", "json")), ("second", ("parquet",))):
+        given = f"{scheme}{out}"
+        run_scoring(
+            spark,
+            str(tmp_path / folder),
+            given,
+            bundle,
+            IngestConfig(),
+            formats,
+            8,
+            faces="aligned",
+        )
+        assert (out / "json").is_dir() == ("json" in formats)
+    assert len(pd.read_parquet(out / "parquet")) == 2
+
+
 def test_a_folder_named_like_a_pattern_is_read_as_named(spark, model_dir, tmp_path):
     # Spark takes its input as a glob: `cam[1]` would mean `cam1`, and listing its siblings to
     # match it fails on one whose name holds a colon (an hour's folder, `2026-12-07T14:00`).

@@ -16,7 +16,7 @@ from sparkface.core.package import ModelBundle
 from sparkface.score.transform import score_images
 from sparkface.spark.ingest import Input, read_input
 from sparkface.spark.outputs import summarise, write_predictions
-from sparkface.spark.paths import join, writable_folder, write_text
+from sparkface.spark.paths import join, remove_folder, writable_folder, write_text
 from sparkface.spark.progress import log_progress
 
 log = logging.getLogger("sparkface")
@@ -84,6 +84,9 @@ def run_scoring(
     with log_progress(spark.sparkContext):
         written = write_predictions(scored, output_dir, formats)
         summary = summarise(written)
+    if "json" not in formats and remove_folder(spark, join(output_dir, "json")):
+        # An earlier run's JSON lines beside this run's Parquet and summary: its rows, not these.
+        log.info("removed %s: an earlier run's (this run wrote no JSON)", join(output_dir, "json"))
     seconds = time.perf_counter() - started
     summary.update(
         {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,6 +98,17 @@ def write_text(spark: SparkSession, path: str | Path, text: str) -> str:
     finally:
         stream.close()
     return str(path)
+
+
+def remove_folder(spark: SparkSession, path: str | Path) -> bool:
+    """Remove the folder `path` (a local path or a URI) and all it holds; whether it was there."""
+    if not is_remote(path):
+        if not os.path.isdir(path):
+            return False
+        shutil.rmtree(path)
+        return True
+    system, target = hadoop_file(spark, str(path))
+    return bool(system.exists(target) and system.delete(target, True))
 
 
 def writable_folder(spark: SparkSession, path: str | Path) -> None:
