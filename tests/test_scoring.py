@@ -15,6 +15,7 @@ from sparkface.core.images import decode_face
 from sparkface.core.package import ModelBundle, flip_for, load_bundle, load_model_file, predict
 from sparkface.score.run import run_scoring
 from sparkface.score.transform import OUTPUT_COLUMNS
+from sparkface.spark.exits import run_main
 from tests.conftest import bad_and_odd_files, tiny_model_package, utk_names, write_faces
 
 
@@ -182,6 +183,27 @@ def test_a_rerun_without_json_leaves_no_earlier_run_s_json(spark, model_dir, tmp
         )
         assert (out / "json").is_dir() == ("json" in formats)
     assert len(pd.read_parquet(out / "parquet")) == 2
+
+
+def test_a_disk_that_fills_up_while_writing_is_exit_3_with_one_line(
+    spark, model_dir, tmp_path, capsys
+):
+    # The check before any work cannot see a disk fill up: the run ended with exit 1 ("a bug")
+    # and pages of Java. /dev/full is a real disk that is always full.
+    write_faces(tmp_path / "in", utk_names(2))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "summary.json").symlink_to("/dev/full")
+
+    def work() -> None:
+        score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "out")
+
+    assert run_main("score", work) == 3
+    logged = capsys.readouterr().err
+    assert (
+        "ERROR sparkface: the output's storage is full (No space left on device); free space "
+        "there or choose another output, then rerun (a rerun replaces what this run wrote)"
+    ) in logged
+    assert "Traceback" not in logged
 
 
 def test_a_folder_named_like_a_pattern_is_read_as_named(spark, model_dir, tmp_path):

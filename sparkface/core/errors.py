@@ -5,7 +5,7 @@ Every job, one-off or campaign, exits with one of these codes (the README's tabl
     0   done
     1   an unexpected error: a bug, logged with its traceback (report it)
     2   bad arguments, configuration, input (a missing folder) or model package: fix, rerun
-    3   the output cannot be written
+    3   the output cannot be written (or its disk filled up while writing)
     75  another run holds the campaign's lock (EX_TEMPFAIL): the scheduler should retry
 
 Jobs map these errors, and only these, to a one-line message and their exit code; any other
