@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
@@ -17,6 +18,7 @@ from sparkface.score.campaigns import (
     CampaignLocked,
     load_campaign,
     run_campaign,
+    select_files,
 )
 from sparkface.score.transform import OUTPUT_COLUMNS
 from tests.conftest import tiny_model_package, utk_names, write_faces
@@ -248,6 +250,34 @@ def test_inputs_that_hold_each_other_are_refused(tmp_path, inputs, where):
     beside = [f"{tmp_path}/cams", f"{tmp_path}/cams-2"]
     (tmp_path / "m.yaml").write_text(json.dumps({"inputs": beside, "output": "out"}))
     assert load_campaign("m", tmp_path).inputs == tuple(beside)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^cam\d+_",
+        r"^(?P<camera>cam\d+)_",  # checked as Python's, run as Java's: it failed after listing
+        r"^(?P<cam_id>cam(?P<digit>\d))(?P=digit)?_",  # a name Java refuses, a back-reference
+    ],
+)
+def test_the_filters_keep_the_files_they_name(spark, tmp_path, pattern):
+    files = spark.createDataFrame(
+        [
+            ("cam1_0900.jpg", datetime(2026, 12, 7, 9, tzinfo=UTC)),
+            ("cam11_0901.jpg", datetime(2026, 12, 7, 9, 1, tzinfo=UTC)),
+            ("cam2_0700.jpg", datetime(2026, 12, 7, 7, tzinfo=UTC)),
+            ("lobby.jpg", datetime(2026, 12, 7, 9, tzinfo=UTC)),
+        ],
+        "file_name string, modified_at timestamp",
+    )
+    campaign = Campaign(
+        name="n", inputs=[str(tmp_path)], output=str(tmp_path / "out"), file_name_pattern=pattern
+    )
+    kept = {row.file_name for row in select_files(files, campaign).collect()}
+    assert kept == {"cam1_0900.jpg", "cam11_0901.jpg", "cam2_0700.jpg"}
+    later = campaign.model_copy(update={"modified_after": "2026-12-07T08:00:00+00:00"})
+    kept = {row.file_name for row in select_files(files, later).collect()}
+    assert kept == {"cam1_0900.jpg", "cam11_0901.jpg"}
 
 
 def test_a_fault_while_publishing_leaves_the_night_and_a_killed_publish_is_completed(

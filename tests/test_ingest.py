@@ -8,7 +8,7 @@ import os
 import pytest
 
 from sparkface.core.errors import InputError
-from sparkface.spark.ingest import walk_input
+from sparkface.spark.ingest import java_regex, walk_input
 
 
 def tree(root):
@@ -120,3 +120,16 @@ def test_names_starting_with_an_underscore_are_walked_and_hidden_ones_counted(tm
         f"file:{tmp_path}/cam/_DSC0001.JPG",
     ]
     assert walk.suffixes == {".jpg": 2} and walk.hidden == 2  # a hidden folder once
+
+
+@pytest.mark.parametrize(
+    ("python", "java"),
+    [
+        (r"^cam\d+_", r"^cam\d+_"),
+        (r"/screens/(?P<source>[^/]+)/", r"/screens/(?<g0source>[^/]+)/"),
+        # Java takes letters and digits only in a group's name, and spells a back-reference so.
+        (r"(?P<cam_id>\d)(?P<_x>a)(?P=cam_id)", r"(?<g0camid>\d)(?<g1x>a)\k<g0camid>"),
+    ],
+)
+def test_a_pattern_checked_as_python_s_is_run_as_java_s(python, java):
+    assert java_regex(python) == java

@@ -28,7 +28,7 @@ from sparkface.audience.shares import HeadCalibration, Shares, corrected_share, 
 from sparkface.core.config import AudienceConfig
 from sparkface.core.contract import CLASS_HEADS
 from sparkface.core.errors import UserError
-from sparkface.spark.ingest import require_columns
+from sparkface.spark.ingest import java_regex, require_columns
 
 log = logging.getLogger("sparkface")
 
@@ -75,8 +75,7 @@ def source_of(path: Column, config: AudienceConfig) -> Column:
     "unknown" when the path gives none."""
     if config.source_pattern:
         group = re.compile(config.source_pattern).groupindex["source"]
-        java = config.source_pattern.replace("(?P<", "(?<")  # Java's spelling of a named group
-        found = F.regexp_extract(path, java, group)
+        found = F.regexp_extract(path, java_regex(config.source_pattern), group)
     else:
         segments = F.split(F.regexp_replace(path, r"^[A-Za-z][A-Za-z0-9+.-]*:", ""), "/")
         found = F.try_element_at(segments, F.lit(config.source_segment))

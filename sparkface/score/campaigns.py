@@ -56,7 +56,7 @@ from sparkface.score.lock import CampaignLock, CampaignLocked
 from sparkface.score.publish import Fault, journal_path, partition_dir, publish, recover
 from sparkface.score.run import images_to_score, log_left_out
 from sparkface.score.transform import score_images
-from sparkface.spark.ingest import Input
+from sparkface.spark.ingest import Input, java_regex
 from sparkface.spark.outputs import FORMATS, summarise, write_predictions
 from sparkface.spark.paths import is_remote, writable_folder, written_path
 
@@ -208,7 +208,7 @@ def already_scored(spark: SparkSession, root: Path, campaign: str, before: str) 
 def select_files(images: DataFrame, campaign: Campaign) -> DataFrame:
     """The campaign's filters on file name and modification time."""
     if campaign.file_name_pattern:
-        images = images.where(F.col("file_name").rlike(campaign.file_name_pattern))
+        images = images.where(F.col("file_name").rlike(java_regex(campaign.file_name_pattern)))
     if campaign.modified_after:
         images = images.where(F.col("modified_at") > F.to_timestamp(F.lit(campaign.modified_after)))
     return images

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -43,6 +44,23 @@ def extension_pattern(extensions: tuple[str, ...]) -> str:
     """A case-insensitive regex matching file names that end in one of `extensions`."""
     alternatives = "|".join(extension.lstrip(".").lower() for extension in extensions)
     return rf"(?i)\.({alternatives})$"
+
+
+def java_regex(pattern: str) -> str:
+    """A Python regular expression (how the configuration's patterns are checked) as Java's, which
+    Spark's `rlike` and `regexp_extract` run: a named group `(?P<name>…)` is `(?<gNname>…)`, its
+    name letters and digits only and numbered to stay unique (`cam_id` is `g0camid`), and
+    `(?P=name)` is `\\k<gNname>`. Else the run failed after listing its input, with a Java
+    PatternSyntaxException. Groups keep their numbers."""
+    names: dict[str, str] = {}
+
+    def java_name(name: str) -> str:
+        if name not in names:
+            names[name] = f"g{len(names)}{re.sub(r'[^A-Za-z0-9]', '', name)}"
+        return names[name]
+
+    pattern = re.sub(r"\(\?P<(\w+)>", lambda m: f"(?<{java_name(m.group(1))}>", pattern)
+    return re.sub(r"\(\?P=(\w+)\)", lambda m: f"\\k<{java_name(m.group(1))}>", pattern)
 
 
 def file_name(path: Column) -> Column:
