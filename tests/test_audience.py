@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from datetime import UTC, datetime
 
 import numpy as np
@@ -778,6 +779,25 @@ def test_the_scored_rows_are_found_where_users_point(spark, night, tmp_path):
     out = night[0]
     rows = read_predictions(spark, str(out / "predictions")).count()
     assert rows > 0 and read_predictions(spark, str(out)).count() == rows  # a campaign's output
+    # A later night that scored the same files again (`--full`, or a second campaign on the same
+    # cameras) counted each face twice; a file changed under its own name is another photo.
+    again = tmp_path / "again" / "predictions"
+    shutil.copytree(out / "predictions", again)
+    night_one = spark.read.parquet(str(again / "campaign=screens" / "run_date=2026-12-01"))
+    changed = sorted(row.file_name for row in night_one.select("file_name").collect())[0]
+    touched = F.col("modified_at") + F.expr("interval 1 hour")
+    night_two = night_one.withColumn("run_id", F.lit("later")).withColumn(
+        "modified_at",
+        F.when(F.col("file_name") == changed, touched).otherwise(F.col("modified_at")),
+    )
+    night_two.write.parquet(str(again / "campaign=screens" / "run_date=2026-12-02"))
+    kept = read_predictions(spark, str(again.parent)).toPandas()
+    of_changed = night_one.where(F.col("file_name") == changed).count()
+    assert len(kept) == rows + of_changed
+    assert set(kept[kept["file_name"] != changed]["run_id"]) == {"later"}
+    assert sorted(kept[kept["file_name"] == changed]["run_date"].astype(str)) == sorted(
+        ["2026-12-01", "2026-12-02"] * of_changed
+    )
     one_off = tmp_path / "one-off"
     spark.read.parquet(str(out / "predictions")).limit(3).write.parquet(str(one_off / "parquet"))
     (one_off / "summary.json").write_text("{}\n")

@@ -10,7 +10,8 @@ from typing import Any
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
 
 from sparkface.audience.likeness import SourceClassifier
 from sparkface.audience.report import now_text, render_report, report_data
@@ -46,12 +47,23 @@ def read_predictions(spark: SparkSession, path: str) -> DataFrame:
             path = join(path, inside)
             break
     try:
-        return spark.read.parquet(input_path(path))
+        rows = spark.read.parquet(input_path(path))
     except (PySparkException, Py4JJavaError) as error:  # missing, not Parquet, not one table
         raise InputError(
             f"--predictions {path}: no scored rows there ({reason_of(error)}); give a scoring "
             "run's output folder, its parquet/, or a campaign's output"
         ) from None
+    return latest_scoring(rows) if "run_date" in rows.columns else rows
+
+
+def latest_scoring(rows: DataFrame) -> DataFrame:
+    """A campaign's rows with each file (path and modification time) as its latest night scored
+    it: a `--full` night, or a campaign that scored the same cameras, scores a file again, and
+    its faces stood in front of the screen once. A file changed under the same name (a camera
+    that overwrites `snapshot.jpg`) is another photo, kept."""
+    scoring = F.struct("run_date", "scored_at", "run_id")
+    latest = F.max(scoring).over(Window.partitionBy("path", "modified_at"))
+    return rows.withColumn("_latest", latest).where(scoring == F.col("_latest")).drop("_latest")
 
 
 def write_audience(
