@@ -30,6 +30,10 @@ def profiled(spark, tmp_path_factory):
     (folder / "notes.txt").write_text("not an image")
     (folder / "sub" / "thumbs.db").write_bytes(b"\x00" * 10)
     (folder / "77_0_0_broken.jpg").write_bytes(b"<html>404 not found</html>")
+    # A camera's "_" name is a face; "." names are hidden: counted, not listed.
+    write_faces(folder / "_archive", ["40_0_1_20170116174525132.jpg.chip.jpg"])
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    write_faces(folder / "sub" / ".thumbnails", ["41_0_1_20170116174525133.jpg.chip.jpg"])
     out = tmp_path_factory.mktemp("profile")
     result, timings = run_profile(
         spark, str(folder), str(out), LabelConfig(), IngestConfig(), decode_check=True
@@ -40,9 +44,10 @@ def profiled(spark, tmp_path_factory):
 def test_counts_files_labels_and_ignored(profiled):
     _, _, out = profiled
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["files"] == 10
+    assert summary["files"] == 11
     assert summary["ignored_files"] == 2
-    assert summary["labelled"] == 8
+    assert summary["hidden"] == 2
+    assert summary["labelled"] == 9
     assert summary["unlabelled"]["count"] == 2
     errors = {row["file_name"]: row["label_error"] for row in summary["unlabelled"]["files"]}
     assert "missing race field" in errors["39_1_20170116174525125.jpg.chip.jpg"]
@@ -53,8 +58,8 @@ def test_counts_files_labels_and_ignored(profiled):
 def test_tables_by_class_include_empty_classes(profiled):
     _, _, out = profiled
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["by_gender"] == {"male": 4, "female": 4}  # the HTML file is labelled by name
-    assert summary["by_race"] == {"white": 4, "black": 1, "asian": 1, "indian": 1, "others": 1}
+    assert summary["by_gender"] == {"male": 5, "female": 4}  # the HTML file is labelled by name
+    assert summary["by_race"] == {"white": 4, "black": 2, "asian": 1, "indian": 1, "others": 1}
     assert summary["by_age_group"]["25-34"] == 3
     assert summary["by_age_group"]["<7"] == 1
     assert summary["by_age_group"]["13-17"] == 0
@@ -69,7 +74,7 @@ def test_parquet_tables_match_the_json(profiled):
     _, _, out = profiled
     table = pd.read_parquet(out / "tables" / "by_race_gender.parquet")
     assert len(table) == 10
-    assert int(table["count"].sum()) == 8
+    assert int(table["count"].sum()) == 9
 
 
 def test_decode_check_names_the_unreadable_file(profiled):

@@ -92,7 +92,8 @@ def write_report(result: Profile, out: Path, input_dir: str, charts: list[str]) 
     lines = [
         f"# Profile of `{input_dir}`",
         "",
-        f"- image files: **{result.files}** (other files ignored: {result.ignored_files})",
+        f"- image files: **{result.files}** (other files ignored: {result.ignored_files}; "
+        f"hidden files or folders left out: {result.hidden})",
         f"- labelled: **{result.labelled}**, unlabelled: **{result.unlabelled}**",
         f"- under {result.groups.min_age} (below the first age group): {summary['under_min_age']}",
     ]

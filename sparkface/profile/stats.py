@@ -34,6 +34,7 @@ class Profile:
     groups: AgeGroups
     unreadable: int | None = None
     unreadable_examples: pd.DataFrame | None = None
+    hidden: int = 0  # files and folders named with a leading "." (a folder once): not listed
 
     def by(self, *columns: str) -> pd.DataFrame:
         """Counts grouped by columns, every combination of known classes listed (zeros too)."""
@@ -93,6 +94,7 @@ class Profile:
         result = {
             "files": self.files,
             "ignored_files": self.ignored_files,
+            "hidden": self.hidden,
             "labelled": self.labelled,
             "unlabelled": {
                 "count": self.unlabelled,
