@@ -222,6 +222,14 @@ def test_campaign_files_are_validated(tmp_path):
     assert load_campaign("utkface-nightly").formats == ("parquet", "json")
 
 
+def test_a_campaign_s_paths_may_start_from_the_user_s_home(tmp_path, monkeypatch):
+    # As a shell reads `~/cams`: it was a folder named `~` under the project.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "n.yaml").write_text("inputs: [~/cams]\noutput: ~/out\n")
+    campaign = load_campaign("n", tmp_path)
+    assert (campaign.inputs, campaign.output) == ((f"{tmp_path}/cams",), f"{tmp_path}/out")
+
+
 @pytest.mark.parametrize(
     "inputs, where",
     [

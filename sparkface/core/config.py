@@ -659,8 +659,9 @@ def read_extending(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, 
 
 
 def from_home(path: str) -> Path:
-    """A path from a file under conf/: relative ones are taken from the project's home."""
-    return (CONF_DIR.parent / path).resolve()
+    """A path from a file under conf/: relative ones are taken from the project's home, and `~`
+    is the user's home, as a shell reads it (a YAML file's `~/cams` was a folder named `~`)."""
+    return (CONF_DIR.parent / Path(path).expanduser()).resolve()
 
 
 def load_train(path: str | Path | None = None) -> TrainConfig:

@@ -36,7 +36,6 @@ from pyspark.sql import functions as F
 from sparkface.audience.calibration import load_calibration, load_likeness
 from sparkface.audience.run import REPORT_FILE, write_audience
 from sparkface.core.config import (
-    CONF_DIR,
     AudienceConfig,
     ConfigError,
     FacesConfig,
@@ -44,6 +43,7 @@ from sparkface.core.config import (
     Number,
     Positive,
     Settings,
+    from_home,
     load_audience,
     load_faces,
     load_yaml,
@@ -164,13 +164,12 @@ def load_campaign(name: str, folder: str | Path | None = None) -> Campaign:
         data["audience"] = load_audience(changes=data.get("audience") or {})
     if isinstance(data.get("inputs"), str):
         data["inputs"] = [data["inputs"]]
-    root = CONF_DIR.parent
     for key in ("output", "model"):
         if isinstance(data.get(key), str) and data[key] and not is_remote(data[key]):
-            data[key] = str((root / data[key]).resolve())
+            data[key] = str(from_home(data[key]))
     if isinstance(data.get("inputs"), list):
         data["inputs"] = [
-            str((root / item).resolve()) if isinstance(item, str) and not is_remote(item) else item
+            str(from_home(item)) if isinstance(item, str) and not is_remote(item) else item
             for item in data["inputs"]
         ]
     return validated(Campaign, data, str(path))
