@@ -133,3 +133,10 @@ def test_names_starting_with_an_underscore_are_walked_and_hidden_ones_counted(tm
 )
 def test_a_pattern_checked_as_python_s_is_run_as_java_s(python, java):
     assert java_regex(python) == java
+
+
+def test_a_name_that_is_not_utf8_is_listed_with_its_bytes_escaped(tmp_path):
+    with open(os.fsencode(tmp_path) + b"/caf\xe9.jpg", "wb") as handle:
+        handle.write(b"jpeg bytes")
+    (path, _, size, content), *others = walk_input(None, str(tmp_path)).unread
+    assert (path, size, content, others) == (f"file:{tmp_path}/caf\\xe9.jpg", 10, None, [])

@@ -292,6 +292,27 @@ def test_names_spark_would_hide_are_scored_and_hidden_ones_counted(spark, model_
     assert (summary["files"], summary["left_out_hidden"], summary["gone_before_read"]) == (2, 2, 0)
 
 
+def test_a_name_spark_cannot_open_is_a_row_that_says_so(spark, model_dir, tmp_path):
+    # A name in Latin-1 bytes (an old Windows copy's `café.jpg`): Spark names files in UTF-8,
+    # could not open it and passed over it, so it had no row.
+    write_faces(tmp_path / "in", utk_names(1))
+    good = next((tmp_path / "in").iterdir()).read_bytes()
+    folder = os.fsencode(tmp_path / "in")
+    for name in (b"/caf\xe9.jpg", b"/d\xe9j\xe0/inside.jpg"):
+        os.makedirs(os.path.dirname(folder + name), exist_ok=True)
+        with open(folder + name, "wb") as handle:
+            handle.write(good)
+    summary, paths = score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "out")
+    rows = pd.read_parquet(tmp_path / "out" / "parquet").set_index("path")
+    named = {path.split("/in/")[1]: rows.loc[path, "error"] for path in paths if "\\x" in path}
+    assert named == {
+        name: "unreadable file name: not UTF-8, so Spark cannot open it; rename the file in "
+        "UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest`)"
+        for name in ("caf\\xe9.jpg", "d\\xe9j\\xe0/inside.jpg")
+    }
+    assert (summary["files"], summary["scored"], summary["gone_before_read"]) == (3, 1, 0)
+
+
 def test_an_input_given_as_a_uri_pattern_reads_each_match(spark, model_dir, tmp_path):
     # `s3a://cams/2026-12-*/` as the README has it; `file://` takes Hadoop's path here.
     for night, count in (("2026-12-06", 2), ("2026-12-07", 3), ("2025-01-01", 1)):

@@ -73,6 +73,17 @@ def check_file_size(size: int | None, spec: ImageSpec) -> None:
         raise ImageError(f"file too large: {size} bytes, limit {spec.max_file_bytes}")
 
 
+def check_listed(content: bytes | None, size: int | None, spec: ImageSpec) -> None:
+    """Refuse a listed file by its size (`check_file_size`), or one with a size and no bytes
+    within the limit: the walk found it, and Spark could not open it by its name."""
+    check_file_size(size, spec)
+    if content is None and size is not None:
+        raise ImageError(
+            "unreadable file name: not UTF-8, so Spark cannot open it; rename the file in UTF-8 "
+            "(e.g. `convmv -f latin1 -t utf8 --notest`)"
+        )
+
+
 # EXIF tags of the capture time: DateTimeOriginal and its offset (Exif IFD), DateTime (IFD0).
 EXIF_IFD = 0x8769
 DATE_TIME_ORIGINAL = 0x9003
@@ -188,7 +199,7 @@ def decode_each(
     for content in contents:
         size = next(sizes) if sizes is not None else None
         try:
-            check_file_size(size, spec)
+            check_listed(content, size, spec)
             yield decode_face(content, spec), None
         except ImageError as error:
             yield None, str(error)

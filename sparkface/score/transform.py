@@ -22,7 +22,7 @@ from sparkface.core.contract import CLASS_HEADS, RUNTIME_FILES
 from sparkface.core.images import (
     ImageError,
     capture_time,
-    check_file_size,
+    check_listed,
     decode_each,
     square_pixels,
 )
@@ -274,7 +274,7 @@ def detect_batch(
     spec = bundle.image_spec
     for source, (content, size) in enumerate(zip(contents, sizes, strict=True)):
         try:
-            check_file_size(size, spec)
+            check_listed(content, size, spec)
             found, width, height = faces_in(content, spec, finder, settings)
         except ImageError as error:
             add_row(source, status="error", error=str(error))

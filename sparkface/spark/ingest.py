@@ -102,6 +102,11 @@ def _binary_files(
     return files, walk
 
 
+def not_utf8(path: str) -> bool:
+    """Whether a local path holds bytes that are not UTF-8 (Python keeps them as surrogates)."""
+    return any("\udc80" <= character <= "\udcff" for character in path)
+
+
 def _hidden(name: str) -> bool:
     # As READ_OPTIONS' ignoredPathSegmentRegex: Spark's listing leaves these out.
     return name.startswith(".")
@@ -138,6 +143,16 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
         modified = datetime.fromtimestamp(modified_seconds, UTC)
         if size is None:  # no regular file, nothing to read: no size, no content
             return (path, modified, None, None)
+        if not_utf8(path):
+            # Spark names files in UTF-8: a name in other bytes (Latin-1 `café.jpg` from an old
+            # Windows copy) is one it cannot open, and passed over. Its row, spelled with the
+            # bytes escaped, has its size and no content (`check_listed` says why).
+            return (
+                path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
+                modified,
+                size,
+                None,
+            )
         if size == 0:
             return (path, modified, 0, b"")
         if max_bytes is not None and size > max_bytes:
