@@ -103,8 +103,13 @@ def _binary_files(
 
 
 def not_utf8(path: str) -> bool:
-    """Whether a local path holds bytes that are not UTF-8 (Python keeps them as surrogates)."""
-    return any("\udc80" <= character <= "\udcff" for character in path)
+    """Whether a local path holds bytes that are not UTF-8 (Python keeps them as surrogates,
+    which UTF-8 cannot encode)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _hidden(name: str) -> bool:
