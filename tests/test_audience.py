@@ -498,18 +498,25 @@ def test_counts_and_shares_per_source_and_window(spark):
         scored_row("file:/in/lobby/broken.jpg", status="error"),
         # the shop, one face
         scored_row("file:/in/shop/c.jpg", female=0.1),
+        # the hall, two windows of 6 faces: too few each, 12 together
+        *[
+            scored_row(f"file:/in/hall/h{i}.jpg", modified=f"2026-12-01 0{8 + i % 2}:10")
+            for i in range(12)
+        ],
     ]
     config = AudienceConfig(min_faces=10, draws=50)
     counts, shares = audience_tables(scored_frame(spark, rows), CLASSES, None, config)
     counts = counts.toPandas().sort_values(["source", "window_start"]).reset_index(drop=True)
     assert counts[["source", "images", "images_with_face", "faces", "errors"]].values.tolist() == [
+        ["hall", 6, 6, 6, 0],
+        ["hall", 6, 6, 6, 0],
         ["lobby", 8, 6, 12, 1],
         ["lobby", 3, 3, 3, 0],
         ["shop", 1, 1, 1, 0],
     ]
-    assert counts["time_basis"].tolist() == ["file", "exif", "file"]
-    assert counts["shares_reported"].tolist() == [True, False, False]
-    assert counts["window_start"][1] == pd.Timestamp("2026-12-01 09:00")
+    assert counts["time_basis"].tolist() == ["file", "file", "file", "exif", "file"]
+    assert counts["shares_reported"].tolist() == [False, False, True, False, False]
+    assert counts["window_start"][3] == pd.Timestamp("2026-12-01 09:00")
     assert (counts["window_end"] - counts["window_start"]).eq(pd.Timedelta(hours=1)).all()
     shares = shares.toPandas()
     window = shares[shares["span"] == "window"]
@@ -518,9 +525,11 @@ def test_counts_and_shares_per_source_and_window(spark):
     assert female["share"].round(6).tolist() == [0.9]
     sums = shares.groupby(["source", "span", "head"])["share"].sum()
     assert np.allclose(sums, 1)
-    # The night: every face of a source with enough of them (the shop's one face has none).
-    night = shares[shares["span"] == "night"]
-    assert set(night["source"]) == {"lobby"} and night["faces"].unique().tolist() == [15]
+    # The night: the faces of a source's windows with shares, and of its smaller windows where
+    # they are enough together (the hall's 12). The lobby's night held its 3 too, and less its
+    # window's 12 it gave those 3 faces' own shares; the shop's one face has none.
+    night = shares[shares["span"] == "night"].groupby("source")["faces"].unique()
+    assert night.map(list).to_dict() == {"hall": [12], "lobby": [12]}
     # Privacy: no path, file name, box or single face in either table.
     for frame in (counts, shares):
         assert not {"path", "file_name", "face_box", "face_landmarks"} & set(frame.columns)

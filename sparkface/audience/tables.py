@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -229,8 +229,10 @@ def audience_shares(
     faces = rows.where(F.col("status") == "ok").select(
         "source", F.lit("window").alias("span"), "window_start", *vectors
     )
-    night = faces.withColumn("span", F.lit("night")).withColumn(
-        "window_start", F.lit(None).cast("timestamp")
+    night = (
+        nightly_faces(faces, config.min_faces)
+        .withColumn("span", F.lit("night"))
+        .withColumn("window_start", F.lit(None).cast("timestamp"))
     )
     # Fitted here, once, on the driver: the executors receive the fitted recalibrations.
     fitted = {
@@ -242,6 +244,19 @@ def audience_shares(
         .groupBy("source", "span", "window_start")
         .applyInPandas(estimator, SHARES_SCHEMA)
     )
+
+
+def nightly_faces(faces: DataFrame, min_faces: int) -> DataFrame:
+    """The faces a source's night shares are of: those of its windows with shares, and those of
+    its smaller windows only where they number `min_faces` or more together. Else the night's
+    shares less its windows' would give the few faces' own: a lone face's prediction."""
+    in_window = F.count(F.lit(1)).over(Window.partitionBy("source", "window_start"))
+    faces = faces.withColumn("_in_window", in_window)
+    unreported = F.sum((F.col("_in_window") < min_faces).cast("int")).over(
+        Window.partitionBy("source")
+    )
+    kept = (F.col("_in_window") >= min_faces) | (F.col("_unreported") >= min_faces)
+    return faces.withColumn("_unreported", unreported).where(kept).drop("_in_window", "_unreported")
 
 
 def _window_shares(
