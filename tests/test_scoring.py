@@ -305,12 +305,51 @@ def test_a_name_spark_cannot_open_is_a_row_that_says_so(spark, model_dir, tmp_pa
     summary, paths = score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "out")
     rows = pd.read_parquet(tmp_path / "out" / "parquet").set_index("path")
     named = {path.split("/in/")[1]: rows.loc[path, "error"] for path in paths if "\\x" in path}
-    assert named == {
-        name: "unreadable file name: not UTF-8, so Spark cannot open it; rename the file in "
-        "UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest`)"
-        for name in ("caf\\xe9.jpg", "d\\xe9j\\xe0/inside.jpg")
+    said = "unreadable file name: Spark cannot open a file by a name that is not UTF-8 (rename"
+    assert {name: error[: len(said)] for name, error in named.items()} == {
+        name: said for name in ("caf\\xe9.jpg", "d\\xe9j\\xe0/inside.jpg")
     }
     assert (summary["files"], summary["scored"], summary["gone_before_read"]) == (3, 1, 0)
+
+
+@pytest.mark.slow
+def test_names_beyond_ascii_are_read_without_a_utf8_locale(model_dir, tmp_path):
+    # Java reads file names in the locale's character set: a cron job or a bare container (no
+    # LANG) read them as ASCII, and every `ünï café.jpg` was passed over.
+    import shutil
+    import subprocess
+
+    from tests.conftest import ROOT, job_environment, spark_submit
+
+    write_faces(tmp_path / "in", utk_names(1))
+    next((tmp_path / "in").iterdir()).rename(tmp_path / "in" / "ünï café.jpg")
+    bare = {k: v for k, v in job_environment().items() if not k.startswith(("LANG", "LC_"))}
+    # conf/spark/spark-env.sh (SPARK_CONF_DIR) sets a UTF-8 locale; without it, a row says why.
+    (tmp_path / "conf").mkdir()
+    shutil.copy(ROOT / "conf" / "spark" / "log4j2.properties", tmp_path / "conf")
+    found = {}
+    for conf in (ROOT / "conf" / "spark", tmp_path / "conf"):
+        out = tmp_path / conf.parent.name / "out"
+        args = ["--input", str(tmp_path / "in"), "--output", str(out), "--faces", "aligned"]
+        args += ["--model", str(model_dir), "--format", "parquet"]
+        result = subprocess.run(
+            spark_submit("score.py", *args),
+            capture_output=True,
+            text=True,
+            env={**bare, "SPARK_CONF_DIR": str(conf)},
+            cwd=ROOT,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        (row,) = pd.read_parquet(out / "parquet").itertuples()
+        found[conf.parent.name] = (row.path.endswith("/ünï café.jpg"), row.status, row.error)
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["gone_before_read"] == 0
+    assert found["conf"] == (True, "ok", None)
+    assert found[tmp_path.name][:2] == (True, "error")
+    assert found[tmp_path.name][2].startswith("unreadable file name")
+    logged = result.stdout + result.stderr
+    assert "WARNING sparkface: Java reads file names here as ANSI_X3.4-1968, not UTF-8" in logged
 
 
 def test_an_input_given_as_a_uri_pattern_reads_each_match(spark, model_dir, tmp_path):

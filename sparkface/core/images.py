@@ -79,8 +79,9 @@ def check_listed(content: bytes | None, size: int | None, spec: ImageSpec) -> No
     check_file_size(size, spec)
     if content is None and size is not None:
         raise ImageError(
-            "unreadable file name: not UTF-8, so Spark cannot open it; rename the file in UTF-8 "
-            "(e.g. `convmv -f latin1 -t utf8 --notest`)"
+            "unreadable file name: Spark cannot open a file by a name that is not UTF-8 (rename "
+            "it, e.g. `convmv -f latin1 -t utf8 --notest`), nor by one beyond ASCII where the "
+            "job's locale is not UTF-8 (run it with LANG=C.UTF-8)"
         )
 
 

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from sparkface.core.config import IngestConfig
 from sparkface.core.errors import InputError
 from sparkface.spark.paths import hadoop_file, input_path, is_remote
+from sparkface.spark.session import names_in_utf8
 
 log = logging.getLogger("sparkface")
 
@@ -142,16 +143,18 @@ def walk_input(spark: SparkSession, input_dir: str, max_bytes: int | None = None
     that the files left out by their names are counted too, and `hidden` the entries left out
     as hidden (a name starting with ".")."""
     suffixes: Counter[str] = Counter()
+    ascii_only = not names_in_utf8(spark)  # Java without a UTF-8 locale: see session.py
 
     def row(path: str, size: int | None, modified_seconds: float) -> tuple | None:
         suffixes[os.path.splitext(path.rsplit("/", 1)[-1])[1].lower()] += 1
         modified = datetime.fromtimestamp(modified_seconds, UTC)
         if size is None:  # no regular file, nothing to read: no size, no content
             return (path, modified, None, None)
-        if not_utf8(path):
+        if not_utf8(path) or (ascii_only and not path.isascii()):
             # Spark names files in UTF-8: a name in other bytes (Latin-1 `café.jpg` from an old
-            # Windows copy) is one it cannot open, and passed over. Its row, spelled with the
-            # bytes escaped, has its size and no content (`check_listed` says why).
+            # Windows copy), or any but ASCII where Java's locale is not UTF-8, is one it cannot
+            # open, and passed over. Its row, spelled with the bytes escaped, has its size and no
+            # content (`check_listed` says why).
             return (
                 path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
                 modified,

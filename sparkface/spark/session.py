@@ -24,6 +24,9 @@ def session_defaults(ingest: IngestConfig | None = None) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "8",
         "spark.ui.showConsoleProgress": "false",
+        # Executors started by a cluster (YARN, standalone workers) read file names in their
+        # locale's character set: ASCII without one, and `café.jpg` could not be opened.
+        "spark.executorEnv.LC_ALL": "C.UTF-8",
     }
 
 
@@ -48,6 +51,13 @@ def build_session(
             conf.set(key, value)
     spark = SparkSession.builder.config(conf=conf).getOrCreate()
     spark.sparkContext.setLogLevel(log_level)
+    if not names_in_utf8(spark):
+        log.warning(
+            "Java reads file names here as %s, not UTF-8: a file whose name is not ASCII gets an "
+            "'unreadable file name' row. Run the job with LANG=C.UTF-8 (conf/spark/spark-env.sh "
+            "sets it where SPARK_CONF_DIR is conf/spark)",
+            jvm_name_encoding(spark),
+        )
     log.info(
         "Spark %s session %s on %s",
         spark.version,
@@ -55,3 +65,15 @@ def build_session(
         spark.sparkContext.master,
     )
     return spark
+
+
+def jvm_name_encoding(spark: SparkSession) -> str:
+    """The character set the driver's Java reads file names in (its locale's)."""
+    return str(spark.sparkContext._jvm.java.lang.System.getProperty("sun.jnu.encoding"))
+
+
+def names_in_utf8(spark: SparkSession | None) -> bool:
+    """Whether Spark can open every file whose name is UTF-8 (no session: assumed so)."""
+    if spark is None:
+        return True
+    return jvm_name_encoding(spark).replace("-", "").upper() == "UTF8"
