@@ -15,7 +15,7 @@ from sparkface.core.images import ImageSpec, decode_each
 from sparkface.core.labels import labelled_files
 from sparkface.profile.report import write_profile
 from sparkface.profile.stats import UNLABELLED_IN_JSON, Profile, profile
-from sparkface.spark.ingest import list_files, read_images, walk_input
+from sparkface.spark.ingest import list_input, read_images
 from sparkface.spark.logs import timed
 from sparkface.spark.paths import writable_folder
 
@@ -51,9 +51,10 @@ def run_profile(
     writable_folder(spark, output_dir)
     timings: dict[str, float] = {}
     with timed("listing", timings):
-        files = list_files(spark, input_dir, ingest).cache()
+        files, walk = list_input(spark, input_dir, ingest)
+        files = files.cache()
         found = files.count()
-        hidden = walk_input(spark, input_dir).hidden  # a second walk: 0.2 s for 20,000 files
+        hidden = walk.hidden
     log.info("found %d files under %s", found, input_dir)
     with timed("parsing and counting", timings):
         source = source or folder_source(input_dir)

@@ -308,8 +308,16 @@ def list_files(spark: SparkSession, input_dir: str, ingest: IngestConfig) -> Dat
 
     The bytes are not selected, so Spark lists the files without reading them.
     """
-    files = _binary_files(spark, input_dir)[0].drop("content")
-    return files.withColumn("is_image", F.col("path").rlike(extension_pattern(ingest.extensions)))
+    return list_input(spark, input_dir, ingest)[0]
+
+
+def list_input(spark: SparkSession, input_dir: str, ingest: IngestConfig) -> tuple[DataFrame, Walk]:
+    """`list_files`, and the walk of the input that found what Spark's listing leaves out (its
+    `hidden` entries), from the one walk."""
+    files, walk = _binary_files(spark, input_dir)
+    files = files.drop("content")
+    is_image = F.col("path").rlike(extension_pattern(ingest.extensions))
+    return files.withColumn("is_image", is_image), walk
 
 
 class Input(NamedTuple):
