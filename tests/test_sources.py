@@ -20,7 +20,7 @@ from sparkface.core.config import (
     validated,
 )
 from sparkface.core.contract import RACES
-from sparkface.core.labels import labelled_files
+from sparkface.core.labels import labelled_files, table_encoding
 from sparkface.core.package import load_bundle
 from sparkface.evaluate.tally import evaluate_folder
 from sparkface.evaluate.uncertainty import wilson
@@ -153,6 +153,46 @@ def test_a_spreadsheet_s_csv_is_read_as_it_was_saved(spark, table_source, separa
         "black",
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name", "separator", "configured"),
+    [
+        ("utf-16", "café.jpg", "\t", "auto"),  # Excel's "Unicode Text": a mark, tabs
+        ("cp1252", "café.jpg", ",", "auto"),  # Excel's "CSV" on a Western Windows
+        ("cp1251", "фото.jpg", ";", "cp1251"),  # ... on a Russian one, as its source says
+    ],
+)
+def test_a_table_in_another_encoding_labels_its_names_beyond_ascii(
+    spark, table_source, encoding, name, separator, configured
+):
+    # UTF-16 gave no column at all; another 8-bit encoding left each image whose name has a
+    # letter beyond ASCII "not in the labels table".
+    write_faces(Path(table_source.images), [f"train/{name}"], size=(64, 64))
+    lines = [["file", "age", "gender", "race"], [f"train/{name}", "20-29", "Female", "Black"]]
+    lines.append(["train/a.jpg", "30-39", "Male", "White"])
+    text = "\r\n".join(separator.join(line) for line in lines) + "\r\n"
+    Path(table_source.labels).write_bytes(text.encode(encoding))
+    source = table_source.model_copy(update={"encoding": configured})
+    files = read_images(spark, source.images, load_ingest())
+    rows = {row.file_name: row for row in labelled_files(spark, files, source).collect()}
+    assert (rows[name].age_low, rows[name].gender, rows[name].label_error) == (20, "female", None)
+    assert (rows["a.jpg"].age_low, rows["a.jpg"].race, rows["a.jpg"].label_error) == (
+        30,
+        "white",
+        None,
+    )
+
+
+def test_a_table_s_encoding_is_read_from_its_bytes_or_its_source():
+    assert table_encoding("file,age\ncafé.jpg,3\n".encode()) == "UTF-8"
+    assert table_encoding(b"\xef\xbb\xbffile,age\n") == "UTF-8"
+    assert table_encoding("file\tage\n".encode("utf-16")) == "UTF-16"
+    assert table_encoding(b"\xfe\xff\x00f\x00i") == "UTF-16"  # big-endian
+    assert table_encoding("file,age\ncafé.jpg,3\n".encode("cp1252")) == "windows-1252"
+    assert table_encoding(b"file,age\n", "cp1251") == "cp1251"
+    with pytest.raises(ConfigError, match="no encoding 'latin-9000'"):
+        validated(SourceConfig, {"name": "x", "images": "/x", "encoding": "latin-9000"}, "x.yaml")
 
 
 def test_a_class_the_source_does_not_map_is_named(spark, table_source):

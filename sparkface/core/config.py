@@ -9,6 +9,7 @@ project's home (`sparkface.core.home`): the checkout, or $SPARKFACE_HOME.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import re
 import zoneinfo
@@ -16,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sparkface.core.contract import (
     DEFAULT_AGE_GROUPS,
@@ -397,6 +406,19 @@ class SourceConfig(Settings):
     # What its images are: photos, each face found as scoring finds it (`detect`), or aligned
     # crops like UTKFace's (`aligned`). An evaluation takes this mode unless told otherwise.
     faces: Literal["aligned", "detect"] = "detect"
+    # A CSV table's encoding: `auto` reads it from the table (a byte-order mark, UTF-8, else
+    # Windows-1252), or any name Python and Java both know (`cp1251`, `shift_jis`, `utf-16`).
+    encoding: Annotated[str, Field(min_length=1)] = "auto"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        if value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"no encoding {value!r} (`auto`, or cp1252, utf-16…)") from None
+        return value
 
     @model_validator(mode="after")
     def _unlabelled_from_a_table(self) -> SourceConfig:

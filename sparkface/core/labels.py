@@ -6,6 +6,8 @@ Files that cannot be labelled are kept with a `label_error` that says what is wr
 
 from __future__ import annotations
 
+import codecs
+import logging
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -14,7 +16,10 @@ from pyspark.sql import functions as F
 from sparkface.core.config import AgeGroups, ConfigError, SourceConfig
 from sparkface.core.contract import GENDERS, MAX_AGE, RACES
 from sparkface.core.errors import InputError
+from sparkface.spark.ingest import READ_OPTIONS
 from sparkface.spark.paths import input_path, is_remote
+
+log = logging.getLogger("sparkface")
 
 LABEL_COLUMNS = ("age", "gender", "race", "captured_at", "label_error")
 
@@ -114,21 +119,76 @@ def with_age_bounds(df: DataFrame) -> DataFrame:
     return df.withColumn("age_low", F.col("age")).withColumn("age_high", F.col("age"))
 
 
-def read_table(spark: SparkSession, path: str) -> DataFrame:
+# Where a CSV table starts with a byte-order mark, it says the table's encoding: Excel's
+# "Unicode Text" is UTF-16 (tab-separated), its "CSV UTF-8" UTF-8 with a mark.
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF8, "UTF-8"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+# What a CSV that is not UTF-8 most likely is: Excel's plain "CSV" on a Western Windows.
+GUESSED_ENCODING = "windows-1252"
+
+
+def table_encoding(content: bytes, encoding: str = "auto") -> str:
+    """The encoding of a CSV table's bytes, by the name Java and Python both know: `encoding`
+    unless it is `auto`, else its byte-order mark's, else UTF-8 where every byte is, else
+    GUESSED_ENCODING."""
+    if encoding != "auto":
+        return encoding
+    for mark, name in _BYTE_ORDER_MARKS:
+        if content.startswith(mark):
+            return name
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return GUESSED_ENCODING
+    return "UTF-8"
+
+
+def _table_bytes(spark: SparkSession, path: str) -> bytes:
+    if not is_remote(path):
+        if not Path(path).is_file():
+            raise InputError(f"labels table not found: {path}")
+        return Path(path).read_bytes()
+    rows = spark.read.format("binaryFile").options(**READ_OPTIONS).load(path).collect()
+    if not rows:
+        raise InputError(f"labels table not found: {path}")
+    return bytes(rows[0].content)
+
+
+def read_table(spark: SparkSession, path: str, encoding: str = "auto") -> DataFrame:
     """A labels table: Parquet (by its extension) or CSV with a header, every column a string
     named as its header has it, spaces around it trimmed. A CSV's separator is the one its
     header holds most of: `,`, or `;` as a spreadsheet writes CSV where the decimal mark is a
-    comma, or a tab."""
+    comma, or a tab. Its encoding is `encoding`, or with `auto` as table_encoding reads it
+    (a guess is logged): a table in another one left each image with a letter beyond ASCII
+    "not in the labels table", and one in UTF-16 had no column."""
+    reader = spark.read.options(**READ_OPTIONS)
     if path.lower().endswith(".parquet") or Path(path.removeprefix("file:")).is_dir():
-        table = spark.read.parquet(input_path(path))
+        table = reader.parquet(input_path(path))
     else:
-        if not is_remote(path) and not Path(path).is_file():
-            raise InputError(f"labels table not found: {path}")
-        header = spark.read.text(input_path(path)).first()
-        header = header[0] if header else ""
+        content = _table_bytes(spark, path)
+        charset = table_encoding(content, encoding)
+        if not spark.sparkContext._jvm.java.nio.charset.Charset.isSupported(charset):
+            raise ConfigError(f"labels table {path}: Java knows no encoding {charset!r}")
+        if charset == GUESSED_ENCODING and encoding == "auto":
+            log.warning(
+                "labels table %s is not UTF-8: read as %s, as Excel saves CSV on a Western "
+                "Windows; if names in it read wrong, its source's `encoding` says what it is",
+                path,
+                charset,
+            )
+        lines = content.decode(charset, errors="replace").lstrip("\ufeff").splitlines()
+        header = lines[0] if lines else ""
         separator = max((",", ";", "\t"), key=header.count) if header else ","
+        if charset != "UTF-8":
+            # Spark reads only Unicode and Latin-1 unless told to take any Java charset; a
+            # whole file at once, as UTF-16's lines are not ended by one byte.
+            spark.conf.set("spark.sql.legacy.javaCharsets", "true")
+            reader = reader.option("encoding", charset).option("multiLine", "true")
         table = (
-            spark.read.option("header", "true")
+            reader.option("header", "true")
             .option("inferSchema", "false")
             .option("sep", separator)
             .csv(input_path(path))
@@ -175,7 +235,7 @@ def labels_from_table(
     years (exact: `age` and both bounds) or a bin `lo-hi` / `lo+` (bounds only, the last up to
     `max_age`); an image the table does not name is unlabelled, and says so. A head the source
     names `unlabelled` is null on every face (a labelled face all the same)."""
-    table = read_table(spark, source.labels)
+    table = read_table(spark, source.labels, source.encoding)
     wanted = [f for f in ("file", "age", "gender", "race") if f not in source.unlabelled]
     by_case = {name.lower(): name for name in table.columns}
     fields = {
