@@ -261,6 +261,20 @@ def test_inputs_that_hold_each_other_are_refused(tmp_path, inputs, where):
 
 
 @pytest.mark.parametrize(
+    ("inputs", "output"),
+    [(["cams"], "cams/out"), (["lobby", "out/cams"], "out"), (["cams"], "cams-link")],
+)
+def test_an_output_that_overlaps_an_input_is_refused(tmp_path, inputs, output):
+    # A night replaces folders under its output, and would list what it wrote the night before.
+    (tmp_path / "cams").mkdir()
+    (tmp_path / "cams-link").symlink_to(tmp_path / "cams")
+    named = {"inputs": [f"{tmp_path}/{name}" for name in inputs], "output": f"{tmp_path}/{output}"}
+    (tmp_path / "n.yaml").write_text(json.dumps(named))
+    with pytest.raises(ConfigError, match="overlap .links followed.; choose an output apart"):
+        load_campaign("n", tmp_path)
+
+
+@pytest.mark.parametrize(
     "pattern",
     [
         r"^cam\d+_",

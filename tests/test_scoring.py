@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import types as T
 
 from sparkface.core.config import FacesConfig, IngestConfig, LabelConfig
-from sparkface.core.errors import InputError
+from sparkface.core.errors import InputError, OutputError
 from sparkface.core.images import decode_face
 from sparkface.core.package import ModelBundle, flip_for, load_bundle, load_model_file, predict
 from sparkface.score.run import run_scoring
@@ -246,6 +246,56 @@ def test_an_output_the_job_cannot_write_stops_it_before_any_image_is_read(
     with pytest.raises(OutputError) as refused:
         score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "taken" / "out")
     assert refused.value.exit_code == 3 and "Not a directory" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("input_at", "output_at", "why"),
+    [
+        ("p/json", "p", "the input is inside the output"),  # the photos it had just read
+        ("p", "p", "the input is inside the output"),
+        ("p", "p/out", "vice versa"),  # each rerun listed what the last one wrote
+        ("p/json", "file://{d}/p-link", "the input is inside the output"),  # links followed
+    ],
+)
+def test_an_output_that_overlaps_its_input_is_refused_before_any_work(
+    spark, model_dir, tmp_path, monkeypatch, input_at, output_at, why
+):
+    # `--input /p/json --output /p` scored the photos, then replaced /p/json with its JSON
+    # lines: 592 photos gone, and 540 more that were in /p/parquet.
+    from sparkface.score import run
+
+    photos = write_faces(tmp_path / "p" / "json", utk_names(2), size=(40, 40))
+    photos += write_faces(tmp_path / "p" / "parquet", utk_names(2, seed=1), size=(40, 40))
+    (tmp_path / "p-link").symlink_to(tmp_path / "p")
+    monkeypatch.setattr(run, "images_to_score", lambda *_: pytest.fail("the input was read"))
+    output = output_at.format(d=tmp_path)
+    output = output if "://" in output else str(tmp_path / output)
+    with pytest.raises(OutputError) as refused:
+        score_aligned(spark, model_dir, tmp_path / input_at, output)
+    assert refused.value.exit_code == 3
+    assert f"overlap ({why}): a run replaces folders of its output" in str(refused.value)
+    assert all(Path(photo).is_file() for photo in photos)
+
+
+def test_an_output_folder_holding_files_the_job_did_not_write_is_not_replaced(
+    spark, model_dir, tmp_path
+):
+    write_faces(tmp_path / "in", utk_names(2), size=(40, 40))
+    score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "out")
+    # A rerun replaces the job's own Parquet, partition folders and an unfinished write's files.
+    (tmp_path / "out" / "parquet" / "_temporary" / "0").mkdir(parents=True)
+    (tmp_path / "out" / "parquet" / "_temporary" / "0" / "notes.txt").write_text("Spark's")
+    summary, _ = score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "out")
+    assert summary["files"] == 2
+    # Not photos someone keeps in a folder of that name.
+    photos = write_faces(tmp_path / "out" / "json" / "2026", utk_names(4, seed=2), size=(40, 40))
+    with pytest.raises(OutputError) as refused:
+        score_aligned(spark, model_dir, tmp_path / "in", tmp_path / "out")
+    assert str(refused.value).startswith(
+        f"{tmp_path}/out/json holds 4 files that this job did not write (2026/"
+    )
+    assert ", ...): each run replaces that folder whole" in str(refused.value)
+    assert all(Path(photo).is_file() for photo in photos)
 
 
 def test_a_file_gone_between_listing_and_reading_is_counted(

@@ -77,7 +77,7 @@ def write_audience(
 ) -> dict[str, Any]:
     """Write OUTPUT/audience, OUTPUT/audience_shares (Parquet) and OUTPUT/report/audience.html
     from `predictions`; return what was written (sources, windows, faces, seconds)."""
-    writable_folder(predictions.sparkSession, output)
+    writable_folder(predictions.sparkSession, output, (COUNTS_DIR, SHARES_DIR))
     started = time.perf_counter()
     counts, shares = audience_tables(predictions, classes, calibration, config, likeness)
     # A night's tables are small (sources x windows): one file each.

@@ -58,9 +58,9 @@ def evaluate_folder(
     The labelled faces of at least the first age group's age (or of a bin that starts there) are
     evaluated; the rest are counted. Faces labelled with an age bin only are scored on gender and
     race, and on whether the age in years falls in their bin (or the next): no age group."""
-    writable_folder(spark, output_dir)
-    groups = labels_config.groups
     source = source or folder_source(input_dir)
+    writable_folder(spark, output_dir, ("faces",), source.images)
+    groups = labels_config.groups
     images, usable, scored = labelled_scores(
         spark, source, bundle, ingest, labels_config, batch_size, split, faces
     )

@@ -58,7 +58,7 @@ from sparkface.score.run import images_to_score, log_left_out
 from sparkface.score.transform import score_images
 from sparkface.spark.ingest import Input, java_regex
 from sparkface.spark.outputs import FORMATS, summarise, write_predictions
-from sparkface.spark.paths import is_remote, writable_folder, written_path
+from sparkface.spark.paths import is_remote, within, writable_folder, written_path
 
 log = logging.getLogger("sparkface")
 
@@ -106,6 +106,13 @@ class Campaign(Settings):
                 f"inputs: {inner!r} is {where} (links followed): each of its files would be "
                 "scored twice a night; list one of them"
             )
+        for folder in self.inputs:
+            if within(folder, self.output) or within(self.output, folder):
+                # A night replaces folders under its output, and would list what it wrote.
+                raise ValueError(
+                    f"output: {self.output!r} and the input {folder!r} overlap (links "
+                    "followed); choose an output apart from every input"
+                )
         if self.file_name_pattern:
             try:
                 re.compile(self.file_name_pattern)

@@ -67,7 +67,7 @@ def run_scoring(
     `faces`: "detect" (the default) finds every face with conf/faces.yaml's settings, a
     FacesConfig with its own; "aligned" scores each file as one aligned crop."""
     faces = detector_settings(faces)
-    writable_folder(spark, output_dir)
+    writable_folder(spark, output_dir, ("parquet", "json"), input_dir)
     started = time.perf_counter()
     scored_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     images, left_out, listed, hidden = images_to_score(spark, input_dir, ingest, bundle.image_spec)

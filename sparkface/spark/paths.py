@@ -111,24 +111,102 @@ def remove_folder(spark: SparkSession, path: str | Path) -> bool:
     return bool(system.exists(target) and system.delete(target, True))
 
 
-def writable_folder(spark: SparkSession, path: str | Path) -> None:
+def folder_key(path: str | Path) -> str:
+    """A folder as compared with others, ending in "/": a local one where its links lead (a
+    `file:` URI names one), another URI as written."""
+    text = re.sub(r"^file:(//)?(?=/)", "", str(path))
+    where = text.rstrip("/") if is_remote(text) else os.path.realpath(text).rstrip("/")
+    return where + "/"
+
+
+def within(inner: str | Path, outer: str | Path) -> bool:
+    """Whether the folder `inner` is `outer` or inside it, links followed."""
+    return folder_key(inner).startswith(folder_key(outer))
+
+
+# What Spark's writers leave in a folder they write: part files and their checksums, the
+# commit's markers; folders of partitions (`run_date=2026-12-07`) and of an unfinished write.
+_SPARK_FILE = re.compile(r"\.?(part-.*|_SUCCESS|_committed_.*|_started_.*)(\.crc)?")
+_SPARK_FOLDER = re.compile(r"[^=]+=.*|_temporary")
+
+
+def foreign_files(spark: SparkSession, folder: str | Path) -> list[str]:
+    """The files under `folder` (a local path or a URI) that no Spark writer names so, by their
+    paths under it: replacing the folder deletes them. None where it does not exist."""
+
+    def foreign(relative: str) -> bool:
+        *folders, name = relative.split("/")
+        if "_temporary" in folders:
+            return False
+        return not (
+            all(_SPARK_FOLDER.fullmatch(part) for part in folders) and _SPARK_FILE.fullmatch(name)
+        )
+
+    found: list[str] = []
+    if not is_remote(folder):
+        for where, _, names in os.walk(folder):
+            below = os.path.relpath(where, folder)
+            found += [
+                relative
+                for relative in (os.path.normpath(os.path.join(below, name)) for name in names)
+                if foreign(relative)
+            ]
+        return sorted(found)
+    system, target = hadoop_file(spark, str(folder))
+    if not system.exists(target):
+        return []
+    top = system.getFileStatus(target).getPath().toString().rstrip("/") + "/"
+    listing = system.listFiles(target, True)
+    while listing.hasNext():
+        relative = listing.next().getPath().toString().removeprefix(top)
+        if foreign(relative):
+            found.append(relative)
+    return sorted(found)
+
+
+def writable_folder(
+    spark: SparkSession,
+    path: str | Path,
+    replaces: tuple[str, ...] = (),
+    input_dir: str | Path | None = None,
+) -> None:
     """Make the output folder `path` and check that the job may write in it, before any work:
     Spark's own refusal came after the whole input was read and scored, as a Java trace (exit
-    1, "a bug"). OutputError (exit 3) names the folder and why."""
+    1, "a bug"). OutputError (exit 3) names the folder and why.
+
+    `replaces` names the folders under it that the job replaces whole (`parquet`): each must
+    hold only what Spark writes, and the output must be apart from the job's `input_dir`.
+    Scoring into the folder it scored (`--input /p/json --output /p`) deleted the photos it had
+    just read, and any other photos in `/p/parquet`."""
+    if input_dir is not None and (within(input_dir, path) or within(path, input_dir)):
+        inside = "the input is inside the output" if within(input_dir, path) else "vice versa"
+        raise OutputError(
+            f"the output {path} and the input {input_dir} overlap ({inside}): a run replaces "
+            "folders of its output and would list what it wrote as input; choose an output "
+            "apart from the input"
+        )
     try:
         if not is_remote(path):
             os.makedirs(path, exist_ok=True)
             with tempfile.TemporaryFile(dir=path, prefix=".sparkface-"):
                 pass
-            return
-        system, target = hadoop_file(spark, str(path))
-        if not system.mkdirs(target):
-            raise OSError(f"the file system would not make {path}")
+        else:
+            system, target = hadoop_file(spark, str(path))
+            if not system.mkdirs(target):
+                raise OSError(f"the file system would not make {path}")
     except Exception as error:  # noqa: BLE001 - whatever the storage says, the output is at fault
         raise OutputError(
             f"cannot write the output to {path}: {reason_of(error)}; let the job's user write "
             "there, or choose another output"
         ) from None
+    for name in replaces:
+        folder = join(path, name)
+        if foreign := foreign_files(spark, folder):
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise OutputError(
+                f"{folder} holds {len(foreign)} files that this job did not write ({shown}): "
+                "each run replaces that folder whole; move them, or choose another output"
+            )
 
 
 def reason_of(error: BaseException) -> str:

@@ -85,7 +85,7 @@ def run_training(
     the same image size, split and sampling (to compare model settings on the same data). With
     `prepare_only`, stop after the shards, their counts and the config: `jobs/fit.py` (any Keras
     backend, no Spark) or `--reuse-shards` train on them later."""
-    writable_folder(spark, output_dir)
+    writable_folder(spark, output_dir, ("shards",), input_dir)
     out = Path(output_dir)
     timings: dict[str, float] = {}
     counts = reusable_preparation(out, config) if reuse_shards else None
