@@ -324,8 +324,9 @@ def test_capture_times_with_and_without_the_camera_s_offset():
 
     from PIL import Image
 
-    def photo(tags=None) -> bytes:
+    def photo(tags=None, first_ifd=None) -> bytes:
         exif = Image.Exif()
+        exif.update(first_ifd or {})
         exif.get_ifd(0x8769).update(tags or {})
         buffer = BytesIO()
         Image.new("RGB", (8, 8)).save(buffer, "JPEG", exif=exif)
@@ -335,6 +336,11 @@ def test_capture_times_with_and_without_the_camera_s_offset():
     assert at == datetime(2026, 12, 1, 3, 50, tzinfo=UTC) and offset == "+05:30"
     at, offset = capture_time(photo({0x9003: "2026:12:01 09:20:00"}))
     assert at == datetime(2026, 12, 1, 9, 20, tzinfo=UTC) and offset is None  # the camera's clock
+    # DateTime has its own offset; a clock never set is no time, and the next tag is read.
+    tags = {0x9003: "0000:00:00 00:00:00", 0x9011: "+05:30", 0x9010: "-08:00"}
+    at, offset = capture_time(photo(tags, {0x0132: "2026:12:01 09:20:00"}))
+    assert at == datetime(2026, 12, 1, 17, 20, tzinfo=UTC) and offset == "-08:00"
+    assert capture_time(photo({0x9003: "    :  :     :  :  "})) == (None, None)
     assert capture_time(photo()) == (None, None)
     assert capture_time(b"not an image") == (None, None)
 

@@ -85,19 +85,39 @@ def check_listed(content: bytes | None, size: int | None, spec: ImageSpec) -> No
         )
 
 
-# EXIF tags of the capture time: DateTimeOriginal and its offset (Exif IFD), DateTime (IFD0).
+# EXIF tags of the capture time: DateTimeOriginal and its offset (Exif IFD), DateTime (IFD0)
+# and its own offset, OffsetTime (Exif IFD).
 EXIF_IFD = 0x8769
 DATE_TIME_ORIGINAL = 0x9003
 OFFSET_TIME_ORIGINAL = 0x9011
 DATE_TIME = 0x0132
+OFFSET_TIME = 0x9010
+
+
+def _exif_time(text: object, offset: object) -> tuple[datetime, str | None] | None:
+    """An EXIF time ("2026:12:01 09:20:00") with its offset, in UTC; None if it is no time (a
+    camera that never set its clock writes "0000:00:00 00:00:00" or blanks)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        taken = datetime.strptime(text.strip().rstrip("\x00")[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    offset = offset.strip().rstrip("\x00") if isinstance(offset, str) else ""
+    if not re.fullmatch(r"[+-]\d{2}:\d{2}", offset):
+        return taken.replace(tzinfo=UTC), None
+    sign = -1 if offset[0] == "-" else 1
+    hours, minutes = (int(part) for part in offset[1:].split(":"))
+    zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    return taken.replace(tzinfo=zone).astimezone(UTC), offset
 
 
 def capture_time(data: bytes | None) -> tuple[datetime | None, str | None]:
-    """When the photo was taken, from its EXIF (DateTimeOriginal, else DateTime), in UTC, and
-    the offset from UTC the camera wrote with it (OffsetTimeOriginal, "+05:30"); None when the
-    file has no such tag or is not an image. A time without an offset is the camera's clock,
-    taken here to be UTC (an audience may read it in its own time zone). Reads the header only,
-    not the pixels."""
+    """When the photo was taken, from its EXIF (DateTimeOriginal, else DateTime, each with its
+    own offset tag), in UTC, and the offset from UTC the camera wrote with it ("+05:30"); None
+    when the file has no such time or is not an image. A time without an offset is the camera's
+    clock, taken here to be UTC (an audience may read it in its own time zone). Reads the header
+    only, not the pixels."""
     if not data:
         return None, None
     try:
@@ -105,20 +125,10 @@ def capture_time(data: bytes | None) -> tuple[datetime | None, str | None]:
             warnings.simplefilter("ignore")
             exif = Image.open(io.BytesIO(data)).getexif()
             details = exif.get_ifd(EXIF_IFD)
-            text = details.get(DATE_TIME_ORIGINAL) or exif.get(DATE_TIME)
-            offset = details.get(OFFSET_TIME_ORIGINAL)
-        if not isinstance(text, str):
-            return None, None
-        taken = datetime.strptime(text.strip().rstrip("\x00")[:19], "%Y:%m:%d %H:%M:%S")
-        offset = offset.strip().rstrip("\x00") if isinstance(offset, str) else ""
-        if not re.fullmatch(r"[+-]\d{2}:\d{2}", offset):
-            return taken.replace(tzinfo=UTC), None
-        sign = -1 if offset[0] == "-" else 1
-        hours, minutes = (int(part) for part in offset[1:].split(":"))
-        zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
-        return taken.replace(tzinfo=zone).astimezone(UTC), offset
     except Exception:  # noqa: BLE001 - a missing or unreadable tag means "no capture time"
         return None, None
+    original = _exif_time(details.get(DATE_TIME_ORIGINAL), details.get(OFFSET_TIME_ORIGINAL))
+    return original or _exif_time(exif.get(DATE_TIME), details.get(OFFSET_TIME)) or (None, None)
 
 
 def open_image(data: bytes | None, spec: ImageSpec, draft_size: int | None = None) -> Image.Image:
