@@ -298,6 +298,27 @@ def test_an_output_folder_holding_files_the_job_did_not_write_is_not_replaced(
     assert all(Path(photo).is_file() for photo in photos)
 
 
+@pytest.mark.parametrize(
+    ("scheme", "name"),
+    [("", name) for name in ("one.jpg", "empty.jpg", "_DSC0001.JPG", ".hidden.jpg", "a:b.jpg")]
+    + [("file:", "one.jpg"), ("file://", "._mac.jpg")],
+)
+def test_one_file_as_the_input_is_scored_alone(spark, model_dir, tmp_path, scheme, name):
+    # `--input photo.jpg` stopped with "input is not a folder".
+    write_faces(tmp_path / "in", utk_names(2) + [name], size=(40, 40))
+    if name == "empty.jpg":
+        (tmp_path / "in" / name).write_bytes(b"")
+    summary, paths = score_aligned(
+        spark, model_dir, f"{scheme}{tmp_path}/in/{name}", tmp_path / "out"
+    )
+    assert paths == [f"file:{tmp_path}/in/{name}"]
+    assert (summary["files"], summary["scored"], summary["gone_before_read"]) == (
+        1,
+        0 if name == "empty.jpg" else 1,
+        0,
+    )
+
+
 def test_a_file_gone_between_listing_and_reading_is_counted(
     spark, model_dir, tmp_path, monkeypatch
 ):

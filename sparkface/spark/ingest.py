@@ -76,17 +76,21 @@ def _binary_files(
         local = Path(input_dir)
         if not local.exists():
             raise InputError(f"input folder does not exist: {input_dir}")
-        if not local.is_dir():
-            raise InputError(f"input is not a folder: {input_dir}")
+        if not (local.is_dir() or local.is_file()):
+            raise InputError(f"input is neither a folder nor a file: {input_dir}")
     # Spark's file sources skip zero-length files, and files over max_bytes are left out below:
     # list both ourselves so they are not lost (a larger file keeps null content). A local input
     # is walked first, so that an entry it cannot read stops the job before Spark lists it.
     walk = walk_input(spark, input_dir, max_bytes)
+    options = dict(READ_OPTIONS)
+    if _one_file(spark, input_dir):
+        # One file named by its user is read whatever its name (Spark hid `.x.jpg` too).
+        options["ignoredPathSegmentRegex"] = "(?!)"
     files = (
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
         .option("ignoreMissingFiles", "true")
-        .options(**READ_OPTIONS)
+        .options(**options)
         .load([input_path(root) for root in walk.roots])
     )
     if max_bytes is not None:
@@ -101,6 +105,14 @@ def _binary_files(
         F.col("content"),
     )
     return files, walk
+
+
+def _one_file(spark: SparkSession, input_dir: str) -> bool:
+    """Whether the input is one file (a local path, or a URI that names no pattern)."""
+    if not is_remote(input_dir):
+        return os.path.isfile(input_dir)
+    system, target = hadoop_file(spark, input_dir)
+    return bool(system.exists(target) and system.getFileStatus(target).isFile())
 
 
 def not_utf8(path: str) -> bool:
@@ -265,7 +277,17 @@ def _walk_local(
             children[folder] = [entry.path for entry in folders if not entry.is_symlink()]
             stack.extend(reversed(children[folder]))
 
-    walk(root)
+    if not os.path.isdir(root):
+        # One file, named as its user named it (`--input photo.jpg`): its row, or Spark's.
+        if not os.access(root, os.R_OK):
+            unreadable.append(root)
+        else:
+            stat = os.stat(root)
+            if (found_row := row(f"file:{root}", stat.st_size, stat.st_mtime)) is not None:
+                found.append(found_row)
+        children[root] = []
+    else:
+        walk(root)
     while links:
         link = links.pop(0)
         walk(link)
