@@ -254,6 +254,13 @@ def test_evaluating_a_source_scores_bins_by_the_age_in_years(spark, table_source
     assert sum(sum(row) for row in metrics["confusion"]["gender"]) == 3
     report = (tmp_path / "evaluation" / "report.md").read_text()
     assert "faces labelled with a bin" in report
+    # Each file left out says why: before, only "not_evaluated": 3.
+    assert metrics["not_evaluated_by_reason"] == {
+        "younger than 7": 1,
+        "age is not years or a bin 'lo-hi' / 'lo+'": 1,
+        "not in the labels table": 1,
+    }
+    assert "Faces: 3, of 6 files; 3 not evaluated (1 age is not years or a bin" in report
 
 
 def test_the_per_face_table_has_every_evaluable_file_once_scored_or_not(

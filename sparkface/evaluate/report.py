@@ -73,11 +73,20 @@ def write_evaluation(
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
+def _left_out(metrics: dict) -> str:
+    """Where files were left out of the evaluation, how many and why."""
+    if not metrics.get("not_evaluated"):
+        return ""
+    reasons = metrics.get("not_evaluated_by_reason", {})
+    why = "; ".join(f"{count} {reason}" for reason, count in reasons.items())
+    return f", of {metrics['files']} files; {metrics['not_evaluated']} not evaluated ({why})"
+
+
 def _headline_section(metrics: dict, title: str) -> list[str]:
     lines = [
         f"# {title}",
         "",
-        f"Faces: {metrics['faces']}",
+        f"Faces: {metrics['faces']}{_left_out(metrics)}",
         "",
         "| head | accuracy | 95% interval | calibration error |",
         "|---|---|---|---|",

@@ -4,6 +4,7 @@ counts (the tally) reach the driver."""
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from sparkface.score.transform import score_images
 from sparkface.spark.ingest import read_images
 from sparkface.spark.paths import spark_path, writable_folder
 from sparkface.train.preparation import assign_split
+
+log = logging.getLogger("sparkface")
 
 
 def evaluate_folder(
@@ -71,6 +74,15 @@ def evaluate_folder(
     metrics.update(gap_figures(metrics))
     metrics["files"] = images.count()
     metrics["not_evaluated"] = metrics["files"] - metrics["faces"]
+    metrics["not_evaluated_by_reason"] = not_evaluated(images, groups.min_age)
+    if metrics["not_evaluated"]:
+        reasons = "; ".join(f"{n} {why}" for why, n in metrics["not_evaluated_by_reason"].items())
+        log.warning(
+            "%d of %d files were not evaluated (%s); `jobs/profile_faces.py` lists them",
+            metrics["not_evaluated"],
+            metrics["files"],
+            reasons,
+        )
     metrics["model_version"] = bundle.descriptor.get("version")
     metrics["face_mode"] = faces if isinstance(faces, str) else "detect"
     where = source.name if source.name != "input" else input_dir
@@ -85,6 +97,20 @@ def evaluate_folder(
     usable.unpersist()
     scored.unpersist()
     return metrics
+
+
+def not_evaluated(images: DataFrame, min_age: int) -> dict[str, int]:
+    """Why files are left out of an evaluation, the commonest first: the first clause of their
+    label error (`not in the labels table`, `age is not a whole number`), or their age. Before,
+    a folder of photos named otherwise than UTKFace's was "evaluated 0 faces", and no word why."""
+    reason = F.when(
+        F.col("label_error").isNotNull(),
+        F.trim(F.regexp_extract("label_error", r"^([^:;(]*)", 1)),
+    ).otherwise(F.lit(f"younger than {min_age}"))
+    left_out = images.where(F.col("label_error").isNotNull() | (F.col("age_low") < min_age))
+    counts = left_out.groupBy(reason.alias("reason")).count().collect()
+    ordered = sorted(counts, key=lambda row: (-row["count"], row["reason"]))
+    return {row["reason"]: row["count"] for row in ordered}
 
 
 def labelled_scores(
