@@ -136,6 +136,36 @@ def test_ages_written_as_floats_are_years(spark, table_source):
     assert rows["d.jpg"].age is None and rows["d.jpg"].label_error.startswith("age is not")
 
 
+def test_classes_written_as_codes_are_mapped(spark, table_source, tmp_path):
+    # `gender: {0: male, 1: female}` stopped the job ("unknown key: Input should be a valid
+    # string"); a code column with a missing value is a float column ("1.0") in pandas.
+    table = pd.DataFrame(
+        {
+            "file": [f"train/{name}.jpg" for name in "abc"],
+            "age": [30, 41, 52],
+            "gender": [0.0, 1.0, None],
+            "race": [4, 0, 2],
+        }
+    )
+    table.to_parquet(tmp_path / "codes.parquet")
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "codes.yaml").write_text(
+        f"images: {table_source.images}\nlabels: {tmp_path}/codes.parquet\n"
+        "gender: {0: male, 1: female}\n"
+        "race: {0: white, 1: black, 2: asian, 3: indian, 4: others}\n"
+    )
+    source = load_source("codes", tmp_path / "sources")
+    files = read_images(spark, source.images, load_ingest())
+    rows = {row.file_name: row for row in labelled_files(spark, files, source).collect()}
+    assert (rows["a.jpg"].gender, rows["a.jpg"].race, rows["a.jpg"].label_error) == (
+        "male",
+        "others",
+        None,
+    )
+    assert (rows["b.jpg"].gender, rows["b.jpg"].race) == ("female", "white")
+    assert rows["c.jpg"].label_error == "no gender"
+
+
 @pytest.mark.parametrize("separator", [";", "\t"])
 def test_a_spreadsheet_s_csv_is_read_as_it_was_saved(spark, table_source, separator):
     # Where the decimal mark is a comma a spreadsheet saves CSV with ";" (with a byte-order mark

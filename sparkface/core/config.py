@@ -410,6 +410,19 @@ class SourceConfig(Settings):
     # Windows-1252), or any name Python and Java both know (`cp1251`, `shift_jis`, `utf-16`).
     encoding: Annotated[str, Field(min_length=1)] = "auto"
 
+    @field_validator("gender", "race", mode="before")
+    @classmethod
+    def _classes_as_written(cls, value: Any) -> Any:
+        # A table's classes may be codes (`gender: {0: male, 1: female}`), which YAML reads as
+        # numbers: they are the table's text all the same. Before, "unknown key: Input should
+        # be a valid string".
+        if isinstance(value, dict):
+            return {
+                str(key) if isinstance(key, int) and not isinstance(key, bool) else key: name
+                for key, name in value.items()
+            }
+        return value
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:

@@ -196,9 +196,16 @@ def read_table(spark: SparkSession, path: str, encoding: str = "auto") -> DataFr
     return table.select([F.col(f"`{c}`").cast("string").alias(c.strip()) for c in table.columns])
 
 
+def _class_text(column: str) -> Column:
+    """A table's class as the source's mapping names it: trimmed, and a code `1` also as a float
+    column writes it (`1.0`: pandas, with one class missing in the column, writes every code so,
+    and a Parquet float column reads so)."""
+    return F.regexp_replace(F.trim(F.col(column)), r"^(-?[0-9]+)\.0*$", "$1")
+
+
 def _check_classes(table: DataFrame, column: str, mapping: dict[str, str], source: str) -> None:
     """Every class the table uses must be mapped onto ours: name the ones that are not."""
-    found = {row[0] for row in table.select(F.trim(column)).distinct().collect() if row[0]}
+    found = {row[0] for row in table.select(_class_text(column)).distinct().collect() if row[0]}
     unknown = sorted(found - set(mapping))
     if unknown:
         raise ConfigError(
@@ -261,7 +268,7 @@ def labels_from_table(
             return expression
         column, mapping = fields[head], getattr(source, head)
         for theirs, ours in mapping.items():
-            expression = F.when(F.trim(F.col(column)) == theirs, F.lit(ours)).otherwise(expression)
+            expression = F.when(_class_text(column) == theirs, F.lit(ours)).otherwise(expression)
         return expression
 
     age_text = F.trim(F.col(fields["age"]))
