@@ -293,7 +293,7 @@ def test_the_filters_keep_the_files_they_name(spark, tmp_path, pattern):
         "file_name string, modified_at timestamp",
     )
     campaign = Campaign(
-        name="n", inputs=[str(tmp_path)], output=str(tmp_path / "out"), file_name_pattern=pattern
+        name="n", inputs=[f"{tmp_path}/cams"], output=f"{tmp_path}/out", file_name_pattern=pattern
     )
     kept = {row.file_name for row in select_files(files, campaign).collect()}
     assert kept == {"cam1_0900.jpg", "cam11_0901.jpg", "cam2_0700.jpg"}
