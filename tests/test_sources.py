@@ -76,6 +76,49 @@ def test_a_table_labels_each_image_by_its_path_with_bins_as_bounds(spark, table_
     assert {row.source for row in rows.values()} == {"photos"}
 
 
+@pytest.mark.parametrize(
+    "form",
+    [
+        "csv folder",
+        "parquet folder",
+        "parquet named .csv",
+        "_labels.csv",
+        "file: csv folder",
+        "file: utf-16",
+    ],
+)
+def test_a_table_is_read_as_spark_or_anyone_wrote_it(spark, table_source, tmp_path, form):
+    # A folder of CSV files, as Spark writes a table, stopped the job (exit 1): it was read as
+    # Parquet. Parquet is known by its bytes, and `_labels.csv` is read as named.
+    table = spark.read.option("header", "true").csv(table_source.labels)
+    where = tmp_path / "labels"
+    if form.endswith("csv folder"):
+        table.coalesce(2).write.option("header", "true").csv(str(where))
+    elif form == "parquet folder":
+        table.write.parquet(str(where))
+    elif form == "parquet named .csv":
+        where = tmp_path / "labels.csv"
+        table.toPandas().to_parquet(where)
+    elif form == "_labels.csv":
+        where = tmp_path / "_labels.csv"
+        where.write_text(TABLE)
+    else:
+        where = tmp_path / "labels.txt"
+        where.write_text(TABLE.replace(",", "\t"), encoding="utf-16")
+    labels = f"file:{where}" if form.startswith("file:") else str(where)
+    source = table_source.model_copy(update={"labels": labels})
+    files = read_images(spark, source.images, load_ingest())
+    rows = {row.file_name: row for row in labelled_files(spark, files, source).collect()}
+    assert {name: (row.age_low, row.race) for name, row in rows.items()} == {
+        "a.jpg": (20, "asian"),
+        "b.jpg": (70, "others"),
+        "c.jpg": (35, "black"),
+        "d.jpg": (3, "white"),
+        "e.jpg": (None, None),
+        "f.jpg": (None, None),
+    }
+
+
 def test_a_file_the_table_labels_twice_differently_has_no_label(spark, table_source):
     # Spark kept either row, so training and evaluation changed from one run to the next.
     table = TABLE + "train/a.jpg,20-29,Male,East Asian\ntrain/c.jpg,36,Female,Black\n"

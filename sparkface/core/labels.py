@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import codecs
 import logging
+import os
+import re
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -17,7 +19,7 @@ from sparkface.core.config import AgeGroups, ConfigError, SourceConfig
 from sparkface.core.contract import GENDERS, MAX_AGE, RACES
 from sparkface.core.errors import InputError
 from sparkface.spark.ingest import READ_OPTIONS
-from sparkface.spark.paths import input_path, is_remote
+from sparkface.spark.paths import hadoop_file, input_path, is_remote
 
 log = logging.getLogger("sparkface")
 
@@ -146,29 +148,59 @@ def table_encoding(content: bytes, encoding: str = "auto") -> str:
     return "UTF-8"
 
 
-def _table_bytes(spark: SparkSession, path: str) -> bytes:
+def _table_sample(spark: SparkSession, path: str) -> tuple[bytes, bool]:
+    """The bytes of a labels table's file, or of the first file of a table that is a folder (as
+    Spark writes one: `part-*` files, `_SUCCESS`), and whether it is a folder."""
     if not is_remote(path):
-        if not Path(path).is_file():
-            raise InputError(f"labels table not found: {path}")
-        return Path(path).read_bytes()
-    rows = spark.read.format("binaryFile").options(**READ_OPTIONS).load(path).collect()
-    if not rows:
+        if Path(path).is_file():
+            return Path(path).read_bytes(), False
+        if Path(path).is_dir():
+            for where, folders, names in os.walk(path):
+                folders[:] = sorted(name for name in folders if not name.startswith((".", "_")))
+                for name in sorted(names):
+                    file = Path(where, name)
+                    if not name.startswith((".", "_")) and file.stat().st_size:
+                        return file.read_bytes(), True
+            raise InputError(f"labels table {path} is a folder without a file in it")
         raise InputError(f"labels table not found: {path}")
-    return bytes(rows[0].content)
+    system, target = hadoop_file(spark, path)
+    if not system.exists(target):
+        raise InputError(f"labels table not found: {path}")
+    top = system.getFileStatus(target)
+    folder, first = top.isDirectory(), None
+    if folder:
+        listing = system.listFiles(target, True)
+        while listing.hasNext():
+            status = listing.next()
+            relative = status.getPath().toString()[len(top.getPath().toString()) :]
+            if status.getLen() and not re.search(r"/[._]", relative):
+                first = min(first or status.getPath(), status.getPath(), key=str)
+        if first is None:
+            raise InputError(f"labels table {path} is a folder without a file in it")
+    stream = system.open(first or target)
+    try:
+        content = spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toByteArray(stream)
+    finally:
+        stream.close()
+    return bytes(content), folder
 
 
 def read_table(spark: SparkSession, path: str, encoding: str = "auto") -> DataFrame:
-    """A labels table: Parquet (by its extension) or CSV with a header, every column a string
-    named as its header has it, spaces around it trimmed. A CSV's separator is the one its
-    header holds most of: `,`, or `;` as a spreadsheet writes CSV where the decimal mark is a
-    comma, or a tab. Its encoding is `encoding`, or with `auto` as table_encoding reads it
-    (a guess is logged): a table in another one left each image with a letter beyond ASCII
-    "not in the labels table", and one in UTF-16 had no column."""
-    reader = spark.read.options(**READ_OPTIONS)
-    if path.lower().endswith(".parquet") or Path(path.removeprefix("file:")).is_dir():
+    """A labels table, one file or a folder of them as Spark writes it: Parquet (by its bytes)
+    or CSV with a header, every column a string named as its header has it, spaces around it
+    trimmed. A CSV's separator is the one its header holds most of: `,`, or `;` as a
+    spreadsheet writes CSV where the decimal mark is a comma, or a tab. Its encoding is
+    `encoding`, or with `auto` as table_encoding reads it (a guess is logged): a table in
+    another one left each image with a letter beyond ASCII "not in the labels table", and one
+    in UTF-16 had no column. A folder of CSV files stopped the job (exit 1), read as Parquet."""
+    content, folder = _table_sample(spark, path)
+    options = dict(READ_OPTIONS)
+    # A folder's `_SUCCESS` is no table; a file is read as named (`_labels.csv` too).
+    options["ignoredPathSegmentRegex"] = r"^[._]" if folder else "(?!)"
+    reader = spark.read.options(**options)
+    if content.startswith(b"PAR1"):
         table = reader.parquet(input_path(path))
     else:
-        content = _table_bytes(spark, path)
         charset = table_encoding(content, encoding)
         if not spark.sparkContext._jvm.java.nio.charset.Charset.isSupported(charset):
             raise ConfigError(f"labels table {path}: Java knows no encoding {charset!r}")
