@@ -40,7 +40,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "face crop (default: mode in conf/faces.yaml, or the campaign's faces:)",
     )
     parser.add_argument("--faces-config", default=None, help="default: conf/faces.yaml")
-    parser.add_argument("--format", help="parquet, json or both (default: both)")
+    parser.add_argument(
+        "--format", help="parquet, json or both (default: both); Parquet is always written"
+    )
     parser.add_argument("--batch-size", type=int, help="images per model call (default: 128)")
     add_common_arguments(parser, labels=False)
     args = parser.parse_args(argv)
