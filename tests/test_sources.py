@@ -336,6 +336,16 @@ def test_evaluating_a_source_scores_bins_by_the_age_in_years(spark, table_source
     assert "Faces: 3, of 6 files; 3 not evaluated (1 age is not years or a bin" in report
 
 
+def test_a_labelled_file_without_a_scored_face_is_counted_as_such(spark, table_source, tmp_path):
+    Path(table_source.labels).write_text(TABLE + "train/g.jpg,40-49,Male,White\n")
+    (Path(table_source.images) / "train" / "g.jpg").write_bytes(b"\xff\xd8\xff not a whole JPEG")
+    metrics = evaluated(spark, table_source, tmp_path)
+    assert (metrics["faces"], metrics["files"], metrics["not_evaluated"]) == (3, 7, 4)
+    reasons = metrics["not_evaluated_by_reason"]
+    assert reasons["no face scored (none found, or the file unreadable)"] == 1
+    assert sum(reasons.values()) == metrics["not_evaluated"]
+
+
 def test_the_per_face_table_has_every_evaluable_file_once_scored_or_not(
     spark, table_source, tmp_path
 ):

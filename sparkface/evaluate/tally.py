@@ -74,7 +74,7 @@ def evaluate_folder(
     metrics.update(gap_figures(metrics))
     metrics["files"] = images.count()
     metrics["not_evaluated"] = metrics["files"] - metrics["faces"]
-    metrics["not_evaluated_by_reason"] = not_evaluated(images, groups.min_age)
+    metrics["not_evaluated_by_reason"] = not_evaluated(images, usable, scored, groups.min_age)
     if metrics["not_evaluated"]:
         reasons = "; ".join(f"{n} {why}" for why, n in metrics["not_evaluated_by_reason"].items())
         log.warning(
@@ -99,16 +99,28 @@ def evaluate_folder(
     return metrics
 
 
-def not_evaluated(images: DataFrame, min_age: int) -> dict[str, int]:
+def not_evaluated(
+    images: DataFrame, usable: DataFrame, scored: DataFrame, min_age: int
+) -> dict[str, int]:
     """Why files are left out of an evaluation, the commonest first: the first clause of their
-    label error (`not in the labels table`, `age is not a whole number`), or their age. Before,
-    a folder of photos named otherwise than UTKFace's was "evaluated 0 faces", and no word why."""
-    reason = F.when(
-        F.col("label_error").isNotNull(),
-        F.trim(F.regexp_extract("label_error", r"^([^:;(]*)", 1)),
-    ).otherwise(F.lit(f"younger than {min_age}"))
-    left_out = images.where(F.col("label_error").isNotNull() | (F.col("age_low") < min_age))
-    counts = left_out.groupBy(reason.alias("reason")).count().collect()
+    label error (`not in the labels table`, `age is not a whole number`), their age, or no
+    scored face. Before, a folder of photos named otherwise than UTKFace's was "evaluated 0
+    faces", and no word why."""
+
+    def first_clause(text: str) -> Column:
+        return F.trim(F.regexp_extract(text, r"^([^:;(]*)", 1))
+
+    unlabelled = images.where(
+        F.col("label_error").isNotNull() | (F.col("age_low") < min_age)
+    ).select(
+        F.when(F.col("label_error").isNotNull(), first_clause("label_error"))
+        .otherwise(F.lit(f"younger than {min_age}"))
+        .alias("reason")
+    )
+    unscored = usable.join(scored, "path", "left_anti").select(
+        F.lit("no face scored (none found, or the file unreadable)").alias("reason")
+    )
+    counts = unlabelled.unionByName(unscored).groupBy("reason").count().collect()
     ordered = sorted(counts, key=lambda row: (-row["count"], row["reason"]))
     return {row["reason"]: row["count"] for row in ordered}
 
