@@ -58,7 +58,7 @@ from sparkface.score.run import images_to_score, log_left_out
 from sparkface.score.transform import score_images
 from sparkface.spark.ingest import Input, java_regex
 from sparkface.spark.outputs import FORMATS, summarise, write_predictions
-from sparkface.spark.paths import is_remote, within, writable_folder, written_path
+from sparkface.spark.paths import folder_key, is_remote, within, writable_folder, written_path
 
 log = logging.getLogger("sparkface")
 
@@ -145,12 +145,7 @@ class Campaign(Settings):
 def overlapping(inputs: tuple[str, ...]) -> tuple[str, str] | None:
     """(inner, outer): the first input that is another, or inside it, local folders compared
     where their links lead; None when each folder is listed once."""
-
-    def folder(path: str) -> str:
-        where = path.rstrip("/") if is_remote(path) else os.path.realpath(path)
-        return where + "/"
-
-    folders = [folder(path) for path in inputs]
+    folders = [folder_key(path) for path in inputs]
     for i, inner in enumerate(folders):
         for j, outer in enumerate(folders):
             # The same folder twice is reported at its second listing.
