@@ -157,6 +157,35 @@ def test_a_table_may_name_each_image_whole_or_as_windows_writes_it(spark, table_
     }
 
 
+def test_a_table_may_name_each_image_by_its_file_name_alone(spark, tmp_path):
+    # An annotation tool's export names `a.jpg`; the photos lie in a folder a month: each was
+    # "not in the labels table".
+    names = ["2026-11/a.jpg", "2026-12/b.jpg", "x/c.jpg", "y/c.jpg", "d.jpg", "z/d.jpg"]
+    write_faces(tmp_path / "photos", names, size=(40, 40))
+    table = "file,age,gender,race\n" + "".join(
+        f"{n}.jpg,3{i},Male,Black\n" for i, n in enumerate("abcd")
+    )
+    (tmp_path / "labels.csv").write_text(table)
+    source = SourceConfig(
+        name="photos",
+        images=str(tmp_path / "photos"),
+        labels=str(tmp_path / "labels.csv"),
+        **MAPPING,
+    )
+    files = read_images(spark, source.images, load_ingest())
+    rows = labelled_files(spark, files, source).collect()
+    by_path = {row.path.split("/photos/")[1]: (row.age, row.label_error) for row in rows}
+    two = "the labels table names 'c.jpg' without its folder, and 2 images are so named"
+    assert by_path == {
+        "2026-11/a.jpg": (30, None),
+        "2026-12/b.jpg": (31, None),
+        "x/c.jpg": (None, two),  # which one it means, no one can say
+        "y/c.jpg": (None, two),
+        "d.jpg": (33, None),  # named by its path: the deeper d.jpg is not it
+        "z/d.jpg": (None, "not in the labels table"),
+    }
+
+
 def test_ages_written_as_floats_are_years(spark, table_source):
     # pandas writes a float column when one age is missing: every age reads "35.0", and each
     # was "not years or a bin".

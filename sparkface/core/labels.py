@@ -340,7 +340,7 @@ def labels_from_table(
     relative = F.when(
         F.col("path").startswith(prefix), F.substring(F.col("path"), len(prefix) + 1, 1 << 20)
     )
-    joined = files.join(F.broadcast(labels), relative == F.col("_file"), "left")
+    joined = by_name(files, labels, relative, label_columns)
     bounds_error = F.when(
         F.col("_age_low").isNull(),
         F.format_string("age is not years or a bin 'lo-hi' / 'lo+': '%s'", F.col("_age_text")),
@@ -350,6 +350,14 @@ def labels_from_table(
     )
     label_error = (
         F.when(F.col("_file").isNull(), F.lit("not in the labels table"))
+        .when(
+            F.col("_same_name") > 1,
+            F.format_string(
+                "the labels table names '%s' without its folder, and %d images are so named",
+                F.col("_file"),
+                F.col("_same_name"),
+            ),
+        )
         .when(
             F.col("_labellings") > 1,
             F.format_string("labelled %d different ways in the labels table", F.col("_labellings")),
@@ -380,6 +388,38 @@ def labels_from_table(
         F.lit(None).cast("timestamp").alias("captured_at"),
         label_error.alias("label_error"),
     )
+
+
+def by_name(
+    files: DataFrame, labels: DataFrame, relative: Column, label_columns: tuple[str, ...]
+) -> DataFrame:
+    """`files` joined with the table's `labels` by each image's `relative` path: `_file` and
+    `label_columns` from the row that names it, and `_same_name`, null unless that row names it
+    by its file name alone. A row naming no image by its path (`a.jpg`, as an annotation tool
+    exports names) labels the image of that name deeper in the folder (`2026-11/a.jpg`): each
+    such image was "not in the labels table". `_same_name` counts the images so named, which
+    one row cannot label if there are several. Only small tables are broadcast: the images'
+    bytes are never shuffled."""
+    exact = labels.select("_file").join(files.select(relative.alias("_file")), "_file", "left_semi")
+    loose = labels.where(~F.col("_file").contains("/")).join(exact.distinct(), "_file", "left_anti")
+    loose = loose.select([F.col(name).alias(f"_n{name}") for name in loose.columns])
+    same_name = (
+        files.select(F.col("file_name").alias("_n_file"))
+        .join(F.broadcast(loose.select("_n_file")), "_n_file", "left_semi")
+        .groupBy("_n_file")
+        .agg(F.count(F.lit(1)).alias("_same_name"))
+    )
+    joined = (
+        files.join(F.broadcast(labels), relative == F.col("_file"), "left")
+        .join(F.broadcast(loose), F.col("file_name") == F.col("_n_file"), "left")
+        .join(F.broadcast(same_name), "_n_file", "left")
+    )
+    # Decided once, before `_file` itself is replaced.
+    joined = joined.withColumn("_named", F.col("_file").isNull() & F.col("_n_file").isNotNull())
+    named = F.col("_named")
+    for name in ("_file", *label_columns, "_labellings"):
+        joined = joined.withColumn(name, F.when(named, F.col(f"_n{name}")).otherwise(F.col(name)))
+    return joined.withColumn("_same_name", F.when(named, F.col("_same_name")))
 
 
 def labelled_files(
