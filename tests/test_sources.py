@@ -263,6 +263,7 @@ def test_a_spreadsheet_s_csv_is_read_as_it_was_saved(spark, table_source, separa
         ("utf-16", "café.jpg", "\t", "auto"),  # Excel's "Unicode Text": a mark, tabs
         ("cp1252", "café.jpg", ",", "auto"),  # Excel's "CSV" on a Western Windows
         ("cp1251", "фото.jpg", ";", "cp1251"),  # ... on a Russian one, as its source says
+        ("latin-1", "café.jpg", ",", "latin-1"),  # a name Python knows and Java spells otherwise
     ],
 )
 def test_a_table_in_another_encoding_labels_its_names_beyond_ascii(

@@ -148,6 +148,16 @@ def table_encoding(content: bytes, encoding: str = "auto") -> str:
     return "UTF-8"
 
 
+def java_charset(spark: SparkSession, name: str, table: str) -> str:
+    """`name` as Java knows it: as given, else by Python's own name for it (`latin-1` is
+    `iso8859-1`)."""
+    known = spark.sparkContext._jvm.java.nio.charset.Charset.isSupported
+    for spelling in (name, codecs.lookup(name).name):
+        if known(spelling):
+            return spelling
+    raise ConfigError(f"labels table {table}: Java knows no encoding {name!r}")
+
+
 def _table_sample(spark: SparkSession, path: str) -> tuple[bytes, bool]:
     """The bytes of a labels table's file, or of the first file of a table that is a folder (as
     Spark writes one: `part-*` files, `_SUCCESS`), and whether it is a folder."""
@@ -201,9 +211,7 @@ def read_table(spark: SparkSession, path: str, encoding: str = "auto") -> DataFr
     if content.startswith(b"PAR1"):
         table = reader.parquet(input_path(path))
     else:
-        charset = table_encoding(content, encoding)
-        if not spark.sparkContext._jvm.java.nio.charset.Charset.isSupported(charset):
-            raise ConfigError(f"labels table {path}: Java knows no encoding {charset!r}")
+        charset = java_charset(spark, table_encoding(content, encoding), path)
         if charset == GUESSED_ENCODING and encoding == "auto":
             log.warning(
                 "labels table %s is not UTF-8: read as %s, as Excel saves CSV on a Western "
