@@ -334,15 +334,24 @@ def test_the_shipped_sources_map_every_fairface_class():
 
 
 def test_a_sources_profile_counts_its_bins(spark, table_source, tmp_path):
+    rows = "gone.jpg,30-39,Male,White\nf.jpg,40-49,Male,White\n"  # f.jpg is train/f.jpg
+    Path(table_source.labels).write_text(TABLE + rows)
     profile, _ = run_profile(
         spark, table_source.images, str(tmp_path / "profile"), load_labels(), load_ingest(),
         source=table_source,
     )  # fmt: skip
     summary = json.loads((tmp_path / "profile" / "summary.json").read_text())
-    assert (summary["files"], summary["labelled"], summary["unlabelled"]["count"]) == (6, 4, 2)
-    assert summary["by_age_bin"] == {"20-29": 1, "3-9": 1, "70+": 1}
+    assert (summary["files"], summary["labelled"], summary["unlabelled"]["count"]) == (6, 5, 1)
+    assert summary["by_age_bin"] == {"20-29": 1, "3-9": 1, "40-49": 1, "70+": 1}
     assert summary["age_histogram"]["35"] == 1
     assert summary["by_race"]["others"] == 1
+    # Rows naming no image here, by path or by name alone: nothing said so.
+    assert summary["labels_without_image"] == {
+        "count": 2,
+        "files": ["gone.jpg", "train/missing.jpg"],
+    }
+    report = (tmp_path / "profile" / "report.md").read_text()
+    assert "- files the labels table names that are no image here: 2" in report
 
 
 def test_evaluating_a_source_scores_bins_by_the_age_in_years(spark, table_source, tmp_path):

@@ -284,12 +284,7 @@ def labels_from_table(
     names `unlabelled` is null on every face (a labelled face all the same)."""
     table = read_table(spark, source.labels, source.encoding)
     wanted = [f for f in ("file", "age", "gender", "race") if f not in source.unlabelled]
-    by_case = {name.lower(): name for name in table.columns}
-    fields = {
-        # As named, else any case (`File`, `AGE`: a spreadsheet's header).
-        field: name if name in table.columns else by_case.get(name.lower(), name)
-        for field, name in ((field, source.column(field)) for field in wanted)
-    }
+    fields = {field: _column(table, source.column(field)) for field in wanted}
     missing = [name for name in fields.values() if name not in table.columns]
     if missing:
         raise ConfigError(
@@ -343,12 +338,7 @@ def labels_from_table(
         *[F.first(name).alias(name) for name in label_columns],
         F.size(F.collect_set(F.struct(*label_columns))).alias("_labellings"),
     )
-    folder = source.images.rstrip("/")
-    prefix = folder + "/" if is_remote(folder) else f"file:{Path(folder).resolve()}/"
-    relative = F.when(
-        F.col("path").startswith(prefix), F.substring(F.col("path"), len(prefix) + 1, 1 << 20)
-    )
-    joined = by_name(files, labels, relative, label_columns)
+    joined = by_name(files, labels, path_under(source.images), label_columns)
     bounds_error = F.when(
         F.col("_age_low").isNull(),
         F.format_string("age is not years or a bin 'lo-hi' / 'lo+': '%s'", F.col("_age_text")),
@@ -396,6 +386,41 @@ def labels_from_table(
         F.lit(None).cast("timestamp").alias("captured_at"),
         label_error.alias("label_error"),
     )
+
+
+def _column(table: DataFrame, name: str) -> str:
+    """The table's column `name`: as named, else in any case (`File`, `AGE`: a spreadsheet's
+    header); `name` itself where there is none."""
+    by_case = {column.lower(): column for column in table.columns}
+    return name if name in table.columns else by_case.get(name.lower(), name)
+
+
+def path_under(images: str) -> Column:
+    """A listed file's `path` under the folder `images`, as a labels table names it; null for a
+    file elsewhere."""
+    folder = images.rstrip("/")
+    prefix = folder + "/" if is_remote(folder) else f"file:{Path(folder).resolve()}/"
+    return F.when(
+        F.col("path").startswith(prefix), F.substring(F.col("path"), len(prefix) + 1, 1 << 20)
+    )
+
+
+def rows_without_image(spark: SparkSession, files: DataFrame, source: SourceConfig) -> DataFrame:
+    """The files a source's labels table names (`file`, as it names them) that are no image of
+    `files`, by path or, named alone, by file name as labels_from_table matches them: a typo, a
+    photo moved or deleted. Its labels teach nothing, and nothing else said so."""
+    table = read_table(spark, source.labels, source.encoding)
+    column = _column(table, source.column("file"))
+    named = table.select(
+        F.col(column).alias("file"), table_file(F.col(column), source.images).alias("_file")
+    ).distinct()
+    unmatched = named.join(
+        files.select(path_under(source.images).alias("_file")), "_file", "left_anti"
+    )
+    alone = unmatched.where(~F.col("_file").contains("/")).join(
+        files.select(F.col("file_name").alias("_file")), "_file", "left_anti"
+    )
+    return unmatched.where(F.col("_file").contains("/")).unionByName(alone).select("file")
 
 
 def by_name(

@@ -97,6 +97,10 @@ def write_report(result: Profile, out: Path, input_dir: str, charts: list[str]) 
         f"- labelled: **{result.labelled}**, unlabelled: **{result.unlabelled}**",
         f"- under {result.groups.min_age} (below the first age group): {summary['under_min_age']}",
     ]
+    if result.without_image is not None:
+        lines.append(
+            f"- files the labels table names that are no image here: {result.without_image}"
+        )
     if result.unreadable is not None:
         lines.append(f"- unreadable (failed to decode): {result.unreadable}")
     lines += ["", "## Race x gender", "", _markdown_table(race_gender), ""]

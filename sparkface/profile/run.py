@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from sparkface.core.config import IngestConfig, LabelConfig, SourceConfig, folder_source
 from sparkface.core.errors import OutputError
 from sparkface.core.images import ImageSpec, decode_each
-from sparkface.core.labels import labelled_files
+from sparkface.core.labels import labelled_files, rows_without_image
 from sparkface.profile.report import write_profile
 from sparkface.profile.stats import UNLABELLED_IN_JSON, Profile, profile
 from sparkface.spark.ingest import list_input, read_images
@@ -60,6 +60,13 @@ def run_profile(
         source = source or folder_source(input_dir)
         result = profile(labelled_files(spark, files, source, labels.max_age), labels.groups)
         result.hidden = hidden
+        if not source.from_names:
+            images = files.where("is_image")
+            missing = rows_without_image(spark, images, source).orderBy("file").cache()
+            result.without_image = missing.count()
+            examples = missing.limit(UNLABELLED_IN_JSON).collect()
+            result.without_image_examples = [row.file for row in examples]
+            missing.unpersist()
     log.info(
         "%d image files: %d labelled, %d unlabelled; %d other files ignored",
         result.files,
@@ -67,6 +74,16 @@ def run_profile(
         result.unlabelled,
         result.ignored_files,
     )
+    if result.without_image:
+        log.warning(
+            "the labels table %s names %d files that are no image under %s (%s%s): their "
+            "labels teach nothing",
+            source.labels,
+            result.without_image,
+            input_dir,
+            ", ".join(result.without_image_examples[:3]),
+            ", ..." if result.without_image > 3 else "",
+        )
     if hidden:
         log.warning(
             "%d hidden files or folders under %s are left out: names starting with '.'",

@@ -35,6 +35,9 @@ class Profile:
     unreadable: int | None = None
     unreadable_examples: pd.DataFrame | None = None
     hidden: int = 0  # files and folders named with a leading "." (a folder once): not listed
+    # A labels table's files that are no image here (None for labels in the file names).
+    without_image: int | None = None
+    without_image_examples: list[str] = dataclasses.field(default_factory=list)
 
     def by(self, *columns: str) -> pd.DataFrame:
         """Counts grouped by columns, every combination of known classes listed (zeros too)."""
@@ -112,6 +115,11 @@ class Profile:
             "by_age_bin": {r["age_bin"]: r["count"] for r in records(tables["by_age_bin"])},
             "smallest_cells": records(self.smallest_cells()),
         }
+        if self.without_image is not None:
+            result["labels_without_image"] = {
+                "count": self.without_image,
+                "files": self.without_image_examples,
+            }
         if self.unreadable is not None:
             result["unreadable"] = {
                 "count": self.unreadable,
